@@ -1,0 +1,41 @@
+# enilab: `make demo` sets up and runs the default tour; `make test` runs every test.
+GO      ?= go
+BIN     := $(CURDIR)/bin
+export PATH := $(BIN):$(PATH)
+
+.PHONY: all setup build test unit e2e bench lint demo vm-test proto generate clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# Every test: unit tests everywhere, privileged suites too when run as root.
+test: setup build
+	$(GO) test -count=1 ./...
+
+# Unprivileged unit tests only.
+unit:
+	$(GO) test -count=1 -short ./...
+
+e2e: setup build
+	$(GO) test -count=1 ./e2e/... -ginkgo.v
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+
+proto: setup
+	$(GO) generate ./ipamd/rpc/
+
+generate:
+	$(GO) generate ./fakeec2/limits/
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,65 @@
+// Package limits holds the networking limits of every EC2 instance type
+// enilab knows, generated from shared/data/instance-types.tsv so that the
+// project builds without ../shared. fakeec2 enforces these limits and serves
+// them through DescribeInstanceTypes.
+package limits
+
+//go:generate go run ./gen -in ../../../shared/data/instance-types.tsv -out table.go
+
+// Hypervisor is the virtualisation platform of an instance type.
+type Hypervisor string
+
+// Hypervisors as EC2 reports them; bare-metal types report none and are
+// listed here as Unknown.
+const (
+	Nitro   Hypervisor = "nitro"
+	Xen     Hypervisor = "xen"
+	Unknown Hypervisor = "unknown"
+)
+
+// NetworkCard is one network card of an instance type.
+type NetworkCard struct {
+	Index   int
+	MaxENIs int
+}
+
+// Type is the networking description of one instance type.
+type Type struct {
+	Name string
+	// MaxENIs is the number of ENIs on the default network card.
+	MaxENIs int
+	// IPv4PerENI counts the primary address too.
+	IPv4PerENI         int
+	Hypervisor         Hypervisor
+	BareMetal          bool
+	DefaultNetworkCard int
+	NetworkCards       []NetworkCard
+	// Trunking is "true", "false" or "unknown" as the source table says.
+	Trunking string
+	// BranchENIs is -1 where unknown.
+	BranchENIs int
+}
+
+// SupportsPrefixes reports whether EC2 lets this type hold /28 prefixes:
+// only Nitro and bare-metal instances do.
+func (t Type) SupportsPrefixes() bool { return t.Hypervisor == Nitro || t.BareMetal }
+
+// MaxENIsOnCard returns the ENI limit of network card idx, or 0 when the
+// type has no such card.
+func (t Type) MaxENIsOnCard(idx int) int {
+	for _, c := range t.NetworkCards {
+		if c.Index == idx {
+			return c.MaxENIs
+		}
+	}
+	return 0
+}
+
+// Lookup returns the limits of the named instance type.
+func Lookup(name string) (Type, bool) {
+	t, ok := table[name]
+	return t, ok
+}
+
+// Names returns every known instance type name, sorted.
+func Names() []string { return names }

@@ -1,0 +1,128 @@
+// Package nsutil is the one place enilab enters, creates and removes network
+// namespaces. Every switch happens on a locked OS thread that is either
+// restored or thrown away, so no goroutine ever runs in a namespace it did
+// not ask for — and the machine's root namespace is never the one changed.
+package nsutil
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// RunDir is where named namespaces are bind-mounted, as iproute2 does, so
+// `ip netns exec NAME` works on them.
+const RunDir = "/run/netns"
+
+// Path returns the bind-mount path of the named namespace.
+func Path(name string) string { return filepath.Join(RunDir, name) }
+
+// IsRoot reports whether the process may create namespaces.
+func IsRoot() bool { return os.Geteuid() == 0 }
+
+// Do runs fn with the calling goroutine's OS thread inside the namespace at
+// path, and restores the thread afterwards.
+func Do(path string, fn func() error) error {
+	return ns.WithNetNSPath(path, func(ns.NetNS) error { return fn() })
+}
+
+// NewNamed creates a network namespace bind-mounted at RunDir/name and
+// returns its path. The unshare happens on a throw-away thread, so the
+// caller's thread never leaves its namespace. An existing namespace of that
+// name is an error.
+func NewNamed(name string) (string, error) {
+	if name == "" || strings.ContainsAny(name, "/\x00") {
+		return "", fmt.Errorf("nsutil: invalid namespace name %q", name)
+	}
+	p := Path(name)
+	if _, err := os.Stat(p); err == nil {
+		return "", fmt.Errorf("nsutil: namespace %q already exists", name)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		// The thread stays locked and dies with the goroutine: it has been
+		// moved into the new namespace and must not run anything else.
+		runtime.LockOSThread()
+		h, err := netns.NewNamed(name)
+		if err == nil {
+			h.Close()
+		}
+		errc <- err
+	}()
+	if err := <-errc; err != nil {
+		_ = DeleteNamed(name)
+		return "", fmt.Errorf("nsutil: create namespace %q: %w", name, err)
+	}
+	return p, nil
+}
+
+// DeleteNamed unmounts and removes the named namespace; a missing one is not
+// an error. The namespace itself disappears once nothing holds it.
+func DeleteNamed(name string) error {
+	p := Path(name)
+	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("nsutil: unmount %s: %w", p, err)
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("nsutil: remove %s: %w", p, err)
+	}
+	return nil
+}
+
+// ListNamed returns the names of the namespaces in RunDir that start with
+// prefix.
+func ListNamed(prefix string) ([]string, error) {
+	entries, err := os.ReadDir(RunDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("nsutil: list %s: %w", RunDir, err)
+	}
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// Handle returns a netlink handle whose requests go to the namespace at
+// path, usable from any goroutine. The caller closes it.
+func Handle(path string) (*netlink.Handle, error) {
+	h, err := netns.GetFromPath(path)
+	if err != nil {
+		return nil, fmt.Errorf("nsutil: open %s: %w", path, err)
+	}
+	defer h.Close()
+	nl, err := netlink.NewHandleAt(h)
+	if err != nil {
+		return nil, fmt.Errorf("nsutil: netlink handle in %s: %w", path, err)
+	}
+	return nl, nil
+}
+
+// Retry calls fn again, a few times, while it fails with
+// netlink.ErrDumpInterrupted: a dump that raced a change is simply redone.
+func Retry[T any](fn func() (T, error)) (T, error) {
+	var (
+		v   T
+		err error
+	)
+	for i := 0; i < 5; i++ {
+		v, err = fn()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return v, err
+		}
+	}
+	return v, err
+}

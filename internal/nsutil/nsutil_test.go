@@ -1,0 +1,62 @@
+package nsutil
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+func TestNamedNamespaceLifecycle(t *testing.T) {
+	if !IsRoot() {
+		t.Skip("needs root to create network namespaces")
+	}
+	name := fmt.Sprintf("enlt-nsutil-%d", os.Getpid())
+	before, err := netns.Get()
+	require.NoError(t, err)
+	defer before.Close()
+
+	p, err := NewNamed(name)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = DeleteNamed(name) })
+
+	now, err := netns.Get()
+	require.NoError(t, err)
+	defer now.Close()
+	assert.True(t, before.Equal(now), "creating a namespace must not move the caller's thread")
+
+	names, err := ListNamed("enlt-nsutil-")
+	require.NoError(t, err)
+	assert.Contains(t, names, name)
+
+	h, err := Handle(p)
+	require.NoError(t, err)
+	links, err := Retry(func() ([]netlink.Link, error) { return h.LinkList() })
+	h.Close()
+	require.NoError(t, err)
+	require.Len(t, links, 1, "a new namespace holds only lo")
+	assert.Equal(t, "lo", links[0].Attrs().Name)
+
+	var inside netns.NsHandle
+	require.NoError(t, Do(p, func() error {
+		var err error
+		inside, err = netns.Get()
+		return err
+	}))
+	defer inside.Close()
+	assert.False(t, inside.Equal(before), "Do runs fn inside the namespace")
+
+	require.NoError(t, DeleteNamed(name))
+	require.NoError(t, DeleteNamed(name), "deleting twice is fine")
+	_, err = os.Stat(p)
+	assert.True(t, os.IsNotExist(err))
+}
+
+func TestNewNamedRejectsBadNames(t *testing.T) {
+	_, err := NewNamed("a/b")
+	assert.ErrorContains(t, err, "invalid namespace name")
+}
