@@ -1,0 +1,453 @@
+package fakeec2
+
+import (
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/enilab/enilab/fakeec2/limits"
+)
+
+// Wire handlers for instances and instance types.
+
+// ---- instances ----
+
+func (s *Server) writeInstance(x *xw, in *instance, now time.Time, lag time.Duration, tag string) {
+	x.open(tag)
+	x.el("instanceId", in.id)
+	x.el("imageId", in.imageID)
+	x.open("instanceState")
+	if in.state == "running" {
+		x.elInt("code", 16)
+	} else {
+		x.elInt("code", 48)
+	}
+	x.el("name", in.state)
+	x.close("instanceState")
+	running := in.state == "running"
+	if running {
+		x.el("privateDnsName", s.st.dnsName(in.primaryIP))
+	} else {
+		x.raw("<privateDnsName/>")
+	}
+	x.raw("<dnsName/>")
+	x.elInt("amiLaunchIndex", 0)
+	x.el("instanceType", in.typ)
+	x.el("launchTime", ts(in.launched))
+	x.open("placement")
+	x.el("availabilityZone", in.az)
+	x.el("tenancy", "default")
+	x.close("placement")
+	x.raw("<monitoring><state>disabled</state></monitoring>")
+	if running {
+		x.el("subnetId", in.subnet.id)
+		x.el("vpcId", in.subnet.vpcID)
+		x.el("privateIpAddress", in.primaryIP.String())
+		x.elBool("sourceDestCheck", true)
+	}
+	s.groupSet(x, in.sgs)
+	x.el("architecture", "x86_64")
+	x.el("rootDeviceType", "ebs")
+	x.el("virtualizationType", "hvm")
+	if in.lim.Hypervisor == limits.Xen {
+		x.el("hypervisor", "xen")
+	} else {
+		x.el("hypervisor", "nitro")
+	}
+	x.open("networkInterfaceSet")
+	for _, n := range in.sortedENIs() {
+		v := lagged(n, now, lag)
+		if !v.attached {
+			continue
+		}
+		s.writeENI(x, n, v, "item")
+	}
+	x.close("networkInterfaceSet")
+	x.tagSet(in.tags)
+	x.close(tag)
+}
+
+func (s *Server) runInstances(p params, x *xw, now time.Time) *Error {
+	minN, setMin, e := p.integer("MinCount", 1, 1<<30)
+	if e != nil {
+		return e
+	}
+	maxN, setMax, e := p.integer("MaxCount", 1, 1<<30)
+	if e != nil {
+		return e
+	}
+	if !setMin {
+		return missingParam("MinCount")
+	}
+	if !setMax {
+		return missingParam("MaxCount")
+	}
+	if minN > maxN {
+		return invalidParam("MinCount (%d) must be less than or equal to MaxCount (%d).", minN, maxN)
+	}
+	const instanceLimit = 100
+	if minN > instanceLimit {
+		return errCode("InstanceLimitExceeded", 400, "You have requested more instances (%d) than your current instance limit of %d allows.", minN, instanceLimit)
+	}
+	typ := p.get("InstanceType")
+	if typ == "" {
+		typ = "m1.small"
+	}
+	subnetID := p.get("SubnetId")
+	groups := p.list("SecurityGroupId")
+	if subnetID == "" {
+		subnetID = p.get("NetworkInterface.1.SubnetId")
+		if len(groups) == 0 {
+			groups = p.list("NetworkInterface.1.SecurityGroupId")
+		}
+	}
+	var primary netip.Addr
+	if a := p.get("PrivateIpAddress"); a != "" {
+		if primary, e = parseIPv4("PrivateIpAddress", a); e != nil {
+			return e
+		}
+	}
+	instTags, e := p.tagSpecsFor("instance")
+	if e != nil {
+		return e
+	}
+	eniTags, e := p.tagSpecsFor("network-interface")
+	if e != nil {
+		return e
+	}
+	image := p.get("ImageId")
+	if image == "" {
+		image = "ami-enilab"
+	}
+	count := min(maxN, instanceLimit)
+	if sn, ok := s.st.subnets[subnetID]; ok && !primary.IsValid() && count > sn.free && sn.free >= minN {
+		count = sn.free
+	}
+	ins, e := s.st.runInstances(typ, subnetID, groups, primary, count, image, instTags, now)
+	if e != nil {
+		return e
+	}
+	for _, in := range ins {
+		for _, n := range in.enis {
+			for k, v := range eniTags {
+				n.tags[k] = v
+			}
+		}
+	}
+	s.emitLaunch(ins, now)
+	x.el("reservationId", ins[0].reservationID)
+	x.el("ownerId", s.cfg.AccountID)
+	x.raw("<groupSet/>")
+	x.open("instancesSet")
+	for _, in := range ins {
+		s.writeInstance(x, in, now, 0, "item")
+	}
+	x.close("instancesSet")
+	return nil
+}
+
+// tagSpecsFor returns the tags of TagSpecifications of one resource type,
+// refusing types RunInstances does not tag.
+func (p params) tagSpecsFor(rt string) (map[string]string, *Error) {
+	out := map[string]string{}
+	for _, i := range p.indices("TagSpecification") {
+		base := "TagSpecification." + i
+		t := p.get(base + ".ResourceType")
+		switch t {
+		case "instance", "network-interface", "volume":
+		default:
+			return nil, invalidParam("'%s' is not a valid taggable resource type for this operation.", truncate(t, 64))
+		}
+		if t != rt {
+			continue
+		}
+		tags, e := p.tags(base + ".Tag")
+		if e != nil {
+			return nil, e
+		}
+		for k, v := range tags {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) terminateInstances(p params, x *xw, now time.Time) *Error {
+	ids := p.list("InstanceId")
+	if len(ids) == 0 {
+		return missingParam("InstanceId")
+	}
+	for _, id := range ids {
+		if _, ok := s.st.instances[id]; !ok {
+			return instanceNotFound(id)
+		}
+	}
+	x.open("instancesSet")
+	for _, id := range ids {
+		in := s.st.instances[id]
+		prev := in.state
+		s.terminateLocked(in)
+		x.open("item")
+		x.el("instanceId", id)
+		x.raw("<currentState><code>48</code><name>terminated</name></currentState>")
+		if prev == "running" {
+			x.raw("<previousState><code>16</code><name>running</name></previousState>")
+		} else {
+			x.raw("<previousState><code>48</code><name>terminated</name></previousState>")
+		}
+		x.close("item")
+	}
+	x.close("instancesSet")
+	return nil
+}
+
+func (s *Server) describeInstances(p params, x *xw, now time.Time) *Error {
+	fs, e := p.filters()
+	if e != nil {
+		return e
+	}
+	if e := checkFilters(fs, "instance-id", "instance-state-name", "instance-state-code", "instance-type", "subnet-id", "vpc-id", "availability-zone", "private-ip-address", "network-interface.network-interface-id", "reservation-id", "image-id"); e != nil {
+		return e
+	}
+	ids := p.list("InstanceId")
+	for _, id := range ids {
+		if _, ok := s.st.instances[id]; !ok {
+			return instanceNotFound(id)
+		}
+	}
+	maxN, after, e := p.paging("instance", 5, 1000, len(ids) > 0)
+	if e != nil {
+		return e
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	var sel []*instance
+	var next uint64
+	for _, in := range s.st.instOrder {
+		if in.seq < after || (len(ids) > 0 && !want[in.id]) || !s.instanceMatches(in, fs) {
+			continue
+		}
+		if maxN > 0 && len(sel) == maxN {
+			next = in.seq
+			break
+		}
+		sel = append(sel, in)
+	}
+	x.open("reservationSet")
+	for i := 0; i < len(sel); {
+		j := i
+		for j < len(sel) && sel[j].reservationID == sel[i].reservationID {
+			j++
+		}
+		x.open("item")
+		x.el("reservationId", sel[i].reservationID)
+		x.el("ownerId", s.cfg.AccountID)
+		x.raw("<groupSet/>")
+		x.open("instancesSet")
+		for _, in := range sel[i:j] {
+			s.writeInstance(x, in, now, s.cfg.DescribeLag, "item")
+		}
+		x.close("instancesSet")
+		x.close("item")
+		i = j
+	}
+	x.close("reservationSet")
+	if next != 0 {
+		x.el("nextToken", encodeToken("instance", next))
+	}
+	return nil
+}
+
+func (s *Server) instanceMatches(in *instance, fs []filter) bool {
+	for _, f := range fs {
+		if m, ok := tagFilter(f, in.tags); ok {
+			if !m {
+				return false
+			}
+			continue
+		}
+		ok := false
+		switch f.name {
+		case "instance-id":
+			ok = anyMatch(f.values, in.id)
+		case "instance-state-name":
+			ok = anyMatch(f.values, in.state)
+		case "instance-state-code":
+			code := "16"
+			if in.state != "running" {
+				code = "48"
+			}
+			ok = anyMatch(f.values, code)
+		case "instance-type":
+			ok = anyMatch(f.values, in.typ)
+		case "subnet-id":
+			ok = anyMatch(f.values, in.subnet.id)
+		case "vpc-id":
+			ok = anyMatch(f.values, in.subnet.vpcID)
+		case "availability-zone":
+			ok = anyMatch(f.values, in.az)
+		case "private-ip-address":
+			ok = in.state == "running" && anyMatch(f.values, in.primaryIP.String())
+		case "reservation-id":
+			ok = anyMatch(f.values, in.reservationID)
+		case "image-id":
+			ok = anyMatch(f.values, in.imageID)
+		case "network-interface.network-interface-id":
+			for _, n := range in.enis {
+				ok = ok || anyMatch(f.values, n.id)
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// ---- instance types ----
+
+func (s *Server) describeInstanceTypes(p params, x *xw, now time.Time) *Error {
+	fs, e := p.filters()
+	if e != nil {
+		return e
+	}
+	if e := checkFilters(fs, "instance-type", "hypervisor", "bare-metal", "current-generation",
+		"network-info.maximum-network-interfaces", "network-info.ipv4-addresses-per-interface", "network-info.maximum-network-cards"); e != nil {
+		return e
+	}
+	want := p.list("InstanceType")
+	if len(want) > 100 {
+		return invalidParam("At most 100 instance types may be requested at once; %d were.", len(want))
+	}
+	var unknown []string
+	for _, t := range want {
+		if _, ok := limits.Lookup(t); !ok {
+			unknown = append(unknown, t)
+		}
+	}
+	if len(unknown) > 0 {
+		for i, u := range unknown {
+			unknown[i] = truncate(u, 64)
+		}
+		return errCode("InvalidInstanceType", 400, "The following supplied instance types do not exist: [%s]", strings.Join(unknown, ", "))
+	}
+	maxN, set, e := p.integer("MaxResults", 5, 100)
+	if e != nil {
+		return e
+	}
+	if !set {
+		maxN = 100
+	}
+	var after uint64
+	if tok := p.get("NextToken"); tok != "" {
+		if after, e = decodeToken("type", tok); e != nil {
+			return e
+		}
+	}
+	names := limits.Names()
+	if len(want) > 0 {
+		names = nil
+		for _, n := range limits.Names() {
+			if slices.Contains(want, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	x.open("instanceTypeSet")
+	count := 0
+	next := -1
+	for i := int(after); i < len(names); i++ {
+		t, _ := limits.Lookup(names[i])
+		if !typeMatches(t, fs) {
+			continue
+		}
+		if count == maxN {
+			next = i
+			break
+		}
+		writeInstanceType(x, t)
+		count++
+	}
+	x.close("instanceTypeSet")
+	if next >= 0 {
+		x.el("nextToken", encodeToken("type", uint64(next)))
+	}
+	return nil
+}
+
+func totalENIs(t limits.Type) int {
+	n := 0
+	for _, c := range t.NetworkCards {
+		n += c.MaxENIs
+	}
+	if n == 0 {
+		n = t.MaxENIs
+	}
+	return n
+}
+
+func typeMatches(t limits.Type, fs []filter) bool {
+	for _, f := range fs {
+		var v string
+		switch f.name {
+		case "instance-type":
+			v = t.Name
+		case "hypervisor":
+			v = string(t.Hypervisor)
+		case "bare-metal":
+			v = strconv.FormatBool(t.BareMetal)
+		case "current-generation":
+			v = "true"
+		case "network-info.maximum-network-interfaces":
+			v = strconv.Itoa(totalENIs(t))
+		case "network-info.ipv4-addresses-per-interface":
+			v = strconv.Itoa(t.IPv4PerENI)
+		case "network-info.maximum-network-cards":
+			v = strconv.Itoa(len(t.NetworkCards))
+		default:
+			return false // tag filters: instance types carry no tags
+		}
+		if !anyMatch(f.values, v) {
+			return false
+		}
+	}
+	return true
+}
+
+func writeInstanceType(x *xw, t limits.Type) {
+	x.open("item")
+	x.el("instanceType", t.Name)
+	x.elBool("currentGeneration", true)
+	x.elBool("bareMetal", t.BareMetal)
+	if !t.BareMetal && t.Hypervisor != limits.Unknown {
+		x.el("hypervisor", string(t.Hypervisor))
+	}
+	x.raw("<supportedVirtualizationTypes><item>hvm</item></supportedVirtualizationTypes>")
+	x.open("networkInfo")
+	x.elInt("maximumNetworkInterfaces", totalENIs(t))
+	x.elInt("maximumNetworkCards", max(1, len(t.NetworkCards)))
+	x.elInt("defaultNetworkCardIndex", t.DefaultNetworkCard)
+	x.open("networkCards")
+	for _, c := range t.NetworkCards {
+		x.open("item")
+		x.elInt("networkCardIndex", c.Index)
+		x.elInt("maximumNetworkInterfaces", c.MaxENIs)
+		x.close("item")
+	}
+	x.close("networkCards")
+	x.elInt("ipv4AddressesPerInterface", t.IPv4PerENI)
+	x.elInt("ipv6AddressesPerInterface", t.IPv4PerENI)
+	x.elBool("ipv6Supported", t.Hypervisor == limits.Nitro || t.BareMetal)
+	if t.Hypervisor == limits.Nitro || t.BareMetal {
+		x.el("enaSupport", "required")
+	} else {
+		x.el("enaSupport", "unsupported")
+	}
+	x.elBool("efaSupported", false)
+	x.close("networkInfo")
+	x.close("item")
+}

@@ -1,0 +1,280 @@
+package fakeec2
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// IMDS returns the IMDSv2 of one instance: PUT /latest/api/token, then GETs
+// carrying X-aws-ec2-metadata-token. Attachments and addresses show only
+// Config.IMDSLag after they happened, as on a real instance.
+func (s *Server) IMDS(instanceID string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveIMDS(instanceID, w, r) })
+}
+
+// maxTokens bounds live IMDS tokens across all instances; when full, expired
+// ones go first, then arbitrary ones (their holders get 401 and fetch a new
+// token, as every IMDSv2 client does).
+const maxTokens = 4096
+
+const (
+	tokenHeader    = "X-Aws-Ec2-Metadata-Token"
+	tokenTTLHeader = "X-Aws-Ec2-Metadata-Token-Ttl-Seconds"
+)
+
+func imdsError(w http.ResponseWriter, status int) {
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(status)
+	_, _ = fmt.Fprintln(w, http.StatusText(status))
+}
+
+func (s *Server) serveIMDS(instanceID string, w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if path == "/latest/api/token" {
+		if r.Method != http.MethodPut {
+			w.Header().Set("Allow", "PUT")
+			imdsError(w, http.StatusMethodNotAllowed)
+			return
+		}
+		if r.Header.Get("X-Forwarded-For") != "" {
+			imdsError(w, http.StatusForbidden)
+			return
+		}
+		ttl, err := strconv.Atoi(r.Header.Get(tokenTTLHeader))
+		if err != nil || ttl < 1 || ttl > 21600 {
+			imdsError(w, http.StatusBadRequest)
+			return
+		}
+		now := s.cfg.Clock.Now()
+		s.imdsMu.Lock()
+		tok := fmt.Sprintf("AQAE%016x%016x", s.tokRng.Uint64(), s.tokRng.Uint64())
+		if len(s.tokens) >= maxTokens { // bound the table, amortised
+			for t, exp := range s.tokens {
+				if !now.Before(exp) || len(s.tokens) >= maxTokens/2 {
+					delete(s.tokens, t)
+				}
+			}
+		}
+		s.tokens[tok] = now.Add(time.Duration(ttl) * time.Second)
+		s.imdsMu.Unlock()
+		w.Header().Set(tokenTTLHeader, strconv.Itoa(ttl))
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte(tok))
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		imdsError(w, http.StatusMethodNotAllowed)
+		return
+	}
+	now := s.cfg.Clock.Now()
+	tok := r.Header.Get(tokenHeader)
+	s.imdsMu.Lock()
+	exp, ok := s.tokens[tok]
+	s.imdsMu.Unlock()
+	if tok == "" || !ok || !now.Before(exp) {
+		imdsError(w, http.StatusUnauthorized)
+		return
+	}
+	body, ok := s.imdsLookup(instanceID, path, now)
+	if !ok {
+		imdsError(w, http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	if strings.HasPrefix(body, "{") {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write([]byte(body))
+}
+
+// imdsLookup answers one metadata path from the lagged state.
+func (s *Server) imdsLookup(instanceID, path string, now time.Time) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, ok := s.st.instances[instanceID]
+	if !ok || in.state != "running" {
+		return "", false
+	}
+	lag := s.cfg.IMDSLag
+	var primary *eni
+	macs := map[string]*eni{}
+	views := map[string]eniView{}
+	for _, n := range in.enis {
+		v := lagged(n, now, lag)
+		if !v.attached {
+			continue
+		}
+		macs[n.mac] = n
+		views[n.mac] = v
+		if n.isPrimary() {
+			primary = n
+		}
+	}
+	mac := ""
+	if primary != nil {
+		mac = primary.mac
+	}
+	switch path {
+	case "/latest/dynamic/instance-identity/document":
+		doc := map[string]any{
+			"accountId": s.cfg.AccountID, "architecture": "x86_64", "availabilityZone": in.az,
+			"imageId": in.imageID, "instanceId": in.id, "instanceType": in.typ,
+			"pendingTime": ts(in.launched), "privateIp": in.primaryIP.String(), "region": s.cfg.Region,
+			"version": "2017-09-30",
+		}
+		b, _ := json.MarshalIndent(doc, "", "  ")
+		return string(b), true
+	case "/latest/dynamic/instance-identity/", "/latest/dynamic/instance-identity":
+		return "document", true
+	case "/latest/dynamic/", "/latest/dynamic":
+		return "instance-identity/", true
+	case "/latest/", "/latest":
+		return "dynamic\nmeta-data", true
+	case "/", "":
+		return "latest", true
+	}
+	rest, ok := strings.CutPrefix(path, "/latest/meta-data")
+	if !ok {
+		return "", false
+	}
+	rest = strings.TrimPrefix(rest, "/")
+	switch rest {
+	case "":
+		return "ami-id\nhostname\ninstance-id\ninstance-type\nlocal-hostname\nlocal-ipv4\nmac\nnetwork/\nplacement/", true
+	case "ami-id":
+		return in.imageID, true
+	case "instance-id":
+		return in.id, true
+	case "instance-type":
+		return in.typ, true
+	case "local-ipv4":
+		return in.primaryIP.String(), true
+	case "hostname", "local-hostname":
+		return s.st.dnsName(in.primaryIP), true
+	case "mac":
+		return mac, mac != ""
+	case "placement", "placement/":
+		return "availability-zone\navailability-zone-id\nregion", true
+	case "placement/availability-zone":
+		return in.az, true
+	case "placement/availability-zone-id":
+		return s.st.azID(in.az), true
+	case "placement/region":
+		return s.cfg.Region, true
+	case "network", "network/":
+		return "interfaces/", true
+	case "network/interfaces", "network/interfaces/":
+		return "macs/", true
+	case "network/interfaces/macs", "network/interfaces/macs/":
+		list := make([]*eni, 0, len(macs))
+		for _, n := range macs {
+			list = append(list, n)
+		}
+		sort.Slice(list, func(i, j int) bool {
+			if list[i].card != list[j].card {
+				return list[i].card < list[j].card
+			}
+			return list[i].device < list[j].device
+		})
+		var b strings.Builder
+		for i, n := range list {
+			if i > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString(n.mac + "/")
+		}
+		return b.String(), true
+	}
+	rest, ok = strings.CutPrefix(rest, "network/interfaces/macs/")
+	if !ok {
+		return "", false
+	}
+	m, key, _ := strings.Cut(rest, "/")
+	n, ok := macs[m]
+	if !ok {
+		return "", false
+	}
+	v := views[m]
+	switch key {
+	case "":
+		keys := "device-number\ninterface-id\nipv4-associations/\nlocal-hostname\nlocal-ipv4s\nmac\nnetwork-card\nowner-id\nsecurity-group-ids\nsubnet-id\nsubnet-ipv4-cidr-block\nvpc-id\nvpc-ipv4-cidr-block\nvpc-ipv4-cidr-blocks"
+		if len(v.pfx) > 0 {
+			keys = strings.Replace(keys, "ipv4-associations/\n", "ipv4-associations/\nipv4-prefix\n", 1)
+		}
+		return keys, true
+	case "device-number":
+		return strconv.Itoa(n.device), true
+	case "network-card":
+		return strconv.Itoa(n.card), true
+	case "interface-id":
+		return n.id, true
+	case "mac":
+		return n.mac, true
+	case "owner-id":
+		return s.cfg.AccountID, true
+	case "subnet-id":
+		return n.subnet.id, true
+	case "vpc-id":
+		return n.subnet.vpcID, true
+	case "subnet-ipv4-cidr-block":
+		return n.subnet.cidr.String(), true
+	case "local-hostname":
+		if len(n.ips) == 0 {
+			return "", false
+		}
+		return s.st.dnsName(n.ips[0].a), true
+	case "vpc-ipv4-cidr-block":
+		return s.st.vpcs[n.subnet.vpcID].cidrs[0].p.String(), true
+	case "vpc-ipv4-cidr-blocks":
+		var l []string
+		for _, c := range s.st.vpcs[n.subnet.vpcID].cidrs {
+			l = append(l, c.p.String())
+		}
+		return strings.Join(l, "\n"), true
+	case "local-ipv4s":
+		if len(v.ips) == 0 {
+			return "", false
+		}
+		var l []string
+		for _, a := range v.ips {
+			l = append(l, a.a.String())
+		}
+		return strings.Join(l, "\n"), true
+	case "ipv4-prefix":
+		if len(v.pfx) == 0 {
+			return "", false
+		}
+		var l []string
+		for _, p := range v.pfx {
+			l = append(l, p.p.String())
+		}
+		return strings.Join(l, "\n"), true
+	case "security-group-ids":
+		if len(n.sgs) == 0 {
+			return "", false
+		}
+		return strings.Join(n.sgs, "\n"), true
+	case "security-groups":
+		var l []string
+		for _, id := range n.sgs {
+			if g, ok := s.st.sgs[id]; ok {
+				l = append(l, g.name)
+			}
+		}
+		if len(l) == 0 {
+			return "", false
+		}
+		return strings.Join(l, "\n"), true
+	}
+	return "", false
+}

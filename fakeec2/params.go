@@ -1,0 +1,304 @@
+package fakeec2
+
+import (
+	"bytes"
+	"net/netip"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// params reads the flattened EC2 Query parameters (Key.N, Key.N.Sub).
+type params struct{ v url.Values }
+
+func (p params) get(name string) string { return p.v.Get(name) }
+
+func (p params) required(name string) (string, *Error) {
+	s := p.v.Get(name)
+	if s == "" {
+		return "", missingParam(name)
+	}
+	return s, nil
+}
+
+// integer parses an optional integer in [lo, hi]; huge or malformed numbers
+// are InvalidParameterValue.
+func (p params) integer(name string, lo, hi int) (int, bool, *Error) {
+	s, ok := p.v[name]
+	if !ok || len(s) == 0 || s[0] == "" {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseInt(s[0], 10, 32)
+	if err != nil {
+		return 0, true, invalidParam("Value (%s) for parameter %s is invalid. Expected an integer.", truncate(s[0], 32), name)
+	}
+	if int(n) < lo || int(n) > hi {
+		return 0, true, invalidParam("Value (%d) for parameter %s is invalid. Expected a value between %d and %d.", n, name, lo, hi)
+	}
+	return int(n), true, nil
+}
+
+func (p params) boolean(name string) (bool, *Error) {
+	s := p.v.Get(name)
+	switch strings.ToLower(s) {
+	case "":
+		return false, nil
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, invalidParam("Value (%s) for parameter %s is invalid. Expected 'true' or 'false'.", truncate(s, 32), name)
+}
+
+// indices returns the N of every "prefix.N" or "prefix.N.…" key, in numeric
+// order, as the exact strings the client sent.
+func (p params) indices(prefix string) []string {
+	pre := prefix + "."
+	seen := map[string]int{}
+	for k := range p.v {
+		if !strings.HasPrefix(k, pre) {
+			continue
+		}
+		rest := k[len(pre):]
+		idx, _, _ := strings.Cut(rest, ".")
+		if _, ok := seen[idx]; ok {
+			continue
+		}
+		n, err := strconv.Atoi(idx)
+		if err != nil || n < 1 {
+			continue
+		}
+		seen[idx] = n
+	}
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return seen[out[i]] < seen[out[j]] })
+	return out
+}
+
+// list returns the values of prefix.1, prefix.2, … (empty ones skipped).
+func (p params) list(prefix string) []string {
+	var out []string
+	for _, i := range p.indices(prefix) {
+		if v := p.v.Get(prefix + "." + i); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (p params) addrList(prefix string) ([]netip.Addr, *Error) {
+	var out []netip.Addr
+	for _, s := range p.list(prefix) {
+		a, e := parseIPv4(prefix, s)
+		if e != nil {
+			return nil, e
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func (p params) prefixList(prefix string, sub string) ([]netip.Prefix, *Error) {
+	var raw []string
+	if sub == "" {
+		raw = p.list(prefix)
+	} else {
+		for _, i := range p.indices(prefix) {
+			if v := p.v.Get(prefix + "." + i + "." + sub); v != "" {
+				raw = append(raw, v)
+			}
+		}
+	}
+	var out []netip.Prefix
+	for _, s := range raw {
+		q, e := parseCIDR(prefix, s)
+		if e != nil {
+			return nil, e
+		}
+		out = append(out, q)
+	}
+	return out, nil
+}
+
+type filter struct {
+	name   string
+	values []string
+}
+
+// EC2's caps on filters: they bound the work one Describe can ask for.
+const (
+	maxFilters      = 50
+	maxFilterValues = 200
+)
+
+func (p params) filters() ([]filter, *Error) {
+	var out []filter
+	idx := p.indices("Filter")
+	if len(idx) > maxFilters {
+		return nil, invalidParam("The maximum number of filters specified on a single call is %d; %d were given.", maxFilters, len(idx))
+	}
+	for _, i := range idx {
+		base := "Filter." + i
+		name := p.v.Get(base + ".Name")
+		if name == "" {
+			return nil, missingParam(base + ".Name")
+		}
+		vals := p.list(base + ".Value")
+		if len(vals) > maxFilterValues {
+			return nil, invalidParam("The maximum number of filter values specified on a single call is %d.", maxFilterValues)
+		}
+		out = append(out, filter{name: name, values: vals})
+	}
+	return out, nil
+}
+
+// tagSpecs returns the tags of every TagSpecification whose ResourceType is
+// one of types.
+func (p params) tagSpecs(types ...string) (map[string]string, *Error) {
+	tags := map[string]string{}
+	for _, i := range p.indices("TagSpecification") {
+		base := "TagSpecification." + i
+		rt := p.v.Get(base + ".ResourceType")
+		ok := false
+		for _, t := range types {
+			ok = ok || rt == t
+		}
+		if !ok {
+			return nil, invalidParam("'%s' is not a valid taggable resource type for this operation.", truncate(rt, 64))
+		}
+		t, e := p.tags(base + ".Tag")
+		if e != nil {
+			return nil, e
+		}
+		for k, v := range t {
+			tags[k] = v
+		}
+	}
+	return tags, nil
+}
+
+func (p params) tags(prefix string) (map[string]string, *Error) {
+	out := map[string]string{}
+	for _, i := range p.indices(prefix) {
+		base := prefix + "." + i
+		k := p.v.Get(base + ".Key")
+		if k == "" {
+			return nil, missingParam(base + ".Key")
+		}
+		if len(k) > 128 || len(p.v.Get(base+".Value")) > 256 {
+			return nil, invalidParam("Tag %s is too long (keys up to 128, values up to 256 characters).", truncate(k, 32))
+		}
+		out[k] = p.v.Get(base + ".Value")
+	}
+	if len(out) > 50 {
+		return nil, errCode("TagLimitExceeded", 400, "The maximum number of tags per resource is 50.")
+	}
+	return out, nil
+}
+
+// xw writes response XML; hand-written so a 10,000-ENI Describe stays cheap.
+type xw struct {
+	b       bytes.Buffer
+	scratch [64]byte
+}
+
+func newXW() *xw { return &xw{} }
+
+func (x *xw) raw(s string)   { x.b.WriteString(s) }
+func (x *xw) open(n string)  { x.b.WriteByte('<'); x.b.WriteString(n); x.b.WriteByte('>') }
+func (x *xw) close(n string) { x.b.WriteString("</"); x.b.WriteString(n); x.b.WriteByte('>') }
+
+func (x *xw) el(n, v string) {
+	x.open(n)
+	xmlEscape(&x.b, v)
+	x.close(n)
+}
+
+func (x *xw) elInt(n string, v int) {
+	x.open(n)
+	x.b.Write(strconv.AppendInt(x.scratch[:0], int64(v), 10))
+	x.close(n)
+}
+
+func (x *xw) elBool(n string, v bool) {
+	x.open(n)
+	x.b.WriteString(strconv.FormatBool(v))
+	x.close(n)
+}
+
+// elAddr writes an address without allocating.
+func (x *xw) elAddr(n string, a netip.Addr) {
+	x.open(n)
+	x.b.Write(a.AppendTo(x.scratch[:0]))
+	x.close(n)
+}
+
+// elDNS writes EC2's private DNS name of a: ip-10-0-0-1.<region>.compute.internal.
+func (x *xw) elDNS(n string, a netip.Addr, region string) {
+	x.open(n)
+	x.b.WriteString("ip-")
+	b := a.AppendTo(x.scratch[:0])
+	for i, c := range b {
+		if c == '.' {
+			b[i] = '-'
+		}
+	}
+	x.b.Write(b)
+	x.b.WriteByte('.')
+	xmlEscape(&x.b, region)
+	x.b.WriteString(".compute.internal")
+	x.close(n)
+}
+
+func (x *xw) ret() { x.raw("<return>true</return>") }
+
+func (x *xw) tagSet(tags map[string]string) {
+	if len(tags) == 0 {
+		x.raw("<tagSet/>")
+		return
+	}
+	x.open("tagSet")
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		x.open("item")
+		x.el("key", k)
+		x.el("value", tags[k])
+		x.close("item")
+	}
+	x.close("tagSet")
+}
+
+// xmlEscape writes s as XML character data, replacing invalid UTF-8 and
+// characters XML 1.0 forbids.
+func xmlEscape(b *bytes.Buffer, s string) {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		switch {
+		case r == '<':
+			b.WriteString("&lt;")
+		case r == '>':
+			b.WriteString("&gt;")
+		case r == '&':
+			b.WriteString("&amp;")
+		case r == '\t' || r == '\n':
+			b.WriteRune(r)
+		case r == '\r':
+			b.WriteString("&#xD;")
+		case r == utf8.RuneError && size == 1, r < 0x20, r == 0xFFFE, r == 0xFFFF, r >= 0xD800 && r <= 0xDFFF:
+			b.WriteRune('\uFFFD')
+		default:
+			b.WriteRune(r)
+		}
+	}
+}
