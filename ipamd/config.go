@@ -1,0 +1,333 @@
+package ipamd
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Environment variable names, exactly as the upstream aws-node DaemonSet
+// spells them, so a user's manifest settings carry over to the lab.
+const (
+	EnvWarmENITarget          = "WARM_ENI_TARGET"
+	EnvWarmIPTarget           = "WARM_IP_TARGET"
+	EnvMinimumIPTarget        = "MINIMUM_IP_TARGET"
+	EnvWarmPrefixTarget       = "WARM_PREFIX_TARGET"
+	EnvEnablePrefixDelegation = "ENABLE_PREFIX_DELEGATION"
+	EnvMaxENI                 = "MAX_ENI"
+	EnvCustomNetwork          = "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG"
+	EnvENIConfigLabelDef      = "ENI_CONFIG_LABEL_DEF"
+	EnvEnableSubnetDiscovery  = "ENABLE_SUBNET_DISCOVERY"
+	EnvIPCooldownPeriod       = "IP_COOLDOWN_PERIOD"
+	EnvDisableLeakedENI       = "DISABLE_LEAKED_ENI_CLEANUP"
+	EnvENIMTU                 = "AWS_VPC_ENI_MTU"
+	EnvPodMTU                 = "POD_MTU"
+	EnvVethPrefix             = "AWS_VPC_K8S_CNI_VETHPREFIX"
+	EnvExternalSNAT           = "AWS_VPC_K8S_CNI_EXTERNALSNAT"
+	EnvClusterName            = "CLUSTER_NAME"
+	EnvAdditionalENITags      = "ADDITIONAL_ENI_TAGS"
+	EnvLogLevel               = "AWS_VPC_K8S_CNI_LOGLEVEL"
+)
+
+// DefaultENIConfigLabelDef is the node label upstream reads the ENIConfig
+// name from when ENI_CONFIG_LABEL_DEF is unset. Labs that select ENIConfigs
+// by zone set ENI_CONFIG_LABEL_DEF=topology.kubernetes.io/zone, as EKS users do.
+const DefaultENIConfigLabelDef = "k8s.amazonaws.com/eniConfig"
+
+// DefaultENIConfigName is the ENIConfig used when the node has no label
+// naming one (upstream's "default").
+const DefaultENIConfigName = "default"
+
+// Config is ipamd's tuning, read from the upstream environment variables by
+// ConfigFromEnv. The periods are lab time, so a lab running on a scaled
+// clock scales them with everything else; zero periods take the defaults.
+type Config struct {
+	WarmENITarget    int
+	WarmIPTarget     int // 0 = unset
+	MinimumIPTarget  int // 0 = unset
+	WarmPrefixTarget int
+	MaxENI           int // < 1 (0, -1) = no cap beyond the instance type's, as upstream
+
+	EnablePrefixDelegation  bool
+	CustomNetworking        bool
+	EnableSubnetDiscovery   bool
+	DisableLeakedENICleanup bool
+	ExternalSNAT            bool
+
+	ENIConfigLabelDef string
+	VethPrefix        string
+	ClusterName       string
+	LogLevel          string
+
+	IPCooldown time.Duration
+	ENIMTU     int
+	PodMTU     int
+
+	AdditionalENITags map[string]string
+
+	PoolCheckPeriod time.Duration // 5 s: how often the warm pool is checked
+	ReconcilePeriod time.Duration // 60 s: how often the datastore is compared with EC2
+	DecreaseGap     time.Duration // 30 s: minimum time between two pool decreases
+	ENIMinAge       time.Duration // 60 s: an ENI younger than this is never freed
+	SubnetPause     time.Duration // 120 s: no allocation after a subnet-exhaustion error
+	LeakScanPeriod  time.Duration // 1 h: how often leaked aws-K8S- ENIs are looked for
+	// LeakedENIMinAge protects ENIs that another node has just created and
+	// not yet attached (upstream: 5 minutes since the createdAt tag).
+	LeakedENIMinAge time.Duration
+}
+
+// Default periods (lab time).
+const (
+	DefaultPoolCheckPeriod = 5 * time.Second
+	DefaultReconcilePeriod = 60 * time.Second
+	DefaultDecreaseGap     = 30 * time.Second
+	DefaultENIMinAge       = 60 * time.Second
+	DefaultSubnetPause     = 120 * time.Second
+	DefaultLeakScanPeriod  = time.Hour
+	DefaultLeakedENIMinAge = 5 * time.Minute
+	DefaultIPCooldown      = 30 * time.Second
+	DefaultMTU             = 9001
+)
+
+// DefaultConfig is what ConfigFromEnv returns for an empty environment.
+func DefaultConfig() Config {
+	c := Config{
+		WarmENITarget:         1,
+		WarmPrefixTarget:      1,
+		MaxENI:                -1,
+		EnableSubnetDiscovery: true,
+		ENIConfigLabelDef:     DefaultENIConfigLabelDef,
+		VethPrefix:            "eni",
+		LogLevel:              "DEBUG",
+		IPCooldown:            DefaultIPCooldown,
+		ENIMTU:                DefaultMTU,
+		PodMTU:                DefaultMTU,
+	}
+	c.setDefaults()
+	return c
+}
+
+// setDefaults fills the zero fields that have no meaningful zero value.
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.PoolCheckPeriod, DefaultPoolCheckPeriod)
+	def(&c.ReconcilePeriod, DefaultReconcilePeriod)
+	def(&c.DecreaseGap, DefaultDecreaseGap)
+	def(&c.ENIMinAge, DefaultENIMinAge)
+	def(&c.SubnetPause, DefaultSubnetPause)
+	def(&c.LeakScanPeriod, DefaultLeakScanPeriod)
+	def(&c.LeakedENIMinAge, DefaultLeakedENIMinAge)
+	if c.ENIMTU == 0 {
+		c.ENIMTU = DefaultMTU
+	}
+	if c.PodMTU == 0 {
+		c.PodMTU = c.ENIMTU
+	}
+	if c.VethPrefix == "" {
+		c.VethPrefix = "eni"
+	}
+	if c.ENIConfigLabelDef == "" {
+		c.ENIConfigLabelDef = DefaultENIConfigLabelDef
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "DEBUG"
+	}
+}
+
+// ConfigFromEnv reads the upstream environment variables through lookup
+// (os.LookupEnv, or a lab's map). Unset variables take upstream defaults;
+// the error names every variable whose value is unusable.
+func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
+	c := DefaultConfig()
+	var errs []error
+	get := func(name string) (string, bool) {
+		v, ok := lookup(name)
+		v = strings.TrimSpace(v)
+		return v, ok && v != ""
+	}
+	intVar := func(name string, dst *int, min int) {
+		v, ok := get(name)
+		if !ok {
+			return
+		}
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s=%q: not an integer", name, v))
+		case n < min:
+			errs = append(errs, fmt.Errorf("%s=%d: must be at least %d", name, n, min))
+		default:
+			*dst = n
+		}
+	}
+	boolVar := func(name string, dst *bool) {
+		v, ok := get(name)
+		if !ok {
+			return
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: not a boolean (use true or false)", name, v))
+			return
+		}
+		*dst = b
+	}
+	strVar := func(name string, dst *string) {
+		if v, ok := get(name); ok {
+			*dst = v
+		}
+	}
+	intVar(EnvWarmENITarget, &c.WarmENITarget, 0)
+	intVar(EnvWarmIPTarget, &c.WarmIPTarget, 0)
+	intVar(EnvMinimumIPTarget, &c.MinimumIPTarget, 0)
+	intVar(EnvWarmPrefixTarget, &c.WarmPrefixTarget, 0)
+	intVar(EnvMaxENI, &c.MaxENI, -1)
+	boolVar(EnvEnablePrefixDelegation, &c.EnablePrefixDelegation)
+	boolVar(EnvCustomNetwork, &c.CustomNetworking)
+	boolVar(EnvEnableSubnetDiscovery, &c.EnableSubnetDiscovery)
+	boolVar(EnvDisableLeakedENI, &c.DisableLeakedENICleanup)
+	boolVar(EnvExternalSNAT, &c.ExternalSNAT)
+	strVar(EnvENIConfigLabelDef, &c.ENIConfigLabelDef)
+	strVar(EnvVethPrefix, &c.VethPrefix)
+	strVar(EnvClusterName, &c.ClusterName)
+	strVar(EnvLogLevel, &c.LogLevel)
+	var cooldown int
+	if _, ok := get(EnvIPCooldownPeriod); ok {
+		cooldown = -1
+		intVar(EnvIPCooldownPeriod, &cooldown, 0)
+		if cooldown >= 0 {
+			c.IPCooldown = time.Duration(cooldown) * time.Second
+		}
+	}
+	eniMTUSet := false
+	if _, ok := get(EnvENIMTU); ok {
+		eniMTUSet = true
+		intVar(EnvENIMTU, &c.ENIMTU, 0)
+	}
+	if _, ok := get(EnvPodMTU); ok {
+		intVar(EnvPodMTU, &c.PodMTU, 0)
+	} else if eniMTUSet {
+		c.PodMTU = c.ENIMTU
+	}
+	if v, ok := get(EnvAdditionalENITags); ok {
+		tags := map[string]string{}
+		if err := json.Unmarshal([]byte(v), &tags); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: not a JSON object of strings (e.g. {\"team\":\"net\"}): %v", EnvAdditionalENITags, v, err))
+		} else {
+			c.AdditionalENITags = tags
+		}
+	}
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("ipamd configuration: %w", err)
+	}
+	return c, nil
+}
+
+// Validate reports every problem at once, naming the environment variable
+// that sets each field.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.WarmENITarget < 0 {
+		bad("%s=%d: must not be negative", EnvWarmENITarget, c.WarmENITarget)
+	}
+	if c.WarmIPTarget < 0 {
+		bad("%s=%d: must not be negative", EnvWarmIPTarget, c.WarmIPTarget)
+	}
+	if c.MinimumIPTarget < 0 {
+		bad("%s=%d: must not be negative", EnvMinimumIPTarget, c.MinimumIPTarget)
+	}
+	if c.WarmPrefixTarget < 0 {
+		bad("%s=%d: must not be negative", EnvWarmPrefixTarget, c.WarmPrefixTarget)
+	}
+	if c.IPCooldown < 0 {
+		bad("%s=%v: must not be negative", EnvIPCooldownPeriod, c.IPCooldown)
+	}
+	if c.ENIMTU != 0 && (c.ENIMTU < 576 || c.ENIMTU > 9001) {
+		bad("%s=%d: must be within 576..9001", EnvENIMTU, c.ENIMTU)
+	}
+	if c.PodMTU != 0 && (c.PodMTU < 576 || c.PodMTU > 9001) {
+		bad("%s=%d: must be within 576..9001", EnvPodMTU, c.PodMTU)
+	}
+	if len(c.VethPrefix) > 4 {
+		bad("%s=%q: at most 4 characters (the veth name must fit 15 characters)", EnvVethPrefix, c.VethPrefix)
+	}
+	switch c.VethPrefix {
+	case "eth", "vlan", "lo":
+		bad("%s=%q: reserved interface name prefix", EnvVethPrefix, c.VethPrefix)
+	}
+	if c.LogLevel != "" {
+		if _, err := parseLevel(c.LogLevel); err != nil {
+			bad("%s=%q: %v", EnvLogLevel, c.LogLevel, err)
+		}
+	}
+	for k := range c.AdditionalENITags {
+		if strings.HasPrefix(k, "k8s.amazonaws.com") || strings.HasPrefix(k, "node.k8s.amazonaws.com") || strings.HasPrefix(k, "cluster.k8s.amazonaws.com") {
+			bad("%s: tag key %q is reserved for the CNI's own tags", EnvAdditionalENITags, k)
+		}
+	}
+	for _, p := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"PoolCheckPeriod", c.PoolCheckPeriod}, {"ReconcilePeriod", c.ReconcilePeriod},
+		{"DecreaseGap", c.DecreaseGap}, {"ENIMinAge", c.ENIMinAge}, {"SubnetPause", c.SubnetPause},
+		{"LeakScanPeriod", c.LeakScanPeriod}, {"LeakedENIMinAge", c.LeakedENIMinAge},
+	} {
+		if p.d < 0 {
+			bad("%s=%v: must not be negative", p.name, p.d)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// warmIPTargetsSet reports whether WARM_IP_TARGET or MINIMUM_IP_TARGET
+// drive the pool (they override WARM_ENI_TARGET and WARM_PREFIX_TARGET).
+func (c Config) warmIPTargetsSet() bool { return c.WarmIPTarget > 0 || c.MinimumIPTarget > 0 }
+
+// IPAMDEnv returns the settings as upstream's /v1/ipamd-env-settings shows
+// them: variable name → effective value.
+func (c Config) IPAMDEnv() map[string]string {
+	tags := ""
+	if len(c.AdditionalENITags) > 0 {
+		b, _ := json.Marshal(c.AdditionalENITags)
+		tags = string(b)
+	}
+	return map[string]string{
+		EnvWarmENITarget:          strconv.Itoa(c.WarmENITarget),
+		EnvWarmIPTarget:           strconv.Itoa(c.WarmIPTarget),
+		EnvMinimumIPTarget:        strconv.Itoa(c.MinimumIPTarget),
+		EnvWarmPrefixTarget:       strconv.Itoa(c.WarmPrefixTarget),
+		EnvEnablePrefixDelegation: strconv.FormatBool(c.EnablePrefixDelegation),
+		EnvMaxENI:                 strconv.Itoa(c.MaxENI),
+		EnvCustomNetwork:          strconv.FormatBool(c.CustomNetworking),
+		EnvENIConfigLabelDef:      c.ENIConfigLabelDef,
+		EnvEnableSubnetDiscovery:  strconv.FormatBool(c.EnableSubnetDiscovery),
+		EnvIPCooldownPeriod:       strconv.Itoa(int(c.IPCooldown / time.Second)),
+		EnvDisableLeakedENI:       strconv.FormatBool(c.DisableLeakedENICleanup),
+		EnvClusterName:            c.ClusterName,
+		EnvAdditionalENITags:      tags,
+		EnvLogLevel:               c.LogLevel,
+	}
+}
+
+// NetworkUtilsEnv returns the settings of upstream's networkutils
+// (/v1/networkutils-env-settings).
+func (c Config) NetworkUtilsEnv() map[string]string {
+	return map[string]string{
+		EnvENIMTU:       strconv.Itoa(c.ENIMTU),
+		EnvPodMTU:       strconv.Itoa(c.PodMTU),
+		EnvVethPrefix:   c.VethPrefix,
+		EnvExternalSNAT: strconv.FormatBool(c.ExternalSNAT),
+	}
+}

@@ -1,0 +1,88 @@
+package ipamd
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode, url)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// The socket is 0660 and replaces a stale one; the health service answers;
+// introspection and metrics show what operators look for.
+func TestSocketIntrospectionMetrics(t *testing.T) {
+	l := newTestLab(t)
+	n := l.newNode(nodeSpec{Type: "c5.large", Env: map[string]string{"CLUSTER_NAME": "lab"}, Modify: func(o *Options) {
+		o.IntrospectionAddr = "127.0.0.1:0"
+		o.MetricsAddr = "127.0.0.1:0"
+	}})
+	require.NoError(t, os.WriteFile(n.opts.SocketPath, []byte("stale"), 0o644))
+	n.start()
+	fi, err := os.Stat(n.opts.SocketPath)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o660), fi.Mode().Perm())
+	assert.NotZero(t, fi.Mode()&os.ModeSocket)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	hr, err := healthpb.NewHealthClient(n.conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	require.NoError(t, err)
+	assert.Equal(t, healthpb.HealthCheckResponse_SERVING, hr.Status)
+
+	_, r := n.add()
+	require.True(t, r.Success)
+	assert.Equal(t, []string{"10.0.0.0/16", "100.64.0.0/16"}, r.VPCv4CIDRs)
+	assert.Equal(t, int32(0), r.IPAllocationMetadata[0].RouteTableId, "primary ENI: main table")
+	l.advance(10*time.Second, time.Second)
+
+	var enis struct {
+		TotalIPs, AssignedIPs int
+		ENIs                  map[string]eniJSON
+	}
+	require.NoError(t, json.Unmarshal([]byte(get(t, "http://"+n.d.IntrospectionAddr()+"/v1/enis")), &enis))
+	assert.Equal(t, 18, enis.TotalIPs)
+	assert.Equal(t, 1, enis.AssignedIPs)
+	assert.Len(t, enis.ENIs, 2)
+	var env map[string]string
+	require.NoError(t, json.Unmarshal([]byte(get(t, "http://"+n.d.IntrospectionAddr()+"/v1/ipamd-env-settings")), &env))
+	assert.Equal(t, "lab", env["CLUSTER_NAME"])
+	assert.Equal(t, "1", env["WARM_ENI_TARGET"])
+	assert.Contains(t, get(t, "http://"+n.d.IntrospectionAddr()+"/v1/networkutils-env-settings"), "AWS_VPC_ENI_MTU")
+	assert.Contains(t, get(t, "http://"+n.d.IntrospectionAddr()+"/v1/eni-configs"), "k8s.amazonaws.com/eniConfig")
+
+	m := get(t, "http://"+n.d.MetricsAddr()+"/metrics")
+	for _, want := range []string{
+		"awscni_eni_allocated 2", "awscni_eni_max 3", "awscni_ip_max 27", "awscni_total_ip_addresses 18",
+		"awscni_assigned_ip_addresses 1", "awscni_total_ipv4_prefixes 0", "awscni_add_ip_req_count 1",
+		`awscni_ec2api_req_count{fn="CreateNetworkInterface"} 1`, "awscni_aws_api_latency_ms",
+	} {
+		assert.Contains(t, m, want)
+	}
+	_, err = n.del("nobody")
+	require.Error(t, err)
+	m = get(t, "http://"+n.d.MetricsAddr()+"/metrics")
+	assert.True(t, strings.Contains(m, `awscni_del_ip_req_count{reason="PodDeleted"} 1`), m)
+
+	n.stop()
+	_, err = os.Stat(n.opts.SocketPath)
+	assert.True(t, os.IsNotExist(err), "Close removes the socket")
+	require.NoError(t, n.d.Close(), "Close is idempotent")
+}

@@ -1,0 +1,97 @@
+package pool
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/enilab/enilab/ipamd/datastore"
+)
+
+func TestTargetStateFormulas(t *testing.T) {
+	p := Params{WarmIPTarget: 5, MinimumIPTarget: 30, SlotsPerENI: 29}
+	for _, c := range []struct{ total, assigned, short, over int }{
+		{0, 0, 30, 0},
+		{29, 0, 1, 0},
+		{30, 0, 0, 0},  // min holds it: available 30 > 5 but total − MIN = 0
+		{30, 25, 0, 0}, // 25 pods: exactly 5 warm
+		{30, 30, 5, 0}, // 30 pods → grow to 35
+		{35, 35, 5, 0}, // 35 pods → grow to 40
+		{40, 20, 0, 10},
+	} {
+		short, over, ok := TargetState(p, datastore.Stats{TotalIPs: c.total, AssignedIPs: c.assigned})
+		assert.True(t, ok)
+		assert.Equal(t, c.short, short, "short at total %d assigned %d", c.total, c.assigned)
+		assert.Equal(t, c.over, over, "over at total %d assigned %d", c.total, c.assigned)
+	}
+	_, _, ok := TargetState(Params{WarmENITarget: 1}, datastore.Stats{})
+	assert.False(t, ok, "no IP targets: WARM_ENI_TARGET mode")
+}
+
+func TestTargetStateInPrefixes(t *testing.T) {
+	p := Params{WarmIPTarget: 16, PrefixMode: true, SlotsPerENI: 9}
+	// 1 pod, 1 prefix: 15 available, short 1 address = 1 prefix.
+	short, _, _ := TargetState(p, datastore.Stats{TotalIPs: 16, AssignedIPs: 1, Prefixes: 1})
+	assert.Equal(t, 1, short)
+	// 3 prefixes, 1 pod, 2 free prefixes: needed ceil(17/16) = 2, so 1 over.
+	_, over, _ := TargetState(p, datastore.Stats{TotalIPs: 48, AssignedIPs: 1, Prefixes: 3, FreePrefixes: 2})
+	assert.Equal(t, 1, over)
+}
+
+func TestTooLowWarmENITarget(t *testing.T) {
+	p := Params{WarmENITarget: 1, SlotsPerENI: 9, MaxPods: 29}
+	assert.True(t, TooLow(p, datastore.Stats{TotalIPs: 0}))
+	assert.False(t, TooLow(p, datastore.Stats{TotalIPs: 9}))
+	assert.True(t, TooLow(p, datastore.Stats{TotalIPs: 9, AssignedIPs: 1}), "8 available < 1 × 9")
+	assert.False(t, TooLow(p, datastore.Stats{TotalIPs: 29, AssignedIPs: 29}), "max pods reached")
+	zero := Params{WarmENITarget: 0, SlotsPerENI: 9, MaxPods: 29}
+	assert.False(t, TooLow(zero, datastore.Stats{TotalIPs: 9, AssignedIPs: 8}))
+	assert.True(t, TooLow(zero, datastore.Stats{TotalIPs: 9, AssignedIPs: 9}), "WARM_ENI_TARGET=0 grows only when nothing is available")
+}
+
+func TestPrefixModeTargets(t *testing.T) {
+	p := Params{WarmPrefixTarget: 1, PrefixMode: true, SlotsPerENI: 9, MaxPods: 110}
+	assert.True(t, TooLow(p, datastore.Stats{}))
+	assert.Equal(t, 1, PrefixesNeeded(p, datastore.Stats{}))
+	assert.False(t, TooLow(p, datastore.Stats{TotalIPs: 16, Prefixes: 1, FreePrefixes: 1}))
+	assert.True(t, TooLow(p, datastore.Stats{TotalIPs: 16, AssignedIPs: 1, Prefixes: 1}), "one pod on the only prefix")
+	assert.True(t, TooHigh(p, datastore.Stats{TotalIPs: 48, Prefixes: 3, FreePrefixes: 3}))
+	assert.Equal(t, 2, ToFree(p, datastore.Stats{TotalIPs: 48, Prefixes: 3, FreePrefixes: 3}))
+	assert.Equal(t, 144, p.MaxIPsPerENI())
+}
+
+func TestNewENIResources(t *testing.T) {
+	assert.Equal(t, 9, NewENIResources(Params{WarmENITarget: 1, SlotsPerENI: 9}, datastore.Stats{}))
+	assert.Equal(t, 1, NewENIResources(Params{WarmIPTarget: 5, MinimumIPTarget: 30, SlotsPerENI: 29}, datastore.Stats{TotalIPs: 29}))
+	assert.Equal(t, 1, NewENIResources(Params{WarmPrefixTarget: 1, PrefixMode: true, SlotsPerENI: 9}, datastore.Stats{}))
+}
+
+func TestDeletableENI(t *testing.T) {
+	now := time.Unix(1000, 0)
+	old := now.Add(-2 * time.Minute)
+	primary := datastore.ENIInfo{ENI: datastore.ENI{ID: "eni-0", Primary: true, AddedAt: old}, IPs: 9, Assigned: 3}
+	free := datastore.ENIInfo{ENI: datastore.ENI{ID: "eni-1", DeviceNumber: 1, AddedAt: old}, IPs: 9}
+	young := datastore.ENIInfo{ENI: datastore.ENI{ID: "eni-2", DeviceNumber: 2, AddedAt: now}, IPs: 9}
+	id, ok := DeletableENI(Params{WarmENITarget: 1, SlotsPerENI: 9}, []datastore.ENIInfo{primary, young, free}, now, time.Minute)
+	assert.True(t, ok)
+	assert.Equal(t, "eni-1", id)
+	_, ok = DeletableENI(Params{WarmIPTarget: 10, SlotsPerENI: 9}, []datastore.ENIInfo{primary, free}, now, time.Minute)
+	assert.False(t, ok, "the other ENIs have only 6 warm addresses, less than WARM_IP_TARGET")
+	cooling := free
+	cooling.Cooling = 1
+	_, ok = DeletableENI(Params{WarmENITarget: 1, SlotsPerENI: 9}, []datastore.ENIInfo{primary, cooling}, now, time.Minute)
+	assert.False(t, ok, "an ENI with a cooling address stays")
+	pfx := datastore.ENIInfo{ENI: datastore.ENI{ID: "eni-3", DeviceNumber: 3, AddedAt: old}, IPs: 16,
+		CIDRs: []datastore.CIDRInfo{{Prefix: netip.MustParsePrefix("10.0.0.16/28")}}}
+	_, ok = DeletableENI(Params{WarmPrefixTarget: 1, PrefixMode: true, SlotsPerENI: 9}, []datastore.ENIInfo{primary, pfx}, now, time.Minute)
+	assert.False(t, ok, "its prefix is the only free one, needed for WARM_PREFIX_TARGET")
+}
+
+func TestMaxPods(t *testing.T) {
+	assert.Equal(t, 29, MaxPods(3, 10, false, false), "m5.large")
+	assert.Equal(t, 20, MaxPods(3, 10, true, false), "m5.large with custom networking")
+	assert.Equal(t, 234, MaxPods(8, 30, false, false), "m5.4xlarge")
+	assert.Equal(t, 110, MaxPods(3, 10, false, true), "prefix mode")
+}

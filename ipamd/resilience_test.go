@@ -1,0 +1,402 @@
+package ipamd
+
+import (
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/enilab/enilab/fakeec2"
+)
+
+// A 40 s throttling window on every allocation call, then attaches that
+// fail with InternalError more often than the retries cover: the pool
+// still reaches its target afterwards and no ENI is left unattached (the
+// ENI whose attach failed is deleted).
+func TestThrottlingAndInternalErrors(t *testing.T) {
+	fw := &faultWindow{
+		actions: map[string]bool{"CreateNetworkInterface": true, "AssignPrivateIpAddresses": true, "AttachNetworkInterface": true},
+		code:    "RequestLimitExceeded", status: 503,
+		from: labStart, to: labStart.Add(40 * time.Second),
+		failAction: "AttachNetworkInterface", failFirst: 6,
+	}
+	l := newTestLab(t, withInterceptor(fw))
+	n := l.newNode(nodeSpec{Type: "c5.large"})
+	n.start()
+	l.advance(30*time.Second, time.Second)
+	assert.Equal(t, 0, n.d.Status().TotalIPs, "nothing gets through the throttling window")
+	assert.Contains(t, n.logs.String(), "EC2 API call throttled")
+
+	l.until(3*time.Minute, "the pool reaches 2 ENIs / 18 addresses after the faults", func() bool {
+		if st := n.d.Status(); st.AssignedIPs == 0 && st.TotalIPs == 9 {
+			n.addOK(1)
+		}
+		st := n.d.Status()
+		return st.ENIs == 2 && st.TotalIPs == 18
+	})
+	assert.GreaterOrEqual(t, fw.failed, 6, "the attach faults were hit")
+	assert.Contains(t, n.logs.String(), "attaching the new ENI failed; deleting it")
+	assert.Len(t, n.ec2ENIs(), 2)
+	for _, e := range l.ec2.ENIs() {
+		assert.NotEmpty(t, e.InstanceID, "ENI %s leaked", e.ID)
+	}
+	assert.Equal(t, 18, n.ec2Addresses())
+}
+
+// An ipamd killed at each point of an allocation (create done, attach
+// done, DeleteOnTermination done, address assign done) and restarted on
+// the same checkpoint: EC2 and the datastore agree, pods keep their
+// addresses, no address is held by two pods, and a leaked ENI is deleted by
+// the leak cleanup.
+func TestRestartDuringAllocation(t *testing.T) {
+	for _, action := range []string{"CreateNetworkInterface", "AttachNetworkInterface", "ModifyNetworkInterfaceAttribute", "AssignPrivateIpAddresses"} {
+		t.Run(action, func(t *testing.T) {
+			sw := &switchable{}
+			l := newTestLab(t, withInterceptor(sw))
+			n := l.newNode(nodeSpec{Type: "m5.large"})
+			g := newGate(action)
+			if action == "AssignPrivateIpAddresses" {
+				sw.set(g) // the first assign fills the primary ENI at start
+			}
+			d1, err := New(t.Context(), n.config(), n.opts)
+			require.NoError(t, err)
+			n.d = d1
+			l.daemons = append(l.daemons, d1)
+			if action != "AssignPrivateIpAddresses" {
+				n.conn = nil
+				l.settle()
+				n.connect()
+				n.addOK(1)
+				sw.set(g)
+			}
+			for i := 0; !g.wasHit(); i++ {
+				require.Less(t, i, 60, "the allocation never reached %s", action)
+				l.clk.Advance(time.Second)
+				time.Sleep(2 * time.Millisecond)
+			}
+			closed := make(chan struct{})
+			go func() { d1.Close(); close(closed) }()
+			<-closed
+			close(g.release)
+			sw.set(nil)
+
+			unattached := func() int {
+				c := 0
+				for _, e := range l.ec2.ENIs() {
+					if e.InstanceID == "" {
+						c++
+					}
+				}
+				return c
+			}
+			if action == "CreateNetworkInterface" {
+				assert.Equal(t, 1, unattached(), "the crash leaves the created ENI unattached")
+			}
+			n.start()
+			l.advance(10*time.Second, time.Second)
+			if action != "AssignPrivateIpAddresses" {
+				r := n.addPod("pod-1")
+				require.True(t, r.Success)
+				assert.Equal(t, 1, n.d.Status().AssignedIPs, "the pod added before the crash keeps its one address")
+			}
+			n.addOK(10)
+			l.advance(65*time.Minute, 10*time.Second) // reconcile and leak cleanup run
+			checkAgreement(t, n)
+			if action == "CreateNetworkInterface" {
+				assert.Contains(t, n.logs.String(), "Deleted leaked ENI")
+			}
+			assert.Equal(t, 0, unattached())
+			for _, e := range l.ec2.ENIs() {
+				assert.NotEmpty(t, e.InstanceID, "ENI %s leaked after a crash at %s", e.ID, action)
+				if e.DeviceIndex > 0 {
+					assert.True(t, e.DeleteOnTermination, "ENI %s DeleteOnTermination", e.ID)
+				}
+			}
+		})
+	}
+}
+
+// checkAgreement asserts that the datastore holds exactly EC2's ENIs and
+// addresses and that no address has two owners.
+func checkAgreement(t *testing.T, n *testNode) {
+	t.Helper()
+	now := n.lab.clk.Now()
+	ec2 := map[string]int{}
+	for _, e := range n.ec2ENIs() {
+		ec2[e.ID] = len(e.SecondaryIPs) + 16*len(e.Prefixes)
+	}
+	ds := map[string]int{}
+	for _, e := range n.d.store.ENIs(now) {
+		ds[e.ID] = e.IPs
+	}
+	assert.Equal(t, ec2, ds, "ENIs and address counts in EC2 vs the datastore")
+	seen := map[string]string{}
+	for _, a := range n.d.store.Assignments() {
+		if other, dup := seen[a.IP.String()]; dup {
+			t.Errorf("address %s held by %s and %s", a.IP, other, a.Key)
+		}
+		seen[a.IP.String()] = a.Key.String()
+	}
+}
+
+// A released address is not handed out again within IP_COOLDOWN_PERIOD,
+// and is afterwards.
+func TestCooldown(t *testing.T) {
+	l := newTestLab(t)
+	n := l.newNode(nodeSpec{Type: "m5.large"})
+	n.start()
+	r := n.addPod("a")
+	require.True(t, r.Success)
+	first := r.IPAllocationMetadata[0].IPv4Addr
+	_, err := n.del("a")
+	require.NoError(t, err)
+	r = n.addPod("b")
+	require.True(t, r.Success)
+	assert.NotEqual(t, first, r.IPAllocationMetadata[0].IPv4Addr, "a cooling address is not reused")
+	l.advance(29*time.Second, time.Second)
+	r = n.addPod("c")
+	assert.NotEqual(t, first, r.IPAllocationMetadata[0].IPv4Addr, "still cooling at 29 s")
+	l.advance(2*time.Second, time.Second)
+	r = n.addPod("d")
+	assert.Equal(t, first, r.IPAllocationMetadata[0].IPv4Addr, "reused once the 30 s cooldown is over")
+}
+
+// A corrupt or truncated checkpoint: a clear log line, and the pool is
+// rebuilt from EC2.
+func TestCorruptCheckpoint(t *testing.T) {
+	for name, damage := range map[string]func([]byte) []byte{
+		"truncated": func(b []byte) []byte { return b[:len(b)/2] },
+		"garbage":   func([]byte) []byte { return []byte("\x00\x01not json") },
+		"empty":     func([]byte) []byte { return nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			l := newTestLab(t)
+			n := l.newNode(nodeSpec{Type: "m5.large"})
+			n.start()
+			n.addOK(3)
+			l.advance(10*time.Second, time.Second)
+			n.stop()
+			b, err := os.ReadFile(n.opts.CheckpointPath)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(n.opts.CheckpointPath, damage(b), 0o644))
+
+			n.logs = &syncBuffer{}
+			n.opts.Logger = newTestLogger(n.logs)
+			n.start()
+			assert.Contains(t, n.logs.String(), "checkpoint is corrupt or truncated")
+			checkAgreement(t, n)
+			st := n.d.Status()
+			assert.Equal(t, 18, st.TotalIPs, "pool rebuilt from EC2")
+			assert.Equal(t, 0, st.AssignedIPs)
+			r := n.addPod("after")
+			assert.True(t, r.Success)
+		})
+	}
+}
+
+// Restore drops the assignment of a pod whose host veth is gone and keeps
+// the others; a repeated ADD returns the same address; DEL of an unknown
+// pod is the status the plugin treats as success.
+func TestRestoreAndIdempotence(t *testing.T) {
+	l := newTestLab(t)
+	n := l.newNode(nodeSpec{Type: "m5.large"})
+	n.start()
+	ra := n.addPod("a")
+	rb := n.addPod("b")
+	require.True(t, ra.Success && rb.Success)
+	again := n.addPod("a")
+	assert.Equal(t, ra.IPAllocationMetadata[0].IPv4Addr, again.IPAllocationMetadata[0].IPv4Addr, "repeated ADD, same address")
+	n.stop()
+
+	n.opts.VethExists = func(name string) (bool, error) {
+		return name != vethOf("default", "b"), nil
+	}
+	n.start()
+	st := n.d.Status()
+	assert.Equal(t, 1, st.AssignedIPs)
+	again = n.addPod("a")
+	assert.Equal(t, ra.IPAllocationMetadata[0].IPv4Addr, again.IPAllocationMetadata[0].IPv4Addr, "restored pod keeps its address")
+
+	_, err := n.del("b")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "datastore: unknown pod")
+	rep, err := n.del("a")
+	require.NoError(t, err)
+	assert.True(t, rep.Success)
+	assert.Equal(t, ra.IPAllocationMetadata[0].IPv4Addr, rep.IPAllocationMetadata[0].IPv4Addr)
+}
+
+// Subnet discovery: a new ENI goes to the subnet of the node's VPC and AZ
+// tagged kubernetes.io/role/cni with the most free addresses; untagged
+// subnets are never used (except the primary ENI's own).
+func TestSubnetDiscovery(t *testing.T) {
+	l := newTestLab(t)
+	small, err := l.ec2.CreateSubnet(fakeecSubnet(l, "subnet-small", "10.0.64.0/26"))
+	require.NoError(t, err)
+	spec := fakeecSubnet(l, "subnet-big", "10.0.80.0/20")
+	spec.Tags = map[string]string{"kubernetes.io/role/cni": "1"}
+	big, err := l.ec2.CreateSubnet(spec)
+	require.NoError(t, err)
+	untagged := fakeecSubnet(l, "subnet-huge", "10.0.128.0/17")
+	_, err = l.ec2.CreateSubnet(untagged)
+	require.NoError(t, err)
+	n := l.newNode(nodeSpec{Type: "c5.large", Subnet: small.ID})
+	n.start()
+	n.addOK(1)
+	l.advance(10*time.Second, time.Second)
+	enis := n.ec2ENIs()
+	require.Len(t, enis, 2)
+	assert.Equal(t, big.ID, enis[1].SubnetID, "the tagged subnet with the most free addresses")
+
+	off := l.newNode(nodeSpec{Type: "c5.large", Subnet: small.ID, Env: map[string]string{"ENABLE_SUBNET_DISCOVERY": "false"}})
+	off.start()
+	off.addOK(1)
+	l.advance(10*time.Second, time.Second)
+	enis = off.ec2ENIs()
+	require.Len(t, enis, 2)
+	assert.Equal(t, small.ID, enis[1].SubnetID, "without discovery, the primary ENI's subnet")
+}
+
+// PrivateIpAddressLimitExceeded means the datastore is behind EC2: ipamd
+// resyncs the ENI from EC2 at once instead of waiting for the reconcile.
+func TestPrivateIPLimitExceededResyncs(t *testing.T) {
+	l := newTestLab(t)
+	n := l.newNode(nodeSpec{Type: "m5.large", Env: map[string]string{"WARM_IP_TARGET": "2"}})
+	n.start()
+	l.advance(5*time.Second, time.Second)
+	require.Equal(t, 2, n.d.Status().TotalIPs)
+	// Someone else fills the primary ENI behind ipamd's back.
+	primary := n.ec2ENIs()[0]
+	api := newSDKClient(t, l.url)
+	_, err := api.AssignPrivateIpAddresses(t.Context(), &ec2.AssignPrivateIpAddressesInput{
+		NetworkInterfaceId: aws.String(primary.ID), SecondaryPrivateIpAddressCount: aws.Int32(7),
+	})
+	require.NoError(t, err)
+	n.addOK(2)
+	l.advance(10*time.Second, time.Second)
+	assert.Contains(t, n.logs.String(), "PrivateIpAddressLimitExceeded; the datastore may be out of sync, resyncing")
+	// The resync found 9; WARM_IP_TARGET=2 then gives the surplus back.
+	assert.Equal(t, 4, n.d.Status().TotalIPs, "2 pods + 2 warm")
+	assert.Equal(t, 4, n.ec2Addresses())
+	checkAgreement(t, n)
+}
+
+// Surplus goes back only as upstream allows: a secondary ENI is freed once
+// it is older than ENIMinAge (60 s) and nothing on it is cooling down (30 s);
+// with WARM_IP_TARGET, decreases are at least DecreaseGap (30 s) apart.
+func TestReleaseRespectsAgeCooldownAndGap(t *testing.T) {
+	counter := &timedCounter{}
+	l := newTestLab(t, withInterceptor(counter))
+	n := l.newNode(nodeSpec{Type: "c5.large"})
+	n.start()
+	pod, r := n.add()
+	require.True(t, r.Success)
+	l.advance(10*time.Second, time.Second)
+	require.Equal(t, 2, n.d.Status().ENIs)
+	_, err := n.del(pod)
+	require.NoError(t, err)
+	l.advance(40*time.Second, time.Second)
+	assert.Equal(t, 2, n.d.Status().ENIs, "the second ENI is younger than 60 s")
+	l.until(time.Minute, "the surplus ENI is freed", func() bool { return n.d.Status().ENIs == 1 })
+	assert.Len(t, n.ec2ENIs(), 1)
+	assert.Equal(t, 0, len(unattachedENIs(l)), "freed means deleted, not left detached")
+
+	w := l.newNode(nodeSpec{Type: "m5.4xlarge", Env: map[string]string{"WARM_IP_TARGET": "2", "IP_COOLDOWN_PERIOD": "0"}})
+	w.start()
+	w.addOK(12)
+	l.advance(20*time.Second, time.Second)
+	for i := 1; i <= 12; i++ {
+		_, err := w.del(podName(i))
+		require.NoError(t, err)
+		if i%3 == 0 {
+			l.advance(5*time.Second, time.Second)
+		}
+	}
+	l.until(3*time.Minute, "back to 2 warm addresses", func() bool { return w.d.Status().TotalIPs == 2 })
+	times := counter.times("UnassignPrivateIpAddresses")
+	require.NotEmpty(t, times)
+	for i := 1; i < len(times); i++ {
+		assert.Greater(t, times[i].Sub(times[i-1]), 30*time.Second, "decreases at least 30 s apart")
+	}
+}
+
+// IMDS and DescribeNetworkInterfaces lag EC2 by a few seconds: ipamd waits
+// for IMDS with backoff, and the reconcile neither drops fresh addresses
+// nor re-adds released ones.
+func TestEventualConsistency(t *testing.T) {
+	l := newTestLab(t, func(c *fakeec2.Config) { c.IMDSLag = 3 * time.Second; c.DescribeLag = 3 * time.Second })
+	n := l.newNode(nodeSpec{Type: "c5.large", Env: map[string]string{"WARM_IP_TARGET": "3"}})
+	n.start()
+	n.addOK(10)
+	l.advance(3*time.Minute, time.Second)
+	st := n.d.Status()
+	assert.Equal(t, 13, st.TotalIPs)
+	assert.Equal(t, 2, st.ENIs)
+	for i := 1; i <= 5; i++ {
+		_, err := n.del(podName(i))
+		require.NoError(t, err)
+	}
+	l.advance(5*time.Minute, time.Second)
+	assert.Equal(t, 8, n.d.Status().TotalIPs)
+	checkAgreement(t, n)
+}
+
+func unattachedENIs(l *testLab) []string {
+	var ids []string
+	for _, e := range l.ec2.ENIs() {
+		if e.InstanceID == "" {
+			ids = append(ids, e.ID)
+		}
+	}
+	return ids
+}
+
+// The leaked-ENI cleanup deletes unattached aws-K8S- ENIs carrying the
+// instance tag (of this cluster when CLUSTER_NAME is set) once they are old
+// enough, leaves everything else alone, and is off with
+// DISABLE_LEAKED_ENI_CLEANUP=true.
+func TestLeakedENICleanup(t *testing.T) {
+	for _, disabled := range []bool{false, true} {
+		t.Run(fmt.Sprintf("disabled=%v", disabled), func(t *testing.T) {
+			l := newTestLab(t)
+			api := newSDKClient(t, l.url)
+			leak := func(desc string, tags map[string]string) string {
+				var ts []types.Tag
+				for k, v := range tags {
+					ts = append(ts, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+				}
+				out, err := api.CreateNetworkInterface(t.Context(), &ec2.CreateNetworkInterfaceInput{
+					SubnetId: aws.String(l.subnet.ID), Description: aws.String(desc),
+					TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeNetworkInterface, Tags: ts}},
+				})
+				require.NoError(t, err)
+				return aws.ToString(out.NetworkInterface.NetworkInterfaceId)
+			}
+			old := labStart.Add(-time.Hour).Format(time.RFC3339)
+			ours := leak("aws-K8S-i-gone", map[string]string{"node.k8s.amazonaws.com/instance_id": "i-gone", "node.k8s.amazonaws.com/createdAt": old, "cluster.k8s.amazonaws.com/name": "lab"})
+			young := leak("aws-K8S-i-busy", map[string]string{"node.k8s.amazonaws.com/instance_id": "i-busy", "node.k8s.amazonaws.com/createdAt": labStart.Add(50 * time.Minute).Format(time.RFC3339), "cluster.k8s.amazonaws.com/name": "lab"})
+			otherCluster := leak("aws-K8S-i-x", map[string]string{"node.k8s.amazonaws.com/instance_id": "i-x", "node.k8s.amazonaws.com/createdAt": old, "cluster.k8s.amazonaws.com/name": "other"})
+			notOurs := leak("database", map[string]string{"node.k8s.amazonaws.com/instance_id": "i-y"})
+			env := map[string]string{"CLUSTER_NAME": "lab"}
+			if disabled {
+				env["DISABLE_LEAKED_ENI_CLEANUP"] = "true"
+			}
+			n := l.newNode(nodeSpec{Type: "c5.large", Env: env})
+			n.start()
+			l.advance(6*time.Minute, 10*time.Second)
+			exists := func(id string) bool { _, ok := l.ec2.ENI(id); return ok }
+			assert.Equal(t, disabled, exists(ours), "an old leaked ENI of this cluster is deleted unless disabled")
+			assert.True(t, exists(young), "an ENI created minutes ago may be mid-allocation on another node")
+			assert.True(t, exists(otherCluster))
+			assert.True(t, exists(notOurs))
+			l.advance(61*time.Minute, 10*time.Second)
+			assert.Equal(t, disabled, exists(young), "deleted by the hourly scan once old enough")
+		})
+	}
+}

@@ -1,0 +1,34 @@
+package ipamd
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/enilab/enilab/internal/clock"
+)
+
+// sleepClock is the clock ipamd's backoffs sleep on: it counts sleeps in
+// progress, so a test driving a fake clock can tell "waiting for lab time
+// to pass" from "still working". Every sleep goes through clock.Sleep,
+// which stops its timer when done.
+type sleepClock struct {
+	clock.Clock
+	sleepers *atomic.Int32
+}
+
+func (c sleepClock) NewTimer(d time.Duration) clock.Timer {
+	c.sleepers.Add(1)
+	return &sleepTimer{Timer: c.Clock.NewTimer(d), sleepers: c.sleepers}
+}
+
+type sleepTimer struct {
+	clock.Timer
+	sleepers *atomic.Int32
+	once     sync.Once
+}
+
+func (t *sleepTimer) Stop() bool {
+	t.once.Do(func() { t.sleepers.Add(-1) })
+	return t.Timer.Stop()
+}
