@@ -1,0 +1,235 @@
+package cniplugin
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/stretchr/testify/require"
+
+	"github.com/enilab/enilab/internal/nsutil"
+	"github.com/enilab/enilab/ipamd/netsetup"
+	"github.com/enilab/enilab/ipamd/rpc"
+)
+
+// Benchmarks of the plugin on a namespace-backed node with a warm pool
+// (real ipamd), and the floor: the same netlink operations issued
+// in-process, without exec or gRPC. Run:
+//
+//	go test -run '^$' -bench . -benchtime 20x ./cniplugin/
+
+// benchPods makes count pod namespaces and returns their names, paths and a
+// function that removes them.
+func benchPods(b *testing.B, n *testNode, count int) ([]string, []string, func()) {
+	b.Helper()
+	names := make([]string, count)
+	paths := make([]string, count)
+	for i := range count {
+		n.pods++
+		names[i] = fmt.Sprintf("pod-%d", n.pods)
+		p, err := nsutil.NewNamed(n.base + "-" + names[i])
+		require.NoError(b, err)
+		paths[i] = p
+	}
+	return names, paths, func() {
+		for _, name := range names {
+			_ = nsutil.DeleteNamed(n.base + "-" + name)
+		}
+	}
+}
+
+// benchNode is a node run by the real ipamd (in-process, fakeec2 behind it)
+// on an m5.4xlarge whose pool is held at 120 addresses (MINIMUM_IP_TARGET,
+// WARM_IP_TARGET=1: no growth or shrink while the benchmark runs), and whose
+// plugin is the real cmd/aws-cni binary (the test binary is larger and
+// slower to exec), built once.
+func benchNode(b *testing.B) (*testNode, *libcni.NetworkConfigList) {
+	n := newIPAMDNode(b, "m5.4xlarge", map[string]string{
+		"MINIMUM_IP_TARGET": "120", "WARM_IP_TARGET": "1", "IP_COOLDOWN_PERIOD": "0",
+	})
+	waitFor(b, "a warm pool of 120 addresses", func() bool { return n.d.Status().WarmIPs >= 120 })
+	bin := filepath.Join(n.binDir, ExecName)
+	require.NoError(b, os.Remove(bin))
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/aws-cni").CombinedOutput()
+	require.NoError(b, err, "build cmd/aws-cni: %s", out)
+	return n.testNode, n.confList(b, "1.1.0", nil)
+}
+
+func BenchmarkADD(b *testing.B) {
+	n, list := benchNode(b)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		names, paths, done := benchPods(b, n, 1)
+		rt := runtimeConf(names[0], paths[0])
+		b.StartTimer()
+		_, err := n.add(list, rt)
+		b.StopTimer()
+		require.NoError(b, err)
+		require.NoError(b, n.del(list, rt))
+		done()
+		b.StartTimer()
+	}
+}
+
+func BenchmarkDEL(b *testing.B) {
+	n, list := benchNode(b)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		names, paths, done := benchPods(b, n, 1)
+		rt := runtimeConf(names[0], paths[0])
+		_, err := n.add(list, rt)
+		require.NoError(b, err)
+		b.StartTimer()
+		err = n.del(list, rt)
+		b.StopTimer()
+		require.NoError(b, err)
+		done()
+		b.StartTimer()
+	}
+}
+
+// benchConcurrent: count ADDs start at once; the time is until all returned.
+func benchConcurrent(b *testing.B, count int) {
+	n, list := benchNode(b)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		names, paths, done := benchPods(b, n, count)
+		rts := make([]*libcni.RuntimeConf, count)
+		for i := range rts {
+			rts[i] = runtimeConf(names[i], paths[i])
+		}
+		errs := make([]error, count)
+		var wg sync.WaitGroup
+		b.StartTimer()
+		for i := range count {
+			wg.Go(func() { _, errs[i] = n.add(list, rts[i]) })
+		}
+		wg.Wait()
+		b.StopTimer()
+		for i := range count {
+			require.NoError(b, errs[i])
+		}
+		for i := range count {
+			wg.Go(func() { errs[i] = n.del(list, rts[i]) })
+		}
+		wg.Wait()
+		for i := range count {
+			require.NoError(b, errs[i])
+		}
+		done()
+		b.StartTimer()
+	}
+}
+
+func BenchmarkConcurrentADD30(b *testing.B)  { benchConcurrent(b, 30) }
+func BenchmarkConcurrentADD100(b *testing.B) { benchConcurrent(b, 100) }
+
+// floorHost is a hostSide bound to the node namespace (not the test
+// process's), so wire/unwire run in-process exactly as the plugin runs them.
+func floorHost(b *testing.B, n *testNode) *hostSide {
+	h, err := nsutil.Handle(n.ns)
+	require.NoError(b, err)
+	f, err := os.Open(n.ns)
+	require.NoError(b, err)
+	s := &hostSide{h: h, ns: f}
+	b.Cleanup(s.Close)
+	return s
+}
+
+func floorAttachment(name, path string, i int) Attachment {
+	ip := netip.AddrFrom4([4]byte{10, 0, 2, byte(1 + i%250)})
+	return Attachment{HostVeth: netsetup.HostVethName("eni", "default", name), IfName: "eth0", Netns: path, IP: ip, MTU: 9001}
+}
+
+func noHook(string) error { return nil }
+
+func benchFloor(b *testing.B, count int, measureDel bool) {
+	n := newTestNode(b)
+	host := floorHost(b, n)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		names, paths, done := benchPods(b, n, count)
+		as := make([]Attachment, count)
+		for i := range as {
+			as[i] = floorAttachment(names[i], paths[i], i)
+		}
+		errs := make([]error, count)
+		var wg sync.WaitGroup
+		if !measureDel {
+			b.StartTimer()
+		}
+		for i := range count {
+			wg.Go(func() { errs[i] = host.wire(&as[i], eni1Table, "floor", noHook) })
+		}
+		wg.Wait()
+		if !measureDel {
+			b.StopTimer()
+		}
+		for i := range count {
+			require.NoError(b, errs[i])
+		}
+		if measureDel {
+			b.StartTimer()
+		}
+		for i := range count {
+			wg.Go(func() { errs[i] = host.unwire(as[i], "") })
+		}
+		wg.Wait()
+		if measureDel {
+			b.StopTimer()
+		}
+		for i := range count {
+			require.NoError(b, errs[i])
+		}
+		done()
+		b.StartTimer()
+	}
+}
+
+func BenchmarkFloorADD(b *testing.B)              { benchFloor(b, 1, false) }
+func BenchmarkFloorDEL(b *testing.B)              { benchFloor(b, 1, true) }
+func BenchmarkFloorConcurrentADD30(b *testing.B)  { benchFloor(b, 30, false) }
+func BenchmarkFloorConcurrentADD100(b *testing.B) { benchFloor(b, 100, false) }
+
+// BenchmarkExecVERSION is the fixed cost of starting the plugin binary at
+// all (libcni exec + Go runtime start + VERSION): the part of ADD that is
+// neither netlink nor ipamd.
+func BenchmarkExecVERSION(b *testing.B) {
+	n, _ := benchNode(b)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := n.cni.GetVersionInfo(b.Context(), ExecName); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkIPAMDAddNetwork is ipamd's share of ADD: one AddNetwork over the
+// unix socket (with its checkpoint write), no exec and no netlink.
+func BenchmarkIPAMDAddNetwork(b *testing.B) {
+	n, _ := benchNode(b)
+	be, err := dialIPAMD(n.socket)
+	require.NoError(b, err)
+	defer be.Close()
+	b.ResetTimer()
+	for i := range b.N {
+		req := &rpc.AddNetworkRequest{K8S_POD_NAME: fmt.Sprintf("p%d", i), K8S_POD_NAMESPACE: "default",
+			ContainerID: fmt.Sprintf("c%d", i), IfName: "eth0", NetworkName: n.network}
+		reply, err := be.AddNetwork(b.Context(), req)
+		b.StopTimer()
+		require.NoError(b, err)
+		require.True(b, reply.Success)
+		_, err = be.DelNetwork(b.Context(), &rpc.DelNetworkRequest{ContainerID: req.ContainerID, IfName: "eth0", NetworkName: n.network})
+		require.NoError(b, err)
+		b.StartTimer()
+	}
+}
