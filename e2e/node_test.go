@@ -1,0 +1,211 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/enilab/enilab/fakeec2"
+	"github.com/enilab/enilab/internal/nsutil"
+	"github.com/enilab/enilab/ipamd"
+	"github.com/enilab/enilab/node"
+)
+
+var _ = Describe("Custom networking", Label("custom-networking"), func() {
+	It("gives pods addresses from the 100.64 ENIConfig subnet that reach pods on other nodes", func() {
+		lab := newLab(node.LabConfig{
+			VPC: node.VPCSpec{CIDR: "10.0.0.0/16", SecondaryCIDRs: []string{"100.64.0.0/16"}},
+			Subnets: []node.SubnetSpec{
+				{ID: "subnet-a", CIDR: "10.0.1.0/24", AZ: "us-west-2a"},
+				{ID: "subnet-pods", CIDR: "100.64.0.0/19", AZ: "us-west-2a"},
+			},
+			ENIConfigs: []ipamd.ENIConfig{{Name: "us-west-2a", Subnet: "subnet-pods"}},
+			IPAMDEnv: map[string]string{
+				"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true",
+				"ENI_CONFIG_LABEL_DEF":               "topology.kubernetes.io/zone",
+			},
+		})
+		needTraffic(lab)
+		nodes := addNodes(lab, 2, "m5.large")
+		Expect(nodes[0].Status().MaxPods).To(Equal(20), "(3−1) ENIs × 9 + 2: the primary ENI holds no pods")
+		addPods(nodes[0], 3)
+		addPods(nodes[1], 3)
+		Eventually(readyPods(nodes[0])).Should(Equal(3))
+		Eventually(readyPods(nodes[1])).Should(Equal(3))
+		pods := netip.MustParsePrefix("100.64.0.0/19")
+		for _, n := range nodes {
+			for _, p := range n.Pods() {
+				Expect(pods.Contains(p.IP)).To(BeTrue(), "%s got %s", p.Name, p.IP)
+			}
+		}
+		Expect(ping(lab, "node-1/pod-1", "node-2/pod-1")).To(Succeed())
+		Expect(ping(lab, "node-2/pod-3", "node-1/pod-2")).To(Succeed())
+		Expect(ping(lab, "node-1/pod-1", "node-1/pod-3")).To(Succeed())
+	})
+})
+
+// awsCLI finds the AWS CLI v2 ($ENILAB_AWS_CLI, else /usr/bin/aws).
+func awsCLI() string {
+	if p := os.Getenv("ENILAB_AWS_CLI"); p != "" {
+		return p
+	}
+	if _, err := os.Stat("/usr/bin/aws"); err == nil {
+		return "/usr/bin/aws"
+	}
+	return ""
+}
+
+func inNode(n *node.Node, env []string, args ...string) string {
+	GinkgoHelper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", n.NetNSName()}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), "%v: %s", args, out)
+	return string(out)
+}
+
+var _ = Describe("Inside a node", Label("node-view"), func() {
+	It("lets the AWS CLI list the node's ENIs and shows the per-ENI route tables", func() {
+		lab := newLab(node.LabConfig{})
+		n := addNode(lab, node.NodeSpec{Name: "node-1", InstanceType: "m5.large"})
+		addPods(n, 10)
+		Eventually(readyPods(n)).Should(Equal(10))
+		Eventually(observed).WithArguments(n).Should(HaveField("ENIs", 3))
+		inst, _ := lab.EC2().Instance(n.InstanceID())
+
+		rules := inNode(n, nil, "ip", "-4", "rule")
+		for _, e := range inst.ENIs {
+			if e.DeviceIndex == 0 {
+				continue
+			}
+			table := strconv.Itoa(e.DeviceIndex + 1)
+			Expect(rules).To(ContainSubstring("from " + e.PrimaryIP.String() + " lookup " + table))
+			routes := inNode(n, nil, "ip", "-4", "route", "show", "table", table)
+			Expect(routes).To(MatchRegexp(`default via 10\.0\.1\.1 dev eth%d`, e.DeviceIndex))
+		}
+		Expect(rules).To(ContainSubstring("lookup main"), "the 512 'to pod' rules")
+
+		cli := awsCLI()
+		if cli == "" {
+			Skip("AWS CLI v2 not found (set ENILAB_AWS_CLI or install /usr/bin/aws)")
+		}
+		out := inNode(n, []string{"AWS_ACCESS_KEY_ID=AKIDLAB", "AWS_SECRET_ACCESS_KEY=lab", "AWS_DEFAULT_REGION=us-west-2", "AWS_PAGER="},
+			cli, "ec2", "describe-network-interfaces", "--endpoint-url", node.EC2Endpoint, "--output", "json",
+			"--filters", "Name=attachment.instance-id,Values="+n.InstanceID())
+		var v struct {
+			NetworkInterfaces []struct {
+				NetworkInterfaceId string
+				PrivateIpAddresses []struct{ PrivateIpAddress string }
+			}
+		}
+		Expect(json.Unmarshal([]byte(out), &v)).To(Succeed(), out)
+		Expect(v.NetworkInterfaces).To(HaveLen(len(inst.ENIs)))
+		var listed []string
+		for _, ni := range v.NetworkInterfaces {
+			for _, a := range ni.PrivateIpAddresses {
+				listed = append(listed, a.PrivateIpAddress)
+			}
+		}
+		for _, p := range n.Pods() {
+			Expect(listed).To(ContainElement(p.IP.String()), "the CLI lists pod %s's secondary IP", p.Name)
+		}
+		Expect(strings.Count(out, "eni-")).To(BeNumerically(">=", 3))
+	})
+})
+
+var _ = Describe("ENI lifecycle", Label("hotplug"), func() {
+	It("plugs each attached ENI in as eth<device> with its MAC and unplugs it when ipamd gives it back", func() {
+		lab := newLab(node.LabConfig{HotplugDelay: 2 * time.Second})
+		n := addNode(lab, node.NodeSpec{Name: "node-1", InstanceType: "m5.large"})
+		addPods(n, 15)
+		Eventually(readyPods(n)).Should(Equal(15))
+		Eventually(observed).WithArguments(n).Should(HaveField("ENIs", 3))
+		inst, _ := lab.EC2().Instance(n.InstanceID())
+		Eventually(nodeLinks).WithArguments(n).Should(Equal(eniLinks(inst)), "one link per attached ENI")
+		if lab.Backend() == node.BackendVeth {
+			Eventually(vpcRoutes).WithArguments(lab).Should(ConsistOf(eniAddrs(inst)), "the VPC routes every address EC2 assigned")
+		}
+
+		Expect(n.DeletePods(context.Background(), 15)).To(Succeed())
+		Eventually(observed, "120s").WithArguments(n).Should(Equal(pool{ENIs: 1, Total: 9}), "spare ENIs go back to EC2")
+		inst, _ = lab.EC2().Instance(n.InstanceID())
+		Expect(inst.ENIs).To(HaveLen(1))
+		Eventually(nodeLinks).WithArguments(n).Should(Equal(eniLinks(inst)), "detached ENIs leave the node")
+		if lab.Backend() == node.BackendVeth {
+			Eventually(vpcRoutes).WithArguments(lab).Should(ConsistOf(eniAddrs(inst)), "the VPC routes only what EC2 still assigns")
+		}
+	})
+})
+
+// nodeLinks maps the node's eth* links to their MACs.
+func nodeLinks(n *node.Node) (map[string]string, error) {
+	h, err := nsutil.Handle(n.NetNS())
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	links, err := nsutil.Retry(h.LinkList)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, l := range links {
+		if strings.HasPrefix(l.Attrs().Name, "eth") {
+			out[l.Attrs().Name] = l.Attrs().HardwareAddr.String()
+		}
+	}
+	return out, nil
+}
+
+func eniLinks(inst fakeec2.Instance) map[string]string {
+	out := map[string]string{}
+	for _, e := range inst.ENIs {
+		out["eth"+strconv.Itoa(e.DeviceIndex)] = e.MAC
+	}
+	return out
+}
+
+func eniAddrs(inst fakeec2.Instance) []string {
+	var out []string
+	for _, e := range inst.ENIs {
+		out = append(out, e.PrimaryIP.String()+"/32")
+		for _, a := range e.SecondaryIPs {
+			out = append(out, a.String()+"/32")
+		}
+		for _, p := range e.Prefixes {
+			out = append(out, p.String())
+		}
+	}
+	return out
+}
+
+// vpcRoutes lists the destinations the VPC namespace routes.
+func vpcRoutes(lab *node.Lab) ([]string, error) {
+	h, err := nsutil.Handle(lab.VPCNetNS())
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	routes, err := nsutil.Retry(func() ([]netlink.Route, error) { return h.RouteList(nil, unix.AF_INET) })
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range routes {
+		if r.Dst != nil {
+			out = append(out, r.Dst.String())
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,186 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/enilab/enilab/fakeec2"
+	"github.com/enilab/enilab/node"
+)
+
+// pool is what an operator reads off a node: the introspection endpoint's
+// /v1/enis and the Prometheus gauges.
+type pool struct {
+	ENIs, Total, Assigned int
+}
+
+func (p pool) Warm() int { return p.Total - p.Assigned }
+
+func (p pool) String() string {
+	return fmt.Sprintf("enis=%d total=%d assigned=%d warm=%d", p.ENIs, p.Total, p.Assigned, p.Warm())
+}
+
+var httpClient = &http.Client{Timeout: 5 * time.Second}
+
+func get(url string) ([]byte, error) {
+	resp, err := httpClient.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, b)
+	}
+	return b, nil
+}
+
+// introspected reads GET /v1/enis (upstream's ENIInfos: TotalIPs,
+// AssignedIPs, ENIs by id).
+func introspected(n *node.Node) (pool, error) {
+	d := n.IPAMD()
+	if d == nil {
+		return pool{}, fmt.Errorf("ipamd of %s is restarting", n.Name())
+	}
+	b, err := get("http://" + d.IntrospectionAddr() + "/v1/enis")
+	if err != nil {
+		return pool{}, err
+	}
+	var v struct {
+		TotalIPs    int
+		AssignedIPs int
+		ENIs        map[string]json.RawMessage
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return pool{}, fmt.Errorf("decode /v1/enis: %w: %s", err, b)
+	}
+	return pool{ENIs: len(v.ENIs), Total: v.TotalIPs, Assigned: v.AssignedIPs}, nil
+}
+
+// metrics reads the unlabelled samples of GET /metrics.
+func metrics(n *node.Node) (map[string]float64, error) {
+	d := n.IPAMD()
+	if d == nil {
+		return nil, fmt.Errorf("ipamd of %s is restarting", n.Name())
+	}
+	b, err := get("http://" + d.MetricsAddr() + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, val, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		if i := strings.IndexByte(name, '{'); i >= 0 {
+			// Labelled series: sum them under the bare name too.
+			f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+			if err == nil {
+				out[name[:i]+"{}"] += f
+			}
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err == nil {
+			out[name] = f
+		}
+	}
+	return out, nil
+}
+
+func metricPool(n *node.Node) (pool, error) {
+	m, err := metrics(n)
+	if err != nil {
+		return pool{}, err
+	}
+	return pool{ENIs: int(m["awscni_eni_allocated"]), Total: int(m["awscni_total_ip_addresses"]), Assigned: int(m["awscni_assigned_ip_addresses"])}, nil
+}
+
+// observed is the pool as both endpoints report it; it is an error when
+// they disagree, so Eventually waits for them to settle together.
+func observed(n *node.Node) (pool, error) {
+	a, err := introspected(n)
+	if err != nil {
+		return pool{}, err
+	}
+	b, err := metricPool(n)
+	if err != nil {
+		return pool{}, err
+	}
+	if a != b {
+		return pool{}, fmt.Errorf("introspection says %v, metrics say %v", a, b)
+	}
+	return a, nil
+}
+
+// eniOf returns the ENI (from EC2's truth) that holds a pod's address.
+func eniOf(lab *node.Lab, n *node.Node, ip netip.Addr) (fakeec2.ENI, bool) {
+	inst, ok := lab.EC2().Instance(n.InstanceID())
+	if !ok {
+		return fakeec2.ENI{}, false
+	}
+	for _, e := range inst.ENIs {
+		for _, a := range e.SecondaryIPs {
+			if a == ip {
+				return e, true
+			}
+		}
+		for _, p := range e.Prefixes {
+			if p.Contains(ip) {
+				return e, true
+			}
+		}
+	}
+	return fakeec2.ENI{}, false
+}
+
+// podsOnSecondaryENIs returns ready pods whose address sits on an ENI with
+// device index > 0.
+func podsOnSecondaryENIs(lab *node.Lab, n *node.Node) []node.PodStatus {
+	var out []node.PodStatus
+	for _, p := range n.Pods() {
+		if p.Phase != node.PhaseReady {
+			continue
+		}
+		if e, ok := eniOf(lab, n, p.IP); ok && e.DeviceIndex > 0 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func allReadyIPs(nodes ...*node.Node) map[netip.Addr][]string {
+	out := map[netip.Addr][]string{}
+	for _, n := range nodes {
+		for _, p := range n.Pods() {
+			if p.Phase == node.PhaseReady {
+				out[p.IP] = append(out[p.IP], p.Name)
+			}
+		}
+	}
+	return out
+}
+
+func expectNoDuplicateIPs(nodes ...*node.Node) {
+	for ip, pods := range allReadyIPs(nodes...) {
+		ExpectWithOffset(1, pods).To(HaveLen(1), "address %s given to more than one pod", ip)
+	}
+}

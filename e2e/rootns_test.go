@@ -1,0 +1,74 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/enilab/enilab/internal/nsutil"
+)
+
+// rootSnapshot is what a lab must never change in the machine's root
+// namespace: addresses, routes of every table, policy rules and the
+// forwarding/filtering sysctls.
+func rootSnapshot() ([]string, error) {
+	var out []string
+	addrs, err := nsutil.Retry(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, unix.AF_UNSPEC) })
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range addrs {
+		out = append(out, fmt.Sprintf("addr %s link %d", a.IPNet, a.LinkIndex))
+	}
+	routes, err := nsutil.Retry(func() ([]netlink.Route, error) {
+		return netlink.RouteListFiltered(unix.AF_UNSPEC, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range routes {
+		out = append(out, fmt.Sprintf("route table %d dst %v gw %v dev %d", r.Table, r.Dst, r.Gw, r.LinkIndex))
+	}
+	rules, err := nsutil.Retry(func() ([]netlink.Rule, error) { return netlink.RuleList(unix.AF_UNSPEC) })
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rules {
+		out = append(out, "rule "+r.String())
+	}
+	for _, k := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/all/rp_filter", "net/ipv4/conf/default/rp_filter", "net/ipv4/conf/all/proxy_arp"} {
+		b, err := os.ReadFile("/proc/sys/" + k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k+"="+strings.TrimSpace(string(b)))
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+var rootBefore []string
+
+var _ = BeforeSuite(func() {
+	if !nsutil.IsRoot() {
+		return
+	}
+	var err error
+	rootBefore, err = rootSnapshot()
+	Expect(err).NotTo(HaveOccurred())
+})
+
+func expectRootUnchanged() {
+	if rootBefore == nil {
+		return
+	}
+	after, err := rootSnapshot()
+	Expect(err).NotTo(HaveOccurred())
+	Expect(after).To(Equal(rootBefore), "the root namespace's addresses, routes, rules and sysctls are unchanged")
+}

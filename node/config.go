@@ -1,0 +1,259 @@
+package node
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/enilab/enilab/fakeec2"
+	"github.com/enilab/enilab/fakeec2/limits"
+	"github.com/enilab/enilab/internal/clock"
+	"github.com/enilab/enilab/ipamd"
+)
+
+// Backends of ENI links.
+const (
+	BackendVeth  = "veth"
+	BackendDummy = "dummy"
+)
+
+// BackendEnv overrides the automatic backend choice (LabConfig.Backend "")
+// with "veth" or "dummy", so a whole suite can be run on either backend
+// without changing code.
+const BackendEnv = "ENILAB_ENI_BACKEND"
+
+// Addresses inside every node namespace.
+const (
+	// IMDSAddr is where IMDS answers inside a node namespace, as on EC2.
+	IMDSAddr = "169.254.169.254:80"
+	// EC2Addr is where the EC2 Query API answers inside a node namespace;
+	// EC2 has no such in-VPC address, so the lab picks one from the
+	// link-local block next to IMDS.
+	EC2Addr = "169.254.169.250:80"
+	// EC2Endpoint is EC2Addr as an --endpoint-url.
+	EC2Endpoint = "http://169.254.169.250"
+	// FabricNextHop is the onlink next hop the VPC namespace routes ENI
+	// addresses through; its neighbour entry on each peer is the ENI's MAC.
+	FabricNextHop = "169.254.100.1"
+)
+
+// VPCSpec describes the lab's VPC.
+type VPCSpec struct {
+	CIDR           string
+	SecondaryCIDRs []string
+}
+
+// SubnetSpec describes one subnet; ID is a readable name such as "subnet-a".
+type SubnetSpec struct {
+	ID   string
+	CIDR string
+	AZ   string
+	Tags map[string]string
+}
+
+// ReservationSpec is a subnet CIDR reservation ("prefix" or "explicit").
+type ReservationSpec struct {
+	Subnet string
+	CIDR   string
+	Type   string
+}
+
+// LabConfig configures a lab. The zero value plus one subnet is a working
+// lab: defaults are filled in by NewLab.
+type LabConfig struct {
+	// Prefix names every namespace, link and temporary directory of the lab;
+	// default "enl" + 5 random hex digits.
+	Prefix string
+	Seed   int64
+	// TimeScale: lab duration d takes d×TimeScale real time; default 1.
+	TimeScale float64
+	// Clock, when set, is the lab clock (TimeScale is then ignored); share
+	// it with an Interceptor built before the lab (fakeec2/chaos takes a
+	// Clock). nil = clock.NewScaled(TimeScale, 2026-01-01).
+	Clock clock.Clock
+	// VPC defaults to 10.0.0.0/16.
+	VPC          VPCSpec
+	Subnets      []SubnetSpec
+	Reservations []ReservationSpec
+	// Interceptor is the chaos layer; nil = none.
+	Interceptor fakeec2.Interceptor
+	IMDSLag     time.Duration
+	DescribeLag time.Duration
+	// IPAMDEnv is the ipamd environment of every node (upstream names).
+	IPAMDEnv   map[string]string
+	ENIConfigs []ipamd.ENIConfig
+	// Backend is "veth", "dummy" or "" (automatic: $ENILAB_ENI_BACKEND if
+	// set, else veth).
+	Backend string
+	// HotplugDelay is the lab time between EC2 attaching an ENI and its link
+	// appearing on the node; 0 = at once.
+	HotplugDelay time.Duration
+	// PluginPath is the aws-cni binary; "" re-executes os.Executable() under
+	// the name aws-cni (the binary must call cniplugin.Main() when
+	// filepath.Base(os.Args[0]) == "aws-cni").
+	PluginPath string
+	// PodBackoff and PodBackoffMax bound the kubelet-like retry of a failed
+	// ADD (lab time, doubling); defaults 1s and 20s.
+	PodBackoff    time.Duration
+	PodBackoffMax time.Duration
+	// PodParallelism caps concurrent CNI calls per node; default 8.
+	PodParallelism int
+	Logger         *slog.Logger
+
+	// noIPAMD builds nodes without ipamd: the fabric tests of this package
+	// drive fakeec2 by hand.
+	noIPAMD bool
+}
+
+// NodeSpec describes one node (an EC2 instance).
+type NodeSpec struct {
+	Name         string
+	InstanceType string
+	Subnet       string
+	// MaxPods is the kubelet's maxPods; 0 = computed by ipamd (DESIGN §3).
+	MaxPods int
+	// Labels are added to topology.kubernetes.io/zone = the subnet's AZ.
+	Labels map[string]string
+	// IPAMDEnv is merged over LabConfig.IPAMDEnv for this node.
+	IPAMDEnv map[string]string
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+
+// maxPrefixLen keeps namespace and temp-path names short enough for unix
+// socket paths.
+const maxPrefixLen = 24
+
+// Validate reports every problem of the config at once.
+func (c LabConfig) Validate() error {
+	var errs []error
+	if c.Prefix != "" && (!nameRE.MatchString(c.Prefix) || len(c.Prefix) > maxPrefixLen) {
+		errs = append(errs, fmt.Errorf("prefix %q: want lower-case letters, digits and '-', at most %d characters", c.Prefix, maxPrefixLen))
+	}
+	if c.TimeScale < 0 {
+		errs = append(errs, fmt.Errorf("timeScale %v: must not be negative", c.TimeScale))
+	}
+	if c.VPC.CIDR != "" {
+		if _, err := netip.ParsePrefix(c.VPC.CIDR); err != nil {
+			errs = append(errs, fmt.Errorf("vpc cidr %q: %w", c.VPC.CIDR, err))
+		}
+	}
+	for _, s := range c.VPC.SecondaryCIDRs {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			errs = append(errs, fmt.Errorf("vpc secondary cidr %q: %w", s, err))
+		}
+	}
+	if len(c.Subnets) == 0 {
+		errs = append(errs, errors.New("subnets: at least one subnet is needed"))
+	}
+	ids := map[string]bool{}
+	for i, s := range c.Subnets {
+		if s.ID == "" {
+			errs = append(errs, fmt.Errorf("subnets[%d]: id is required", i))
+		} else if ids[s.ID] {
+			errs = append(errs, fmt.Errorf("subnets[%d]: duplicate id %q", i, s.ID))
+		}
+		ids[s.ID] = true
+		if p, err := netip.ParsePrefix(s.CIDR); err != nil {
+			errs = append(errs, fmt.Errorf("subnets[%d] %s: cidr %q: %w", i, s.ID, s.CIDR, err))
+		} else if !p.Addr().Is4() || p.Bits() > 28 {
+			errs = append(errs, fmt.Errorf("subnets[%d] %s: cidr %q: want an IPv4 block of /28 or larger", i, s.ID, s.CIDR))
+		}
+	}
+	for i, r := range c.Reservations {
+		if !ids[r.Subnet] {
+			errs = append(errs, fmt.Errorf("reservations[%d]: unknown subnet %q", i, r.Subnet))
+		}
+		if r.Type != "prefix" && r.Type != "explicit" {
+			errs = append(errs, fmt.Errorf("reservations[%d]: type %q: want prefix or explicit", i, r.Type))
+		}
+		if _, err := netip.ParsePrefix(r.CIDR); err != nil {
+			errs = append(errs, fmt.Errorf("reservations[%d]: cidr %q: %w", i, r.CIDR, err))
+		}
+	}
+	for i, e := range c.ENIConfigs {
+		if e.Name == "" {
+			errs = append(errs, fmt.Errorf("eniConfigs[%d]: name is required", i))
+		}
+		if !ids[e.Subnet] {
+			errs = append(errs, fmt.Errorf("eniConfigs[%d] %s: unknown subnet %q", i, e.Name, e.Subnet))
+		}
+	}
+	switch c.Backend {
+	case "", BackendVeth, BackendDummy:
+	default:
+		errs = append(errs, fmt.Errorf("backend %q: want veth, dummy or empty (automatic)", c.Backend))
+	}
+	if c.HotplugDelay < 0 {
+		errs = append(errs, fmt.Errorf("hotplugDelay %v: must not be negative", c.HotplugDelay))
+	}
+	if c.PodBackoff < 0 || c.PodBackoffMax < 0 {
+		errs = append(errs, errors.New("podBackoff: must not be negative"))
+	}
+	if c.PodParallelism < 0 {
+		errs = append(errs, fmt.Errorf("podParallelism %d: must not be negative", c.PodParallelism))
+	}
+	if c.PluginPath != "" {
+		if st, err := os.Stat(c.PluginPath); err != nil {
+			errs = append(errs, fmt.Errorf("pluginPath: %w", err))
+		} else if st.IsDir() || st.Mode()&0o111 == 0 {
+			errs = append(errs, fmt.Errorf("pluginPath %s: not an executable file", c.PluginPath))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults fills in the zero values.
+func (c LabConfig) withDefaults() LabConfig {
+	if c.Prefix == "" {
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		c.Prefix = "enl" + hex.EncodeToString(b[:])[:5]
+	}
+	if c.TimeScale == 0 {
+		c.TimeScale = 1
+	}
+	if c.VPC.CIDR == "" {
+		c.VPC.CIDR = "10.0.0.0/16"
+	}
+	if c.PodBackoff == 0 {
+		c.PodBackoff = time.Second
+	}
+	if c.PodBackoffMax == 0 {
+		c.PodBackoffMax = 20 * time.Second
+	}
+	if c.PodBackoffMax < c.PodBackoff {
+		c.PodBackoffMax = c.PodBackoff
+	}
+	if c.PodParallelism == 0 {
+		c.PodParallelism = 8
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports every problem of the node spec at once; subnets are
+// checked against the lab by AddNode.
+func (s NodeSpec) Validate() error {
+	var errs []error
+	if !nameRE.MatchString(s.Name) || len(s.Name) > 32 {
+		errs = append(errs, fmt.Errorf("node name %q: want lower-case letters, digits and '-', at most 32 characters", s.Name))
+	}
+	if s.InstanceType == "" {
+		errs = append(errs, errors.New("instanceType is required"))
+	} else if _, ok := limits.Lookup(s.InstanceType); !ok {
+		errs = append(errs, fmt.Errorf("instanceType %q: unknown instance type", s.InstanceType))
+	}
+	if s.MaxPods < 0 {
+		errs = append(errs, fmt.Errorf("maxPods %d: must not be negative", s.MaxPods))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,425 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/enilab/enilab/fakeec2"
+	"github.com/enilab/enilab/internal/clock"
+	"github.com/enilab/enilab/internal/nsutil"
+)
+
+// LabEpoch is where lab time starts; fixed so traces of two runs line up.
+var LabEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Lab is one hermetic VPC: fakeec2, the VPC namespace and the nodes.
+type Lab struct {
+	cfg     LabConfig
+	log     *slog.Logger
+	clock   clock.Clock
+	ec2     *fakeec2.Server
+	stats   *statsInterceptor
+	backend string
+	dir     string // temp dir: sockets, checkpoints, CNI cache, plugin link
+	binDir  string // holds the aws-cni plugin (or a link to it)
+	vpcNS   string // namespace name
+	vpcPath string
+	fabric  *fabric
+	sgID    string
+
+	ec2Ln  net.Listener
+	ec2Srv *http.Server
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	stopW  func()
+	stopAf func() bool
+
+	mu        sync.Mutex
+	nodes     []*Node
+	byInst    map[string]*Node
+	nodeCount int
+	subnets   map[string]SubnetSpec
+	closed    bool
+	closeErr  error
+	closeOnce sync.Once
+}
+
+// NewLab creates fakeec2 with the VPC, subnets and reservations, the VPC
+// namespace, and starts following fakeec2's events. ctx bounds the lab's
+// life: when it is cancelled the lab closes itself (call Close as well, to
+// wait for the teardown and see its error).
+func NewLab(ctx context.Context, cfg LabConfig) (_ *Lab, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("node: invalid lab config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("node: new lab: %w", err)
+	}
+	if !nsutil.IsRoot() {
+		return nil, errors.New("node: a lab needs root (network namespaces)")
+	}
+	l := &Lab{
+		cfg:     cfg,
+		log:     cfg.Logger.With("lab", cfg.Prefix),
+		clock:   cfg.Clock,
+		byInst:  map[string]*Node{},
+		subnets: map[string]SubnetSpec{},
+		vpcNS:   cfg.Prefix + "-vpc",
+	}
+	if l.clock == nil {
+		l.clock = clock.NewScaled(cfg.TimeScale, LabEpoch)
+	}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			_ = l.Close()
+		}
+	}()
+
+	l.dir, err = os.MkdirTemp("", tempPrefix(cfg.Prefix))
+	if err != nil {
+		return nil, fmt.Errorf("node: temp dir: %w", err)
+	}
+	if err := l.preparePlugin(); err != nil {
+		return nil, err
+	}
+
+	l.stats = newStatsInterceptor(cfg.Interceptor)
+	l.ec2, err = fakeec2.New(fakeec2.Config{
+		Seed:        cfg.Seed,
+		Clock:       l.clock,
+		Interceptor: l.stats,
+		IMDSLag:     cfg.IMDSLag,
+		DescribeLag: cfg.DescribeLag,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: fakeec2: %w", err)
+	}
+	if err := l.createVPC(); err != nil {
+		return nil, err
+	}
+	l.ec2Ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("node: EC2 listener: %w", err)
+	}
+	l.ec2Srv = &http.Server{Handler: l.ec2, ReadHeaderTimeout: 10 * time.Second}
+	l.goServe(l.ec2Srv, l.ec2Ln)
+
+	l.vpcPath, err = nsutil.NewNamed(l.vpcNS)
+	if err != nil {
+		return nil, fmt.Errorf("node: VPC namespace: %w", err)
+	}
+	l.fabric, err = newFabric(l.vpcPath)
+	if err != nil {
+		return nil, err
+	}
+	var gws []netip.Addr
+	for _, s := range l.ec2.Subnets() {
+		gws = append(gws, s.CIDR.Addr().Next())
+	}
+	if err := l.fabric.setup(gws); err != nil {
+		return nil, err
+	}
+	l.backend, err = l.chooseBackend()
+	if err != nil {
+		return nil, err
+	}
+
+	events, stop := l.ec2.Watch()
+	l.stopW = stop
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.dispatch(events)
+	}()
+	l.stopAf = context.AfterFunc(ctx, func() { _ = l.Close() })
+	l.log.Info("lab up", "backend", l.backend, "vpcNS", l.vpcNS, "ec2", l.ec2Ln.Addr().String())
+	return l, nil
+}
+
+func tempPrefix(prefix string) string { return "enilab-" + prefix + "-" }
+
+func (l *Lab) preparePlugin() error {
+	l.binDir = filepath.Join(l.dir, "bin")
+	if err := os.MkdirAll(l.binDir, 0o755); err != nil {
+		return fmt.Errorf("node: plugin dir: %w", err)
+	}
+	target := l.cfg.PluginPath
+	if target == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("node: find own executable for the aws-cni plugin: %w", err)
+		}
+		target = exe
+	}
+	abs, err := filepath.Abs(target)
+	if err != nil {
+		return fmt.Errorf("node: plugin path: %w", err)
+	}
+	if err := os.Symlink(abs, filepath.Join(l.binDir, "aws-cni")); err != nil {
+		return fmt.Errorf("node: plugin link: %w", err)
+	}
+	return nil
+}
+
+func (l *Lab) createVPC() error {
+	vpc, err := l.ec2.CreateVPC(fakeec2.VPCSpec{CIDR: l.cfg.VPC.CIDR, SecondaryCIDRs: l.cfg.VPC.SecondaryCIDRs})
+	if err != nil {
+		return fmt.Errorf("node: create VPC %s: %w", l.cfg.VPC.CIDR, err)
+	}
+	for _, s := range l.cfg.Subnets {
+		if _, err := l.ec2.CreateSubnet(fakeec2.SubnetSpec{ID: s.ID, VPCID: vpc.ID, CIDR: s.CIDR, AZ: s.AZ, Tags: s.Tags}); err != nil {
+			return fmt.Errorf("node: create subnet %s (%s): %w", s.ID, s.CIDR, err)
+		}
+		l.subnets[s.ID] = s
+	}
+	for _, r := range l.cfg.Reservations {
+		if err := l.ec2.CreateSubnetCIDRReservation(r.Subnet, r.CIDR, r.Type); err != nil {
+			return fmt.Errorf("node: reserve %s in %s: %w", r.CIDR, r.Subnet, err)
+		}
+	}
+	l.sgID, err = l.ec2.CreateSecurityGroup(l.cfg.Prefix+"-nodes", vpc.ID)
+	if err != nil {
+		return fmt.Errorf("node: create node security group: %w", err)
+	}
+	return nil
+}
+
+func (l *Lab) chooseBackend() (string, error) {
+	want := l.cfg.Backend
+	if want == "" {
+		switch env := os.Getenv(BackendEnv); env {
+		case "", BackendVeth, BackendDummy:
+			want = env
+		default:
+			return "", fmt.Errorf("node: %s=%q: want veth or dummy", BackendEnv, env)
+		}
+	}
+	switch want {
+	case BackendDummy:
+		if err := l.fabric.probeDummy(); err != nil {
+			return "", fmt.Errorf("node: dummy backend unavailable on this kernel: %w", err)
+		}
+		return BackendDummy, nil
+	case BackendVeth:
+		if err := l.fabric.probeVeth(); err != nil {
+			return "", fmt.Errorf("node: veth backend unavailable on this kernel: %w", err)
+		}
+		return BackendVeth, nil
+	}
+	if l.fabric.probeVeth() == nil {
+		return BackendVeth, nil
+	}
+	if err := l.fabric.probeDummy(); err != nil {
+		return "", fmt.Errorf("node: neither veth nor dummy links work on this kernel: %w", err)
+	}
+	return BackendDummy, nil
+}
+
+func (l *Lab) goServe(srv *http.Server, ln net.Listener) {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		_ = srv.Serve(ln)
+	}()
+}
+
+// dispatch hands every fakeec2 event to the node of its instance, in commit
+// order. AddNode registers a node while holding l.mu across RunInstance, so
+// an instance's first events never find it missing.
+func (l *Lab) dispatch(events <-chan fakeec2.Event) {
+	for ev := range events {
+		l.mu.Lock()
+		n := l.byInst[ev.InstanceID]
+		if n == nil && ev.ENI.InstanceID != "" {
+			n = l.byInst[ev.ENI.InstanceID]
+		}
+		l.mu.Unlock()
+		if n != nil {
+			n.enqueue(ev)
+		}
+	}
+}
+
+// Prefix returns the lab's name prefix.
+func (l *Lab) Prefix() string { return l.cfg.Prefix }
+
+// Backend returns the ENI backend in use ("veth" or "dummy"); with dummy
+// there is no traffic between nodes.
+func (l *Lab) Backend() string { return l.backend }
+
+// EC2 returns the lab's fakeec2.
+func (l *Lab) EC2() *fakeec2.Server { return l.ec2 }
+
+// EC2URL is the loopback URL of fakeec2 in the root namespace.
+func (l *Lab) EC2URL() string { return "http://" + l.ec2Ln.Addr().String() }
+
+// Clock returns the lab clock.
+func (l *Lab) Clock() clock.Clock { return l.clock }
+
+// VPCNetNS returns the path of the VPC namespace.
+func (l *Lab) VPCNetNS() string { return l.vpcPath }
+
+// Dir is the lab's temporary directory (sockets, checkpoints, CNI cache).
+func (l *Lab) Dir() string { return l.dir }
+
+// EC2Stats counts the EC2 calls and error codes the lab has seen.
+func (l *Lab) EC2Stats() EC2Stats { return l.stats.snapshot() }
+
+// Node returns the named node.
+func (l *Lab) Node(name string) (*Node, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, n := range l.nodes {
+		if n.name == name {
+			return n, true
+		}
+	}
+	return nil, false
+}
+
+// Nodes returns the nodes in creation order.
+func (l *Lab) Nodes() []*Node {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*Node(nil), l.nodes...)
+}
+
+// Pod finds a pod by its "<node>/pod-<n>" name.
+func (l *Lab) Pod(name string) (PodStatus, bool) {
+	nodeName, _, ok := cutPodName(name)
+	if !ok {
+		return PodStatus{}, false
+	}
+	n, ok := l.Node(nodeName)
+	if !ok {
+		return PodStatus{}, false
+	}
+	return n.Pod(name)
+}
+
+// Close tears the lab down: pods, ipamds, listeners, namespaces (and with
+// them every link), fakeec2 and the temporary directory. It is idempotent
+// and safe to call from a deferred function on a panic path.
+func (l *Lab) Close() error {
+	l.closeOnce.Do(func() {
+		l.mu.Lock()
+		l.closed = true
+		nodes := append([]*Node(nil), l.nodes...)
+		l.mu.Unlock()
+		if l.stopAf != nil {
+			l.stopAf()
+		}
+		l.cancel()
+		var errs []error
+		for i := len(nodes) - 1; i >= 0; i-- {
+			errs = append(errs, nodes[i].close())
+		}
+		if l.stopW != nil {
+			l.stopW()
+		}
+		if l.ec2Srv != nil {
+			errs = append(errs, ignoreClosed(l.ec2Srv.Close()))
+		}
+		if l.ec2 != nil {
+			errs = append(errs, l.ec2.Close())
+		}
+		l.wg.Wait()
+		if l.fabric != nil {
+			l.fabric.close()
+		}
+		if l.vpcPath != "" {
+			errs = append(errs, nsutil.DeleteNamed(l.vpcNS))
+		}
+		if l.dir != "" {
+			errs = append(errs, os.RemoveAll(l.dir))
+		}
+		l.closeErr = errors.Join(errs...)
+		if l.closeErr != nil {
+			l.closeErr = fmt.Errorf("node: close lab %s: %w", l.cfg.Prefix, l.closeErr)
+		}
+	})
+	return l.closeErr
+}
+
+func ignoreClosed(err error) error {
+	if err == nil || errors.Is(err, net.ErrClosed) || errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// EC2Stats counts EC2 calls by action and errors by code, as seen at the
+// EC2 endpoint (after the chaos layer).
+type EC2Stats struct {
+	Calls  map[string]int
+	Errors map[string]int
+}
+
+// statsInterceptor counts outcomes and delegates to the configured
+// interceptor, so a lab has EC2 figures even without a chaos layer.
+type statsInterceptor struct {
+	next   fakeec2.Interceptor
+	mu     sync.Mutex
+	calls  map[string]int
+	errors map[string]int
+}
+
+func newStatsInterceptor(next fakeec2.Interceptor) *statsInterceptor {
+	return &statsInterceptor{next: next, calls: map[string]int{}, errors: map[string]int{}}
+}
+
+func (s *statsInterceptor) Before(c fakeec2.Call) fakeec2.Verdict {
+	if s.next == nil {
+		return fakeec2.Verdict{}
+	}
+	return s.next.Before(c)
+}
+
+func (s *statsInterceptor) After(c fakeec2.Call, v fakeec2.Verdict, o fakeec2.Outcome) {
+	s.mu.Lock()
+	s.calls[c.Action]++
+	if o.Code != "" {
+		s.errors[o.Code]++
+	}
+	s.mu.Unlock()
+	if s.next != nil {
+		s.next.After(c, v, o)
+	}
+}
+
+func (s *statsInterceptor) snapshot() EC2Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := EC2Stats{Calls: map[string]int{}, Errors: map[string]int{}}
+	for k, v := range s.calls {
+		out.Calls[k] = v
+	}
+	for k, v := range s.errors {
+		out.Errors[k] = v
+	}
+	return out
+}
+
+// sortedKeys is for deterministic logs.
+func sortedKeys[M ~map[string]V, V any](m M) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

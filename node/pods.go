@@ -1,0 +1,491 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
+	types100 "github.com/containernetworking/cni/pkg/types/100"
+
+	"github.com/enilab/enilab/internal/clock"
+	"github.com/enilab/enilab/internal/nsutil"
+)
+
+// Pod phases.
+const (
+	PhasePending  = "Pending"
+	PhaseReady    = "Ready"
+	PhaseRejected = "Rejected"
+)
+
+// HostNetworkPods is how many pods every node runs without a VPC address
+// (kube-proxy and aws-node); they count against maxPods as on EKS.
+const HostNetworkPods = 2
+
+// PodNamespace is the Kubernetes namespace of every lab pod.
+const PodNamespace = "default"
+
+// PodStatus is one pod as the kubelet sees it.
+type PodStatus struct {
+	Name         string // "<node>/pod-<n>"
+	Phase        string // Pending | Ready | Rejected
+	IP           netip.Addr
+	ReadyLatency time.Duration // lab time from creation to ready
+	NetNS        string        // path; empty for a rejected pod
+	Created      time.Time     // lab time the pod was created
+	// K8sName is the pod name the plugin and ipamd see ("pod-<n>").
+	K8sName     string
+	ContainerID string
+	Attempts    int
+	// Message says why a pod is rejected or still pending (last ADD error).
+	Message string
+}
+
+type pod struct {
+	node    *Node
+	num     int
+	name    string
+	k8sName string
+	nsName  string
+	nsPath  string
+	created time.Time
+	// rejected is fixed at admission.
+	rejected bool
+
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu       sync.Mutex
+	phase    string
+	ip       netip.Addr
+	latency  time.Duration
+	attempts int
+	message  string
+	cid      string
+}
+
+func (p *pod) status() PodStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return PodStatus{Name: p.name, Phase: p.phase, IP: p.ip, ReadyLatency: p.latency, NetNS: p.nsPath, Created: p.created,
+		K8sName: p.k8sName, ContainerID: p.cid, Attempts: p.attempts, Message: p.message}
+}
+
+// stop cancels the pod's runner and waits for it.
+func (p *pod) stop() {
+	if p.cancel != nil {
+		p.cancel()
+		<-p.done
+	}
+}
+
+func (p *pod) netns() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.nsPath
+}
+
+// removeNS deletes the pod's namespace; call it after stop.
+func (p *pod) removeNS() error {
+	if p.netns() == "" {
+		return nil
+	}
+	return nsutil.DeleteNamed(p.nsName)
+}
+
+// cniSetup is what every CNI call of a node shares.
+type cniSetup struct {
+	cni  *libcni.CNIConfig
+	list *libcni.NetworkConfigList
+}
+
+// conflist is the node's CNI configuration, shaped like the upstream
+// 10-aws.conflist with the lab's per-node ipamd socket.
+func (n *Node) conflist() (*libcni.NetworkConfigList, error) {
+	mtu := n.ipamdCfg.PodMTU
+	if mtu == 0 {
+		mtu = n.ipamdCfg.ENIMTU
+	}
+	if mtu == 0 {
+		mtu = linkMTU
+	}
+	prefix := n.ipamdCfg.VethPrefix
+	if prefix == "" {
+		prefix = "eni"
+	}
+	conf := map[string]any{
+		"cniVersion":   "1.0.0",
+		"name":         "aws-cni",
+		"disableCheck": false,
+		"plugins": []map[string]any{{
+			"name":        "aws-cni",
+			"type":        "aws-cni",
+			"vethPrefix":  prefix,
+			"mtu":         strconv.Itoa(mtu),
+			"ipamdSocket": n.ipamdOpts.SocketPath,
+		}},
+	}
+	b, err := json.Marshal(conf)
+	if err != nil {
+		return nil, err
+	}
+	return libcni.ConfListFromBytes(b)
+}
+
+func (n *Node) cniSetup() (cniSetup, error) {
+	list, err := n.conflist()
+	if err != nil {
+		return cniSetup{}, fmt.Errorf("node: %s: CNI config: %w", n.name, err)
+	}
+	return cniSetup{
+		cni:  libcni.NewCNIConfigWithCacheDir([]string{n.lab.binDir}, filepath.Join(n.lab.dir, "cni-cache"), nil),
+		list: list,
+	}, nil
+}
+
+func (n *Node) runtimeConf(p *pod, cid string) *libcni.RuntimeConf {
+	return &libcni.RuntimeConf{
+		ContainerID: cid,
+		NetNS:       p.nsPath,
+		IfName:      "eth0",
+		Args: [][2]string{
+			{"IgnoreUnknown", "1"},
+			{"K8S_POD_NAMESPACE", PodNamespace},
+			{"K8S_POD_NAME", p.k8sName},
+			{"K8S_POD_INFRA_CONTAINER_ID", cid},
+		},
+	}
+}
+
+// inNode runs a CNI operation from inside the node namespace: the plugin
+// process is forked from the locked thread and so starts there, as it would
+// under the kubelet on the instance.
+func (n *Node) inNode(fn func() error) error { return nsutil.Do(n.nsPath, fn) }
+
+func (n *Node) cniAdd(ctx context.Context, p *pod, cid string) (netip.Addr, error) {
+	s, err := n.cniSetup()
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	var res types.Result
+	err = n.inNode(func() error {
+		var err error
+		res, err = s.cni.AddNetworkList(ctx, s.list, n.runtimeConf(p, cid))
+		return err
+	})
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	r, err := types100.NewResultFromResult(res)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("CNI result: %w", err)
+	}
+	for _, ipc := range r.IPs {
+		if a, ok := netip.AddrFromSlice(ipc.Address.IP); ok && a.Unmap().Is4() {
+			return a.Unmap(), nil
+		}
+	}
+	return netip.Addr{}, errors.New("CNI result has no IPv4 address")
+}
+
+func (n *Node) cniDel(ctx context.Context, p *pod, cid string) error {
+	s, err := n.cniSetup()
+	if err != nil {
+		return err
+	}
+	return n.inNode(func() error { return s.cni.DelNetworkList(ctx, s.list, n.runtimeConf(p, cid)) })
+}
+
+func (n *Node) cniCheck(ctx context.Context, p *pod, cid string) error {
+	s, err := n.cniSetup()
+	if err != nil {
+		return err
+	}
+	return n.inNode(func() error { return s.cni.CheckNetworkList(ctx, s.list, n.runtimeConf(p, cid)) })
+}
+
+// containerID is a fresh sandbox id per ADD attempt, as the container
+// runtime creates a new sandbox for each try; unique across labs and nodes
+// because the CNI cache is keyed by it.
+func (n *Node) containerID(p *pod, attempt int) string {
+	n.mu.Lock()
+	n.attempts++
+	seq := n.attempts
+	n.mu.Unlock()
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s/%s/%d/%d", n.lab.cfg.Prefix, p.name, attempt, seq)))
+	return hex.EncodeToString(sum[:])
+}
+
+// AddPods creates count pods. Pods beyond maxPods − 2 (the two host-network
+// pods count) are Rejected at once; the others go Pending while the
+// kubelet-like runner calls ADD, retrying with backoff until it succeeds.
+// It returns once the pods exist, not once they are ready.
+func (n *Node) AddPods(ctx context.Context, count int) error {
+	if count < 0 {
+		return fmt.Errorf("node: %s: add %d pods: count must not be negative", n.name, count)
+	}
+	limit := n.MaxPods() - HostNetworkPods
+	for i := 0; i < count; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := n.ctx.Err(); err != nil {
+			return fmt.Errorf("node: %s: add pods: %w", n.name, err)
+		}
+		n.mu.Lock()
+		num, active := 1, 0
+		for _, p := range n.pods {
+			if p.num >= num {
+				num = p.num + 1
+			}
+			if !p.rejected {
+				active++
+			}
+		}
+		p := &pod{
+			node:    n,
+			num:     num,
+			name:    fmt.Sprintf("%s/pod-%d", n.name, num),
+			k8sName: fmt.Sprintf("pod-%d", num),
+			nsName:  fmt.Sprintf("%s-%s-pod-%d", n.lab.cfg.Prefix, n.name, num),
+			created: n.lab.clock.Now(),
+			phase:   PhasePending,
+		}
+		if active >= limit {
+			p.rejected = true
+			p.phase = PhaseRejected
+			p.message = fmt.Sprintf("OutOfpods: node %s runs %d pods with addresses, its maxPods %d allows %d besides %d host-network pods",
+				n.name, active, limit+HostNetworkPods, limit, HostNetworkPods)
+		} else {
+			// The runner owns the pod from here on, namespace included, so
+			// a concurrent close or delete always finds it stoppable.
+			pctx, cancel := context.WithCancel(n.ctx)
+			p.cancel, p.done = cancel, make(chan struct{})
+			go p.run(pctx)
+		}
+		n.pods = append(n.pods, p)
+		n.mu.Unlock()
+		if p.rejected {
+			n.log.Info("pod rejected", "pod", p.name, "reason", p.message)
+		}
+	}
+	return nil
+}
+
+func (n *Node) removePod(p *pod) {
+	for i, o := range n.pods {
+		if o == p {
+			n.pods = append(n.pods[:i], n.pods[i+1:]...)
+			return
+		}
+	}
+}
+
+func (n *Node) createPodNS(p *pod) error {
+	path, err := nsutil.NewNamed(p.nsName)
+	if err != nil {
+		return fmt.Errorf("node: pod %s: %w", p.name, err)
+	}
+	p.mu.Lock()
+	p.nsPath = path
+	p.mu.Unlock()
+	h, err := nsutil.Handle(path)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err == nil {
+		err = h.LinkSetUp(lo)
+	}
+	if err != nil {
+		return fmt.Errorf("node: pod %s: lo up: %w", p.name, err)
+	}
+	return nil
+}
+
+// run is the kubelet's sandbox loop for one pod: ADD; on failure tear the
+// sandbox's network down (DEL) and retry after a doubling backoff.
+func (p *pod) run(ctx context.Context) {
+	defer close(p.done)
+	n := p.node
+	backoff := n.lab.cfg.PodBackoff
+	for p.netns() == "" {
+		err := n.createPodNS(p)
+		if err == nil {
+			break
+		}
+		p.mu.Lock()
+		p.message = err.Error()
+		p.mu.Unlock()
+		if clock.Sleep(ctx, n.lab.clock, backoff) != nil {
+			return
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		select {
+		case n.sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		cid := n.containerID(p, attempt)
+		p.mu.Lock()
+		p.cid, p.attempts = cid, attempt
+		p.mu.Unlock()
+		ip, err := n.cniAdd(ctx, p, cid)
+		<-n.sem
+		if err == nil {
+			p.mu.Lock()
+			p.phase, p.ip, p.message = PhaseReady, ip, ""
+			p.latency = clock.Since(n.lab.clock, p.created)
+			p.mu.Unlock()
+			n.log.Debug("pod ready", "pod", p.name, "ip", ip, "attempts", attempt)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		p.mu.Lock()
+		p.message = err.Error()
+		p.mu.Unlock()
+		n.log.Debug("pod ADD failed", "pod", p.name, "attempt", attempt, "err", err)
+		if derr := n.cniDel(ctx, p, cid); derr != nil && ctx.Err() == nil {
+			n.log.Debug("pod DEL after failed ADD", "pod", p.name, "err", derr)
+		}
+		if clock.Sleep(ctx, n.lab.clock, backoff) != nil {
+			return
+		}
+		backoff = min(backoff*2, n.lab.cfg.PodBackoffMax)
+	}
+}
+
+// DeletePods deletes the newest count pods (highest numbers first).
+func (n *Node) DeletePods(ctx context.Context, count int) error {
+	if count < 0 {
+		return fmt.Errorf("node: %s: delete %d pods: count must not be negative", n.name, count)
+	}
+	pods := n.Pods()
+	if count > len(pods) {
+		return fmt.Errorf("node: %s: delete %d pods: only %d exist", n.name, count, len(pods))
+	}
+	var errs []error
+	for i := len(pods) - 1; i >= len(pods)-count; i-- {
+		errs = append(errs, n.DeletePod(ctx, pods[i].Name))
+	}
+	return errors.Join(errs...)
+}
+
+// DeletePod deletes one pod: stops its runner, DELs its network (retrying
+// while ipamd is unreachable, as the kubelet does), removes its namespace.
+func (n *Node) DeletePod(ctx context.Context, name string) error {
+	n.mu.Lock()
+	var p *pod
+	for _, o := range n.pods {
+		if o.name == name {
+			p = o
+		}
+	}
+	n.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("node: %s: no pod %q", n.name, name)
+	}
+	p.stop()
+	var errs []error
+	if st := p.status(); st.ContainerID != "" {
+		var err error
+		backoff := n.lab.cfg.PodBackoff
+		for try := 0; try < 5; try++ {
+			if err = n.cniDel(ctx, p, st.ContainerID); err == nil || ctx.Err() != nil {
+				break
+			}
+			if clock.Sleep(ctx, n.lab.clock, backoff) != nil {
+				break
+			}
+			backoff = min(backoff*2, n.lab.cfg.PodBackoffMax)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("node: pod %s: DEL: %w", name, err))
+		}
+	}
+	errs = append(errs, p.removeNS())
+	n.mu.Lock()
+	n.removePod(p)
+	n.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// CheckPod runs the plugin's CHECK for a ready pod; the error names what
+// is missing or wrong.
+func (n *Node) CheckPod(ctx context.Context, name string) error {
+	st, ok := n.Pod(name)
+	if !ok {
+		return fmt.Errorf("node: %s: no pod %q", n.name, name)
+	}
+	if st.Phase != PhaseReady {
+		return fmt.Errorf("node: pod %s is %s, not Ready", name, st.Phase)
+	}
+	n.mu.Lock()
+	var p *pod
+	for _, o := range n.pods {
+		if o.name == name {
+			p = o
+		}
+	}
+	n.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("node: %s: no pod %q", n.name, name)
+	}
+	return n.cniCheck(ctx, p, st.ContainerID)
+}
+
+// Pods returns every pod, oldest first.
+func (n *Node) Pods() []PodStatus {
+	n.mu.Lock()
+	pods := append([]*pod(nil), n.pods...)
+	n.mu.Unlock()
+	sort.Slice(pods, func(i, j int) bool { return pods[i].num < pods[j].num })
+	out := make([]PodStatus, len(pods))
+	for i, p := range pods {
+		out[i] = p.status()
+	}
+	return out
+}
+
+// Pod returns one pod by its "<node>/pod-<n>" name.
+func (n *Node) Pod(name string) (PodStatus, bool) {
+	for _, p := range n.Pods() {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return PodStatus{}, false
+}
+
+// cutPodName splits "<node>/pod-<n>".
+func cutPodName(name string) (node string, num int, ok bool) {
+	node, rest, ok := strings.Cut(name, "/")
+	if !ok || node == "" {
+		return "", 0, false
+	}
+	s, ok := strings.CutPrefix(rest, "pod-")
+	if !ok {
+		return "", 0, false
+	}
+	num, err := strconv.Atoi(s)
+	if err != nil || num < 1 {
+		return "", 0, false
+	}
+	return node, num, true
+}

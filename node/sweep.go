@@ -1,0 +1,93 @@
+package node
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/enilab/enilab/internal/nsutil"
+)
+
+// Leftovers lists what exists with the prefix: named namespaces, links in
+// the calling process's namespace, netns mounts, and lab temp directories
+// (where sockets live). An empty list means a lab cleaned up after itself.
+func Leftovers(prefix string) ([]string, error) {
+	if prefix == "" {
+		return nil, errors.New("node: leftovers: empty prefix")
+	}
+	var out []string
+	var errs []error
+	names, err := nsutil.ListNamed(prefix)
+	errs = append(errs, err)
+	for _, n := range names {
+		out = append(out, "netns "+n)
+	}
+	links, err := nsutil.Retry(netlink.LinkList)
+	errs = append(errs, err)
+	for _, l := range links {
+		if strings.HasPrefix(l.Attrs().Name, prefix) {
+			out = append(out, "link "+l.Attrs().Name)
+		}
+	}
+	mounts, err := netnsMounts(prefix)
+	errs = append(errs, err)
+	for _, m := range mounts {
+		out = append(out, "mount "+m)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPrefix(prefix)+"*"))
+	for _, d := range dirs {
+		out = append(out, "dir "+d)
+	}
+	return out, errors.Join(errs...)
+}
+
+func netnsMounts(prefix string) ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("node: mountinfo: %w", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	want := filepath.Join(nsutil.RunDir, prefix)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && strings.HasPrefix(fields[4], want) {
+			out = append(out, fields[4])
+		}
+	}
+	return out, sc.Err()
+}
+
+// Sweep removes what a crashed lab with this prefix left behind:
+// namespaces (and so every link inside them) and temporary directories. A
+// lab never creates links in the calling namespace, so Sweep never touches
+// that namespace (Leftovers still reports such links). Prefixes shorter
+// than 3 characters are refused so a typo cannot sweep someone else's lab.
+func Sweep(prefix string) error {
+	if len(prefix) < 3 {
+		return fmt.Errorf("node: sweep: prefix %q too short (want at least 3 characters)", prefix)
+	}
+	var errs []error
+	names, err := nsutil.ListNamed(prefix)
+	errs = append(errs, err)
+	for _, n := range names {
+		errs = append(errs, nsutil.DeleteNamed(n))
+	}
+	mounts, err := netnsMounts(prefix)
+	errs = append(errs, err)
+	for _, m := range mounts {
+		errs = append(errs, nsutil.DeleteNamed(filepath.Base(m)))
+	}
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPrefix(prefix)+"*"))
+	for _, d := range dirs {
+		errs = append(errs, os.RemoveAll(d))
+	}
+	return errors.Join(errs...)
+}
