@@ -1,0 +1,252 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/enilab/enilab/cniplugin"
+	"github.com/enilab/enilab/fakeec2/chaos"
+	"github.com/enilab/enilab/internal/nsutil"
+	"github.com/enilab/enilab/node"
+	"github.com/enilab/enilab/scenario"
+)
+
+// TestMain lets the test binary serve as the CNI plugin: a lab re-executes
+// its own binary under the name aws-cni.
+func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == "aws-cni" {
+		cniplugin.Main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if !nsutil.IsRoot() {
+		t.Skip("needs root: a lab is made of network namespaces")
+	}
+}
+
+// labPrefix is a fresh namespace prefix; the test fails if anything named
+// with it outlives the run.
+func labPrefix(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	p := "enlt-cli-" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		left, err := node.Leftovers(p)
+		assert.NoError(t, err)
+		assert.Empty(t, left, "left behind by lab %s (netns, links, mounts, temp dirs)", p)
+		if len(left) > 0 {
+			_ = node.Sweep(p)
+		}
+	})
+	return p
+}
+
+type runResult struct {
+	out    string
+	code   int
+	err    error
+	report map[string]any
+	rep    scenario.Report
+}
+
+// runReal runs `enilab run` with the real lab builder.
+func runReal(t *testing.T, file string, extra ...string) runResult {
+	t.Helper()
+	report := filepath.Join(t.TempDir(), "report.json")
+	args := append([]string{"run", file, "--prefix", labPrefix(t), "--report", report, "--color", "never"}, extra...)
+	var out bytes.Buffer
+	err := Run(context.Background(), args, &out, &out)
+	res := runResult{out: out.String(), err: err}
+	res.code = Exit(err, &out)
+	if data, rerr := os.ReadFile(report); rerr == nil {
+		require.NoError(t, json.Unmarshal(data, &res.report))
+		require.NoError(t, json.Unmarshal(data, &res.rep))
+	}
+	return res
+}
+
+func TestBuiltinScenariosPass(t *testing.T) {
+	needRoot(t)
+	if testing.Short() {
+		t.Skip("-short: every built-in scenario takes minutes in all")
+	}
+	for _, file := range builtins(t) {
+		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			res := runReal(t, file)
+			if !assert.Equal(t, ExitOK, res.code, "timeline:\n%s", res.out) {
+				return
+			}
+			assert.Equal(t, true, res.report["passed"])
+			assert.Equal(t, name, res.report["scenario"])
+			var keys []string
+			for k := range res.report {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			assert.Equal(t, []string{"ec2", "nodes", "passed", "pods", "scenario", "steps", "subnets"}, keys, "report keys of DESIGN §6")
+			sc, err := scenario.Load(file)
+			require.NoError(t, err)
+			assert.Len(t, res.rep.Steps, len(sc.Steps))
+			assert.Len(t, res.rep.Nodes, len(sc.Nodes))
+			for _, n := range res.rep.Nodes {
+				assert.NotEmpty(t, n.InstanceID)
+				assert.Positive(t, n.MaxPods)
+			}
+		})
+	}
+}
+
+func writeScenario(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "s.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+	return p
+}
+
+func TestImpossibleExpectExitsNonZeroNamingIt(t *testing.T) {
+	needRoot(t)
+	file := writeScenario(t, `name: impossible
+timeScale: 0.02
+vpc:
+  cidr: 10.0.0.0/16
+  subnets: [{id: subnet-a, cidr: 10.0.1.0/24}]
+nodes:
+  - {name: node-1, instanceType: c5.large, subnet: subnet-a}
+steps:
+  - {expect: {node: node-1, enis: 1, totalIPs: 9}}
+  - {expect: {node: node-1, enis: 7, within: 10s}}
+`)
+	res := runReal(t, file)
+	assert.Equal(t, ExitFailed, res.code, res.out)
+	assert.Contains(t, res.out, "steps[1] expect (line 10) on node-1 did not hold within 10s: enis: want 7, got 1")
+	assert.Equal(t, false, res.report["passed"])
+	assert.True(t, res.rep.Steps[0].OK)
+	assert.False(t, res.rep.Steps[1].OK)
+}
+
+const faulty = `name: faulty
+seed: 99
+timeScale: 0.02
+vpc:
+  cidr: 10.0.0.0/16
+  subnets: [{id: subnet-a, cidr: 10.0.1.0/24}]
+ec2:
+  throttle: none
+nodes:
+  - {name: node-1, instanceType: c5.large, subnet: subnet-a}
+steps:
+  - {expect: {node: node-1, enis: 1, totalIPs: 9}}
+  - {fault: {name: flaky-assign, kind: internal, operations: [AssignPrivateIpAddresses], percentage: 50, count: 6}}
+  - {fault: {name: flaky-create, kind: InsufficientFreeAddressesInSubnet, operations: [CreateNetworkInterface], count: 1}}
+  - {pods: {node: node-1, add: 12}}
+  - {expect: {node: node-1, enis: 3, totalIPs: 27, assignedIPs: 12, readyPods: 12, within: 5m}}
+  - {expect: {ec2Errors: {InsufficientFreeAddressesInSubnet: 1}}}
+`
+
+// errorSequence lists, per action in call order, the calls that failed and
+// how.
+func errorSequence(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	recs, err := chaos.LoadTrace(f)
+	require.NoError(t, err)
+	var out []string
+	for _, r := range recs {
+		if r.Code != "" {
+			out = append(out, fmt.Sprintf("%s#%d %s", r.Action, r.Call, r.Code))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestTraceReplaysTheSameErrorsAndFigures(t *testing.T) {
+	needRoot(t)
+	file := writeScenario(t, faulty)
+	dir := t.TempDir()
+	first, second := filepath.Join(dir, "first.jsonl"), filepath.Join(dir, "second.jsonl")
+
+	a := runReal(t, file, "--trace", first)
+	require.Equal(t, ExitOK, a.code, a.out)
+	errsA := errorSequence(t, first)
+	require.NotEmpty(t, errsA, "the faults fired")
+	assert.Positive(t, a.rep.EC2.FaultsInjected)
+
+	b := runReal(t, file, "--replay", first, "--trace", second)
+	require.Equal(t, ExitOK, b.code, b.out)
+	assert.Contains(t, b.out, "--replay injects the faults recorded in the trace instead")
+	assert.Equal(t, errsA, errorSequence(t, second), "the replay fails the same calls the same way")
+	assert.Equal(t, a.rep.Nodes[0].ENIs, b.rep.Nodes[0].ENIs)
+	strip := func(r scenario.Report) ([]scenario.NodeReport, []scenario.SubnetReport, map[string]int) {
+		nodes := append([]scenario.NodeReport(nil), r.Nodes...)
+		for i := range nodes {
+			nodes[i].InstanceID = "" // both runs use the seed, but ids are not the point
+		}
+		return nodes, r.Subnets, r.EC2.Errors
+	}
+	na, sa, ea := strip(a.rep)
+	nb, sb, eb := strip(b.rep)
+	assert.Equal(t, na, nb, "same final node figures")
+	assert.Equal(t, sa, sb, "same final subnet figures")
+	assert.Equal(t, ea, eb, "same EC2 error counts")
+}
+
+// cancelOn cancels when the output shows a marker, like a person pressing
+// Ctrl-C on seeing it.
+type cancelOn struct {
+	buf    bytes.Buffer
+	marker string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	c.buf.Write(p)
+	if strings.Contains(c.buf.String(), c.marker) {
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+func TestInterruptTearsTheLabDown(t *testing.T) {
+	needRoot(t)
+	file := writeScenario(t, `name: long
+timeScale: 0.05
+vpc:
+  cidr: 10.0.0.0/16
+  subnets: [{id: subnet-a, cidr: 10.0.1.0/24}]
+nodes:
+  - {name: node-1, instanceType: c5.large, subnet: subnet-a}
+steps:
+  - {pods: {node: node-1, add: 3}}
+  - {sleep: 1h}
+`)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &cancelOn{marker: "▶ step 2/2", cancel: cancel}
+	report := filepath.Join(t.TempDir(), "r.json")
+	err := Run(ctx, []string{"run", file, "--prefix", labPrefix(t), "--report", report}, out, out)
+	assert.Equal(t, ExitInterrupted, Exit(err, out))
+	assert.Contains(t, out.buf.String(), "interrupted: tearing the lab down")
+	assert.Contains(t, out.buf.String(), "lab torn down cleanly")
+	assert.FileExists(t, report, "an interrupted run still reports what it saw")
+}

@@ -1,0 +1,64 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// SignalContext returns a context cancelled by the first Ctrl-C (SIGINT) or
+// SIGTERM, so a run tears its lab down and says so. A second one exits at
+// once (the lab's leftovers then need `enilab sweep`). SIGPIPE is caught and
+// dropped: without that, a broken stdout (`enilab run … | head`) would kill
+// the process mid-run and leave the lab behind; the run notices the failed
+// write itself (see brokenPipe) and tears down.
+func SignalContext(stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
+	done := make(chan struct{})
+	go func() {
+		interrupts := 0
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-sigs:
+				if s == syscall.SIGPIPE {
+					continue
+				}
+				interrupts++
+				if interrupts == 1 {
+					cancel()
+					continue
+				}
+				fmt.Fprintln(stderr, "enilab: second interrupt: exiting without finishing the teardown (clean up with `enilab sweep PREFIX`)")
+				os.Exit(ExitInterrupted)
+			}
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
+}
+
+// brokenPipe passes writes through and cancels the run once the reader of
+// stdout has gone away.
+type brokenPipe struct {
+	w      io.Writer
+	cancel context.CancelFunc
+}
+
+func (b brokenPipe) Write(p []byte) (int, error) {
+	n, err := b.w.Write(p)
+	if errors.Is(err, syscall.EPIPE) {
+		b.cancel()
+	}
+	return n, err
+}

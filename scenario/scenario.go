@@ -1,0 +1,275 @@
+// Package scenario reads, checks and runs enilab scenario files: a written-down
+// situation (instance types, subnets, CNI settings, a pod workload, EC2
+// faults) plus the figures that must hold, so that a behaviour of the VPC CNI
+// seen once can be kept as a regression test. The file format and the report
+// are the CLI contract of DESIGN §6; docs/SCENARIOS.md is the user's reference.
+//
+// The package does not know how a lab is built: Run drives anything that
+// implements Lab (package scenario/nodelab builds the real one from network
+// namespaces, fakeec2 and ipamd), which keeps parsing, expectations, the
+// timeline and the report testable without root.
+package scenario
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+)
+
+// DefaultWithin is how long an expect waits (lab time) when it names no
+// `within`.
+const DefaultWithin = 60 * time.Second
+
+// Scenario is one parsed and validated scenario file.
+type Scenario struct {
+	// File is the path the scenario was read from (for messages).
+	File      string
+	Name      string
+	Seed      int64
+	TimeScale float64
+	VPC       VPC
+	EC2       EC2
+	IPAMDEnv  map[string]string
+	// ENIConfigs select pod subnets under custom networking.
+	ENIConfigs []ENIConfig
+	// Nodes is the expanded node list: a group with count N becomes
+	// <name>-1 … <name>-N.
+	Nodes []NodeSpec
+	Steps []Step
+}
+
+// VPC is the network the lab models.
+type VPC struct {
+	CIDR           netip.Prefix
+	SecondaryCIDRs []netip.Prefix
+	Subnets        []Subnet
+	Reservations   []Reservation
+}
+
+// Subnet is one subnet of the VPC.
+type Subnet struct {
+	ID   string
+	CIDR netip.Prefix
+	AZ   string
+	Tags map[string]string
+}
+
+// Reservation is a subnet CIDR reservation: "prefix" ranges feed prefix
+// delegation first, "explicit" ranges are never handed out automatically.
+type Reservation struct {
+	Subnet string
+	CIDR   netip.Prefix
+	Type   string
+}
+
+// EC2 holds the fake EC2's behaviour knobs.
+type EC2 struct {
+	// Throttle is "aws", "none" or "custom" (then Buckets holds the
+	// per-action buckets; unlisted actions keep AWS defaults).
+	Throttle    string
+	Buckets     map[string]Bucket
+	Latency     map[string]LatencyRange
+	IMDSLag     time.Duration
+	DescribeLag time.Duration
+}
+
+// Bucket is one action's token bucket.
+type Bucket struct{ Capacity, Refill int }
+
+// LatencyRange is a per-action latency, fixed when Min == Max.
+type LatencyRange struct{ Min, Max time.Duration }
+
+// String renders the range the way scenario files write it.
+func (l LatencyRange) String() string {
+	if l.Min == l.Max {
+		return l.Min.String()
+	}
+	return l.Min.String() + "-" + l.Max.String()
+}
+
+// ENIConfig mirrors the ENIConfig custom resource of custom networking.
+type ENIConfig struct {
+	Name           string
+	Subnet         string
+	SecurityGroups []string
+}
+
+// NodeSpec is one node of the lab after count expansion.
+type NodeSpec struct {
+	Name         string
+	InstanceType string
+	Subnet       string
+	// MaxPods 0 means computed (DESIGN §3).
+	MaxPods int
+	// Labels are the node's own labels; the zone label is added by the
+	// lab from the subnet's AZ.
+	Labels map[string]string
+}
+
+// Step kinds. The first six are DESIGN §6; breakRule and fixRule are enilab
+// extensions for the asymmetric-routing scenario.
+const (
+	KindPods      = "pods"
+	KindExpect    = "expect"
+	KindFault     = "fault"
+	KindRestart   = "restart"
+	KindPing      = "ping"
+	KindSleep     = "sleep"
+	KindBreakRule = "breakRule"
+	KindFixRule   = "fixRule"
+)
+
+// Kinds lists every step kind, in documentation order.
+var Kinds = []string{KindPods, KindExpect, KindFault, KindRestart, KindPing, KindSleep, KindBreakRule, KindFixRule}
+
+// Step is one entry of `steps`; exactly one of the kind fields is set.
+type Step struct {
+	// Index is the position in `steps` (0-based, as in steps[i]).
+	Index int
+	// Line is where the step starts in the file.
+	Line int
+	Kind string
+
+	Pods    *PodsStep
+	Expect  *Expect
+	Fault   *Fault
+	Restart *RestartStep
+	Ping    *PingStep
+	Sleep   time.Duration
+	// Rule is the pod of a breakRule or fixRule step.
+	Rule *RuleStep
+}
+
+// PodsStep adds or deletes pods on a node.
+type PodsStep struct {
+	Node   string
+	Add    int
+	Delete int
+}
+
+// RestartStep kills and restarts a node's ipamd.
+type RestartStep struct{ Node string }
+
+// PingStep sends pings between two pods.
+type PingStep struct {
+	From, To string
+	// ExpectOK is true for `expect: ok` (the default), false for `fail`.
+	ExpectOK bool
+	// Within retries until the outcome matches, 0 = one attempt.
+	Within time.Duration
+}
+
+// RuleStep names the pod whose from-IP rule (priority 1536) is deleted or
+// restored.
+type RuleStep struct{ Pod string }
+
+// Fault is an EC2 fault rule added when its step runs.
+type Fault struct {
+	Name       string
+	Kind       string
+	Operations []string
+	Percentage int
+	After      int
+	// Delay postpones the fault's window from the step's lab time.
+	Delay    time.Duration
+	Duration time.Duration
+	Count    int
+}
+
+// Expect is a set of figures that must all hold within a lab-time limit.
+// Unset keys are nil.
+type Expect struct {
+	Node   string
+	Within time.Duration
+	// Figures holds the per-node keys that were set, by name (enis,
+	// totalIPs, …), in the order of NodeKeys.
+	Figures    map[string]int
+	SubnetFree map[string]int
+	EC2Errors  map[string]int
+}
+
+// NodeKeys are the per-node expect keys, in the order they are shown.
+var NodeKeys = []string{"enis", "totalIPs", "assignedIPs", "warmIPs", "prefixes", "readyPods", "pendingPods", "rejectedPods", "maxPods"}
+
+// Describe renders the step compactly for the timeline.
+func (s Step) Describe() string {
+	switch s.Kind {
+	case KindPods:
+		if s.Pods.Add > 0 {
+			return fmt.Sprintf("pods: add %d on %s", s.Pods.Add, s.Pods.Node)
+		}
+		return fmt.Sprintf("pods: delete %d on %s", s.Pods.Delete, s.Pods.Node)
+	case KindExpect:
+		return "expect: " + s.Expect.Describe()
+	case KindFault:
+		return "fault: " + s.Fault.Describe()
+	case KindRestart:
+		return "restart: ipamd on " + s.Restart.Node
+	case KindPing:
+		want := "ok"
+		if !s.Ping.ExpectOK {
+			want = "fail"
+		}
+		return fmt.Sprintf("ping: %s → %s, expect %s", s.Ping.From, s.Ping.To, want)
+	case KindSleep:
+		return "sleep: " + fmtDur(s.Sleep)
+	case KindBreakRule:
+		return "breakRule: delete the from-IP rule (prio 1536) of " + s.Rule.Pod
+	case KindFixRule:
+		return "fixRule: restore the from-IP rule (prio 1536) of " + s.Rule.Pod
+	}
+	return s.Kind
+}
+
+// Describe renders the expectation as key=value pairs.
+func (e *Expect) Describe() string {
+	var parts []string
+	if e.Node != "" {
+		parts = append(parts, e.Node)
+	}
+	for _, k := range NodeKeys {
+		if v, ok := e.Figures[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+		}
+	}
+	for _, id := range sortedKeys(e.SubnetFree) {
+		parts = append(parts, fmt.Sprintf("subnetFree[%s]=%d", id, e.SubnetFree[id]))
+	}
+	for _, c := range sortedKeys(e.EC2Errors) {
+		parts = append(parts, fmt.Sprintf("ec2Errors[%s]≥%d", c, e.EC2Errors[c]))
+	}
+	return strings.Join(parts, " ") + " within " + fmtDur(e.Within)
+}
+
+// Describe renders the fault compactly.
+func (f *Fault) Describe() string {
+	ops := "all actions"
+	if len(f.Operations) > 0 {
+		ops = strings.Join(f.Operations, ",")
+	}
+	s := fmt.Sprintf("%s on %s at %d%%", f.Kind, ops, f.Percentage)
+	if f.After > 0 {
+		s += fmt.Sprintf(" after %d calls", f.After)
+	}
+	if f.Delay > 0 {
+		s += " starting in " + fmtDur(f.Delay)
+	}
+	if f.Duration > 0 {
+		s += " for " + fmtDur(f.Duration)
+	}
+	if f.Count > 0 {
+		s += fmt.Sprintf(" for %d calls", f.Count)
+	}
+	return s
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,307 @@
+package scenario
+
+import (
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+)
+
+// Timeline prints a run as it happens: steps as they start and end, pool
+// figures as they change, progress on long waits, and a final summary. Every
+// line starts with the lab time, so a CI log reads like the run itself.
+// Colour (ANSI) is used only when asked for, i.e. when stdout is a terminal.
+type Timeline struct {
+	mu    sync.Mutex
+	w     io.Writer
+	color bool
+}
+
+// NewTimeline returns a timeline printing to w.
+func NewTimeline(w io.Writer, color bool) *Timeline { return &Timeline{w: w, color: color} }
+
+const (
+	ansiReset = "\x1b[0m"
+	ansiBold  = "\x1b[1m"
+	ansiDim   = "\x1b[2m"
+	ansiRed   = "\x1b[31m"
+	ansiGreen = "\x1b[32m"
+	ansiCyan  = "\x1b[36m"
+	ansiYell  = "\x1b[33m"
+)
+
+func (t *Timeline) paint(code, s string) string {
+	if !t.color || s == "" {
+		return s
+	}
+	return code + s + ansiReset
+}
+
+// Printf prints one line stamped with lab time at.
+func (t *Timeline) Printf(at time.Duration, format string, args ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fmt.Fprintf(t.w, "%s %s\n", t.paint(ansiDim, FormatLabTime(at)), fmt.Sprintf(format, args...))
+}
+
+// Plain prints lines without a time stamp.
+func (t *Timeline) Plain(format string, args ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fmt.Fprintf(t.w, format+"\n", args...)
+}
+
+// FormatLabTime renders a lab time as a fixed-width stamp: "[   12.3s]".
+func FormatLabTime(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	if d < 10000*time.Second {
+		return fmt.Sprintf("[%7.1fs]", d.Seconds())
+	}
+	m := int(d / time.Minute)
+	s := (d % time.Minute).Seconds()
+	return fmt.Sprintf("[%4dm%04.1fs]", m, s)
+}
+
+// fmtDur renders a duration compactly: 500ms, 1.5s, 30s, 1m30s, 2m, 1h5m.
+func fmtDur(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return "0s"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// Header prints what the run is about to do.
+func (t *Timeline) Header(sc *Scenario) {
+	groups := map[string]int{}
+	for _, n := range sc.Nodes {
+		groups[n.InstanceType]++
+	}
+	var types []string
+	for _, k := range sortedKeys(groups) {
+		types = append(types, fmt.Sprintf("%d× %s", groups[k], k))
+	}
+	throttle := sc.EC2.Throttle
+	if throttle == "custom" {
+		throttle = fmt.Sprintf("custom (%d actions)", len(sc.EC2.Buckets))
+	}
+	t.Plain("%s %s", t.paint(ansiBold, "enilab run"), t.paint(ansiBold+ansiCyan, sc.Name)+"  ("+sc.File+")")
+	t.Plain("  seed %d · timeScale %g (1s of lab time takes %s) · EC2 throttle %s", sc.Seed, sc.TimeScale, fmtDur(time.Duration(float64(time.Second)*sc.TimeScale)), throttle)
+	t.Plain("  vpc %s · %d subnet%s · nodes %s · %d steps", sc.VPC.CIDR, len(sc.VPC.Subnets), plural(len(sc.VPC.Subnets)), strings.Join(types, ", "), len(sc.Steps))
+	if len(sc.IPAMDEnv) > 0 {
+		var env []string
+		for _, k := range sortedKeys(sc.IPAMDEnv) {
+			env = append(env, k+"="+sc.IPAMDEnv[k])
+		}
+		t.Plain("  ipamd %s", strings.Join(env, " "))
+	}
+	t.Plain("")
+}
+
+// StepStart prints a step beginning.
+func (t *Timeline) StepStart(at time.Duration, st Step, total int) {
+	t.Printf(at, "%s %s", t.paint(ansiBold, fmt.Sprintf("▶ step %d/%d", st.Index+1, total)), st.Describe())
+}
+
+// StepEnd prints a step's outcome.
+func (t *Timeline) StepEnd(at time.Duration, st Step, total int, ok bool, took time.Duration, msg string) {
+	mark := t.paint(ansiGreen, fmt.Sprintf("✓ step %d/%d", st.Index+1, total))
+	if !ok {
+		mark = t.paint(ansiRed+ansiBold, fmt.Sprintf("✗ step %d/%d FAILED", st.Index+1, total))
+	}
+	t.Printf(at, "%s (%s) %s", mark, fmtDur(took), msg)
+}
+
+// Progress prints a note during a long wait.
+func (t *Timeline) Progress(at time.Duration, format string, args ...any) {
+	t.Printf(at, "  %s", t.paint(ansiYell, "… "+fmt.Sprintf(format, args...)))
+}
+
+// Pool prints a node's figures after a change.
+func (t *Timeline) Pool(at time.Duration, prev *NodeState, cur NodeState) {
+	t.Printf(at, "  %s", t.paint(ansiCyan, FormatPoolChange(prev, cur)))
+}
+
+// FormatPoolChange renders a node's pool figures, with "old→new" for the
+// ones that changed since prev (nil for the first sighting).
+func FormatPoolChange(prev *NodeState, cur NodeState) string {
+	f := func(name string, old, now int) string {
+		if prev == nil || old == now {
+			return fmt.Sprintf("%s %d", name, now)
+		}
+		return fmt.Sprintf("%s %d→%d", name, old, now)
+	}
+	var p NodeState
+	if prev != nil {
+		p = *prev
+	}
+	parts := []string{
+		fmt.Sprintf("%-8s", cur.Name),
+		f("ENIs", p.ENIs, cur.ENIs),
+		f("IPs", p.TotalIPs, cur.TotalIPs),
+		f("assigned", p.AssignedIPs, cur.AssignedIPs),
+		f("warm", p.WarmIPs, cur.WarmIPs),
+	}
+	if cur.Prefixes > 0 || p.Prefixes > 0 {
+		parts = append(parts, f("prefixes", p.Prefixes, cur.Prefixes))
+	}
+	pods := fmt.Sprintf("pods %d ready", cur.ReadyPods)
+	if cur.PendingPods > 0 {
+		pods += fmt.Sprintf(", %d pending", cur.PendingPods)
+	}
+	if cur.RejectedPods > 0 {
+		pods += fmt.Sprintf(", %d rejected", cur.RejectedPods)
+	}
+	return strings.Join(parts, "  ") + "  · " + pods
+}
+
+// poolChanged reports whether the figures the timeline follows moved.
+func poolChanged(a, b NodeState) bool {
+	return a.ENIs != b.ENIs || a.TotalIPs != b.TotalIPs || a.AssignedIPs != b.AssignedIPs ||
+		a.Prefixes != b.Prefixes || a.RejectedPods != b.RejectedPods || a.ReadyPods != b.ReadyPods
+}
+
+// Summary prints the final tables: nodes, subnets, EC2 counters, pod start
+// latency.
+func (t *Timeline) Summary(s Snapshot) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fmt.Fprintln(t.w)
+	fmt.Fprint(t.w, FormatSummary(s))
+}
+
+// FormatSummary renders the final tables as plain text.
+func FormatSummary(s Snapshot) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tINSTANCE\tTYPE\tENIS\tIPS\tASSIGNED\tWARM\tPREFIXES\tREADY\tPENDING\tREJECTED\tMAX PODS")
+	for _, n := range s.Nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", n.Name, n.InstanceID, n.InstanceType,
+			n.ENIs, n.TotalIPs, n.AssignedIPs, n.WarmIPs, n.Prefixes, n.ReadyPods, n.PendingPods, n.RejectedPods, n.MaxPods)
+	}
+	tw.Flush()
+	b.WriteString("\n")
+	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SUBNET\tCIDR\tFREE")
+	for _, sub := range s.Subnets {
+		fmt.Fprintf(tw, "%s\t%s\t%d\n", sub.ID, sub.CIDR, sub.Free)
+	}
+	tw.Flush()
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "EC2: %d calls, %d errors, %d throttled, %d faults injected\n",
+		s.EC2.TotalCalls(), s.EC2.TotalErrors(), s.EC2.Throttled, s.EC2.FaultsInjected)
+	if len(s.EC2.Calls) > 0 {
+		b.WriteString("  calls:  " + countList(s.EC2.Calls) + "\n")
+	}
+	if len(s.EC2.Errors) > 0 {
+		b.WriteString("  errors: " + countList(s.EC2.Errors) + "\n")
+	}
+	if len(s.Waiting) > 0 {
+		b.WriteString(FormatWaiting(s.Waiting))
+	}
+	p := LatencyPercentiles(s.ReadyLatencies)
+	if len(s.ReadyLatencies) == 0 {
+		b.WriteString("pod ready latency: no pod became ready\n")
+	} else {
+		ms := func(v int64) string { return fmtDur(time.Duration(v) * time.Millisecond) }
+		fmt.Fprintf(&b, "pod ready latency (lab time, %d pods): p50 %s  p90 %s  p99 %s  max %s\n",
+			len(s.ReadyLatencies), ms(p.P50), ms(p.P90), ms(p.P99), ms(p.Max))
+	}
+	return b.String()
+}
+
+// FormatWaiting groups pods that are not running by phase and reason:
+// "7 pods Pending (node-2/pod-10 … node-2/pod-16): no IP address available".
+func FormatWaiting(ps []PodState) string {
+	type group struct {
+		phase, msg string
+		names      []string
+	}
+	var groups []*group
+	byKey := map[string]*group{}
+	for _, p := range ps {
+		p.Message = genericReason(p)
+		k := p.Phase + "\x00" + p.Message
+		g := byKey[k]
+		if g == nil {
+			g = &group{phase: p.Phase, msg: p.Message}
+			byKey[k] = g
+			groups = append(groups, g)
+		}
+		g.names = append(g.names, p.Name)
+	}
+	var b strings.Builder
+	b.WriteString("pods not running:\n")
+	for _, g := range groups {
+		names := strings.Join(g.names, ", ")
+		if len(g.names) > 3 {
+			names = g.names[0] + " … " + g.names[len(g.names)-1]
+		}
+		noun := "pods"
+		if len(g.names) == 1 {
+			noun = "pod"
+		}
+		msg := g.msg
+		if msg == "" {
+			msg = "no reason given"
+		}
+		fmt.Fprintf(&b, "  %d %s %s (%s): %s\n", len(g.names), noun, g.phase, names, msg)
+	}
+	return b.String()
+}
+
+var libcniPrefix = regexp.MustCompile(`^plugin type="[^"]*"( name="[^"]*")? failed \((add|del|check)\): `)
+
+// genericReason drops what makes one pod's reason differ from another's
+// with the same cause: libcni's wrapper and the pod's own name.
+func genericReason(p PodState) string {
+	msg := libcniPrefix.ReplaceAllString(p.Message, "")
+	if _, short, ok := strings.Cut(p.Name, "/"); ok {
+		msg = regexp.MustCompile(`\b`+regexp.QuoteMeta(short)+`\b`).ReplaceAllString(msg, "<pod>")
+	}
+	return msg
+}
+
+// countList renders counts busiest first: "AssignPrivateIpAddresses 12, CreateTags 3".
+func countList(m map[string]int) string {
+	keys := sortedKeys(m)
+	sort.SliceStable(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Result prints the final verdict.
+func (t *Timeline) Result(passed bool, steps, failed int, realTook time.Duration) {
+	if passed {
+		t.Plain("\n%s all %d steps ok (real time %s)", t.paint(ansiGreen+ansiBold, "PASSED"), steps, fmtDur(realTook))
+		return
+	}
+	t.Plain("\n%s %d of %d steps failed (real time %s)", t.paint(ansiRed+ansiBold, "FAILED"), failed, steps, fmtDur(realTook))
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

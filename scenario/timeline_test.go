@@ -1,0 +1,108 @@
+package scenario
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestFormatLabTime(t *testing.T) {
+	assert.Equal(t, "[    0.0s]", FormatLabTime(0))
+	assert.Equal(t, "[   12.3s]", FormatLabTime(12340*time.Millisecond))
+	assert.Equal(t, "[ 9999.0s]", FormatLabTime(9999*time.Second))
+	assert.Equal(t, "[ 166m40.0s]", FormatLabTime(10000*time.Second))
+	assert.Equal(t, len(FormatLabTime(time.Second)), len(FormatLabTime(999*time.Second)), "stamps line up")
+}
+
+func TestFmtDur(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0:                       "0s",
+		500 * time.Millisecond:  "500ms",
+		1500 * time.Millisecond: "1.5s",
+		30 * time.Second:        "30s",
+		90 * time.Second:        "1m30s",
+		2 * time.Minute:         "2m",
+		time.Hour:               "1h",
+		65 * time.Minute:        "1h5m",
+	} {
+		assert.Equal(t, want, fmtDur(d), "%v", d)
+	}
+}
+
+func TestFormatPoolChangeMarksWhatMoved(t *testing.T) {
+	prev := NodeState{Name: "node-1", ENIs: 1, TotalIPs: 9, WarmIPs: 9}
+	cur := NodeState{Name: "node-1", ENIs: 2, TotalIPs: 18, AssignedIPs: 1, WarmIPs: 17, ReadyPods: 1, PendingPods: 2}
+	assert.Equal(t, "node-1    ENIs 1→2  IPs 9→18  assigned 0→1  warm 9→17  · pods 1 ready, 2 pending", FormatPoolChange(&prev, cur))
+	assert.Equal(t, "node-1    ENIs 1  IPs 9  assigned 0  warm 9  · pods 0 ready", FormatPoolChange(nil, prev), "first sighting shows plain figures")
+	pd := NodeState{Name: "node-1", ENIs: 1, TotalIPs: 32, Prefixes: 2, RejectedPods: 3}
+	assert.Contains(t, FormatPoolChange(&NodeState{Name: "node-1", ENIs: 1, TotalIPs: 16, Prefixes: 1}, pd), "prefixes 1→2")
+	assert.Contains(t, FormatPoolChange(nil, pd), "3 rejected")
+}
+
+func TestTimelineColourOnlyWhenAsked(t *testing.T) {
+	st := Step{Index: 0, Kind: KindSleep, Sleep: time.Second}
+	var plain, color bytes.Buffer
+	for _, c := range []struct {
+		buf *bytes.Buffer
+		on  bool
+	}{{&plain, false}, {&color, true}} {
+		tl := NewTimeline(c.buf, c.on)
+		tl.StepStart(0, st, 1)
+		tl.StepEnd(time.Second, st, 1, false, time.Second, "boom")
+		tl.Result(false, 1, 1, time.Second)
+	}
+	assert.NotContains(t, plain.String(), "\x1b[")
+	assert.Contains(t, plain.String(), "[    1.0s] ✗ step 1/1 FAILED (1s) boom")
+	assert.Contains(t, color.String(), "\x1b[31m")
+	assert.Equal(t, stripANSI(color.String()), plain.String(), "colour changes nothing but colour")
+}
+
+func stripANSI(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0x1b {
+			for i < len(s) && s[i] != 'm' {
+				i++
+			}
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func TestFormatSummary(t *testing.T) {
+	s := Snapshot{
+		Nodes:          []NodeState{{Name: "node-1", InstanceID: "i-1", InstanceType: "c5.large", MaxPods: 29, ENIs: 2, TotalIPs: 18, AssignedIPs: 1, WarmIPs: 17, ReadyPods: 1}},
+		Subnets:        []SubnetState{{ID: "subnet-a", CIDR: "10.0.1.0/24", Free: 231}},
+		EC2:            EC2Counts{Calls: map[string]int{"CreateTags": 1, "AssignPrivateIpAddresses": 5}, Errors: map[string]int{"RequestLimitExceeded": 2}, Throttled: 2},
+		ReadyLatencies: []time.Duration{time.Second, 3 * time.Second},
+	}
+	out := FormatSummary(s)
+	lines := strings.Split(out, "\n")
+	assert.Equal(t, "NODE    INSTANCE  TYPE      ENIS  IPS  ASSIGNED  WARM  PREFIXES  READY  PENDING  REJECTED  MAX PODS", lines[0])
+	assert.Equal(t, "node-1  i-1       c5.large  2     18   1         17    0         1      0        0         29", lines[1])
+	assert.Contains(t, out, "subnet-a  10.0.1.0/24  231")
+	assert.Contains(t, out, "EC2: 6 calls, 2 errors, 2 throttled, 0 faults injected")
+	assert.Contains(t, out, "calls:  AssignPrivateIpAddresses 5, CreateTags 1", "busiest action first")
+	assert.Contains(t, out, "pod ready latency (lab time, 2 pods): p50 1s  p90 3s  p99 3s  max 3s")
+	for _, l := range lines {
+		assert.Equal(t, strings.TrimRight(l, " "), l, "no trailing blanks in CI logs")
+	}
+}
+
+func TestFormatWaitingGroupsByReason(t *testing.T) {
+	var ps []PodState
+	for i := 10; i <= 16; i++ {
+		ps = append(ps, PodState{Name: fmt.Sprintf("node-2/pod-%d", i), Phase: "Pending",
+			Message: fmt.Sprintf(`plugin type="aws-cni" name="aws-cni" failed (add): no IP available for default/pod-%d`, i)})
+	}
+	ps = append(ps, PodState{Name: "node-1/pod-12", Phase: "Rejected", Message: "max pods 11 reached"})
+	assert.Equal(t, "pods not running:\n"+
+		"  7 pods Pending (node-2/pod-10 … node-2/pod-16): no IP available for default/<pod>\n"+
+		"  1 pod Rejected (node-1/pod-12): max pods 11 reached\n", FormatWaiting(ps))
+}
