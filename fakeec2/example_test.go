@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/enilab/enilab/internal/awshttp"
 	"net/http/httptest"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -28,7 +29,10 @@ func Example() {
 	client := ec2.NewFromConfig(aws.Config{
 		Region:      "us-west-2",
 		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
-	}, func(o *ec2.Options) { o.BaseEndpoint = aws.String(hs.URL) })
+	}, func(o *ec2.Options) {
+		o.BaseEndpoint = aws.String(hs.URL)
+		o.HTTPClient = awshttp.New() // see package awshttp: in-process servers answer fast enough to trip an SDK race
+	})
 
 	ctx := context.Background()
 	eni := aws.String(node.ENIs[0].ID)

@@ -3,6 +3,7 @@ package fakeec2_test
 import (
 	"context"
 	"errors"
+	"github.com/enilab/enilab/internal/awshttp"
 	"net/http/httptest"
 	"testing"
 
@@ -40,6 +41,7 @@ func sdkClient(url string) *ec2.Client {
 	}, func(o *ec2.Options) {
 		o.BaseEndpoint = aws.String(url)
 		o.Retryer = aws.NopRetryer{}
+		o.HTTPClient = awshttp.New()
 	})
 }
 

@@ -209,7 +209,10 @@ func truncate(s string, n int) string {
 // an in-process server answers within microseconds and trips it on about
 // one large response in six. Responses small enough to arrive in the
 // client's first 4 KiB read are immune; larger ones wait a moment of real
-// time so the client's write loop can finish.
+// time so the client's write loop can finish. This keeps unmodified SDK
+// clients working (DESIGN §2); enilab's own clients also avoid the race on
+// their side (internal/awshttp, aws/aws-sdk-go-v2#2737), so they do not
+// depend on this delay.
 const settleAbove = 3 << 10
 
 var settleDelay = 5 * time.Millisecond

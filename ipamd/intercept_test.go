@@ -1,6 +1,7 @@
 package ipamd
 
 import (
+	"github.com/enilab/enilab/internal/awshttp"
 	"net/netip"
 	"sync"
 	"testing"
@@ -149,7 +150,7 @@ func (s *switchable) After(c fakeec2.Call, v fakeec2.Verdict, o fakeec2.Outcome)
 
 func newSDKClient(t *testing.T, url string) *ec2.Client {
 	return ec2.New(ec2.Options{
-		Region: "us-west-2", BaseEndpoint: aws.String(url),
+		Region: "us-west-2", BaseEndpoint: aws.String(url), HTTPClient: awshttp.New(),
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
 	})
 }

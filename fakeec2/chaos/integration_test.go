@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/enilab/enilab/internal/awshttp"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -72,6 +73,7 @@ func (l *lab) client(retryer aws.Retryer) *ec2.Client {
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDLAB", "secret", ""),
 		BaseEndpoint: aws.String(l.url),
 		Retryer:      retryer,
+		HTTPClient:   awshttp.New(),
 	})
 }
 

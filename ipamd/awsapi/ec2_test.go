@@ -2,6 +2,7 @@ package awsapi
 
 import (
 	"context"
+	"github.com/enilab/enilab/internal/awshttp"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -62,7 +63,7 @@ func newClient(t *testing.T, ic fakeec2.Interceptor, clk clock.Clock, obs Observ
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	api := ec2.New(ec2.Options{
-		Region: "us-west-2", BaseEndpoint: aws.String(hs.URL), Retryer: aws.NopRetryer{},
+		Region: "us-west-2", BaseEndpoint: aws.String(hs.URL), Retryer: aws.NopRetryer{}, HTTPClient: awshttp.New(),
 		Credentials: credentials.NewStaticCredentialsProvider("a", "b", ""),
 	})
 	return NewEC2(api, clk, slog.New(slog.NewTextHandler(io.Discard, nil)), obs, Retry{}), srv

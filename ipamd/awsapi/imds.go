@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/enilab/enilab/internal/awshttp"
 	"io"
 	"net/netip"
 	"os"
@@ -208,6 +209,7 @@ func NewClients(ctx context.Context, ep Endpoints) (*Clients, error) {
 			o.Endpoint = ep.IMDS
 		}
 		o.Retryer = aws.NopRetryer{}
+		o.HTTPClient = awshttp.Wrap(o.HTTPClient)
 	})
 	return &Clients{
 		IMDS: &IMDS{api: imdsClient},
@@ -220,6 +222,7 @@ func NewClients(ctx context.Context, ep Endpoints) (*Clients, error) {
 					o.BaseEndpoint = aws.String(ep.EC2)
 				}
 				o.Retryer = aws.NopRetryer{}
+				o.HTTPClient = awshttp.Wrap(o.HTTPClient)
 			})
 		},
 	}, nil
