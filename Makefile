@@ -37,5 +37,13 @@ proto: setup
 generate:
 	$(GO) generate ./fakeec2/limits/
 
+# The default tour: sets up, builds and runs the built-in tour scenario.
+demo: setup build
+	$(BIN)/enilab run scenarios/tour.yaml
+
+# The privileged suites inside a throw-away VM (stock Debian kernel with dummy links).
+vm-test: setup
+	scripts/vmtest/run.sh
+
 clean:
 	rm -rf $(BIN)
