@@ -31,8 +31,14 @@ type Client struct{ next Doer }
 // New returns a Client over the SDK's default buildable client.
 func New() *Client { return Wrap(sdkhttp.NewBuildableClient()) }
 
-// Wrap returns a Client over next.
-func Wrap(next Doer) *Client { return &Client{next: next} }
+// Wrap returns a Client over next; a nil next (an SDK client's options
+// before the SDK fills in its default) means the SDK's default client.
+func Wrap(next Doer) *Client {
+	if next == nil {
+		next = sdkhttp.NewBuildableClient()
+	}
+	return &Client{next: next}
+}
 
 // Do sends r with its body's WriteTo hidden.
 func (c *Client) Do(r *http.Request) (*http.Response, error) {

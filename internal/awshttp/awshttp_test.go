@@ -3,6 +3,7 @@ package awshttp
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -40,4 +41,20 @@ func TestEmptyBodyUntouched(t *testing.T) {
 	_, err = Wrap(rec).Do(req)
 	require.NoError(t, err)
 	assert.Nil(t, rec.body)
+}
+
+func TestWrapNilUsesSDKDefault(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_, _ = w.Write(b)
+	}))
+	defer srv.Close()
+	req, err := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader("ping"))
+	require.NoError(t, err)
+	resp, err := Wrap(nil).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, "ping", string(b))
 }

@@ -104,7 +104,9 @@ func Handle(path string) (*netlink.Handle, error) {
 		return nil, fmt.Errorf("nsutil: open %s: %w", path, err)
 	}
 	defer h.Close()
-	nl, err := netlink.NewHandleAt(h)
+	// Route netlink is all enilab needs; asking for no other family keeps
+	// this working on kernels built without xfrm or nfnetlink.
+	nl, err := netlink.NewHandleAt(h, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("nsutil: netlink handle in %s: %w", path, err)
 	}
