@@ -392,13 +392,10 @@ func (st *state) candidates(fs []filter) []*eni {
 }
 
 func (s *Server) describeNetworkInterfaceAttribute(p params, x *xw, now time.Time) *Error {
-	id, e := p.required("NetworkInterfaceId")
+	id := p.get("NetworkInterfaceId")
+	n, e := s.st.findENI(id)
 	if e != nil {
 		return e
-	}
-	n, ok := s.st.enis[id]
-	if !ok {
-		return eniNotFound(id)
 	}
 	x.el("networkInterfaceId", id)
 	switch a := p.get("Attribute"); a {
@@ -430,13 +427,10 @@ func (s *Server) describeNetworkInterfaceAttribute(p params, x *xw, now time.Tim
 }
 
 func (s *Server) modifyNetworkInterfaceAttribute(p params, x *xw, now time.Time) *Error {
-	id, e := p.required("NetworkInterfaceId")
+	id := p.get("NetworkInterfaceId")
+	n, e := s.st.findENI(id)
 	if e != nil {
 		return e
-	}
-	n, ok := s.st.enis[id]
-	if !ok {
-		return eniNotFound(id)
 	}
 	_, hasDesc := p.v["Description.Value"]
 	_, hasSDC := p.v["SourceDestCheck.Value"]

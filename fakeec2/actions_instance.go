@@ -109,11 +109,11 @@ func (s *Server) runInstances(p params, x *xw, now time.Time) *Error {
 			return e
 		}
 	}
-	instTags, e := p.tagSpecsFor("instance")
+	instTags, e := p.tagSpecs("instance", "network-interface", "volume")
 	if e != nil {
 		return e
 	}
-	eniTags, e := p.tagSpecsFor("network-interface")
+	eniTags, e := p.tagSpecs("network-interface", "instance", "volume")
 	if e != nil {
 		return e
 	}
@@ -146,32 +146,6 @@ func (s *Server) runInstances(p params, x *xw, now time.Time) *Error {
 	}
 	x.close("instancesSet")
 	return nil
-}
-
-// tagSpecsFor returns the tags of TagSpecifications of one resource type,
-// refusing types RunInstances does not tag.
-func (p params) tagSpecsFor(rt string) (map[string]string, *Error) {
-	out := map[string]string{}
-	for _, i := range p.indices("TagSpecification") {
-		base := "TagSpecification." + i
-		t := p.get(base + ".ResourceType")
-		switch t {
-		case "instance", "network-interface", "volume":
-		default:
-			return nil, invalidParam("'%s' is not a valid taggable resource type for this operation.", truncate(t, 64))
-		}
-		if t != rt {
-			continue
-		}
-		tags, e := p.tags(base + ".Tag")
-		if e != nil {
-			return nil, e
-		}
-		for k, v := range tags {
-			out[k] = v
-		}
-	}
-	return out, nil
 }
 
 func (s *Server) terminateInstances(p params, x *xw, now time.Time) *Error {

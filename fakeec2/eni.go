@@ -76,6 +76,13 @@ func (st *state) createENI(req eniRequest, now time.Time) (*eni, *Error) {
 		if e != nil {
 			return nil, e
 		}
+		// Both lists were checked against the subnet only: an address
+		// inside a prefix of the same request would be handed out twice.
+		for _, a := range all {
+			if p.Contains(a) {
+				return nil, errCode("InvalidIPAddress.InUse", 400, "Address %s is inside the requested prefix %s.", a, p)
+			}
+		}
 		pfxOffs = append(pfxOffs, off)
 	}
 	autoIPs := req.ipCount
@@ -180,13 +187,23 @@ func (st *state) freeENI(n *eni) {
 	}
 }
 
-func (st *state) deleteENI(id string) (*eni, *Error) {
+// findENI looks up the ENI a request names, answering a missing or unknown
+// id the way EC2 does.
+func (st *state) findENI(id string) (*eni, *Error) {
 	if id == "" {
 		return nil, missingParam("NetworkInterfaceId")
 	}
 	n, ok := st.enis[id]
 	if !ok {
 		return nil, eniNotFound(id)
+	}
+	return n, nil
+}
+
+func (st *state) deleteENI(id string) (*eni, *Error) {
+	n, e := st.findENI(id)
+	if e != nil {
+		return nil, e
 	}
 	if n.inst != nil {
 		return nil, errCode("InvalidNetworkInterface.InUse", 400, "The network interface '%s' is currently in use.", id)
@@ -292,16 +309,13 @@ type assignRequest struct {
 	reassign    bool
 }
 
-// assign adds addresses to an ENI and returns what it added. Moved
-// addresses (AllowReassignment) are returned in moved, keyed by the ENI
-// they left.
+// assign adds addresses to an ENI and returns what it added, and in moved
+// each other ENI that lost addresses to it (AllowReassignment) once, so
+// that every changed ENI gets one event.
 func (st *state) assign(req assignRequest, now time.Time) (n *eni, ips []netip.Addr, pfx []netip.Prefix, moved []*eni, err *Error) {
-	if req.eniID == "" {
-		return nil, nil, nil, nil, missingParam("NetworkInterfaceId")
-	}
-	n, ok := st.enis[req.eniID]
-	if !ok {
-		return nil, nil, nil, nil, eniNotFound(req.eniID)
+	n, err = st.findENI(req.eniID)
+	if err != nil {
+		return nil, nil, nil, nil, err
 	}
 	wantIPs := len(req.ips) > 0 || req.ipCount > 0
 	wantPfx := len(req.prefixes) > 0 || req.prefixCount > 0
@@ -341,7 +355,9 @@ func (st *state) assign(req assignRequest, now time.Time) (n *eni, ips []netip.A
 			if old := sn.ipOwner[off]; old != nil && old != n {
 				a := sn.addr(off)
 				old.ips = slices.DeleteFunc(old.ips, func(x addrEntry) bool { return x.a == a })
-				moved = append(moved, old)
+				if !slices.Contains(moved, old) {
+					moved = append(moved, old)
+				}
 			}
 			sn.take(off)
 			sn.ipOwner[off] = n
@@ -400,12 +416,9 @@ func (st *state) assign(req assignRequest, now time.Time) (n *eni, ips []netip.A
 }
 
 func (st *state) unassign(eniID string, ips []netip.Addr, pfx []netip.Prefix) (*eni, *Error) {
-	if eniID == "" {
-		return nil, missingParam("NetworkInterfaceId")
-	}
-	n, ok := st.enis[eniID]
-	if !ok {
-		return nil, eniNotFound(eniID)
+	n, e := st.findENI(eniID)
+	if e != nil {
+		return nil, e
 	}
 	if len(ips) == 0 && len(pfx) == 0 {
 		return nil, missingParam("PrivateIpAddress or Ipv4Prefix")

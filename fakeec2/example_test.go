@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/enilab/enilab/internal/awshttp"
 	"net/http/httptest"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,6 +12,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/enilab/enilab/fakeec2"
+	"github.com/enilab/enilab/internal/awshttp"
 )
 
 // A lab sets up its VPC through the Go API, then drives the fake with the

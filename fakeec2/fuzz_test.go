@@ -13,10 +13,10 @@ import (
 	"github.com/enilab/enilab/fakeec2"
 )
 
-// FuzzParseAndDispatch feeds arbitrary query strings and bodies through
-// request parsing and every action: the server must never panic, must
-// answer well-formed XML, and must never answer 200 unless the request
-// named a real action.
+// FuzzParseAndDispatch feeds arbitrary query strings and bodies, as a POST
+// and as a GET, through request parsing and every action: the server must
+// never panic, must answer well-formed XML, and must never answer 200
+// unless the request named a real action.
 func FuzzParseAndDispatch(f *testing.F) {
 	seeds := []struct{ query, body string }{
 		{"", "Action=DescribeNetworkInterfaces&Version=2016-11-15&Filter.1.Name=vpc-id&Filter.1.Value.1=vpc-1"},
@@ -49,29 +49,40 @@ func FuzzParseAndDispatch(f *testing.F) {
 		if _, err := srv.RunInstance(fakeec2.InstanceSpec{Type: "m5.large", SubnetID: sn.ID}); err != nil {
 			t.Fatal(err)
 		}
-		req := httptest.NewRequest(http.MethodPost, "http://fake/", strings.NewReader(body))
-		req.URL.RawQuery = query
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		rec := httptest.NewRecorder()
-		srv.ServeHTTP(rec, req)
-		res := rec.Result()
-		out, _ := io.ReadAll(res.Body)
-		if err := xml.Unmarshal(out, new(struct{})); err != nil {
-			t.Fatalf("status %d: malformed XML %q: %v", res.StatusCode, out, err)
-		}
-		if res.StatusCode == http.StatusOK {
-			q, _ := url.ParseQuery(req.URL.RawQuery)
-			b, _ := url.ParseQuery(body)
-			act := b.Get("Action")
-			if act == "" {
-				act = q.Get("Action")
+		// The same input as a form POST, then as a GET of the query alone.
+		post := httptest.NewRequest(http.MethodPost, "http://fake/", strings.NewReader(body))
+		post.URL.RawQuery = query
+		post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		get := httptest.NewRequest(http.MethodGet, "http://fake/", nil)
+		get.URL.RawQuery = query
+		for _, req := range []*http.Request{post, get} {
+			form := body
+			if req.Method == http.MethodGet {
+				form = ""
 			}
-			if !slices.Contains(actions, act) {
-				t.Fatalf("200 for a request naming no action: query %q body %q", query, body)
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, req)
+			res := rec.Result()
+			out, _ := io.ReadAll(res.Body)
+			if err := xml.Unmarshal(out, new(struct{})); err != nil {
+				t.Fatalf("%s: status %d: malformed XML %q: %v", req.Method, res.StatusCode, out, err)
 			}
-		}
-		if res.StatusCode != http.StatusOK && !strings.Contains(string(out), "<Errors><Error><Code>") {
-			t.Fatalf("status %d without an EC2 error document: %q", res.StatusCode, out)
+			if res.StatusCode == http.StatusOK {
+				// The server reads the query string first, then the body,
+				// and acts on the first Action it finds.
+				q, _ := url.ParseQuery(query)
+				b, _ := url.ParseQuery(form)
+				act := q.Get("Action")
+				if _, inQuery := q["Action"]; !inQuery {
+					act = b.Get("Action")
+				}
+				if !slices.Contains(actions, act) {
+					t.Fatalf("%s: 200 for a request naming no action: query %q body %q", req.Method, query, form)
+				}
+			}
+			if res.StatusCode != http.StatusOK && !strings.Contains(string(out), "<Errors><Error><Code>") {
+				t.Fatalf("%s: status %d without an EC2 error document: %q", req.Method, res.StatusCode, out)
+			}
 		}
 	})
 }

@@ -3,7 +3,6 @@ package fakeec2_test
 import (
 	"context"
 	"errors"
-	"github.com/enilab/enilab/internal/awshttp"
 	"net/http/httptest"
 	"testing"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/enilab/enilab/fakeec2"
+	"github.com/enilab/enilab/internal/awshttp"
 )
 
 // env is one fake EC2 behind an httptest server and an SDK client for it.

@@ -207,9 +207,11 @@ func (s *Server) imdsLookup(instanceID, path string, now time.Time) (string, boo
 	v := views[m]
 	switch key {
 	case "":
-		keys := "device-number\ninterface-id\nipv4-associations/\nlocal-hostname\nlocal-ipv4s\nmac\nnetwork-card\nowner-id\nsecurity-group-ids\nsubnet-id\nsubnet-ipv4-cidr-block\nvpc-id\nvpc-ipv4-cidr-block\nvpc-ipv4-cidr-blocks"
+		// Only keys this switch answers: a client walking the listing
+		// must not meet a 404 for a key it was just offered.
+		keys := "device-number\ninterface-id\nlocal-hostname\nlocal-ipv4s\nmac\nnetwork-card\nowner-id\nsecurity-group-ids\nsecurity-groups\nsubnet-id\nsubnet-ipv4-cidr-block\nvpc-id\nvpc-ipv4-cidr-block\nvpc-ipv4-cidr-blocks"
 		if len(v.pfx) > 0 {
-			keys = strings.Replace(keys, "ipv4-associations/\n", "ipv4-associations/\nipv4-prefix\n", 1)
+			keys = strings.Replace(keys, "interface-id\n", "interface-id\nipv4-prefix\n", 1)
 		}
 		return keys, true
 	case "device-number":

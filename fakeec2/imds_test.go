@@ -149,3 +149,41 @@ func TestIMDSThroughTheSDKClient(t *testing.T) {
 	b, _ := io.ReadAll(md.Content)
 	assert.Equal(t, l.inst.PrimaryIP.String(), string(b))
 }
+
+// Every key a metadata listing offers answers: IMDS clients (ipamd
+// included) walk the listings, and a listed key that 404s breaks them.
+func TestIMDSListingsOfferOnlyWhatAnswers(t *testing.T) {
+	l := newLab(t, "m5.large")
+	_, err := l.ec2.AssignPrivateIpAddresses(l.ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(l.inst.ENIs[0].ID), Ipv4PrefixCount: aws.Int32(1)})
+	require.NoError(t, err)
+	hs := httptest.NewServer(l.srv.IMDS(l.inst.ID))
+	defer hs.Close()
+	_, tok := imdsToken(t, hs.URL, "60")
+
+	seen := map[string]bool{}
+	var walk func(dir string)
+	walk = func(dir string) {
+		st, body := imdsGet(t, hs.URL, tok, dir)
+		require.Equal(t, 200, st, dir)
+		for _, key := range strings.Split(body, "\n") {
+			path := dir + key
+			seen[path] = true
+			if strings.HasSuffix(key, "/") {
+				walk(path)
+				continue
+			}
+			st, _ := imdsGet(t, hs.URL, tok, path)
+			assert.Equal(t, 200, st, "%s is listed but does not answer", path)
+		}
+	}
+	walk("/latest/meta-data/")
+	per := "/latest/meta-data/network/interfaces/macs/" + l.inst.ENIs[0].MAC + "/"
+	for _, key := range []string{"device-number", "interface-id", "subnet-id", "vpc-id", "subnet-ipv4-cidr-block",
+		"vpc-ipv4-cidr-blocks", "local-ipv4s", "ipv4-prefix", "security-group-ids", "network-card"} {
+		assert.True(t, seen[per+key], "DESIGN §2 key %s is listed", key)
+	}
+	for _, path := range []string{"/latest/meta-data/instance-id", "/latest/meta-data/instance-type", "/latest/meta-data/mac",
+		"/latest/meta-data/local-ipv4", "/latest/meta-data/placement/availability-zone"} {
+		assert.True(t, seen[path], "%s is listed", path)
+	}
+}

@@ -60,7 +60,7 @@ func (st *state) checkVPCBlock(have []netip.Prefix, s string) (netip.Prefix, *Er
 		return q, errCode("CidrLimitExceeded", 400, "This network '%s' has met its maximum number of allowed CIDRs: 5", have[0])
 	}
 	for _, h := range have {
-		if overlaps(h, q) {
+		if h.Overlaps(q) {
 			return q, errCode("InvalidVpc.Range", 400, "The CIDR '%s' overlaps with the VPC's CIDR '%s'.", s, h)
 		}
 	}
@@ -125,7 +125,7 @@ func (st *state) createSubnet(id, vpcID, cidr, az string, tags map[string]string
 		return nil, errCode("SubnetLimitExceeded", 400, "The maximum number of subnets (%d) for VPC '%s' has been reached.", maxSubnetsPerVPC, vpcID)
 	}
 	for _, o := range st.subnets {
-		if o.vpcID == vpcID && overlaps(o.cidr, p) {
+		if o.vpcID == vpcID && o.cidr.Overlaps(p) {
 			return nil, errCode("InvalidSubnet.Conflict", 400, "The CIDR '%s' conflicts with another subnet", cidr)
 		}
 	}
@@ -212,7 +212,7 @@ func (st *state) createReservation(subnetID, cidr, typ, desc string) (*reservati
 		return nil, invalidParam("The CIDR '%s' is not within the subnet CIDR '%s'.", cidr, sn.cidr)
 	}
 	for _, r := range sn.reservations {
-		if overlaps(r.p, p) {
+		if r.p.Overlaps(p) {
 			return nil, invalidParam("The CIDR '%s' overlaps with the existing reservation '%s' (%s).", cidr, r.id, r.p)
 		}
 	}
@@ -327,6 +327,10 @@ func (st *state) checkExplicitIP(sn *subnet, a netip.Addr, reassign bool, to *en
 	return off, nil
 }
 
+// checkExplicitPrefix validates a prefix the caller chose. Like a chosen
+// address it may lie in an explicit reservation: those are kept for the
+// caller to assign ("You assign the reserved IP addresses"); EC2 only
+// never picks from them on its own.
 func (st *state) checkExplicitPrefix(sn *subnet, p netip.Prefix) (uint32, *Error) {
 	if p.Bits() != 28 {
 		return 0, invalidParam("Value (%s) for parameter Ipv4Prefix is invalid. Only /28 prefixes are supported.", p)
@@ -334,9 +338,6 @@ func (st *state) checkExplicitPrefix(sn *subnet, p netip.Prefix) (uint32, *Error
 	off, ok := sn.offset(p.Addr())
 	if !ok || p.Bits() < sn.cidr.Bits() {
 		return 0, invalidParam("Prefix %s does not fall within the subnet's address range", p)
-	}
-	if sn.resvExplicit.block16(off) != 0 {
-		return 0, invalidParam("Prefix %s overlaps an explicit CIDR reservation of subnet %s", p, sn.id)
 	}
 	if sn.used.block16(off) != 0 {
 		return 0, errCode("InvalidParameterValue", 400, "Prefix %s is in use or overlaps the subnet's reserved addresses.", p)

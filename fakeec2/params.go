@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/netip"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -158,25 +159,26 @@ func (p params) filters() ([]filter, *Error) {
 	return out, nil
 }
 
-// tagSpecs returns the tags of every TagSpecification whose ResourceType is
-// one of types.
-func (p params) tagSpecs(types ...string) (map[string]string, *Error) {
+// tagSpecs returns the tags the TagSpecifications give resource type rt.
+// Specifications for the types in others are accepted and skipped
+// (RunInstances tags its instances and their ENIs in one request); any
+// other type is refused, as EC2 does.
+func (p params) tagSpecs(rt string, others ...string) (map[string]string, *Error) {
 	tags := map[string]string{}
 	for _, i := range p.indices("TagSpecification") {
 		base := "TagSpecification." + i
-		rt := p.v.Get(base + ".ResourceType")
-		ok := false
-		for _, t := range types {
-			ok = ok || rt == t
+		t := p.v.Get(base + ".ResourceType")
+		if t != rt && !slices.Contains(others, t) {
+			return nil, invalidParam("'%s' is not a valid taggable resource type for this operation.", truncate(t, 64))
 		}
-		if !ok {
-			return nil, invalidParam("'%s' is not a valid taggable resource type for this operation.", truncate(rt, 64))
+		if t != rt {
+			continue
 		}
-		t, e := p.tags(base + ".Tag")
+		got, e := p.tags(base + ".Tag")
 		if e != nil {
 			return nil, e
 		}
-		for k, v := range t {
+		for k, v := range got {
 			tags[k] = v
 		}
 	}

@@ -253,5 +253,3 @@ func parseIPv4(name, s string) (netip.Addr, *Error) {
 	}
 	return a, nil
 }
-
-func overlaps(a, b netip.Prefix) bool { return a.Overlaps(b) }

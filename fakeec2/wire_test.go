@@ -54,6 +54,10 @@ func TestSuccessXMLShape(t *testing.T) {
 	resp, body = post(t, l.url, "Action=DescribeNetworkInterfaces&Version=2016-11-15")
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Contains(t, body, "<networkInterfaceSet><item><networkInterfaceId>"+l.inst.ENIs[0].ID)
+	// A bare Key= is an empty list: no ids, so every ENI.
+	resp, body = post(t, l.url, "Action=DescribeNetworkInterfaces&Version=2016-11-15&NetworkInterfaceId=")
+	assert.Equal(t, 200, resp.StatusCode, body)
+	assert.Contains(t, body, "<networkInterfaceSet><item><networkInterfaceId>"+l.inst.ENIs[0].ID)
 
 	// GET with a query string works too.
 	r, err := http.Get(l.url + "/?Action=DescribeSubnets&Version=2016-11-15&SubnetId.1=" + l.sub.ID)
@@ -236,6 +240,16 @@ func TestInterceptorSeesAndShapesEveryCall(t *testing.T) {
 	go func() { fc.BlockUntil(1); cancel() }()
 	_, err = e.ec2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{})
 	assert.Error(t, err)
+	require.Eventually(t, func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for _, o := range rec.outcomes {
+			if o.Code == "RequestCanceled" {
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, time.Millisecond, "the abandoned call stops waiting and is reported to the interceptor")
 
 	// Unknown actions go through the interceptor too.
 	rec.verdict = nil
@@ -311,6 +325,29 @@ func TestWatchDeliversEventsInOrder(t *testing.T) {
 	_, open = <-ev2
 	assert.False(t, open)
 	require.NoError(t, l.srv.Close(), "idempotent")
+}
+
+// Moving addresses with AllowReassignment changes two ENIs: each gets one
+// event, the one that lost addresses first.
+func TestWatchReportsReassignmentOncePerENI(t *testing.T) {
+	l := newLab(t, "m5.large")
+	from := l.newENI(t, l.sub.ID)
+	as, err := l.ec2.AssignPrivateIpAddresses(l.ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: from.NetworkInterfaceId, SecondaryPrivateIpAddressCount: aws.Int32(2)})
+	require.NoError(t, err)
+	events, stop := l.srv.Watch()
+	defer stop()
+	_, err = l.ec2.AssignPrivateIpAddresses(l.ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(l.inst.ENIs[0].ID), AllowReassignment: aws.Bool(true),
+		PrivateIpAddresses: []string{aws.ToString(as.AssignedPrivateIpAddresses[0].PrivateIpAddress), aws.ToString(as.AssignedPrivateIpAddresses[1].PrivateIpAddress)}})
+	require.NoError(t, err)
+	require.NoError(t, l.srv.TerminateInstance(l.inst.ID)) // a marker: the events before it are the reassignment's
+	var got []string
+	for ev := range events {
+		if ev.Kind != fakeec2.AddressesChanged {
+			break
+		}
+		got = append(got, fmt.Sprintf("%s:%d", ev.ENI.ID, len(ev.ENI.SecondaryIPs)))
+	}
+	assert.Equal(t, []string{aws.ToString(from.NetworkInterfaceId) + ":0", l.inst.ENIs[0].ID + ":2"}, got)
 }
 
 func TestWatchNeverBlocksEC2(t *testing.T) {

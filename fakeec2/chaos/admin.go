@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 // AdminHandler serves the control API under /admin/ (mount it at "/admin/"
@@ -106,14 +108,7 @@ func (c *Controller) postFaults(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "read body: "+err.Error())
 		return
 	}
-	trimmed := strings.TrimSpace(string(body))
-	var rules []Rule
-	if strings.HasPrefix(trimmed, "[") || strings.HasPrefix(trimmed, "-") || strings.HasPrefix(trimmed, "faults:") ||
-		strings.HasPrefix(trimmed, `{"faults"`) {
-		rules, err = loadRules(body, false)
-	} else {
-		rules, err = loadRules(body, true)
-	}
+	rules, err := loadRules(body, !ruleList(body))
 	if err == nil && len(rules) == 0 {
 		writeError(w, http.StatusBadRequest, "no fault rule in the body")
 		return
@@ -144,6 +139,22 @@ func (c *Controller) postFaults(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mu.Unlock()
 	writeJSON(w, http.StatusCreated, map[string][]string{"names": names})
+}
+
+// ruleList reports whether an admin body holds a list of rules (a
+// sequence, or a mapping under faults: or rules:, as LoadFaults reads)
+// rather than one rule, whatever its spacing or syntax (JSON or YAML).
+func ruleList(body []byte) bool {
+	var doc yaml.Node
+	if yaml.Unmarshal(detab(body), &doc) != nil || len(doc.Content) == 0 {
+		return false // loadRules reports the syntax error
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.SequenceNode {
+		return true
+	}
+	return root.Kind == yaml.MappingNode && len(root.Content) > 0 &&
+		(root.Content[0].Value == "faults" || root.Content[0].Value == "rules")
 }
 
 func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {

@@ -36,6 +36,11 @@ func TestAdminAPI(t *testing.T) {
 	require.Equal(t, http.StatusCreated, status, body)
 	assert.JSONEq(t, `{"names": ["rule-1", "rule-2"]}`, body)
 
+	status, body = do("POST", "/admin/faults", "{ \"faults\": [ {\"name\": \"spaced\", \"kind\": \"internal\", \"operations\": [\"RunInstances\"]} ] }")
+	require.Equal(t, http.StatusCreated, status, "a faults list in any JSON spacing: %s", body)
+	assert.JSONEq(t, `{"names": ["spaced"]}`, body)
+	require.True(t, c.RemoveRule("spaced"))
+
 	status, body = do("POST", "/admin/faults", `{"kind": "internal", "percentage": 500}`)
 	assert.Equal(t, http.StatusBadRequest, status)
 	assert.Contains(t, body, "percentage: must be 1–100, got 500")

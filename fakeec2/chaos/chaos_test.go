@@ -476,3 +476,38 @@ func TestControllerClockGovernsWhateverTheServerEpoch(t *testing.T) {
 	assert.Equal(t, server, tr[len(tr)-1].Time)
 	assert.Equal(t, time.Second, tr[len(tr)-1].At)
 }
+
+// An After without a Before must not take over the Before of another
+// request still in flight (its call number and fault).
+func TestAfterWithoutBeforeLeavesOthersAlone(t *testing.T) {
+	c, clk := newController(t, Config{Throttle: ThrottleNone, Faults: []Rule{{Kind: "internal", Count: 1}}})
+	inFlight := fakeec2.Call{Action: "CreateTags", Params: url.Values{}, Time: clk.Now()}
+	v := c.Before(inFlight)
+	require.NotNil(t, v.Err)
+	c.After(fakeec2.Call{Action: "CreateTags", Params: url.Values{}, Time: clk.Now()}, fakeec2.Verdict{}, fakeec2.Outcome{Status: 200})
+	c.After(inFlight, v, fakeec2.Outcome{Status: 500, Code: "InternalError"})
+	tr := c.Trace()
+	require.Len(t, tr, 2)
+	assert.Equal(t, 2, tr[0].Call, "the stray After gets a number of its own")
+	assert.Empty(t, tr[0].Fault)
+	assert.Equal(t, 1, tr[1].Call)
+	assert.Equal(t, "rule-1", tr[1].Fault)
+}
+
+// Requests whose Action is no action at all (the server refuses them) are
+// traced under an empty action, so that the trace loads again for replay
+// and a long junk name is not kept per request.
+func TestJunkActionsStillGiveALoadableTrace(t *testing.T) {
+	var buf bytes.Buffer
+	c, clk := newController(t, Config{Trace: &buf})
+	for _, a := range []string{"<Bad>", strings.Repeat("A", 100000), "", "DescribeVpcs"} {
+		call(c, clk, a, nil)
+	}
+	recs, err := LoadTrace(&buf)
+	require.NoError(t, err, "a trace the controller wrote loads")
+	var got []string
+	for _, r := range recs {
+		got = append(got, fmt.Sprintf("%s#%d", r.Action, r.Call))
+	}
+	assert.Equal(t, []string{"#1", "#2", "#3", "DescribeVpcs#1"}, got)
+}

@@ -118,8 +118,12 @@ type actionState struct {
 	unfiltered *tokenBucket
 	latency    Latency
 	hasLatency bool
-	replay     []*Record // by call-1; nil = recorded without a fault
-	pending    []pending
+	// replay holds the recorded calls by number; calls up to replayed
+	// take their verdict from it (none when the number is missing). A map,
+	// not a slice: a trace's call numbers are input and may be huge.
+	replay   map[int]*Record
+	replayed int
+	pending  []pending
 }
 
 // pending links After to its Before: the interface passes Call by value,
@@ -172,21 +176,28 @@ func New(cfg Config) (*Controller, error) {
 		}
 	}
 	for i := range cfg.Replay {
-		r := cfg.Replay[i]
+		r := &cfg.Replay[i]
 		st := c.action(r.Action)
-		for len(st.replay) < r.Call {
-			st.replay = append(st.replay, nil)
+		if st.replay == nil {
+			st.replay = map[int]*Record{}
 		}
+		st.replayed = max(st.replayed, r.Call)
 		if r.Fault != "" || r.Delay > 0 {
-			st.replay[r.Call-1] = &r
-		} else if st.replay[r.Call-1] == nil {
-			st.replay[r.Call-1] = &Record{Action: r.Action, Call: r.Call}
+			rec := *r
+			st.replay[r.Call] = &rec
 		}
 	}
 	return c, nil
 }
 
+// action returns the state of an action, creating it on first use. A name
+// that cannot be an EC2 action (the server refuses the request anyway) is
+// kept as "": the trace must load again for replay, and a hostile client
+// must not grow the table by a long name per request.
 func (c *Controller) action(name string) *actionState {
+	if len(name) > maxActionName || !validAction(name) {
+		name = ""
+	}
 	st := c.actions[name]
 	if st == nil {
 		st = &actionState{name: name, key: mix(c.seed ^ hashString(name))}
@@ -212,9 +223,9 @@ func (c *Controller) Before(call fakeec2.Call) fakeec2.Verdict {
 	c.seq++
 	p := pending{params: mapID(call.Params), call: st.calls, seq: c.seq, at: elapsed}
 	var v fakeec2.Verdict
-	if st.calls <= len(st.replay) {
+	if st.calls <= st.replayed {
 		p.replayed = true
-		if rec := st.replay[st.calls-1]; rec != nil {
+		if rec := st.replay[st.calls]; rec != nil {
 			if rec.Fault != "" {
 				e, err := ErrorFor(rec.Code, rec.Message)
 				if err != nil { // validated at load; keep the call failing the same way
@@ -231,7 +242,7 @@ func (c *Controller) Before(call fakeec2.Call) fakeec2.Verdict {
 		return v
 	}
 	for _, r := range c.rules {
-		if !r.selects(call.Action, elapsed) {
+		if !r.selects(st.name, elapsed) {
 			continue
 		}
 		r.matched++
@@ -285,9 +296,12 @@ func (c *Controller) take(st *actionState, call fakeec2.Call, elapsed time.Durat
 }
 
 func (r *ruleState) selects(action string, elapsed time.Duration) bool {
-	if r.ops != nil && !r.ops[action] {
-		return false
-	}
+	return (r.ops == nil || r.ops[action]) && r.windowOpen(elapsed)
+}
+
+// windowOpen reports whether elapsed lies in the rule's time window, which
+// opens at the later of Start and the moment the rule was added.
+func (r *ruleState) windowOpen(elapsed time.Duration) bool {
 	open := max(r.added, r.Start)
 	return elapsed >= open && (r.Duration == 0 || elapsed < open+r.Duration)
 }
@@ -312,7 +326,7 @@ func (c *Controller) After(call fakeec2.Call, v fakeec2.Verdict, out fakeec2.Out
 		at = c.start.Add(p.at)
 	}
 	rec := Record{
-		Seq: p.seq, Time: at, At: p.at, Action: call.Action, Call: p.call,
+		Seq: p.seq, Time: at, At: p.at, Action: st.name, Call: p.call,
 		Attempt: call.Attempt, Params: keyParams(call.Params), Status: out.Status, Code: out.Code,
 		Fault: p.origFault, Replayed: p.replayed && v.Fault != "", Delay: v.Latency, Latency: out.Latency,
 		RequestID: out.RequestID,
@@ -336,20 +350,17 @@ func (c *Controller) After(call fakeec2.Call, v fakeec2.Verdict, out fakeec2.Out
 	}
 }
 
+// takePending removes and returns the Before record of the call whose
+// Params map is id; false when there is none (an After without a Before),
+// rather than pairing the call with another request's Before.
 func (st *actionState) takePending(id uintptr) (pending, bool) {
-	if len(st.pending) == 0 {
-		return pending{}, false
-	}
-	i := 0
-	for j, p := range st.pending {
+	for i, p := range st.pending {
 		if p.params == id {
-			i = j
-			break
+			st.pending = append(st.pending[:i], st.pending[i+1:]...)
+			return p, true
 		}
 	}
-	p := st.pending[i]
-	st.pending = append(st.pending[:i], st.pending[i+1:]...)
-	return p, true
+	return pending{}, false
 }
 
 func (c *Controller) count(st *actionState, rec Record, injected bool) {
@@ -474,9 +485,7 @@ func (c *Controller) RuleStates() []RuleState {
 	for i, r := range c.rules {
 		rule := r.Rule
 		rule.Operations = append([]string(nil), r.Operations...)
-		open := max(r.added, r.Start)
-		active := elapsed >= open && (r.Duration == 0 || elapsed < open+r.Duration) && !r.spent()
-		out[i] = RuleState{Rule: rule, Matched: r.matched, Injected: r.injected, Active: active}
+		out[i] = RuleState{Rule: rule, Matched: r.matched, Injected: r.injected, Active: r.windowOpen(elapsed) && !r.spent()}
 	}
 	return out
 }
@@ -552,6 +561,10 @@ func mapID(m map[string][]string) uintptr {
 	}
 	return uintptr(reflect.ValueOf(m).UnsafePointer())
 }
+
+// maxActionName is longer than any EC2 action name (the longest are about
+// 50 characters).
+const maxActionName = 128
 
 const latencyKey = 0x6c6174656e6379 // "latency"
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/enilab/enilab/internal/awshttp"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/enilab/enilab/fakeec2"
 	"github.com/enilab/enilab/fakeec2/chaos"
+	"github.com/enilab/enilab/internal/awshttp"
 	"github.com/enilab/enilab/internal/clock"
 )
 

@@ -27,17 +27,23 @@ func LoadFaults(r io.Reader) ([]Rule, error) {
 }
 
 // LoadFaultsFile is LoadFaults on a file; errors start with its path.
-func LoadFaultsFile(path string) ([]Rule, error) {
+func LoadFaultsFile(path string) ([]Rule, error) { return loadFile(path, LoadFaults) }
+
+// loadFile runs load on the file at path; its errors start with the path
+// (os.Open's already do), so a user knows which of several files is wrong.
+func loadFile[T any](path string, load func(io.Reader) (T, error)) (T, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
 	defer f.Close()
-	rules, err := LoadFaults(f)
+	v, err := load(f)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		var zero T
+		return zero, fmt.Errorf("%s: %w", path, err)
 	}
-	return rules, nil
+	return v, nil
 }
 
 func loadRules(b []byte, single bool) ([]Rule, error) {

@@ -199,3 +199,18 @@ func TestReplayReproducesFaultsCallForCall(t *testing.T) {
 }
 
 type clockFake = clock.Fake
+
+// A trace's call numbers are input: a huge one (a corrupt or hostile file)
+// must not make the controller allocate by it.
+func TestReplayOfAHugeCallNumberCostsNothing(t *testing.T) {
+	c, clk := newController(t, Config{Throttle: ThrottleCustom(map[string]Bucket{"CreateTags": {Capacity: 1, Refill: 0}}), Replay: []Record{
+		{Action: "CreateTags", Call: 2, Status: 500, Code: "InternalError", Fault: "rule-1"},
+		{Action: "CreateTags", Call: 1 << 40, Status: 200},
+	}})
+	var codes []string
+	for range 3 {
+		code, _ := call(c, clk, "CreateTags", nil)
+		codes = append(codes, code)
+	}
+	assert.Equal(t, []string{"", "InternalError", ""}, codes, "calls inside the recording are replayed, not throttled")
+}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,7 +22,8 @@ type Record struct {
 	Time time.Time
 	At   time.Duration
 	// Action and Call (numbered from 1 per action, in arrival order) are
-	// what replay matches on.
+	// what replay matches on. Action is empty for a request that named no
+	// well-formed action (the server refused it).
 	Action string
 	Call   int
 	// Attempt is the SDK's attempt number (amz-sdk-request), 0 if not sent.
@@ -253,18 +253,7 @@ func validateRecords(recs []Record, where func(i int) string) error {
 }
 
 // LoadTraceFile is LoadTrace on a file; errors start with its path.
-func LoadTraceFile(path string) ([]Record, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	recs, err := LoadTrace(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return recs, nil
-}
+func LoadTraceFile(path string) ([]Record, error) { return loadFile(path, LoadTrace) }
 
 // LoadTrace reads a JSON Lines trace as written by a Controller. Blank
 // lines are skipped; every problem is reported with its line and field.

@@ -49,7 +49,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.region, "region", "us-west-2", "region the fake reports")
 	fs.StringVar(&o.account, "account", "123456789012", "12-digit account id the fake reports")
 	fs.Int64Var(&o.seed, "seed", 0, "seed for ids, MACs, address choice and faults (same seed + same calls = same run)")
-	fs.StringVar(&o.throttle, "throttle", "aws", "throttling: aws (EC2's token buckets) or none")
+	fs.StringVar(&o.throttle, "throttle", "aws", "throttling: aws (EC2's token buckets), none, or custom buckets as Action=capacity/refill,... (unlisted actions keep EC2's)")
 	fs.StringVar(&o.trace, "trace", "", "write a JSON Lines trace of every request to `FILE`")
 	fs.StringVar(&o.replay, "replay", "", "re-inject the faults recorded in trace `FILE`")
 	fs.StringVar(&o.faults, "faults", "", "load fault rules (YAML or JSON) from `FILE`")
@@ -71,27 +71,30 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return serve(ctx, o, stdout)
 }
 
+// maxTraceInMemory bounds the trace records kept for GET /admin/trace.
+const maxTraceInMemory = 10000
+
 func (o options) chaosConfig() (cfg chaos.Config, closeTrace func() error, err error) {
 	cfg.Seed = o.seed
+	// A standalone server runs for as long as its user likes: the admin
+	// API serves the newest records only (--trace writes every one).
+	cfg.TraceLimit = maxTraceInMemory
 	closeTrace = func() error { return nil }
 	var problems []error
-	switch o.throttle {
-	case "aws", "":
-		cfg.Throttle = chaos.ThrottleAWS
-	case "none":
-		cfg.Throttle = chaos.ThrottleNone
-	default:
-		problems = append(problems, fmt.Errorf("--throttle %q: want aws or none", o.throttle))
+	th, err := chaos.ParseThrottle(o.throttle)
+	if err != nil {
+		problems = append(problems, fmt.Errorf("--throttle: %w", err))
 	}
+	cfg.Throttle = th
 	if o.faults != "" {
-		rules, err := loadFile(o.faults, chaos.LoadFaults)
+		rules, err := chaos.LoadFaultsFile(o.faults)
 		if err != nil {
 			problems = append(problems, fmt.Errorf("--faults: %w", err))
 		}
 		cfg.Faults = rules
 	}
 	if o.replay != "" {
-		recs, err := loadFile(o.replay, chaos.LoadTrace)
+		recs, err := chaos.LoadTraceFile(o.replay)
 		if err != nil {
 			problems = append(problems, fmt.Errorf("--replay: %w", err))
 		}
@@ -106,24 +109,9 @@ func (o options) chaosConfig() (cfg chaos.Config, closeTrace func() error, err e
 			return cfg, closeTrace, fmt.Errorf("--trace: %w", err)
 		}
 		cfg.Trace = f
-		cfg.TraceLimit = 10000 // the file has everything; keep memory bounded
 		closeTrace = f.Close
 	}
 	return cfg, closeTrace, nil
-}
-
-func loadFile[T any](path string, load func(io.Reader) (T, error)) (T, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	defer f.Close()
-	v, err := load(f)
-	if err != nil {
-		return v, fmt.Errorf("%s: %w", path, err)
-	}
-	return v, nil
 }
 
 func serve(ctx context.Context, o options, stdout io.Writer) (err error) {
@@ -160,7 +148,7 @@ func serve(ctx context.Context, o options, stdout io.Writer) (err error) {
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	url := "http://" + ln.Addr().String()
-	fmt.Fprintf(stdout, "fakeec2 listening on %s (region %s, seed %d, throttle %s)\n", url, o.region, o.seed, ccfgName(o.throttle))
+	fmt.Fprintf(stdout, "fakeec2 listening on %s (region %s, seed %d, throttle %s)\n", url, o.region, o.seed, ccfg.Throttle)
 	fmt.Fprintf(stdout, "  aws --endpoint-url %s ec2 ...\n  IMDS of an instance: %s/imds/<instance-id>/latest/meta-data/\n  admin: %s/admin/\n", url, url, url)
 
 	errc := make(chan error, 1)
@@ -181,13 +169,6 @@ func serve(ctx context.Context, o options, stdout io.Writer) (err error) {
 	}
 	fmt.Fprintln(stdout, "fakeec2 stopped")
 	return nil
-}
-
-func ccfgName(t string) string {
-	if t == "" {
-		return "aws"
-	}
-	return t
 }
 
 // imdsRouter serves /imds/<instance-id>/... from that instance's IMDS.

@@ -57,7 +57,9 @@ func TestBadFlags(t *testing.T) {
 	var stderr bytes.Buffer
 	assert.Error(t, app.Run(ctx, []string{"--seed", "x"}, io.Discard, &stderr))
 	assert.Error(t, app.Run(ctx, []string{"--throttle", "sometimes"}, io.Discard, io.Discard))
-	err := app.Run(ctx, []string{"--faults", "/nonexistent.yaml", "--replay", "/nonexistent.jsonl"}, io.Discard, io.Discard)
+	err := app.Run(ctx, []string{"--throttle", "RunInstances=0/1"}, io.Discard, io.Discard)
+	assert.ErrorContains(t, err, "--throttle: throttle RunInstances: capacity must be at least 1")
+	err = app.Run(ctx, []string{"--faults", "/nonexistent.yaml", "--replay", "/nonexistent.jsonl"}, io.Discard, io.Discard)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "--faults")
 	assert.Contains(t, err.Error(), "--replay", "every problem at once")
@@ -239,4 +241,19 @@ func TestAdminIMDSAndTrace(t *testing.T) {
 		data, _ := os.ReadFile(trace)
 		return bytes.Count(data, []byte("\n")) >= 4 && bytes.Contains(data, []byte("DescribeVpcs"))
 	}, 5*time.Second, 10*time.Millisecond, "every request traced")
+}
+
+// --throttle takes custom buckets; actions it does not list keep EC2's.
+func TestCustomThrottle(t *testing.T) {
+	url := start(t, "--throttle", "DescribeVpcs=2/0")
+	status := func(action string) int {
+		resp, err := http.Post(url+"/", "application/x-www-form-urlencoded", strings.NewReader("Action="+action))
+		require.NoError(t, err)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, []int{200, 200, 503}, []int{status("DescribeVpcs"), status("DescribeVpcs"), status("DescribeVpcs")},
+		"a bucket of 2 that never refills")
+	assert.Equal(t, 200, status("DescribeSubnets"), "unlisted actions keep EC2's buckets")
 }
