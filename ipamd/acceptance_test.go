@@ -52,7 +52,6 @@ func TestC5LargeDefaultsWarmENITarget(t *testing.T) {
 		assert.True(t, e.DeleteOnTermination)
 		assert.Equal(t, 1, e.DeviceIndex)
 	}
-	require.NotNil(t, nodes)
 }
 
 // MINIMUM_IP_TARGET=30 + WARM_IP_TARGET=5 on m5.4xlarge (29 secondary
@@ -157,6 +156,22 @@ func TestM5LargeLimitsAndMaxENI(t *testing.T) {
 	assert.Contains(t, capped.logs.String(), "max ENI limit is already reached")
 }
 
+// A node's explicit maxPods wins over the computed one, and the pool never
+// grows past it: with maxPods 9 a c5.large whose 9 addresses are all taken
+// does not add the second ENI WARM_ENI_TARGET=1 would otherwise ask for.
+func TestExplicitMaxPodsCapsThePool(t *testing.T) {
+	l := newTestLab(t)
+	n := l.newNode(nodeSpec{Type: "c5.large", Modify: func(o *Options) { o.MaxPods = 9 }})
+	n.start()
+	assert.Equal(t, 9, n.d.Status().MaxPods)
+	n.addOK(9)
+	l.advance(30*time.Second, time.Second)
+	st := n.d.Status()
+	assert.Equal(t, 1, st.ENIs)
+	assert.Equal(t, 9, st.TotalIPs)
+	assert.Len(t, n.ec2ENIs(), 1)
+}
+
 // Prefix delegation on m5.large with WARM_PREFIX_TARGET=1: one /28 on the
 // primary ENI when idle, a second when the first holds a pod.
 func TestPrefixDelegation(t *testing.T) {
@@ -228,6 +243,33 @@ func TestFragmentedSubnetPausesAllocation(t *testing.T) {
 	for _, e := range l.ec2.ENIs() {
 		assert.NotEmpty(t, e.InstanceID, "ENI %s leaked", e.ID)
 	}
+}
+
+// With subnet discovery on (the default) but no room for another ENI, an
+// exhausted subnet still starts the 120 s pause: ipamd does not go back to
+// AssignPrivateIpAddresses on every pool check.
+func TestExhaustedSubnetPausesWithoutRoomForENI(t *testing.T) {
+	counter := &callCounter{}
+	l := newTestLab(t, withInterceptor(counter))
+	tiny, err := l.ec2.CreateSubnet(fakeecSubnet(l, "subnet-tiny", "10.0.48.0/27"))
+	require.NoError(t, err)
+	// EC2 may pick only .4-.7 on its own: the primary address and 3 more.
+	require.NoError(t, l.ec2.CreateSubnetCIDRReservation(tiny.ID, "10.0.48.8/29", "explicit"))
+	require.NoError(t, l.ec2.CreateSubnetCIDRReservation(tiny.ID, "10.0.48.16/28", "explicit"))
+	n := l.newNode(nodeSpec{Type: "m5.large", Subnet: tiny.ID, Env: map[string]string{"MAX_ENI": "1", "WARM_IP_TARGET": "2"}})
+	n.start()
+	require.Equal(t, 2, n.d.Status().TotalIPs)
+	n.addOK(2)
+	l.advance(10*time.Second, time.Second)
+	require.GreaterOrEqual(t, counter.errors("InsufficientFreeAddressesInSubnet"), 1)
+	assert.Contains(t, n.logs.String(), "subnet doesn't seem to have enough IPs/Prefixes")
+	assert.Equal(t, 3, n.d.Status().TotalIPs, "every address the subnet had")
+
+	before := counter.calls("AssignPrivateIpAddresses")
+	l.advance(100*time.Second, time.Second)
+	assert.Equal(t, before, counter.calls("AssignPrivateIpAddresses"), "no allocation attempts during the pause")
+	l.advance(30*time.Second, time.Second)
+	assert.Greater(t, counter.calls("AssignPrivateIpAddresses"), before, "allocation is retried once the pause is over")
 }
 
 // Custom networking on m5.large: pods get addresses of the ENIConfig's

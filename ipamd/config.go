@@ -219,7 +219,7 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 	if v, ok := get(EnvAdditionalENITags); ok {
 		tags := map[string]string{}
 		if err := json.Unmarshal([]byte(v), &tags); err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: not a JSON object of strings (e.g. {\"team\":\"net\"}): %v", EnvAdditionalENITags, v, err))
+			errs = append(errs, fmt.Errorf("%s=%q: not a JSON object of strings (e.g. {\"team\":\"net\"}): %w", EnvAdditionalENITags, v, err))
 		} else {
 			c.AdditionalENITags = tags
 		}
@@ -290,10 +290,6 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-// warmIPTargetsSet reports whether WARM_IP_TARGET or MINIMUM_IP_TARGET
-// drive the pool (they override WARM_ENI_TARGET and WARM_PREFIX_TARGET).
-func (c Config) warmIPTargetsSet() bool { return c.WarmIPTarget > 0 || c.MinimumIPTarget > 0 }
 
 // IPAMDEnv returns the settings as upstream's /v1/ipamd-env-settings shows
 // them: variable name → effective value.

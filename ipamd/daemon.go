@@ -88,7 +88,7 @@ type ec2API interface {
 	DescribeInstanceType(ctx context.Context, name string) (awsapi.InstanceLimits, error)
 	AttachedENIs(ctx context.Context, instanceID string) ([]awsapi.ENI, error)
 	DescribeENI(ctx context.Context, id string) (awsapi.ENI, error)
-	LeakedENIs(ctx context.Context, cluster string) ([]awsapi.ENI, error)
+	LeakedENIs(ctx context.Context, vpcID, cluster string) ([]awsapi.ENI, error)
 	Subnets(ctx context.Context, vpcID string) ([]awsapi.Subnet, error)
 	CreateENI(ctx context.Context, s awsapi.CreateSpec) (awsapi.ENI, error)
 	AttachENI(ctx context.Context, eniID, instanceID string, device int) (string, error)
@@ -105,7 +105,6 @@ type ec2API interface {
 type imdsAPI interface {
 	Identity(ctx context.Context) (awsapi.Identity, error)
 	PrimaryMAC(ctx context.Context) (string, error)
-	MACs(ctx context.Context) ([]string, error)
 	ENI(ctx context.Context, mac string) (awsapi.ENIMeta, error)
 }
 
@@ -150,14 +149,12 @@ type Daemon struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
-	closeErr  error
 
 	// Quiescence, for tests driving a fake clock.
 	waiting   atomic.Bool
 	sleepers  atomic.Int32
 	sleep     clock.Clock // d.clock, counting sleeps
 	poolTick  clock.Ticker
-	reconTick clock.Ticker
 	leakTimer clock.Timer
 }
 
@@ -211,7 +208,6 @@ func New(ctx context.Context, cfg Config, opts Options) (*Daemon, error) {
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.poolTick = d.clock.NewTicker(cfg.PoolCheckPeriod)
-	d.reconTick = d.clock.NewTicker(cfg.ReconcilePeriod)
 	leakDelay := min(cfg.LeakedENIMinAge, cfg.LeakScanPeriod)
 	d.leakTimer = d.clock.NewTimer(leakDelay)
 	d.wg.Add(1)
@@ -418,11 +414,10 @@ func (d *Daemon) Close() error {
 		d.shutdownServers()
 		if d.poolTick != nil {
 			d.poolTick.Stop()
-			d.reconTick.Stop()
 			d.leakTimer.Stop()
 		}
 	})
-	return d.closeErr
+	return nil
 }
 
 // Status returns the pool as it stands.
@@ -445,7 +440,11 @@ func (d *Daemon) MetricsAddr() string { return d.metricAddr }
 func (d *Daemon) SocketPath() string { return d.socketPath }
 
 // loop is the pool manager: pool checks, reconciles and leak scans, one at
-// a time, as upstream's StartNodeIPPoolManager.
+// a time. As upstream's StartNodeIPPoolManager, every pool check is followed
+// by a reconcile, which runs only once the pool has been left alone for
+// ReconcilePeriod: a separate reconcile ticker of that same period would
+// find its own previous run exactly one period old and skip every other
+// turn.
 func (d *Daemon) loop() {
 	defer d.wg.Done()
 	d.updatePool(d.ctx) // upstream grows the pool during node init
@@ -458,8 +457,6 @@ func (d *Daemon) loop() {
 		case <-d.poolTick.C():
 			d.waiting.Store(false)
 			d.updatePool(d.ctx)
-		case <-d.reconTick.C():
-			d.waiting.Store(false)
 			d.reconcile(d.ctx)
 		case <-d.leakTimer.C():
 			d.waiting.Store(false)

@@ -222,7 +222,7 @@ func (d *Daemon) quiescent() bool {
 	if d.sleepers.Load() > 0 {
 		return true
 	}
-	return d.waiting.Load() && len(d.poolTick.C()) == 0 && len(d.reconTick.C()) == 0 && len(d.leakTimer.C()) == 0
+	return d.waiting.Load() && len(d.poolTick.C()) == 0 && len(d.leakTimer.C()) == 0
 }
 
 // settle waits (real time) until every running daemon is quiescent.
@@ -275,6 +275,17 @@ func (n *testNode) ec2ENIs() []fakeec2.ENI {
 	inst, ok := n.lab.ec2.Instance(n.inst.ID)
 	require.True(n.lab.t, ok)
 	return inst.ENIs
+}
+
+// ec2PrimaryENI returns the instance's device-0 ENI as EC2 sees it.
+func (n *testNode) ec2PrimaryENI() fakeec2.ENI {
+	for _, e := range n.ec2ENIs() {
+		if e.DeviceIndex == 0 {
+			return e
+		}
+	}
+	n.lab.t.Fatalf("instance %s has no primary ENI", n.inst.ID)
+	return fakeec2.ENI{}
 }
 
 // ec2Addresses counts the secondary addresses (a prefix counts 16) EC2 has

@@ -1,7 +1,6 @@
 package ipamd
 
 import (
-	"github.com/enilab/enilab/internal/awshttp"
 	"net/netip"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/enilab/enilab/fakeec2"
+	"github.com/enilab/enilab/internal/awshttp"
 )
 
 func mustAddr(t *testing.T, s string) netip.Addr {

@@ -6,10 +6,12 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -85,4 +87,40 @@ func TestSocketIntrospectionMetrics(t *testing.T) {
 	_, err = os.Stat(n.opts.SocketPath)
 	assert.True(t, os.IsNotExist(err), "Close removes the socket")
 	require.NoError(t, n.d.Close(), "Close is idempotent")
+}
+
+// Every series DESIGN §3 names is served under its upstream name from the
+// start, so dashboards and alerts written for the VPC CNI find them
+// (labelled series show values in /metrics once first incremented, as
+// upstream's do).
+func TestMetricNamesAreUpstreams(t *testing.T) {
+	m := newMetrics()
+	descs := make(chan *prometheus.Desc, 64)
+	for _, c := range []prometheus.Collector{
+		m.eniAllocated, m.eniMax, m.ipMax, m.totalIPs, m.assignedIPs, m.totalPrefixes, m.addIPReq, m.delIPReq,
+		m.awsAPILatency, m.awsAPIErr, m.ec2Req, m.ec2Err, m.ipamdErr, m.noAvailableIP, m.forceRemovedE,
+		m.forceRemovedIP, m.reconcile,
+	} {
+		var already prometheus.AlreadyRegisteredError
+		require.ErrorAs(t, m.reg.Register(c), &already, "every collector is on the daemon's registry")
+		c.Describe(descs)
+	}
+	close(descs)
+	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)
+	registered := map[string]bool{}
+	for d := range descs {
+		if mm := fqName.FindStringSubmatch(d.String()); mm != nil {
+			registered[mm[1]] = true
+		}
+	}
+	for _, name := range []string{
+		"awscni_eni_allocated", "awscni_eni_max", "awscni_ip_max", "awscni_total_ip_addresses",
+		"awscni_assigned_ip_addresses", "awscni_total_ipv4_prefixes", "awscni_add_ip_req_count",
+		"awscni_del_ip_req_count", "awscni_aws_api_latency_ms", "awscni_aws_api_error_count",
+		"awscni_ec2api_req_count", "awscni_ec2api_error_count", "awscni_ipamd_error_count",
+		"awscni_no_available_ip_addresses", "awscni_force_removed_enis", "awscni_force_removed_ips",
+		"awscni_reconcile_count",
+	} {
+		assert.True(t, registered[name], "metric %s is not served", name)
+	}
 }

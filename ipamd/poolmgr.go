@@ -80,8 +80,12 @@ func (d *Daemon) increase(ctx context.Context) {
 		return
 	}
 	increased, err := d.tryAssignCIDRs(ctx)
-	if err != nil {
-		if awsapi.IsSubnetExhausted(err) {
+	// With subnet discovery, an exhausted subnet still leaves a new ENI in
+	// another subnet to try; only when that is impossible does the pause
+	// start.
+	exhausted := awsapi.IsSubnetExhausted(err)
+	if err != nil && !(exhausted && d.cfg.EnableSubnetDiscovery) {
+		if exhausted {
 			d.subnetExhausted(err)
 			return
 		}
@@ -93,6 +97,9 @@ func (d *Daemon) increase(ctx context.Context) {
 		return
 	}
 	if !d.hasRoomForENI() {
+		if exhausted {
+			d.subnetExhausted(err)
+		}
 		d.log.Debug("Skipping ENI allocation as the max ENI limit is already reached", "maxENIs", d.maxENIs)
 		return
 	}
@@ -114,13 +121,16 @@ func (d *Daemon) hasRoomForENI() bool {
 }
 
 // tryAssignCIDRs asks EC2 for more addresses (or prefixes) on the first ENI
-// with room (upstream's tryAssignIPs / tryAssignPrefixes).
+// with room (upstream's tryAssignIPs / tryAssignPrefixes). With subnet
+// discovery, ENIs in other subnets are tried after one whose subnet is
+// exhausted; the exhaustion error is returned when none had room.
 func (d *Daemon) tryAssignCIDRs(ctx context.Context) (bool, error) {
 	now := d.clock.Now()
 	st := d.store.Stats(now)
 	if short, _, ok := pool.TargetState(d.params, st); ok && short == 0 {
 		return false, nil
 	}
+	var exhausted error
 	for _, e := range d.store.ENIs(now) {
 		if !e.Usable || (e.Primary && d.cfg.CustomNetworking) {
 			continue
@@ -136,7 +146,7 @@ func (d *Daemon) tryAssignCIDRs(ctx context.Context) (bool, error) {
 			n = pool.IPsToAssign(d.params, st, have)
 		}
 		if n <= 0 {
-			return false, nil
+			return false, exhausted
 		}
 		added, err := d.assignOn(ctx, e.ID, n)
 		if err != nil && awsapi.Code(err) != awsapi.CodePrivateIPLimitExceeded {
@@ -149,10 +159,12 @@ func (d *Daemon) tryAssignCIDRs(ctx context.Context) (bool, error) {
 		}
 		if err != nil {
 			d.metrics.ipamdError("increaseIPPoolAllocIPAddressesFailed")
+			err = fmt.Errorf("failed to allocate one IP address on ENI %s: %w", e.ID, err)
 			if d.cfg.EnableSubnetDiscovery && awsapi.IsSubnetExhausted(err) {
+				exhausted = err
 				continue
 			}
-			return false, fmt.Errorf("failed to allocate one IP address on ENI %s: %w", e.ID, err)
+			return false, err
 		}
 		for _, c := range added {
 			d.store.AddCIDR(e.ID, c, d.clock.Now())
@@ -160,7 +172,7 @@ func (d *Daemon) tryAssignCIDRs(ctx context.Context) (bool, error) {
 		d.log.Info("increased pool", "eni", e.ID, "added", len(added), "prefixMode", d.cfg.EnablePrefixDelegation)
 		return true, nil
 	}
-	return false, nil
+	return false, exhausted
 }
 
 func (d *Daemon) assignOn(ctx context.Context, eniID string, n int) ([]netip.Prefix, error) {
@@ -298,7 +310,16 @@ func (d *Daemon) tryAllocateENI(ctx context.Context) error {
 	}
 	eni.DeviceIndex, eni.InstanceID = device, d.identity.InstanceID
 	if err := d.ec2.SetDeleteOnTermination(ctx, eni.ID, eni.AttachmentID); err != nil {
-		d.log.Warn("cannot set DeleteOnTermination on the new ENI", "eni", eni.ID, "err", err)
+		// Without DeleteOnTermination the ENI would outlive the instance;
+		// upstream gives such an ENI back rather than keep it.
+		d.metrics.ipamdError("increaseIPPoolSetDeleteOnTermination")
+		d.log.Error("cannot set DeleteOnTermination on the new ENI; freeing it", "eni", eni.ID, "err", err)
+		if ctx.Err() == nil {
+			if ferr := d.freeENI(ctx, eni.ID); ferr != nil {
+				d.log.Error("freeing the ENI without DeleteOnTermination failed; the reconcile and the leak cleanup will retry", "eni", eni.ID, "err", ferr)
+			}
+		}
+		return err
 	}
 	meta, err := d.waitForENIInIMDS(ctx, eni.MAC, n)
 	if err != nil {
@@ -467,9 +488,12 @@ func (d *Daemon) freeENI(ctx context.Context, id string) error {
 
 // reconcile compares the datastore with EC2 and fixes what disagrees
 // (upstream's nodeIPPoolReconcile, with DescribeNetworkInterfaces as truth).
+// It waits until neither the pool nor a reconcile has acted for
+// ReconcilePeriod, so it never races a change EC2 may not show yet and
+// runs every ReconcilePeriod on a quiet node.
 func (d *Daemon) reconcile(ctx context.Context) {
 	now := d.clock.Now()
-	if since := now.Sub(d.lastPoolAction); !d.lastPoolAction.IsZero() && since <= d.cfg.ReconcilePeriod {
+	if since := now.Sub(d.lastPoolAction); !d.lastPoolAction.IsZero() && since < d.cfg.ReconcilePeriod {
 		return
 	}
 	defer d.updateGauges()
@@ -507,6 +531,7 @@ func (d *Daemon) reconcile(ctx context.Context) {
 				d.log.Error("IP pool reconcile: Failed to set up ENI", "eni", e.ID, "err", err)
 				d.metrics.ipamdError("eniReconcileAdd")
 			}
+			d.ensureDeleteOnTermination(ctx, e)
 			d.metrics.reconcile.WithLabelValues("eniReconcileAdd").Inc()
 			continue
 		}
@@ -575,17 +600,27 @@ func (d *Daemon) reconcileCIDRs(e awsapi.ENI, info datastore.ENIInfo, now time.T
 
 // cleanLeakedENIs deletes unattached ENIs ipamd created (description
 // aws-K8S-, instance tag) that are older than LeakedENIMinAge: left by a
-// crash between create and attach, or a failed delete.
+// crash between create and attach, or a failed delete. As upstream, one
+// without a createdAt tag (an older CNI may be attaching it right now) is
+// stamped with the current time and judged by a later scan.
 func (d *Daemon) cleanLeakedENIs(ctx context.Context) {
 	d.log.Debug("Checking for leaked AWS CNI ENIs.")
-	enis, err := d.ec2.LeakedENIs(ctx, d.cfg.ClusterName)
+	enis, err := d.ec2.LeakedENIs(ctx, d.primary.VPCID, d.cfg.ClusterName)
 	if err != nil {
 		d.log.Warn("Unable to list leaked ENIs", "err", err)
 		return
 	}
 	now := d.clock.Now()
 	for _, e := range enis {
-		if ts, err := time.Parse(time.RFC3339, e.Tags[awsapi.TagCreatedAt]); err == nil && now.Sub(ts) < d.cfg.LeakedENIMinAge {
+		ts, err := time.Parse(time.RFC3339, e.Tags[awsapi.TagCreatedAt])
+		if err != nil {
+			d.log.Debug("Leaked ENI has no usable createdAt tag; tagging it now", "eni", e.ID)
+			if err := d.ec2.CreateTags(ctx, e.ID, map[string]string{awsapi.TagCreatedAt: now.UTC().Format(time.RFC3339)}); err != nil {
+				d.log.Warn("cannot tag leaked ENI with its discovery time", "eni", e.ID, "err", err)
+			}
+			continue
+		}
+		if now.Sub(ts) < d.cfg.LeakedENIMinAge {
 			d.log.Debug("Leaked ENI is too young to be cleaned up", "eni", e.ID, "createdAt", ts)
 			continue
 		}

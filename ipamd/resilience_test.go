@@ -3,6 +3,7 @@ package ipamd
 import (
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -232,6 +233,32 @@ func TestRestoreAndIdempotence(t *testing.T) {
 	assert.Equal(t, ra.IPAllocationMetadata[0].IPv4Addr, rep.IPAllocationMetadata[0].IPv4Addr)
 }
 
+// On restart EC2 is the truth about addresses: a checkpoint entry for an
+// address the node no longer has in EC2 is dropped with a log line, and the
+// other pods keep theirs.
+func TestRestoreTrustsEC2OverCheckpoint(t *testing.T) {
+	l := newTestLab(t)
+	n := l.newNode(nodeSpec{Type: "m5.large"})
+	n.start()
+	ra := n.addPod("a")
+	rb := n.addPod("b")
+	require.True(t, ra.Success && rb.Success)
+	n.stop()
+	primary := n.ec2PrimaryENI()
+	_, err := newSDKClient(t, l.url).UnassignPrivateIpAddresses(t.Context(), &ec2.UnassignPrivateIpAddressesInput{
+		NetworkInterfaceId: aws.String(primary.ID), PrivateIpAddresses: []string{rb.IPAllocationMetadata[0].IPv4Addr},
+	})
+	require.NoError(t, err)
+
+	n.start()
+	assert.Contains(t, n.logs.String(), "restore: dropping checkpoint entry")
+	assert.Equal(t, 1, n.d.Status().AssignedIPs, "only pod a's address is still on the node")
+	again := n.addPod("a")
+	assert.Equal(t, ra.IPAllocationMetadata[0].IPv4Addr, again.IPAllocationMetadata[0].IPv4Addr)
+	l.advance(10*time.Second, time.Second)
+	checkAgreement(t, n)
+}
+
 // Subnet discovery: a new ENI goes to the subnet of the node's VPC and AZ
 // tagged kubernetes.io/role/cni with the most free addresses; untagged
 // subnets are never used (except the primary ENI's own).
@@ -366,23 +393,30 @@ func TestLeakedENICleanup(t *testing.T) {
 		t.Run(fmt.Sprintf("disabled=%v", disabled), func(t *testing.T) {
 			l := newTestLab(t)
 			api := newSDKClient(t, l.url)
-			leak := func(desc string, tags map[string]string) string {
+			leakIn := func(subnet, desc string, tags map[string]string) string {
 				var ts []types.Tag
 				for k, v := range tags {
 					ts = append(ts, types.Tag{Key: aws.String(k), Value: aws.String(v)})
 				}
 				out, err := api.CreateNetworkInterface(t.Context(), &ec2.CreateNetworkInterfaceInput{
-					SubnetId: aws.String(l.subnet.ID), Description: aws.String(desc),
+					SubnetId: aws.String(subnet), Description: aws.String(desc),
 					TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeNetworkInterface, Tags: ts}},
 				})
 				require.NoError(t, err)
 				return aws.ToString(out.NetworkInterface.NetworkInterfaceId)
 			}
+			leak := func(desc string, tags map[string]string) string { return leakIn(l.subnet.ID, desc, tags) }
 			old := labStart.Add(-time.Hour).Format(time.RFC3339)
 			ours := leak("aws-K8S-i-gone", map[string]string{"node.k8s.amazonaws.com/instance_id": "i-gone", "node.k8s.amazonaws.com/createdAt": old, "cluster.k8s.amazonaws.com/name": "lab"})
 			young := leak("aws-K8S-i-busy", map[string]string{"node.k8s.amazonaws.com/instance_id": "i-busy", "node.k8s.amazonaws.com/createdAt": labStart.Add(50 * time.Minute).Format(time.RFC3339), "cluster.k8s.amazonaws.com/name": "lab"})
+			undated := leak("aws-K8S-i-old", map[string]string{"node.k8s.amazonaws.com/instance_id": "i-old", "cluster.k8s.amazonaws.com/name": "lab"})
 			otherCluster := leak("aws-K8S-i-x", map[string]string{"node.k8s.amazonaws.com/instance_id": "i-x", "node.k8s.amazonaws.com/createdAt": old, "cluster.k8s.amazonaws.com/name": "other"})
 			notOurs := leak("database", map[string]string{"node.k8s.amazonaws.com/instance_id": "i-y"})
+			vpc2, err := l.ec2.CreateVPC(fakeec2.VPCSpec{CIDR: "10.9.0.0/16"})
+			require.NoError(t, err)
+			sn2, err := l.ec2.CreateSubnet(fakeec2.SubnetSpec{VPCID: vpc2.ID, CIDR: "10.9.0.0/24", AZ: "us-west-2a"})
+			require.NoError(t, err)
+			otherVPC := leakIn(sn2.ID, "aws-K8S-i-z", map[string]string{"node.k8s.amazonaws.com/instance_id": "i-z", "node.k8s.amazonaws.com/createdAt": old, "cluster.k8s.amazonaws.com/name": "lab"})
 			env := map[string]string{"CLUSTER_NAME": "lab"}
 			if disabled {
 				env["DISABLE_LEAKED_ENI_CLEANUP"] = "true"
@@ -393,10 +427,128 @@ func TestLeakedENICleanup(t *testing.T) {
 			exists := func(id string) bool { _, ok := l.ec2.ENI(id); return ok }
 			assert.Equal(t, disabled, exists(ours), "an old leaked ENI of this cluster is deleted unless disabled")
 			assert.True(t, exists(young), "an ENI created minutes ago may be mid-allocation on another node")
+			assert.True(t, exists(undated), "an ENI without createdAt is stamped, not deleted, at first sight")
 			assert.True(t, exists(otherCluster))
 			assert.True(t, exists(notOurs))
+			assert.True(t, exists(otherVPC), "ENIs of other VPCs are not this node's to judge")
+			if e, ok := l.ec2.ENI(undated); ok && !disabled {
+				assert.NotEmpty(t, e.Tags["node.k8s.amazonaws.com/createdAt"])
+			}
 			l.advance(61*time.Minute, 10*time.Second)
 			assert.Equal(t, disabled, exists(young), "deleted by the hourly scan once old enough")
+			assert.Equal(t, disabled, exists(undated), "deleted by the hourly scan an hour after it was stamped")
+			assert.True(t, exists(otherVPC))
 		})
 	}
+}
+
+// A new ENI whose DeleteOnTermination cannot be set would outlive the
+// instance: ipamd gives it back (detach and delete) instead of using it, and
+// the pool still reaches its target once ModifyNetworkInterfaceAttribute
+// works again.
+func TestENIWithoutDeleteOnTerminationIsFreed(t *testing.T) {
+	fw := &faultWindow{
+		actions: map[string]bool{"ModifyNetworkInterfaceAttribute": true},
+		code:    "InternalError", status: 500,
+		from: labStart, to: labStart.Add(30 * time.Second),
+	}
+	l := newTestLab(t, withInterceptor(fw))
+	n := l.newNode(nodeSpec{Type: "c5.large"})
+	n.start()
+	n.addOK(1)
+	l.advance(20*time.Second, time.Second)
+	assert.Contains(t, n.logs.String(), "cannot set DeleteOnTermination on the new ENI; freeing it")
+	assert.Equal(t, 1, n.d.Status().ENIs, "an ENI without DeleteOnTermination is not kept")
+	l.until(2*time.Minute, "the pool reaches 2 ENIs / 18 addresses after the faults", func() bool {
+		st := n.d.Status()
+		return st.ENIs == 2 && st.TotalIPs == 18
+	})
+	assert.Len(t, l.ec2.ENIs(), 2, "the ENIs given back are deleted")
+	for _, e := range n.ec2ENIs() {
+		if e.DeviceIndex > 0 {
+			assert.True(t, e.DeleteOnTermination, "ENI %s DeleteOnTermination", e.ID)
+		}
+	}
+	checkAgreement(t, n)
+}
+
+// The reconcile runs every ReconcilePeriod (60 s) on a quiet node, adopts
+// an ENI attached behind ipamd's back with its addresses, and drops
+// addresses EC2 no longer has once they are older than the reconcile
+// cooldown.
+func TestReconcileFollowsEC2(t *testing.T) {
+	reconciles := &filterTimes{param: "attachment.instance-id"}
+	l := newTestLab(t, withInterceptor(reconciles))
+	n := l.newNode(nodeSpec{Type: "c5.large", Env: map[string]string{"DISABLE_LEAKED_ENI_CLEANUP": "true"}})
+	n.start()
+	started := l.clk.Now()
+	l.advance(5*time.Minute, 5*time.Second)
+	var times []time.Time
+	for _, at := range reconciles.all() {
+		if at.After(started) {
+			times = append(times, at)
+		}
+	}
+	require.GreaterOrEqual(t, len(times), 4, "a reconcile a minute on a quiet node: %v", times)
+	for i := 1; i < len(times); i++ {
+		assert.Equal(t, time.Minute, times[i].Sub(times[i-1]), "reconciles %d and %d", i-1, i)
+	}
+
+	api := newSDKClient(t, l.url)
+	out, err := api.CreateNetworkInterface(t.Context(), &ec2.CreateNetworkInterfaceInput{
+		SubnetId: aws.String(l.subnet.ID), SecondaryPrivateIpAddressCount: aws.Int32(3),
+	})
+	require.NoError(t, err)
+	extra := aws.ToString(out.NetworkInterface.NetworkInterfaceId)
+	_, err = api.AttachNetworkInterface(t.Context(), &ec2.AttachNetworkInterfaceInput{
+		NetworkInterfaceId: aws.String(extra), InstanceId: aws.String(n.inst.ID), DeviceIndex: aws.Int32(1),
+	})
+	require.NoError(t, err)
+	primary := n.ec2PrimaryENI()
+	require.Len(t, primary.SecondaryIPs, 9)
+	_, err = api.UnassignPrivateIpAddresses(t.Context(), &ec2.UnassignPrivateIpAddressesInput{
+		NetworkInterfaceId: aws.String(primary.ID), PrivateIpAddresses: []string{primary.SecondaryIPs[0].String(), primary.SecondaryIPs[1].String()},
+	})
+	require.NoError(t, err)
+
+	l.until(2*time.Minute, "the reconcile adopts the extra ENI", func() bool { return n.d.Status().ENIs == 2 })
+	assert.Contains(t, n.logs.String(), "Reconcile and add a new ENI")
+	assert.Contains(t, n.logs.String(), "Reconcile and delete IP EC2 no longer has")
+	l.advance(30*time.Second, 5*time.Second)
+	st := n.d.Status()
+	assert.Equal(t, 10, st.TotalIPs, "7 left on the primary ENI + the extra ENI's 3 (≥ WARM_ENI_TARGET × 9: no refill)")
+	assert.Equal(t, 10, n.ec2Addresses())
+	checkAgreement(t, n)
+}
+
+// filterTimes records when each DescribeNetworkInterfaces call whose
+// filters include param happened.
+type filterTimes struct {
+	mu    sync.Mutex
+	param string
+	at    []time.Time
+}
+
+func (f *filterTimes) Before(fakeec2.Call) fakeec2.Verdict { return fakeec2.Verdict{} }
+
+func (f *filterTimes) After(c fakeec2.Call, _ fakeec2.Verdict, out fakeec2.Outcome) {
+	if c.Action != "DescribeNetworkInterfaces" || out.Status != 200 {
+		return
+	}
+	for _, vs := range c.Params {
+		for _, v := range vs {
+			if v == f.param {
+				f.mu.Lock()
+				f.at = append(f.at, c.Time)
+				f.mu.Unlock()
+				return
+			}
+		}
+	}
+}
+
+func (f *filterTimes) all() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Time(nil), f.at...)
 }

@@ -38,12 +38,7 @@ func (d *Daemon) restore(ctx context.Context, cp datastore.Checkpointer) error {
 			d.metrics.ipamdError("restoreSetupENI")
 		}
 		d.tagManagedENI(ctx, e)
-		if e.DeviceIndex != 0 && e.Tags[awsapi.TagInstanceID] != "" && !e.DeleteOnTermination && e.AttachmentID != "" {
-			// An ipamd that died between attach and modify left this.
-			if err := d.ec2.SetDeleteOnTermination(ctx, e.ID, e.AttachmentID); err != nil {
-				d.log.Warn("restore: cannot set DeleteOnTermination", "eni", e.ID, "err", err)
-			}
-		}
+		d.ensureDeleteOnTermination(ctx, e)
 	}
 
 	saved, found, err := cp.Load()
@@ -235,6 +230,19 @@ func (d *Daemon) teardownENINetwork(e datastore.ENI) {
 	}
 	if err := netsetup.TeardownENI(d.opts.NetNSPath, netsetup.ENI{MAC: e.MAC, PrimaryIP: e.PrimaryIP, SubnetCIDR: e.SubnetCIDR, DeviceNumber: e.DeviceNumber, MTU: d.cfg.ENIMTU}); err != nil {
 		d.log.Warn("teardown of ENI networking failed", "eni", e.ID, "err", err)
+	}
+}
+
+// ensureDeleteOnTermination sets DeleteOnTermination on a secondary ENI
+// ipamd created (it carries the instance tag) that lacks it: an ipamd that
+// died between attach and modify, or failed to free such an ENI, left it,
+// and it would outlive the instance.
+func (d *Daemon) ensureDeleteOnTermination(ctx context.Context, e awsapi.ENI) {
+	if e.DeviceIndex == 0 || e.Tags[awsapi.TagInstanceID] == "" || e.DeleteOnTermination || e.AttachmentID == "" {
+		return
+	}
+	if err := d.ec2.SetDeleteOnTermination(ctx, e.ID, e.AttachmentID); err != nil {
+		d.log.Warn("cannot set DeleteOnTermination", "eni", e.ID, "err", err)
 	}
 }
 

@@ -5,6 +5,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -48,14 +49,26 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		return fmt.Errorf("ipamd: unexpected arguments %q", fs.Args())
 	}
 	cfg, err := ipamd.ConfigFromEnv(lookup)
+	var errs []error
 	if err != nil {
+		errs = append(errs, err)
+	}
+	// Upstream's switches for the two listeners; a value that is not a
+	// boolean is reported rather than silently leaving them on.
+	for _, sw := range []struct {
+		name string
+		addr *string
+	}{{"DISABLE_INTROSPECTION", intro}, {"DISABLE_METRICS", metrics}} {
+		v := env(sw.name, "false")
+		b, perr := strconv.ParseBool(v)
+		if perr != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: not a boolean (use true or false)", sw.name, v))
+		} else if b {
+			*sw.addr = ipamd.Off
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return err
-	}
-	if b, _ := strconv.ParseBool(env("DISABLE_INTROSPECTION", "false")); b {
-		*intro = ipamd.Off
-	}
-	if b, _ := strconv.ParseBool(env("DISABLE_METRICS", "false")); b {
-		*metrics = ipamd.Off
 	}
 	opts := ipamd.Options{
 		EC2Endpoint: *ec2Endpoint, IMDSEndpoint: *imdsEndpoint, SocketPath: *socket, CheckpointPath: *checkpoint,

@@ -75,6 +75,11 @@ func TestRunRejectsBadEnvironment(t *testing.T) {
 	err := run(context.Background(), nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, &bytes.Buffer{}, &bytes.Buffer{}, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "WARM_ENI_TARGET")
+	env = map[string]string{"WARM_ENI_TARGET": "lots", "DISABLE_METRICS": "nope"}
+	err = run(context.Background(), nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, &bytes.Buffer{}, &bytes.Buffer{}, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "WARM_ENI_TARGET", "every bad variable is named at once")
+	assert.Contains(t, err.Error(), "DISABLE_METRICS")
 	err = run(context.Background(), []string{"-node-labels", "novalue"}, func(string) (string, bool) { return "", false }, &bytes.Buffer{}, &bytes.Buffer{}, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "novalue")

@@ -39,7 +39,6 @@ const (
 	CodeInsufficientFreeAddresses = "InsufficientFreeAddressesInSubnet"
 	CodeInsufficientCidrBlocks    = "InsufficientCidrBlocks"
 	CodePrivateIPLimitExceeded    = "PrivateIpAddressLimitExceeded"
-	CodeAttachmentLimitExceeded   = "AttachmentLimitExceeded"
 	CodeRequestLimitExceeded      = "RequestLimitExceeded"
 )
 
@@ -319,12 +318,17 @@ func (c *EC2) DescribeENI(ctx context.Context, id string) (ENI, error) {
 	return enis[0], nil
 }
 
-// LeakedENIs returns unattached ENIs that carry ipamd's instance tag (and
-// the cluster tag when cluster is set): candidates for the leak cleanup.
-func (c *EC2) LeakedENIs(ctx context.Context, cluster string) ([]ENI, error) {
+// LeakedENIs returns unattached ENIs of the VPC that carry ipamd's
+// instance tag (and the cluster tag when cluster is set) and its
+// description: candidates for the leak cleanup. The VPC bound keeps a node
+// from judging ENIs of other VPCs in the same account.
+func (c *EC2) LeakedENIs(ctx context.Context, vpcID, cluster string) ([]ENI, error) {
 	filters := []types.Filter{
 		{Name: aws.String("status"), Values: []string{"available"}},
 		{Name: aws.String("tag-key"), Values: []string{TagInstanceID}},
+	}
+	if vpcID != "" {
+		filters = append(filters, types.Filter{Name: aws.String("vpc-id"), Values: []string{vpcID}})
 	}
 	if cluster != "" {
 		filters = append(filters, types.Filter{Name: aws.String("tag:" + TagCluster), Values: []string{cluster}})

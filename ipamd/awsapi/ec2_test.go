@@ -2,7 +2,6 @@ package awsapi
 
 import (
 	"context"
-	"github.com/enilab/enilab/internal/awshttp"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/enilab/enilab/fakeec2"
+	"github.com/enilab/enilab/internal/awshttp"
 	"github.com/enilab/enilab/internal/clock"
 )
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/enilab/enilab/internal/awshttp"
 	"io"
 	"net/netip"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/enilab/enilab/internal/awshttp"
 )
 
 // ErrNotFound is returned (wrapped) for IMDS paths that do not exist (yet):
@@ -80,18 +81,6 @@ func (m *IMDS) list(ctx context.Context, path string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// MACs returns the MACs of the attached ENIs IMDS knows of.
-func (m *IMDS) MACs(ctx context.Context) ([]string, error) {
-	l, err := m.list(ctx, "network/interfaces/macs/")
-	if err != nil {
-		return nil, err
-	}
-	for i := range l {
-		l[i] = strings.TrimSuffix(l[i], "/")
-	}
-	return l, nil
 }
 
 // PrimaryMAC returns the MAC of the primary ENI.

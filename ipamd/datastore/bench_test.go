@@ -53,25 +53,21 @@ func benchAssignRelease(b *testing.B, s *Store) {
 // 737 addresses (the largest secondary-IP pool: 15 ENIs × 49 + 2), 735 of
 // them held by pods, so every assign walks nearly the whole pool.
 func BenchmarkAssignRelease737(b *testing.B) {
-	b.Run("memory-checkpoint", func(b *testing.B) {
-		s := fill(b, &Memory{}, 15, 49, false, 0)
+	busy737 := func(b *testing.B, cp Checkpointer) *Store {
+		s := fill(b, cp, 15, 49, false, 0)
 		s.AddENI(ENI{ID: "eni-x", DeviceNumber: 15})
 		s.AddCIDR("eni-x", netip.MustParsePrefix("10.9.0.1/32"), t0)
 		s.AddCIDR("eni-x", netip.MustParsePrefix("10.9.0.2/32"), t0)
 		for i := 0; i < 735; i++ {
 			s.Assign(key(fmt.Sprintf("p%d", i)), Pod{}, t0)
 		}
-		benchAssignRelease(b, s)
+		return s
+	}
+	b.Run("memory-checkpoint", func(b *testing.B) {
+		benchAssignRelease(b, busy737(b, &Memory{}))
 	})
 	b.Run("file-checkpoint", func(b *testing.B) {
-		s := fill(b, File{Path: filepath.Join(b.TempDir(), "ipam.json")}, 15, 49, false, 0)
-		s.AddENI(ENI{ID: "eni-x", DeviceNumber: 15})
-		s.AddCIDR("eni-x", netip.MustParsePrefix("10.9.0.1/32"), t0)
-		s.AddCIDR("eni-x", netip.MustParsePrefix("10.9.0.2/32"), t0)
-		for i := 0; i < 735; i++ {
-			s.Assign(key(fmt.Sprintf("p%d", i)), Pod{}, t0)
-		}
-		benchAssignRelease(b, s)
+		benchAssignRelease(b, busy737(b, File{Path: filepath.Join(b.TempDir(), "ipam.json")}))
 	})
 }
 

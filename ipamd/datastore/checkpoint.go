@@ -120,7 +120,7 @@ func (f File) Load() (Checkpoint, bool, error) {
 func Decode(b []byte) (Checkpoint, error) {
 	var cp Checkpoint
 	if err := json.Unmarshal(b, &cp); err != nil {
-		return Checkpoint{}, fmt.Errorf("%w: %v", ErrCorruptCheckpoint, err)
+		return Checkpoint{}, fmt.Errorf("%w: %w", ErrCorruptCheckpoint, err)
 	}
 	if cp.Version != CheckpointVersion {
 		return Checkpoint{}, fmt.Errorf("%w: version %q, want %q", ErrCorruptCheckpoint, cp.Version, CheckpointVersion)
@@ -143,7 +143,6 @@ func Decode(b []byte) (Checkpoint, error) {
 type Memory struct {
 	CP    Checkpoint
 	Saved bool
-	Saves int
 	Err   error // returned by Save when set
 }
 
@@ -153,7 +152,6 @@ func (m *Memory) Save(cp Checkpoint) error {
 		return m.Err
 	}
 	m.CP, m.Saved = cp, true
-	m.Saves++
 	return nil
 }
 

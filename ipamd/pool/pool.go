@@ -78,6 +78,9 @@ func PrefixShort(p Params, st datastore.Stats) int {
 // holds max pods addresses; with IP targets when short > 0; otherwise when
 // available < WARM_ENI_TARGET × slots per ENI (WARM_PREFIX_TARGET × 16 in
 // prefix mode), or, with a zero target, when nothing is available.
+// DESIGN §3 words the prefix case as "free prefixes < WARM_PREFIX_TARGET";
+// upstream, and so this, counts free addresses, so partly used prefixes
+// holding 16 free addresses between them count as one free prefix.
 func TooLow(p Params, st datastore.Stats) bool {
 	if p.MaxPods > 0 && st.TotalIPs >= p.MaxPods {
 		return false

@@ -95,3 +95,29 @@ func TestMaxPods(t *testing.T) {
 	assert.Equal(t, 234, MaxPods(8, 30, false, false), "m5.4xlarge")
 	assert.Equal(t, 110, MaxPods(3, 10, false, true), "prefix mode")
 }
+
+// WARM_ENI_TARGET releases only whole ENIs, and only once available ≥
+// (WARM_ENI_TARGET + 1) × (ipv4_per_eni − 1); with IP targets every check
+// looks (DeletableENI decides); in prefix mode a freeable ENI is enough.
+func TestShouldRemoveExtraENIsThresholds(t *testing.T) {
+	now := time.Unix(1000, 0)
+	p := Params{WarmENITarget: 1, SlotsPerENI: 9}
+	assert.False(t, TooHigh(p, datastore.Stats{TotalIPs: 27}), "WARM_ENI_TARGET never gives back single addresses")
+	assert.False(t, ShouldRemoveExtraENIs(p, datastore.Stats{TotalIPs: 18, AssignedIPs: 1}, nil, now, time.Minute), "17 available < 2 × 9")
+	assert.True(t, ShouldRemoveExtraENIs(p, datastore.Stats{TotalIPs: 18}, nil, now, time.Minute), "18 available ≥ 2 × 9")
+	zero := Params{WarmENITarget: 0, SlotsPerENI: 9}
+	assert.False(t, ShouldRemoveExtraENIs(zero, datastore.Stats{TotalIPs: 9, AssignedIPs: 1}, nil, now, time.Minute), "8 available < 1 × 9")
+	assert.True(t, ShouldRemoveExtraENIs(zero, datastore.Stats{TotalIPs: 9}, nil, now, time.Minute))
+	assert.True(t, ShouldRemoveExtraENIs(Params{WarmIPTarget: 5, SlotsPerENI: 9}, datastore.Stats{}, nil, now, time.Minute))
+
+	pfx := Params{WarmPrefixTarget: 1, PrefixMode: true, SlotsPerENI: 9}
+	old := now.Add(-2 * time.Minute)
+	primary := datastore.ENIInfo{ENI: datastore.ENI{ID: "eni-0", Primary: true, AddedAt: old}, IPs: 16,
+		CIDRs: []datastore.CIDRInfo{{Prefix: netip.MustParsePrefix("10.0.0.0/28")}}}
+	spare := datastore.ENIInfo{ENI: datastore.ENI{ID: "eni-1", DeviceNumber: 1, AddedAt: old}, IPs: 16,
+		CIDRs: []datastore.CIDRInfo{{Prefix: netip.MustParsePrefix("10.0.0.16/28")}}}
+	st := datastore.Stats{TotalIPs: 32, Prefixes: 2, FreePrefixes: 2}
+	assert.True(t, ShouldRemoveExtraENIs(pfx, st, []datastore.ENIInfo{primary, spare}, now, time.Minute),
+		"32 available is far below 2 × 144, but the spare ENI's prefix is not needed for WARM_PREFIX_TARGET")
+	assert.False(t, ShouldRemoveExtraENIs(pfx, datastore.Stats{TotalIPs: 16, Prefixes: 1, FreePrefixes: 1}, []datastore.ENIInfo{primary}, now, time.Minute))
+}
