@@ -74,13 +74,13 @@ func PrefixShort(p Params, st datastore.Stats) int {
 	return max(p.WarmPrefixTarget-st.FreePrefixes, 0)
 }
 
-// TooLow is upstream's isDatastorePoolTooLow. Never when the pool already
-// holds max pods addresses; with IP targets when short > 0; otherwise when
-// available < WARM_ENI_TARGET × slots per ENI (WARM_PREFIX_TARGET × 16 in
-// prefix mode), or, with a zero target, when nothing is available.
-// DESIGN §3 words the prefix case as "free prefixes < WARM_PREFIX_TARGET";
-// upstream, and so this, counts free addresses, so partly used prefixes
-// holding 16 free addresses between them count as one free prefix.
+// TooLow says whether the pool must grow. Never when the pool already holds
+// max pods addresses; with IP targets when short > 0; in prefix mode when
+// fewer whole prefixes are free than WARM_PREFIX_TARGET (upstream's
+// datastorePrefixTargetState: a prefix with one pod on it is not free, so a
+// node whose prefixes are all partly used grows even with many free
+// addresses); otherwise when available < WARM_ENI_TARGET × slots per ENI.
+// A zero target grows only when nothing is available.
 func TooLow(p Params, st datastore.Stats) bool {
 	if p.MaxPods > 0 && st.TotalIPs >= p.MaxPods {
 		return false
@@ -88,12 +88,14 @@ func TooLow(p Params, st datastore.Stats) bool {
 	if short, _, ok := TargetState(p, st); ok {
 		return short > 0
 	}
-	warm, per := p.WarmENITarget, p.SlotsPerENI
-	if p.PrefixMode {
-		warm, per = p.WarmPrefixTarget, IPsPerPrefix
-	}
 	available := st.Available()
-	return available < warm*per || (warm == 0 && available == 0)
+	if p.PrefixMode {
+		if p.WarmPrefixTarget == 0 {
+			return available == 0
+		}
+		return PrefixShort(p, st) > 0
+	}
+	return available < p.WarmENITarget*p.SlotsPerENI || (p.WarmENITarget == 0 && available == 0)
 }
 
 // TooHigh is upstream's isDatastorePoolTooHigh: with IP targets when over >

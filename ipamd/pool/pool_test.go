@@ -57,6 +57,10 @@ func TestPrefixModeTargets(t *testing.T) {
 	assert.Equal(t, 1, PrefixesNeeded(p, datastore.Stats{}))
 	assert.False(t, TooLow(p, datastore.Stats{TotalIPs: 16, Prefixes: 1, FreePrefixes: 1}))
 	assert.True(t, TooLow(p, datastore.Stats{TotalIPs: 16, AssignedIPs: 1, Prefixes: 1}), "one pod on the only prefix")
+	assert.True(t, TooLow(p, datastore.Stats{TotalIPs: 32, AssignedIPs: 2, Prefixes: 2}),
+		"two partly used prefixes leave 30 free addresses but no free prefix: WARM_PREFIX_TARGET counts whole prefixes")
+	assert.False(t, TooLow(Params{PrefixMode: true, SlotsPerENI: 9}, datastore.Stats{TotalIPs: 16, AssignedIPs: 1, Prefixes: 1}),
+		"WARM_PREFIX_TARGET=0 grows only when nothing is available")
 	assert.True(t, TooHigh(p, datastore.Stats{TotalIPs: 48, Prefixes: 3, FreePrefixes: 3}))
 	assert.Equal(t, 2, ToFree(p, datastore.Stats{TotalIPs: 48, Prefixes: 3, FreePrefixes: 3}))
 	assert.Equal(t, 144, p.MaxIPsPerENI())
