@@ -135,11 +135,7 @@ func TestCnitool(t *testing.T) {
 	}
 	require.NotNil(t, secondary, "a pod got a secondary-ENI address")
 	for _, p := range pods {
-		table := 0
-		if p.device > 0 {
-			table = p.device + 1
-		}
-		n.assertWired(t, p.path, p.name, p.ip, table, 9001)
+		n.assertWired(t, p.path, p.name, p.ip, tableOf(p.device), 9001)
 		require.NoError(t, ping(p.path, GatewayIP), "%s pings its gateway", p.name)
 		out, err := cnitoolRun(p.name, "check", n.network, p.path)
 		require.NoError(t, err, out)

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,9 +30,7 @@ import (
 // TestMain lets the test binary be the plugin: libcni and cnitool exec a
 // symlink named aws-cni that points at it.
 func TestMain(m *testing.M) {
-	if IsPluginExec(os.Args[0]) {
-		Main()
-	}
+	RunIfPlugin()
 	sweepStale(10 * time.Minute)
 	os.Exit(m.Run())
 }
@@ -346,13 +345,22 @@ func (n *testNode) assertClean(t *testing.T, podPath, pod string, ip netip.Addr)
 		assert.Zero(t, n.countPodRules(t, ip, ToPodRulePriority), "512 rule gone")
 		assert.Zero(t, n.countPodRules(t, ip, FromPodRulePriority), "1536 rule gone")
 	}
-	// No host veth of any pod, and no rule at 512/1536, is left at all.
+}
+
+// assertNothingWired checks that no pod is wired on the node at all: no
+// host veth (vethPrefix "eni") and no rule at 512 or 1536 — what a failed
+// ADD whose address is unknown to the test must leave.
+func (n *testNode) assertNothingWired(t *testing.T) {
+	t.Helper()
 	links, err := n.h.LinkList()
 	require.NoError(t, err)
 	for _, l := range links {
-		if l.Attrs().Name == hostVeth {
-			t.Errorf("link %s left", hostVeth)
-		}
+		assert.False(t, strings.HasPrefix(l.Attrs().Name, "eni"), "host veth %s left", l.Attrs().Name)
+	}
+	rules, err := n.h.RuleList(netlink.FAMILY_V4)
+	require.NoError(t, err)
+	for _, r := range rules {
+		assert.NotContains(t, []int{ToPodRulePriority, FromPodRulePriority}, r.Priority, "pod rule left: %v", r)
 	}
 }
 

@@ -9,7 +9,9 @@
 // Test hook: when the environment variable ENILAB_CNI_TEST_FAIL is set, ADD
 // fails on purpose after ipamd assigned the address, at the stage it names
 // (assign, veth, pod, host — any other value means host, the last one), so
-// tests can prove that nothing is left behind. It is never set in normal use.
+// tests can prove that nothing is left behind; "panic:<stage>" panics there
+// instead, for the same proof on the panic path. It is never set in normal
+// use.
 package cniplugin
 
 import (
@@ -70,6 +72,17 @@ const ExecName = PluginType
 // IsPluginExec reports whether argv0 asks this binary to be the plugin; a
 // lab binary checks it first thing and calls Main (busybox style).
 func IsPluginExec(argv0 string) bool { return filepath.Base(argv0) == ExecName }
+
+// RunIfPlugin is the first statement of every main and TestMain whose binary
+// a lab re-executes as the plugin (LabConfig.PluginPath ""): invoked as
+// aws-cni it serves the CNI command and exits the process, so it never
+// returns; under any other name it returns at once and the binary goes on
+// as itself.
+func RunIfPlugin() {
+	if IsPluginExec(os.Args[0]) {
+		Main()
+	}
+}
 
 // plugin holds what commands depend on, so unit tests can swap ipamd and
 // the environment.
@@ -164,18 +177,33 @@ func (p *plugin) hook(stage string) error {
 	if want == "" {
 		return nil
 	}
+	want, panics := strings.CutPrefix(want, "panic:")
 	if !slices.Contains([]string{"assign", "veth", "pod", "host"}, want) {
 		want = "host"
 	}
-	if want == stage {
-		return fmt.Errorf("injected failure at stage %q (%s is set)", stage, TestFailEnv)
+	if want != stage {
+		return nil
 	}
-	return nil
+	if panics {
+		panic(fmt.Sprintf("injected panic at stage %q (%s is set)", stage, TestFailEnv))
+	}
+	return fmt.Errorf("injected failure at stage %q (%s is set)", stage, TestFailEnv)
 }
 
 func podRef(k K8sArgs) string { return k.PodNamespace + "/" + k.PodName }
 
-func (p *plugin) cmdAdd(args *skel.CmdArgs) error {
+// delRequest asks ipamd to release the address of one attachment, keyed as
+// ipamd keys it (network, container, ifname) and with the pod facts its
+// logs and metrics name.
+func delRequest(reason, network, containerID, ifName string, k K8sArgs) *rpc.DelNetworkRequest {
+	return &rpc.DelNetworkRequest{
+		K8S_POD_NAME: k.PodName, K8S_POD_NAMESPACE: k.PodNamespace, K8S_POD_INFRA_CONTAINER_ID: k.InfraContainerID,
+		K8S_POD_UID: k.PodUID, Reason: reason, IfName: ifName, NetworkName: network, ContainerID: containerID,
+		ClientVersion: ClientVersion,
+	}
+}
+
+func (p *plugin) cmdAdd(args *skel.CmdArgs) (rerr error) {
 	s, err := ParseConfig(args.StdinData)
 	if err != nil {
 		return err
@@ -218,23 +246,34 @@ func (p *plugin) cmdAdd(args *skel.CmdArgs) error {
 			"aws-cni: ipamd has no free IP address for pod %s (warm pool empty or node at max pods); try again later", podRef(k)), "")
 	}
 
-	release := func(cause error) error {
+	release := func(cause error) *types.Error {
 		ctx, cancel := context.WithTimeout(context.Background(), s.IPAMDTimeout)
 		defer cancel()
-		_, rerr := b.DelNetwork(ctx, &rpc.DelNetworkRequest{
-			K8S_POD_NAME: k.PodName, K8S_POD_NAMESPACE: k.PodNamespace, K8S_POD_INFRA_CONTAINER_ID: k.InfraContainerID,
-			Reason: ReasonSetupFailed, IfName: args.IfName, NetworkName: s.Conf.Name, ContainerID: args.ContainerID,
-			ClientVersion: ClientVersion, K8S_POD_UID: k.PodUID,
-		})
+		_, delErr := b.DelNetwork(ctx, delRequest(ReasonSetupFailed, s.Conf.Name, args.ContainerID, args.IfName, k))
 		msg := fmt.Sprintf("aws-cni: set up network of pod %s: %v", podRef(k), cause)
-		if rerr != nil && !unknownPod(rerr) {
-			msg += fmt.Sprintf("; releasing the address also failed (%v) — ipamd's reconcile will reclaim it", rerr)
+		if delErr != nil && !unknownPod(delErr) {
+			msg += fmt.Sprintf("; releasing the address also failed (%v) — ipamd's reconcile will reclaim it", delErr)
 		} else {
 			msg += "; the address was released and nothing was left behind"
 		}
 		return types.NewError(ErrSetupFailed, msg, "")
 	}
 
+	// From here on the address is the pod's: every way out but success
+	// gives it back, a panic included. A panic inside wire has undone its
+	// part by then; one after it finds the finished wiring in wired.
+	var wired *Attachment
+	defer func() {
+		if r := recover(); r != nil {
+			if wired != nil {
+				if h, err := openHost(); err == nil {
+					_ = h.unwire(*wired, args.ContainerID)
+					h.Close()
+				}
+			}
+			rerr = release(fmt.Errorf("panic: %v", r))
+		}
+	}()
 	alloc, err := firstIPv4(reply.GetIPAllocationMetadata())
 	if err != nil {
 		return release(err)
@@ -254,6 +293,7 @@ func (p *plugin) cmdAdd(args *skel.CmdArgs) error {
 	if err := host.wire(&a, alloc.Table, hostAlias(args.ContainerID, args.IfName, alloc.IP, alloc.Table), p.hook); err != nil {
 		return release(err)
 	}
+	wired = &a
 	st := store{s.StateDir}
 	rec := record{
 		Network: s.Conf.Name, ContainerID: args.ContainerID, IfName: args.IfName, Netns: args.Netns,
@@ -304,11 +344,7 @@ func (p *plugin) cmdDel(args *skel.CmdArgs) error {
 		ipamdErr = err
 	} else {
 		ctx, cancel := context.WithTimeout(context.Background(), s.IPAMDTimeout)
-		reply, err := b.DelNetwork(ctx, &rpc.DelNetworkRequest{
-			K8S_POD_NAME: k.PodName, K8S_POD_NAMESPACE: k.PodNamespace, K8S_POD_INFRA_CONTAINER_ID: k.InfraContainerID,
-			Reason: ReasonPodDeleted, IfName: args.IfName, NetworkName: s.Conf.Name, ContainerID: args.ContainerID,
-			ClientVersion: ClientVersion, K8S_POD_UID: k.PodUID,
-		})
+		reply, err := b.DelNetwork(ctx, delRequest(ReasonPodDeleted, s.Conf.Name, args.ContainerID, args.IfName, k))
 		cancel()
 		b.Close()
 		ipamdErr = err
@@ -445,10 +481,8 @@ func (p *plugin) cmdGC(args *skel.CmdArgs) error {
 	var errs []string
 	for _, r := range stale {
 		ctx, cancel := context.WithTimeout(context.Background(), s.IPAMDTimeout)
-		_, err := b.DelNetwork(ctx, &rpc.DelNetworkRequest{
-			K8S_POD_NAME: r.PodName, K8S_POD_NAMESPACE: r.PodNamespace, Reason: ReasonGC,
-			IfName: r.IfName, NetworkName: r.Network, ContainerID: r.ContainerID, ClientVersion: ClientVersion, K8S_POD_UID: r.PodUID,
-		})
+		_, err := b.DelNetwork(ctx, delRequest(ReasonGC, r.Network, r.ContainerID, r.IfName,
+			K8sArgs{PodName: r.PodName, PodNamespace: r.PodNamespace, PodUID: r.PodUID}))
 		cancel()
 		if unreachable(err) {
 			return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("aws-cni: GC: ipamd is unreachable at %s (%v)", s.IPAMDSocket, err), "")

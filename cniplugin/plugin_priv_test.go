@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/libcni"
@@ -136,13 +137,13 @@ func maskLen(m []byte) string {
 
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
 
-// TestInjectedFailureLeavesNothing: a failure at each stage after the
-// address was assigned releases it (SetupNSFailed) and removes every link,
-// route and rule built so far.
+// TestInjectedFailureLeavesNothing: a failure — an error or a panic — at
+// each stage after the address was assigned releases it (SetupNSFailed) and
+// removes every link, route and rule built so far.
 func TestInjectedFailureLeavesNothing(t *testing.T) {
 	n := newTestNode(t)
 	ipamd := newFakeIPAMD(t, n.socket, newFakePools())
-	for _, stage := range []string{"assign", "veth", "pod", "host"} {
+	for _, stage := range []string{"assign", "veth", "pod", "host", "panic:veth", "panic:host"} {
 		t.Run(stage, func(t *testing.T) {
 			t.Setenv(TestFailEnv, stage)
 			pod, podPath := n.newPod(t)
@@ -150,7 +151,11 @@ func TestInjectedFailureLeavesNothing(t *testing.T) {
 			_, err := n.add(list, runtimeConf(pod, podPath))
 			require.Error(t, err)
 			assert.Equal(t, int(ErrSetupFailed), cniCode(err))
-			assert.Contains(t, err.Error(), "injected failure at stage")
+			if strings.HasPrefix(stage, "panic:") {
+				assert.Contains(t, err.Error(), "panic: injected panic at stage")
+			} else {
+				assert.Contains(t, err.Error(), "injected failure at stage")
+			}
 			assert.Contains(t, err.Error(), "the address was released")
 			assert.Equal(t, ReasonSetupFailed, ipamd.lastReason())
 			assert.Zero(t, ipamd.assignedCount(), "no assigned IP left in ipamd")
@@ -158,6 +163,7 @@ func TestInjectedFailureLeavesNothing(t *testing.T) {
 				assert.Zero(t, n.countPodRules(t, ip, ToPodRulePriority)+n.countPodRules(t, ip, FromPodRulePriority), "no rule for %v", ip)
 			}
 			n.assertClean(t, podPath, pod, netip.MustParseAddr(eni1IPs))
+			n.assertNothingWired(t)
 			assert.Empty(t, listDir(t, n.stateDir), "no state record")
 		})
 	}

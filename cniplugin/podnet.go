@@ -90,16 +90,18 @@ type stageHook func(stage string) error
 // wire builds everything DESIGN §4 lists for a pod, and undoes whatever it
 // built if any step fails. a.HostVeth, IfName, Netns, IP, MTU are inputs; the
 // MACs are filled in.
-func (s *hostSide) wire(a *Attachment, table int, alias string, hook stageHook) (err error) {
+func (s *hostSide) wire(a *Attachment, table int, alias string, hook stageHook) error {
 	pod, err := nsutil.Handle(a.Netns)
 	if err != nil {
 		return fmt.Errorf("pod namespace %s: %w", a.Netns, err)
 	}
 	defer pod.Close()
 
+	// Undone on an error return and on a panic passing through alike.
 	var undo []func()
+	wired := false
 	defer func() {
-		if err != nil {
+		if !wired {
 			for i := len(undo) - 1; i >= 0; i-- {
 				undo[i]()
 			}
@@ -202,7 +204,11 @@ func (s *hostSide) wire(a *Attachment, table int, alias string, hook stageHook) 
 			return fmt.Errorf("rule from %v lookup %d (priority %d): %w", a.IP, table, FromPodRulePriority, err)
 		}
 	}
-	return hook("host")
+	if err := hook("host"); err != nil {
+		return err
+	}
+	wired = true
+	return nil
 }
 
 // removePodRules deletes every 512 `to ip` and 1536 `from ip` rule, of any

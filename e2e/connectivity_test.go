@@ -29,7 +29,7 @@ func twoNodes(cfg node.LabConfig) (*node.Lab, *node.Node, *node.Node) {
 	return lab, nodes[0], nodes[1]
 }
 
-var _ = Describe("Pod connectivity", Label("datapath"), func() {
+var _ = Describe("Pod connectivity", Label("datapath", "fabric"), func() {
 	It("reaches pods on the same node and across nodes, secondary-ENI pods included", func() {
 		lab, n1, n2 := twoNodes(node.LabConfig{})
 		Expect(ping(lab, "node-1/pod-1", "node-1/pod-2")).To(Succeed(), "same node")
@@ -70,6 +70,11 @@ var _ = Describe("Pod connectivity", Label("datapath"), func() {
 		addPods(n1, 1)
 		Eventually(readyPods(n1)).Should(Equal(12))
 		newest := n1.Pods()[len(n1.Pods())-1]
+		// ipamd hands out addresses in device order and the primary ENI is
+		// full, so the re-added pod lands on a secondary ENI again: its
+		// packets cross the VPC only if ADD gave it a 1536 rule.
+		e, ok := eniOf(lab, n1, newest.IP)
+		Expect(ok && e.DeviceIndex > 0).To(BeTrue(), "the re-added pod %s (%s) sits on a secondary ENI", newest.Name, newest.IP)
 		Expect(ping(lab, newest.Name, "node-2/pod-1")).To(Succeed(), "the re-added pod (%s) gets its rules back", newest.IP)
 		for _, p := range podsOnSecondaryENIs(lab, n1) {
 			Expect(ping(lab, p.Name, "node-2/pod-1")).To(Succeed(), p.Name)

@@ -6,13 +6,21 @@
 // Run: `go test ./e2e/...` or `make e2e` as root (specs skip otherwise).
 // ENILAB_ENI_BACKEND=dummy runs the same specs on dummy ENI links, where the
 // specs that need packets between nodes skip.
+//
+// Labels: every spec carries either `fabric` (it needs packets between
+// nodes through the VPC namespace, so the veth backend) or `dummy` (it
+// holds on dummy ENI links too); the VM runner (docs/VM.md) selects dummy
+// runs with `!fabric`. Under software emulation (ENILAB_VM_ACCEL=tcg) the
+// lab clock and every real-time wait run slowdown× slower, so lab-time
+// bounds mean the same work as on a real CPU.
 package e2e
 
 import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -28,9 +36,10 @@ import (
 
 func TestMain(m *testing.M) {
 	// The labs run the CNI plugin by re-executing this binary as aws-cni.
-	if filepath.Base(os.Args[0]) == "aws-cni" {
-		cniplugin.Main()
-		return
+	cniplugin.RunIfPlugin()
+	if nsutil.IsRoot() {
+		// Labs of an earlier run that was killed (its cleanups never ran).
+		_ = node.SweepStale(prefixFamily, 15*time.Minute)
 	}
 	os.Exit(m.Run())
 }
@@ -43,9 +52,35 @@ func TestE2E(t *testing.T) {
 	RunSpecs(t, "enilab e2e")
 }
 
-// timeScale makes a lab minute last 1.2 s: ipamd's 5 s pool check runs
-// every 100 ms, the 30 s IP cooldown lasts 0.6 s.
-const timeScale = 0.02
+// prefixFamily starts the prefix of every lab of this suite.
+const prefixFamily = "enle-"
+
+// slowdownEnv overrides slowdown (a number ≥ 1).
+const slowdownEnv = "ENILAB_E2E_SLOWDOWN"
+
+// slowdown is how much slower than a real CPU the suite runs: 1 on a host
+// or under KVM, 10 under TCG (docs/VM.md: software emulation runs code
+// 10–50× slower). It stretches the lab clock and the real-time waits alike.
+var slowdown = func() float64 {
+	if v, err := strconv.ParseFloat(os.Getenv(slowdownEnv), 64); err == nil && v >= 1 {
+		return v
+	}
+	if os.Getenv("ENILAB_VM_ACCEL") == "tcg" {
+		return 10
+	}
+	return 1
+}()
+
+// timeScale makes a lab minute last 1.2 s on a real CPU: ipamd's 5 s pool
+// check runs every 100 ms, the 30 s IP cooldown lasts 0.6 s. Under
+// emulation a lab second takes slowdown× longer, so ipamd's and the
+// kubelet's lab-time timeouts and backoffs leave room for the same amount
+// of work.
+var timeScale = 0.02 * slowdown
+
+// realTime is how long to wait, in real time, for what takes d on a real
+// CPU.
+func realTime(d time.Duration) time.Duration { return time.Duration(float64(d) * slowdown) }
 
 var (
 	prefixMu sync.Mutex
@@ -53,12 +88,17 @@ var (
 )
 
 var _ = BeforeEach(func() {
+	labels := CurrentSpecReport().Labels()
+	Expect(slices.Contains(labels, "fabric")).NotTo(Equal(slices.Contains(labels, "dummy")),
+		"a spec carries exactly one of the labels fabric and dummy (it has %v)", labels)
 	if !nsutil.IsRoot() {
 		Skip("needs root: labs live in network namespaces")
 	}
-	SetDefaultEventuallyTimeout(60 * time.Second)
+	SetDefaultEventuallyTimeout(realTime(60 * time.Second))
 	SetDefaultEventuallyPollingInterval(20 * time.Millisecond)
-	SetDefaultConsistentlyDuration(time.Second)
+	// A second on a real CPU is 50 lab seconds (ten pool checks); the same
+	// lab span under emulation.
+	SetDefaultConsistentlyDuration(realTime(time.Second))
 	SetDefaultConsistentlyPollingInterval(50 * time.Millisecond)
 })
 
@@ -68,7 +108,7 @@ var _ = BeforeEach(func() {
 func newLab(cfg node.LabConfig) *node.Lab {
 	GinkgoHelper()
 	prefixMu.Lock()
-	cfg.Prefix = fmt.Sprintf("enle-%x-%d", os.Getpid()&0xfff, len(prefixes)+1)
+	cfg.Prefix = fmt.Sprintf("%s%x-%d", prefixFamily, os.Getpid()&0xfff, len(prefixes)+1)
 	prefixes = append(prefixes, cfg.Prefix)
 	prefixMu.Unlock()
 	Expect(node.Sweep(cfg.Prefix)).To(Succeed())
@@ -131,14 +171,20 @@ func readyPods(n *node.Node) func() int {
 	return func() int { return n.Status().ReadyPods }
 }
 
+// needTraffic skips the spec on a backend without a VPC fabric. Such a
+// spec must carry the fabric label, or the VM runner's dummy runs
+// (`!fabric`) would select it only to skip it; this fails it otherwise.
 func needTraffic(lab *node.Lab) {
+	GinkgoHelper()
+	Expect(CurrentSpecReport().Labels()).To(ContainElement("fabric"),
+		"a spec that needs traffic between nodes carries the fabric label")
 	if lab.Backend() != node.BackendVeth {
 		Skip("the " + lab.Backend() + " ENI backend carries no traffic between nodes")
 	}
 }
 
 func ping(lab *node.Lab, from, to string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), realTime(10*time.Second))
 	defer cancel()
 	return lab.Ping(ctx, from, to)
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -22,7 +23,7 @@ import (
 	"github.com/enilab/enilab/node"
 )
 
-var _ = Describe("Custom networking", Label("custom-networking"), func() {
+var _ = Describe("Custom networking", Label("custom-networking", "fabric"), func() {
 	It("gives pods addresses from the 100.64 ENIConfig subnet that reach pods on other nodes", func() {
 		lab := newLab(node.LabConfig{
 			VPC: node.VPCSpec{CIDR: "10.0.0.0/16", SecondaryCIDRs: []string{"100.64.0.0/16"}},
@@ -30,7 +31,7 @@ var _ = Describe("Custom networking", Label("custom-networking"), func() {
 				{ID: "subnet-a", CIDR: "10.0.1.0/24", AZ: "us-west-2a"},
 				{ID: "subnet-pods", CIDR: "100.64.0.0/19", AZ: "us-west-2a"},
 			},
-			ENIConfigs: []ipamd.ENIConfig{{Name: "us-west-2a", Subnet: "subnet-pods"}},
+			ENIConfigs: []ipamd.ENIConfig{{Name: "us-west-2a", Subnet: "subnet-pods", SecurityGroups: []string{"sg-1"}}},
 			IPAMDEnv: map[string]string{
 				"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true",
 				"ENI_CONFIG_LABEL_DEF":               "topology.kubernetes.io/zone",
@@ -47,6 +48,10 @@ var _ = Describe("Custom networking", Label("custom-networking"), func() {
 		for _, n := range nodes {
 			for _, p := range n.Pods() {
 				Expect(pods.Contains(p.IP)).To(BeTrue(), "%s got %s", p.Name, p.IP)
+				e, ok := eniOf(lab, n, p.IP)
+				Expect(ok).To(BeTrue(), "EC2 knows %s's address", p.Name)
+				Expect(e.SubnetID).To(Equal("subnet-pods"))
+				Expect(e.SecurityGroups).To(ConsistOf("sg-1"), "the pod ENI carries the ENIConfig's security groups")
 			}
 		}
 		Expect(ping(lab, "node-1/pod-1", "node-2/pod-1")).To(Succeed())
@@ -75,7 +80,7 @@ func inNode(n *node.Node, env []string, args ...string) string {
 	return string(out)
 }
 
-var _ = Describe("Inside a node", Label("node-view"), func() {
+var _ = Describe("Inside a node", Label("node-view", "dummy"), func() {
 	It("lets the AWS CLI list the node's ENIs and shows the per-ENI route tables", func() {
 		lab := newLab(node.LabConfig{})
 		n := addNode(lab, node.NodeSpec{Name: "node-1", InstanceType: "m5.large"})
@@ -85,16 +90,31 @@ var _ = Describe("Inside a node", Label("node-view"), func() {
 		inst, _ := lab.EC2().Instance(n.InstanceID())
 
 		rules := inNode(n, nil, "ip", "-4", "rule")
+		Expect(rules).To(MatchRegexp(`(?m)^1024:\s+from all fwmark 0x80/0x80 lookup main`), "ipamd's host rule")
 		for _, e := range inst.ENIs {
 			if e.DeviceIndex == 0 {
 				continue
 			}
 			table := strconv.Itoa(e.DeviceIndex + 1)
-			Expect(rules).To(ContainSubstring("from " + e.PrimaryIP.String() + " lookup " + table))
+			Expect(rules).To(MatchRegexp(`(?m)^32765:\s+from %s lookup %s\b`, regexp.QuoteMeta(e.PrimaryIP.String()), table), "ENI %s's rule", e.ID)
 			routes := inNode(n, nil, "ip", "-4", "route", "show", "table", table)
-			Expect(routes).To(MatchRegexp(`default via 10\.0\.1\.1 dev eth%d`, e.DeviceIndex))
+			Expect(routes).To(MatchRegexp(`(?m)^default via 10\.0\.1\.1 dev eth%d`, e.DeviceIndex))
+			Expect(routes).To(MatchRegexp(`(?m)^10\.0\.1\.1 dev eth%d scope link`, e.DeviceIndex))
 		}
-		Expect(rules).To(ContainSubstring("lookup main"), "the 512 'to pod' rules")
+		onSecondary := 0
+		for _, p := range n.Pods() {
+			ip := regexp.QuoteMeta(p.IP.String())
+			Expect(rules).To(MatchRegexp(`(?m)^512:\s+from all to %s lookup main\b`, ip), "%s's 'to pod' rule", p.Name)
+			e, ok := eniOf(lab, n, p.IP)
+			Expect(ok).To(BeTrue(), "EC2 knows %s's address", p.Name)
+			if e.DeviceIndex > 0 {
+				onSecondary++
+				Expect(rules).To(MatchRegexp(`(?m)^1536:\s+from %s lookup %d\b`, ip, e.DeviceIndex+1), "%s's rule to its ENI's table", p.Name)
+			} else {
+				Expect(rules).NotTo(MatchRegexp(`(?m)^1536:\s+from %s `, ip), "a primary-ENI pod (%s) needs no source rule", p.Name)
+			}
+		}
+		Expect(onSecondary).To(BeNumerically(">=", 1), "10 pods do not fit the primary ENI's 9 addresses")
 
 		cli := awsCLI()
 		if cli == "" {
@@ -124,7 +144,7 @@ var _ = Describe("Inside a node", Label("node-view"), func() {
 	})
 })
 
-var _ = Describe("ENI lifecycle", Label("hotplug"), func() {
+var _ = Describe("ENI lifecycle", Label("hotplug", "dummy"), func() {
 	It("plugs each attached ENI in as eth<device> with its MAC and unplugs it when ipamd gives it back", func() {
 		lab := newLab(node.LabConfig{HotplugDelay: 2 * time.Second})
 		n := addNode(lab, node.NodeSpec{Name: "node-1", InstanceType: "m5.large"})
@@ -138,7 +158,7 @@ var _ = Describe("ENI lifecycle", Label("hotplug"), func() {
 		}
 
 		Expect(n.DeletePods(context.Background(), 15)).To(Succeed())
-		Eventually(observed, "120s").WithArguments(n).Should(Equal(pool{ENIs: 1, Total: 9}), "spare ENIs go back to EC2")
+		Eventually(observed, realTime(120*time.Second)).WithArguments(n).Should(Equal(pool{ENIs: 1, Total: 9}), "spare ENIs go back to EC2")
 		inst, _ = lab.EC2().Instance(n.InstanceID())
 		Expect(inst.ENIs).To(HaveLen(1))
 		Eventually(nodeLinks).WithArguments(n).Should(Equal(eniLinks(inst)), "detached ENIs leave the node")

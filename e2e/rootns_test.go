@@ -15,10 +15,18 @@ import (
 )
 
 // rootSnapshot is what a lab must never change in the machine's root
-// namespace: addresses, routes of every table, policy rules and the
-// forwarding/filtering sysctls.
+// namespace: links (a fabric peer created on the wrong side would be named
+// without the lab prefix, so Leftovers would miss it), addresses, routes of
+// every table, policy rules and the forwarding/filtering sysctls.
 func rootSnapshot() ([]string, error) {
 	var out []string
+	links, err := nsutil.Retry(netlink.LinkList)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range links {
+		out = append(out, fmt.Sprintf("link %s type %s", l.Attrs().Name, l.Type()))
+	}
 	addrs, err := nsutil.Retry(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, unix.AF_UNSPEC) })
 	if err != nil {
 		return nil, err
@@ -70,5 +78,5 @@ func expectRootUnchanged() {
 	}
 	after, err := rootSnapshot()
 	Expect(err).NotTo(HaveOccurred())
-	Expect(after).To(Equal(rootBefore), "the root namespace's addresses, routes, rules and sysctls are unchanged")
+	Expect(after).To(Equal(rootBefore), "the root namespace's links, addresses, routes, rules and sysctls are unchanged")
 }

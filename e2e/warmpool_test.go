@@ -1,13 +1,15 @@
 package e2e
 
 import (
+	"time"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/enilab/enilab/node"
 )
 
-var _ = Describe("Warm pool", Label("warm-pool"), func() {
+var _ = Describe("Warm pool", Label("warm-pool", "dummy"), func() {
 	It("keeps 43 warm IPs on three c5.large nodes with one pod on two of them", func() {
 		lab := newLab(node.LabConfig{})
 		nodes := addNodes(lab, 3, "c5.large")
@@ -51,7 +53,7 @@ var _ = Describe("Warm pool", Label("warm-pool"), func() {
 	)
 })
 
-var _ = Describe("Max pods", Label("max-pods"), func() {
+var _ = Describe("Max pods", Label("max-pods", "dummy"), func() {
 	It("runs 27 pods on an m5.large and rejects pod 28: the wall is IP slots", func() {
 		lab := newLab(node.LabConfig{})
 		n := addNode(lab, node.NodeSpec{Name: "node-1", InstanceType: "m5.large"})
@@ -76,7 +78,7 @@ var _ = Describe("Max pods", Label("max-pods"), func() {
 		n := addNode(lab, node.NodeSpec{Name: "node-1", InstanceType: "m5.large"})
 		Eventually(func() int { return n.Status().MaxPods }).Should(Equal(110))
 		addPods(n, 109)
-		Eventually(readyPods(n), "120s").Should(Equal(108))
+		Eventually(readyPods(n), realTime(120*time.Second)).Should(Equal(108))
 		p, _ := n.Pod("node-1/pod-109")
 		Expect(p.Phase).To(Equal(node.PhaseRejected))
 		st := n.Status()

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/enilab/enilab/fakeec2"
@@ -86,7 +87,10 @@ type LabConfig struct {
 	IMDSLag     time.Duration
 	DescribeLag time.Duration
 	// IPAMDEnv is the ipamd environment of every node (upstream names).
-	IPAMDEnv   map[string]string
+	IPAMDEnv map[string]string
+	// ENIConfigs are the custom-networking ENIConfigs; NewLab creates every
+	// security group they name (ids such as "sg-1") in the VPC, as a user
+	// creates them before writing the ENIConfig.
 	ENIConfigs []ipamd.ENIConfig
 	// Backend is "veth", "dummy" or "" (automatic: $ENILAB_ENI_BACKEND if
 	// set, else veth).
@@ -95,8 +99,8 @@ type LabConfig struct {
 	// appearing on the node; 0 = at once.
 	HotplugDelay time.Duration
 	// PluginPath is the aws-cni binary; "" re-executes os.Executable() under
-	// the name aws-cni (the binary must call cniplugin.Main() when
-	// filepath.Base(os.Args[0]) == "aws-cni").
+	// the name aws-cni (its main or TestMain must call
+	// cniplugin.RunIfPlugin() first thing).
 	PluginPath string
 	// PodBackoff and PodBackoffMax bound the kubelet-like retry of a failed
 	// ADD (lab time, doubling); defaults 1s and 20s.
@@ -183,6 +187,11 @@ func (c LabConfig) Validate() error {
 		}
 		if !ids[e.Subnet] {
 			errs = append(errs, fmt.Errorf("eniConfigs[%d] %s: unknown subnet %q", i, e.Name, e.Subnet))
+		}
+		for _, sg := range e.SecurityGroups {
+			if !strings.HasPrefix(sg, "sg-") || len(sg) == len("sg-") || !nameRE.MatchString(sg) {
+				errs = append(errs, fmt.Errorf("eniConfigs[%d] %s: security group %q: want a group id such as sg-1", i, e.Name, sg))
+			}
 		}
 	}
 	switch c.Backend {

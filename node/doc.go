@@ -55,8 +55,10 @@
 // # Teardown
 //
 // Lab.Close removes every namespace, link, listener, socket and temporary
-// directory the lab created; it is idempotent. Cancelling the ctx given to
-// NewLab closes the lab too, so a caller that ties it to SIGINT
-// (signal.NotifyContext) tears down on interrupt. Sweep removes what a
-// crashed lab left behind.
+// directory the lab created; it is idempotent. NewLab and AddNode remove
+// what they built when they fail or a panic passes through them. Cancelling
+// the ctx given to NewLab closes the lab too, so a caller that ties it to
+// SIGINT (signal.NotifyContext) tears down on interrupt. What no deferred
+// call survives (SIGKILL, `go test -timeout`) is for Sweep (one prefix) and
+// SweepStale (a family of prefixes, by age) on the next start.
 package node

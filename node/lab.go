@@ -83,8 +83,11 @@ func NewLab(ctx context.Context, cfg LabConfig) (_ *Lab, err error) {
 		l.clock = clock.NewScaled(cfg.TimeScale, LabEpoch)
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
+	// Everything made so far goes on any way out but success: an error
+	// return or a panic passing through.
+	up := false
 	defer func() {
-		if err != nil {
+		if !up {
 			_ = l.Close()
 		}
 	}()
@@ -147,6 +150,7 @@ func NewLab(ctx context.Context, cfg LabConfig) (_ *Lab, err error) {
 	}()
 	l.stopAf = context.AfterFunc(ctx, func() { _ = l.Close() })
 	l.log.Info("lab up", "backend", l.backend, "vpcNS", l.vpcNS, "ec2", l.ec2Ln.Addr().String())
+	up = true
 	return l, nil
 }
 
@@ -194,6 +198,25 @@ func (l *Lab) createVPC() error {
 	l.sgID, err = l.ec2.CreateSecurityGroup(l.cfg.Prefix+"-nodes", vpc.ID)
 	if err != nil {
 		return fmt.Errorf("node: create node security group: %w", err)
+	}
+	// ENIConfigs name groups by id; ipamd's CreateNetworkInterface fails
+	// with InvalidGroup.NotFound unless they exist. fakeec2 keeps an
+	// "sg-…" name as the id.
+	made := map[string]bool{}
+	for _, ec := range l.cfg.ENIConfigs {
+		for _, sg := range ec.SecurityGroups {
+			if made[sg] {
+				continue
+			}
+			made[sg] = true
+			id, err := l.ec2.CreateSecurityGroup(sg, vpc.ID)
+			if err != nil {
+				return fmt.Errorf("node: create security group %s of ENIConfig %s: %w", sg, ec.Name, err)
+			}
+			if id != sg {
+				return fmt.Errorf("node: security group %s of ENIConfig %s: fakeec2 gave it id %s", sg, ec.Name, id)
+			}
+		}
 	}
 	return nil
 }

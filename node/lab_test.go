@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,13 +23,18 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/enilab/enilab/cniplugin"
+	"github.com/enilab/enilab/internal/clock"
 	"github.com/enilab/enilab/internal/nsutil"
+	"github.com/enilab/enilab/ipamd"
 )
 
+// TestMain lets the test binary serve as the CNI plugin: a lab re-executes
+// its own binary under the name aws-cni.
 func TestMain(m *testing.M) {
-	if filepath.Base(os.Args[0]) == "aws-cni" {
-		cniplugin.Main()
-		return
+	cniplugin.RunIfPlugin()
+	if nsutil.IsRoot() {
+		// Labs of an earlier run that was killed (its cleanups never ran).
+		_ = SweepStale("enlt-node-", 15*time.Minute)
 	}
 	os.Exit(m.Run())
 }
@@ -100,8 +107,9 @@ func testPrefix(t testing.TB, tag string) string {
 }
 
 // fabricLab is a lab whose nodes run without ipamd, so the tests drive
-// fakeec2 by hand and look at links and packets only.
-func fabricLab(t *testing.T, tag string, hotplug time.Duration) *Lab {
+// fakeec2 by hand and look at links and packets only. clk nil is a scaled
+// clock (a lab second is 10 ms).
+func fabricLab(t *testing.T, tag string, hotplug time.Duration, clk clock.Clock) *Lab {
 	t.Helper()
 	needRoot(t)
 	prefix := testPrefix(t, tag)
@@ -110,6 +118,7 @@ func fabricLab(t *testing.T, tag string, hotplug time.Duration) *Lab {
 		Prefix:       prefix,
 		Seed:         7,
 		TimeScale:    0.01,
+		Clock:        clk,
 		Subnets:      []SubnetSpec{{ID: "subnet-a", CIDR: "10.0.1.0/24", AZ: "us-west-2a"}},
 		HotplugDelay: hotplug,
 		Backend:      BackendVeth,
@@ -166,7 +175,10 @@ func linkByMAC(t *testing.T, nsPath, mac string) (netlink.Link, bool) {
 }
 
 func TestPrimaryENIAndHotplug(t *testing.T) {
-	l := fabricLab(t, "hp", 2*time.Second)
+	// A fake clock: the hot-plug delay passes when the test says so, not
+	// when a loaded (or emulated) CPU gets round to looking.
+	clk := clock.NewFake(LabEpoch)
+	l := fabricLab(t, "hp", 2*time.Second, clk)
 	ctx := context.Background()
 	n, err := l.AddNode(ctx, NodeSpec{Name: "node-1", InstanceType: "m5.large"})
 	require.NoError(t, err)
@@ -184,14 +196,19 @@ func TestPrimaryENIAndHotplug(t *testing.T) {
 	require.Len(t, addrs, 1)
 	assert.Equal(t, inst.PrimaryIP.String(), addrs[0].IP.String())
 
+	waiters := clk.Waiters()
 	created := ec2(t, l, map[string]string{"Action": "CreateNetworkInterface", "SubnetId": "subnet-a", "SecondaryPrivateIpAddressCount": "2"})
 	eniID := created["networkInterfaceId"]
 	require.NotEmpty(t, eniID)
 	att := ec2(t, l, map[string]string{"Action": "AttachNetworkInterface", "NetworkInterfaceId": eniID, "InstanceId": n.InstanceID(), "DeviceIndex": "1"})
 	eni, _ := l.EC2().ENI(eniID)
-	_, present := linkByMAC(t, n.NetNS(), eni.MAC)
-	assert.False(t, present, "the link appears only after the hot-plug delay")
-	require.Eventually(t, func() bool { _, ok := linkByMAC(t, n.NetNS(), eni.MAC); return ok }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return clk.Waiters() > waiters }, 5*time.Second, time.Millisecond, "the node waits out the hot-plug delay")
+	clk.Advance(time.Second)
+	require.Never(t, func() bool { _, ok := linkByMAC(t, n.NetNS(), eni.MAC); return ok }, 200*time.Millisecond, 10*time.Millisecond,
+		"no link while the hot-plug delay runs")
+	clk.Advance(time.Second)
+	require.Eventually(t, func() bool { _, ok := linkByMAC(t, n.NetNS(), eni.MAC); return ok }, 5*time.Second, 10*time.Millisecond,
+		"the link appears once the hot-plug delay has passed")
 	eth1, _ := linkByMAC(t, n.NetNS(), eni.MAC)
 	assert.Equal(t, "eth1", eth1.Attrs().Name)
 
@@ -204,7 +221,7 @@ func TestPrimaryENIAndHotplug(t *testing.T) {
 // namespace: a source EC2 assigned to the sending ENI gets through, one it
 // did not is dropped, and the fabric follows assign/unassign.
 func TestVPCSourceCheck(t *testing.T) {
-	l := fabricLab(t, "sc", 0)
+	l := fabricLab(t, "sc", 0, nil)
 	ctx := context.Background()
 	n1, err := l.AddNode(ctx, NodeSpec{Name: "node-1", InstanceType: "m5.large"})
 	require.NoError(t, err)
@@ -272,7 +289,7 @@ func pingFromSource(ctx context.Context, nsPath string, src, dst netip.Addr) err
 }
 
 func TestEndpointsInsideNode(t *testing.T) {
-	l := fabricLab(t, "ep", 0)
+	l := fabricLab(t, "ep", 0, nil)
 	n, err := l.AddNode(context.Background(), NodeSpec{Name: "node-1", InstanceType: "c5.large"})
 	require.NoError(t, err)
 	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -376,4 +393,129 @@ func TestSweepRemovesLeftovers(t *testing.T) {
 	left, err = Leftovers(prefix)
 	require.NoError(t, err)
 	assert.Empty(t, left)
+}
+
+// TestENIConfigSecurityGroups: the groups ENIConfigs name (by id, as in a
+// scenario's `securityGroups: [sg-1]`) exist in the lab's VPC, so an ENI
+// ipamd creates for custom networking can carry them; a name that is not a
+// group id is refused up front.
+func TestENIConfigSecurityGroups(t *testing.T) {
+	needRoot(t)
+	prefix := testPrefix(t, "sg")
+	require.NoError(t, Sweep(prefix))
+	cfg := LabConfig{
+		Prefix: prefix,
+		VPC:    VPCSpec{CIDR: "10.0.0.0/16", SecondaryCIDRs: []string{"100.64.0.0/16"}},
+		Subnets: []SubnetSpec{
+			{ID: "subnet-a", CIDR: "10.0.1.0/24", AZ: "us-west-2a"},
+			{ID: "subnet-pods", CIDR: "100.64.0.0/19", AZ: "us-west-2a"},
+			{ID: "subnet-pods-b", CIDR: "100.64.32.0/19", AZ: "us-west-2b"},
+		},
+		ENIConfigs: []ipamd.ENIConfig{
+			{Name: "us-west-2a", Subnet: "subnet-pods", SecurityGroups: []string{"sg-1", "sg-2"}},
+			{Name: "us-west-2b", Subnet: "subnet-pods-b", SecurityGroups: []string{"sg-1"}},
+		},
+		noIPAMD: true,
+	}
+	l, err := NewLab(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		assert.NoError(t, l.Close())
+		left, err := Leftovers(prefix)
+		assert.NoError(t, err)
+		assert.Empty(t, left)
+	})
+	created := ec2(t, l, map[string]string{"Action": "CreateNetworkInterface", "SubnetId": "subnet-pods",
+		"SecurityGroupId.1": "sg-1", "SecurityGroupId.2": "sg-2"})
+	eni, ok := l.EC2().ENI(created["networkInterfaceId"])
+	require.True(t, ok)
+	assert.ElementsMatch(t, []string{"sg-1", "sg-2"}, eni.SecurityGroups)
+
+	bad := cfg
+	bad.ENIConfigs = []ipamd.ENIConfig{{Name: "us-west-2a", Subnet: "subnet-pods", SecurityGroups: []string{"pods", "sg-"}}}
+	err = bad.Validate()
+	assert.ErrorContains(t, err, `security group "pods": want a group id such as sg-1`)
+	assert.ErrorContains(t, err, `security group "sg-"`)
+}
+
+// panicHandler is a slog handler that panics on the record whose message is
+// on: a way to make NewLab or AddNode panic at their last step, with
+// everything built, without a hook in the code.
+type panicHandler struct{ on *atomic.Value }
+
+func (h panicHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h panicHandler) Handle(_ context.Context, r slog.Record) error {
+	if on, _ := h.on.Load().(string); r.Message == on {
+		panic("injected panic at " + on)
+	}
+	return nil
+}
+func (h panicHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h panicHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestPanicTearsDown: a panic passing through NewLab or AddNode removes
+// what they built, as an error return does.
+func TestPanicTearsDown(t *testing.T) {
+	needRoot(t)
+	prefix := testPrefix(t, "pn")
+	require.NoError(t, Sweep(prefix))
+	on := &atomic.Value{}
+	cfg := LabConfig{Prefix: prefix, TimeScale: 0.01, Subnets: []SubnetSpec{{ID: "subnet-a", CIDR: "10.0.1.0/24"}},
+		Backend: BackendVeth, noIPAMD: true, Logger: slog.New(panicHandler{on})}
+
+	on.Store("lab up")
+	require.PanicsWithValue(t, "injected panic at lab up", func() { _, _ = NewLab(context.Background(), cfg) })
+	left, err := Leftovers(prefix)
+	require.NoError(t, err)
+	assert.Empty(t, left, "a lab that panics while starting removes what it made")
+
+	on.Store("node up")
+	l, err := NewLab(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	require.PanicsWithValue(t, "injected panic at node up", func() {
+		_, _ = l.AddNode(context.Background(), NodeSpec{Name: "node-1", InstanceType: "m5.large"})
+	})
+	assert.Empty(t, l.Nodes(), "the node is not in the lab")
+	names, err := nsutil.ListNamed(prefix + "-node-1")
+	require.NoError(t, err)
+	assert.Empty(t, names, "nor its namespace")
+	for _, e := range l.EC2().ENIs() {
+		assert.NotEqual(t, "in-use", e.Status, "ENI %s is still attached to %s: the instance was not terminated", e.ID, e.InstanceID)
+	}
+	on.Store("")
+	require.NoError(t, l.Close())
+	left, err = Leftovers(prefix)
+	require.NoError(t, err)
+	assert.Empty(t, left)
+}
+
+// TestSweepStale: what an earlier run left is removed, what a run going on
+// now holds is not.
+func TestSweepStale(t *testing.T) {
+	needRoot(t)
+	family := testPrefix(t, "st") + "-"
+	t.Cleanup(func() { _ = SweepStale(family, 0) })
+	_, err := nsutil.NewNamed(family + "now-vpc")
+	require.NoError(t, err)
+	fresh, err := os.MkdirTemp("", tempPrefix(family+"now"))
+	require.NoError(t, err)
+	old, err := os.MkdirTemp("", tempPrefix(family+"old"))
+	require.NoError(t, err)
+	hourAgo := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(old, hourAgo, hourAgo))
+
+	require.NoError(t, SweepStale(family, 10*time.Minute))
+	assert.NoDirExists(t, old, "a lab directory from an hour ago goes")
+	assert.DirExists(t, fresh, "a current one stays")
+	names, err := nsutil.ListNamed(family)
+	require.NoError(t, err)
+	assert.Equal(t, []string{family + "now-vpc"}, names, "a current namespace stays")
+
+	require.NoError(t, SweepStale(family, 0))
+	assert.NoDirExists(t, fresh)
+	names, err = nsutil.ListNamed(family)
+	require.NoError(t, err)
+	assert.Empty(t, names)
+	assert.ErrorContains(t, SweepStale("en", time.Hour), "too short")
 }

@@ -141,8 +141,11 @@ func (l *Lab) AddNode(ctx context.Context, spec NodeSpec) (_ *Node, err error) {
 		sem:    make(chan struct{}, l.cfg.PodParallelism),
 	}
 	n.ctx, n.cancel = context.WithCancel(l.ctx)
+	// A node that does not come up (error or panic) leaves nothing: not in
+	// the lab, not in EC2, not in the kernel.
+	up := false
 	defer func() {
-		if err != nil {
+		if !up {
 			l.mu.Lock()
 			if n.instanceID != "" {
 				delete(l.byInst, n.instanceID)
@@ -201,6 +204,7 @@ func (l *Lab) AddNode(ctx context.Context, spec NodeSpec) (_ *Node, err error) {
 		return nil, err
 	}
 	n.log.Info("node up", "type", spec.InstanceType, "primaryIP", inst.PrimaryIP, "netns", n.nsName)
+	up = true
 	return n, nil
 }
 

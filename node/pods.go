@@ -241,10 +241,14 @@ func (n *Node) AddPods(ctx context.Context, count int) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		n.mu.Lock()
+		// Checked under n.mu: close cancels n.ctx before it takes n.mu to
+		// collect the pods it stops, so a pod admitted here is always
+		// among them and its namespace is removed with the node.
 		if err := n.ctx.Err(); err != nil {
+			n.mu.Unlock()
 			return fmt.Errorf("node: %s: add pods: %w", n.name, err)
 		}
-		n.mu.Lock()
 		num, active := 1, 0
 		for _, p := range n.pods {
 			if p.num >= num {
@@ -390,14 +394,7 @@ func (n *Node) DeletePods(ctx context.Context, count int) error {
 // DeletePod deletes one pod: stops its runner, DELs its network (retrying
 // while ipamd is unreachable, as the kubelet does), removes its namespace.
 func (n *Node) DeletePod(ctx context.Context, name string) error {
-	n.mu.Lock()
-	var p *pod
-	for _, o := range n.pods {
-		if o.name == name {
-			p = o
-		}
-	}
-	n.mu.Unlock()
+	p := n.findPod(name)
 	if p == nil {
 		return fmt.Errorf("node: %s: no pod %q", n.name, name)
 	}
@@ -436,18 +433,23 @@ func (n *Node) CheckPod(ctx context.Context, name string) error {
 	if st.Phase != PhaseReady {
 		return fmt.Errorf("node: pod %s is %s, not Ready", name, st.Phase)
 	}
-	n.mu.Lock()
-	var p *pod
-	for _, o := range n.pods {
-		if o.name == name {
-			p = o
-		}
-	}
-	n.mu.Unlock()
+	p := n.findPod(name)
 	if p == nil {
 		return fmt.Errorf("node: %s: no pod %q", n.name, name)
 	}
 	return n.cniCheck(ctx, p, st.ContainerID)
+}
+
+// findPod returns the pod called name ("<node>/pod-<n>"), or nil.
+func (n *Node) findPod(name string) *pod {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, p := range n.pods {
+		if p.name == name {
+			return p
+		}
+	}
+	return nil
 }
 
 // Pods returns every pod, oldest first.

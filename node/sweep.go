@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
@@ -88,6 +89,36 @@ func Sweep(prefix string) error {
 	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPrefix(prefix)+"*"))
 	for _, d := range dirs {
 		errs = append(errs, os.RemoveAll(d))
+	}
+	return errors.Join(errs...)
+}
+
+// SweepStale removes what labs whose prefix starts with family left behind
+// more than olderThan ago: their namespaces and temporary directories. A
+// test suite calls it on start with its own prefix family ("enle-"), since
+// a run killed by `go test -timeout` (a panic no deferred Close survives)
+// or SIGKILL cleans nothing; the age spares labs of runs going on now.
+func SweepStale(family string, olderThan time.Duration) error {
+	if len(family) < 3 {
+		return fmt.Errorf("node: sweep: prefix %q too short (want at least 3 characters)", family)
+	}
+	stale := func(path string) bool {
+		fi, err := os.Lstat(path)
+		return err == nil && time.Since(fi.ModTime()) > olderThan
+	}
+	var errs []error
+	names, err := nsutil.ListNamed(family)
+	errs = append(errs, err)
+	for _, n := range names {
+		if stale(nsutil.Path(n)) {
+			errs = append(errs, nsutil.DeleteNamed(n))
+		}
+	}
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "enilab-"+family+"*"))
+	for _, d := range dirs {
+		if stale(d) {
+			errs = append(errs, os.RemoveAll(d))
+		}
 	}
 	return errors.Join(errs...)
 }
