@@ -3,11 +3,13 @@ package scenario
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
 // FuzzParse checks that no input makes Parse panic, and that every rejected
-// input comes with at least one located problem.
+// input comes with at least one problem, each naming the file and, unless the
+// file is empty or not YAML at all, the line.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("../scenarios/*.yaml")
 	for _, file := range files {
@@ -28,6 +30,12 @@ func FuzzParse(f *testing.F) {
 		ps, ok := err.(Problems)
 		if !ok || len(ps) == 0 {
 			t.Fatalf("error is not a non-empty Problems list: %v", err)
+		}
+		for _, p := range ps {
+			unlocated := strings.HasPrefix(p.Msg, "not valid YAML") || strings.HasPrefix(p.Msg, "the file is empty")
+			if p.File != "f.yaml" || p.Msg == "" || (p.Line < 1 && !unlocated) {
+				t.Fatalf("problem without file, line or message: %#v", p)
+			}
 		}
 	})
 }

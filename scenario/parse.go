@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/enilab/enilab/fakeec2/limits"
 	"github.com/enilab/enilab/ipamd"
 )
 
@@ -132,7 +133,12 @@ func (p *parser) parse(data []byte) *Scenario {
 		p.add(root, "nodes", "missing: a scenario needs at least one node")
 	}
 	if p.customNet {
-		p.checkCustomNetworking(top["eniConfigs"])
+		at := top["eniConfigs"]
+		if at == nil {
+			// Nothing to point at but the setting that asks for them.
+			at = top["ipamd"]
+		}
+		p.checkCustomNetworking(at)
 	}
 	if n := top["steps"]; n != nil {
 		p.steps(n)
@@ -356,16 +362,6 @@ func (p *parser) strMap(n *yaml.Node, path string) map[string]string {
 	return out
 }
 
-func (p *parser) strList(n *yaml.Node, path, what string) []string {
-	var out []string
-	for i, c := range p.list(n, path, what) {
-		if s, ok := p.str(c, index(path, i)); ok {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 func (p *parser) vpc(n *yaml.Node) {
 	f := p.fields(n, "vpc", []string{"cidr", "secondaryCidrs", "subnets", "reservations"})
 	if f == nil {
@@ -423,6 +419,7 @@ func (p *parser) vpc(n *yaml.Node) {
 
 var (
 	subnetIDRe = regexp.MustCompile(`^subnet-[a-z0-9-]+$`)
+	sgIDRe     = regexp.MustCompile(`^sg-[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 	azRe       = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d[a-z]$`)
 	nodeNameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 	envNameRe  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -537,6 +534,17 @@ func (p *parser) subnetRef(n *yaml.Node, path string) (Subnet, bool) {
 	return s, true
 }
 
+// subnetField reads the required `subnet` of the mapping n (fields f): a
+// reservation, an ENIConfig and a node each name the subnet they live in.
+func (p *parser) subnetField(f map[string]*yaml.Node, n *yaml.Node, path string) (Subnet, bool) {
+	v := f["subnet"]
+	if v == nil {
+		p.add(n, join(path, "subnet"), "missing")
+		return Subnet{}, false
+	}
+	return p.subnetRef(v, join(path, "subnet"))
+}
+
 func (p *parser) reservation(n *yaml.Node, path string) {
 	f := p.fields(n, path, []string{"subnet", "cidr", "type"})
 	if f == nil {
@@ -545,13 +553,8 @@ func (p *parser) reservation(n *yaml.Node, path string) {
 	r := Reservation{}
 	ok := true
 	var sub Subnet
-	if c := f["subnet"]; c != nil {
-		sub, ok = p.subnetRef(c, join(path, "subnet"))
-		r.Subnet = sub.ID
-	} else {
-		p.add(n, join(path, "subnet"), "missing")
-		ok = false
-	}
+	sub, ok = p.subnetField(f, n, path)
+	r.Subnet = sub.ID
 	if c := f["cidr"]; c != nil {
 		pfx, good := p.prefix(c, join(path, "cidr"))
 		if good && sub.CIDR.IsValid() && !(sub.CIDR.Bits() <= pfx.Bits() && sub.CIDR.Contains(pfx.Addr())) {
@@ -771,16 +774,23 @@ func (p *parser) eniConfigs(n *yaml.Node) {
 			p.add(e, join(path, "name"), "missing")
 			ok = false
 		}
-		if v := f["subnet"]; v != nil {
-			s, good := p.subnetRef(v, join(path, "subnet"))
-			c.Subnet = s.ID
-			ok = ok && good
-		} else {
-			p.add(e, join(path, "subnet"), "missing")
-			ok = false
-		}
+		s, good := p.subnetField(f, e, path)
+		c.Subnet, ok = s.ID, ok && good
 		if v := f["securityGroups"]; v != nil {
-			c.SecurityGroups = p.strList(v, join(path, "securityGroups"), "security group ids")
+			// The lab creates these groups under exactly these ids, so they
+			// must be ids, not names.
+			sgPath := join(path, "securityGroups")
+			for j, x := range p.list(v, sgPath, "security group ids") {
+				id, good := p.str(x, index(sgPath, j))
+				if good && !sgIDRe.MatchString(id) {
+					p.add(x, index(sgPath, j), "bad security group id %q: want sg-<lowercase letters, digits, dashes>, e.g. sg-1", id)
+					good = false
+				}
+				if good {
+					c.SecurityGroups = append(c.SecurityGroups, id)
+				}
+				ok = ok && good
+			}
 		}
 		if ok {
 			p.sc.ENIConfigs = append(p.sc.ENIConfigs, c)
@@ -868,14 +878,8 @@ func (p *parser) nodes(n *yaml.Node) {
 			p.add(e, join(path, "instanceType"), "missing")
 			ok = false
 		}
-		if v := f["subnet"]; v != nil {
-			s, good := p.subnetRef(v, join(path, "subnet"))
-			spec.Subnet = s.ID
-			ok = ok && good
-		} else {
-			p.add(e, join(path, "subnet"), "missing")
-			ok = false
-		}
+		s, good := p.subnetField(f, e, path)
+		spec.Subnet, ok = s.ID, ok && good
 		if v := f["maxPods"]; v != nil {
 			mp, good := p.count(v, join(path, "maxPods"), 0)
 			spec.MaxPods, ok = mp, ok && good
@@ -915,10 +919,10 @@ func (p *parser) instanceType(n *yaml.Node, path string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	lt, found := lookupType(t)
+	lt, found := limits.Lookup(t)
 	if !found {
 		msg := fmt.Sprintf("unknown instance type %q", t)
-		if s := suggest(t, typeNames()); s != "" {
+		if s := suggest(t, limits.Names()); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
 		p.add(n, path, "%s", msg)

@@ -59,6 +59,9 @@ func (f *Failed) Error() string {
 // returns. Steps keep running after a failed one, so one run shows every
 // problem.
 func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
+	if opts.NewLab == nil {
+		return &Report{Scenario: sc.Name}, errors.New("scenario: Options.NewLab is nil: nothing can build the lab")
+	}
 	if opts.Out == nil {
 		opts.Out = io.Discard
 	}

@@ -2,7 +2,7 @@
 // situation (instance types, subnets, CNI settings, a pod workload, EC2
 // faults) plus the figures that must hold, so that a behaviour of the VPC CNI
 // seen once can be kept as a regression test. The file format and the report
-// are the CLI contract of DESIGN §6; docs/SCENARIOS.md is the user's reference.
+// are the CLI contract of DESIGN §6; the README is the user's reference.
 //
 // The package does not know how a lab is built: Run drives anything that
 // implements Lab (package scenario/nodelab builds the real one from network

@@ -5,12 +5,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/enilab/enilab/fakeec2/limits"
 	"gopkg.in/yaml.v3"
 )
-
-func lookupType(name string) (limits.Type, bool) { return limits.Lookup(name) }
-func typeNames() []string                        { return limits.Names() }
 
 // podTracker follows, step by step, which pods exist on each node, so a
 // ping or breakRule naming a pod that was never created (or already
@@ -46,6 +42,9 @@ func (t *podTracker) exists(node string, n int) bool {
 
 func (p *parser) steps(n *yaml.Node) {
 	pods := &podTracker{created: map[string]int{}, alive: map[string][]int{}}
+	// Fault names must be unique: the chaos layer refuses a second rule of
+	// the same name, which would otherwise fail only mid-run.
+	faultNames := map[string]int{}
 	for i, e := range p.list(n, "steps", "steps") {
 		path := index("steps", i)
 		keys, vals := p.pairs(e, path, "one step kind ("+strings.Join(Kinds, ", ")+")")
@@ -81,6 +80,14 @@ func (p *parser) steps(n *yaml.Node) {
 			st.Expect, ok = p.expect(v, path)
 		case KindFault:
 			st.Fault, ok = p.fault(v, path)
+			if f := st.Fault; ok && f.Name != "" {
+				if first, dup := faultNames[f.Name]; dup {
+					p.add(valueOf(v, "name"), join(path, "name"), "fault name %q is already used by steps[%d]", f.Name, first)
+					ok = false
+				} else {
+					faultNames[f.Name] = i
+				}
+			}
 		case KindRestart:
 			f := p.fields(v, path, []string{"node"})
 			if f == nil {
@@ -123,6 +130,18 @@ func (p *parser) steps(n *yaml.Node) {
 			p.sc.Steps = append(p.sc.Steps, st)
 		}
 	}
+}
+
+// valueOf returns the value of key in the mapping n, or n itself when it
+// has none, so a problem can point at the exact line.
+func valueOf(n *yaml.Node, key string) *yaml.Node {
+	n = resolve(n)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return n
 }
 
 // maxPodsPerStep bounds a pods step well above any node's max pods.

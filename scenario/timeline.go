@@ -105,6 +105,13 @@ func (t *Timeline) Header(sc *Scenario) {
 	t.Plain("%s %s", t.paint(ansiBold, "enilab run"), t.paint(ansiBold+ansiCyan, sc.Name)+"  ("+sc.File+")")
 	t.Plain("  seed %d · timeScale %g (1s of lab time takes %s) · EC2 throttle %s", sc.Seed, sc.TimeScale, fmtDur(time.Duration(float64(time.Second)*sc.TimeScale)), throttle)
 	t.Plain("  vpc %s · %d subnet%s · nodes %s · %d steps", sc.VPC.CIDR, len(sc.VPC.Subnets), plural(len(sc.VPC.Subnets)), strings.Join(types, ", "), len(sc.Steps))
+	if len(sc.EC2.Latency) > 0 {
+		var lat []string
+		for _, a := range sortedKeys(sc.EC2.Latency) {
+			lat = append(lat, a+" "+sc.EC2.Latency[a].String())
+		}
+		t.Plain("  ec2 latency %s", strings.Join(lat, ", "))
+	}
 	if len(sc.IPAMDEnv) > 0 {
 		var env []string
 		for _, k := range sortedKeys(sc.IPAMDEnv) {

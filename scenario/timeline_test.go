@@ -106,3 +106,12 @@ func TestFormatWaitingGroupsByReason(t *testing.T) {
 		"  7 pods Pending (node-2/pod-10 … node-2/pod-16): no IP available for default/<pod>\n"+
 		"  1 pod Rejected (node-1/pod-12): max pods 11 reached\n", FormatWaiting(ps))
 }
+
+func TestHeaderShowsTheSettingsThatShapeTheRun(t *testing.T) {
+	sc := parseOK(t, strings.Replace(minimal, "nodes:", "ec2:\n  latency: {AttachNetworkInterface: 1s-3s, CreateTags: 200ms}\nipamd:\n  env: {WARM_IP_TARGET: \"2\"}\nnodes:", 1))
+	var out bytes.Buffer
+	NewTimeline(&out, false).Header(sc)
+	assert.Contains(t, out.String(), "nodes 2× c5.large, 1× m5.large · 4 steps")
+	assert.Contains(t, out.String(), "ec2 latency AttachNetworkInterface 1s-3s, CreateTags 200ms")
+	assert.Contains(t, out.String(), "ipamd WARM_IP_TARGET=2")
+}

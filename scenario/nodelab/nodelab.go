@@ -213,15 +213,25 @@ func (l *Lab) podAddr(pod string) (*node.Node, netip.Addr, error) {
 	return nil, netip.Addr{}, fmt.Errorf("no pod %s on %s", pod, nodeName)
 }
 
+// podHandle returns a netlink handle inside the namespace of the pod's node,
+// with the node and the pod's address; the caller closes the handle.
+func (l *Lab) podHandle(pod string) (*netlink.Handle, *node.Node, netip.Addr, error) {
+	nd, ip, err := l.podAddr(pod)
+	if err != nil {
+		return nil, nil, netip.Addr{}, err
+	}
+	h, err := nsutil.Handle(nd.NetNS())
+	if err != nil {
+		return nil, nil, netip.Addr{}, fmt.Errorf("netlink in %s's namespace: %w", nd.Name(), err)
+	}
+	return h, nd, ip, nil
+}
+
 // BreakRule deletes the pod's `from <ip> lookup <table>` rule in its node's
 // namespace, so the pod's replies follow the main table out of the primary
 // ENI, where the VPC's source check drops them.
 func (l *Lab) BreakRule(ctx context.Context, pod string) error {
-	nd, ip, err := l.podAddr(pod)
-	if err != nil {
-		return err
-	}
-	h, err := nsutil.Handle(nd.NetNS())
+	h, nd, ip, err := l.podHandle(pod)
 	if err != nil {
 		return err
 	}
@@ -255,11 +265,7 @@ func (l *Lab) FixRule(ctx context.Context, pod string) error {
 	if r == nil {
 		return fmt.Errorf("no rule of %s was deleted by breakRule", pod)
 	}
-	nd, _, err := l.podAddr(pod)
-	if err != nil {
-		return err
-	}
-	h, err := nsutil.Handle(nd.NetNS())
+	h, _, _, err := l.podHandle(pod)
 	if err != nil {
 		return err
 	}

@@ -279,29 +279,26 @@ func (c CLI) run(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	if f.replay != "" && f.trace != "" && sameFile(f.replay, f.trace) {
 		return usageErr("run: --trace would overwrite the --replay trace %s; write the new trace elsewhere", f.replay)
 	}
-	if f.replay != "" {
-		rf, oerr := os.Open(f.replay)
+	// The replay trace is read; the others are written from scratch. All are
+	// opened before the lab is built, so a bad path costs nothing.
+	for _, ff := range []struct {
+		flag, path string
+		open       func(string) (*os.File, error)
+		use        func(*os.File)
+	}{
+		{"replay", f.replay, os.Open, func(fl *os.File) { opts.Lab.Replay = fl }},
+		{"trace", f.trace, os.Create, func(fl *os.File) { opts.Lab.Trace = fl }},
+		{"log", f.log, os.Create, func(fl *os.File) { opts.Lab.Log = fl }},
+	} {
+		if ff.path == "" {
+			continue
+		}
+		fl, oerr := ff.open(ff.path)
 		if oerr != nil {
-			return &exitError{code: ExitUsage, err: fmt.Errorf("--replay: %w", oerr)}
+			return &exitError{code: ExitUsage, err: fmt.Errorf("--%s: %w", ff.flag, oerr)}
 		}
-		closers = append(closers, rf)
-		opts.Lab.Replay = rf
-	}
-	if f.trace != "" {
-		tf, cerr := os.Create(f.trace)
-		if cerr != nil {
-			return &exitError{code: ExitUsage, err: fmt.Errorf("--trace: %w", cerr)}
-		}
-		closers = append(closers, tf)
-		opts.Lab.Trace = tf
-	}
-	if f.log != "" {
-		lf, cerr := os.Create(f.log)
-		if cerr != nil {
-			return &exitError{code: ExitUsage, err: fmt.Errorf("--log: %w", cerr)}
-		}
-		closers = append(closers, lf)
-		opts.Lab.Log = lf
+		closers = append(closers, fl)
+		ff.use(fl)
 	}
 
 	rep, rerr := scenario.Run(ctx, sc, opts)

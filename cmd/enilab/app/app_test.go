@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -144,4 +146,18 @@ func TestTraceMustNotOverwriteReplay(t *testing.T) {
 	assert.Contains(t, errOut, "would overwrite the --replay trace")
 	data, _ := os.ReadFile(tr)
 	assert.Equal(t, "{}\n", string(data), "the recorded trace is untouched")
+}
+
+func TestFirstInterruptCancelsTheRun(t *testing.T) {
+	var errOut bytes.Buffer
+	ctx, stop := SignalContext(&errOut)
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGINT))
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Minute):
+		t.Fatal("Ctrl-C did not cancel the run's context")
+	}
+	stop()
+	stop() // idempotent
+	assert.Empty(t, errOut.String(), "the first Ctrl-C exits nothing: the run tears down and reports")
 }

@@ -26,10 +26,7 @@ import (
 // TestMain lets the test binary serve as the CNI plugin: a lab re-executes
 // its own binary under the name aws-cni.
 func TestMain(m *testing.M) {
-	if filepath.Base(os.Args[0]) == "aws-cni" {
-		cniplugin.Main()
-		return
-	}
+	cniplugin.RunIfPlugin()
 	os.Exit(m.Run())
 }
 
@@ -96,21 +93,68 @@ func TestBuiltinScenariosPass(t *testing.T) {
 			}
 			assert.Equal(t, true, res.report["passed"])
 			assert.Equal(t, name, res.report["scenario"])
-			var keys []string
-			for k := range res.report {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			assert.Equal(t, []string{"ec2", "nodes", "passed", "pods", "scenario", "steps", "subnets"}, keys, "report keys of DESIGN §6")
+			assertReportShape(t, res.report)
 			sc, err := scenario.Load(file)
 			require.NoError(t, err)
-			assert.Len(t, res.rep.Steps, len(sc.Steps))
-			assert.Len(t, res.rep.Nodes, len(sc.Nodes))
-			for _, n := range res.rep.Nodes {
+			require.Len(t, res.rep.Steps, len(sc.Steps))
+			for i, st := range res.rep.Steps {
+				assert.Equal(t, i, st.Index)
+				assert.Equal(t, sc.Steps[i].Kind, st.Kind)
+				assert.True(t, st.OK, "step %d: %s", i, st.Message)
+			}
+			require.Len(t, res.rep.Nodes, len(sc.Nodes))
+			for i, n := range res.rep.Nodes {
+				assert.Equal(t, sc.Nodes[i].Name, n.Name)
+				assert.Equal(t, sc.Nodes[i].InstanceType, n.InstanceType)
 				assert.NotEmpty(t, n.InstanceID)
 				assert.Positive(t, n.MaxPods)
 			}
+			require.Len(t, res.rep.Subnets, len(sc.VPC.Subnets))
+			for i, s := range res.rep.Subnets {
+				assert.Equal(t, sc.VPC.Subnets[i].ID, s.ID)
+				assert.Equal(t, sc.VPC.Subnets[i].CIDR.String(), s.CIDR)
+			}
+			assert.NotEmpty(t, res.rep.EC2.Calls, "ipamd called EC2")
 		})
+	}
+}
+
+// assertReportShape checks the keys and nesting of a report as read back
+// from its JSON against DESIGN §6.
+func assertReportShape(t *testing.T, rep map[string]any) {
+	t.Helper()
+	keys := func(what string, v any) []string {
+		m, ok := v.(map[string]any)
+		if !assert.True(t, ok, "%s: want an object, got %T", what, v) {
+			return nil
+		}
+		var ks []string
+		for k := range m {
+			ks = append(ks, k)
+		}
+		sort.Strings(ks)
+		return ks
+	}
+	list := func(what string) []any {
+		l, ok := rep[what].([]any)
+		assert.True(t, ok, "%s: want a list, got %T", what, rep[what])
+		return l
+	}
+	assert.Equal(t, []string{"ec2", "nodes", "passed", "pods", "scenario", "steps", "subnets"}, keys("report", rep))
+	for _, s := range list("steps") {
+		assert.Equal(t, []string{"index", "kind", "labMs", "message", "ok"}, keys("steps[]", s))
+	}
+	for _, n := range list("nodes") {
+		assert.Equal(t, []string{"assignedIPs", "enis", "instanceId", "instanceType", "maxPods", "name", "pendingPods",
+			"prefixes", "readyPods", "rejectedPods", "totalIPs", "warmIPs"}, keys("nodes[]", n))
+	}
+	for _, s := range list("subnets") {
+		assert.Equal(t, []string{"cidr", "free", "id"}, keys("subnets[]", s))
+	}
+	assert.Equal(t, []string{"calls", "errors", "faultsInjected", "throttled"}, keys("ec2", rep["ec2"]))
+	assert.Equal(t, []string{"readyLatencyMs"}, keys("pods", rep["pods"]))
+	if pods, ok := rep["pods"].(map[string]any); ok {
+		assert.Equal(t, []string{"max", "p50", "p90", "p99"}, keys("pods.readyLatencyMs", pods["readyLatencyMs"]))
 	}
 }
 

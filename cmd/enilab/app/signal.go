@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 )
 
@@ -15,13 +16,16 @@ import (
 // once (the lab's leftovers then need `enilab sweep`). SIGPIPE is caught and
 // dropped: without that, a broken stdout (`enilab run … | head`) would kill
 // the process mid-run and leave the lab behind; the run notices the failed
-// write itself (see brokenPipe) and tears down.
+// write itself (see brokenPipe) and tears down. The returned stop undoes
+// all of it and returns once the signal goroutine has ended.
 func SignalContext(stderr io.Writer) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
 	done := make(chan struct{})
+	exited := make(chan struct{})
 	go func() {
+		defer close(exited)
 		interrupts := 0
 		for {
 			select {
@@ -41,10 +45,14 @@ func SignalContext(stderr io.Writer) (context.Context, func()) {
 			}
 		}
 	}()
+	var once sync.Once
 	return ctx, func() {
-		signal.Stop(sigs)
-		close(done)
-		cancel()
+		once.Do(func() {
+			signal.Stop(sigs)
+			close(done)
+			<-exited
+			cancel()
+		})
 	}
 }
 
