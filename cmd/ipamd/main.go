@@ -10,7 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/enilab/enilab/ipamd/app"
+	"github.com/enilab/enilab/cmd/ipamd/app"
 )
 
 func main() {
