@@ -287,11 +287,8 @@ var eniFilters = []string{
 }
 
 func (s *Server) describeNetworkInterfaces(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters()
+	fs, e := p.filters(eniFilters...)
 	if e != nil {
-		return e
-	}
-	if e := checkFilters(fs, eniFilters...); e != nil {
 		return e
 	}
 	ids := p.list("NetworkInterfaceId")

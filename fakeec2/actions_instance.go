@@ -178,11 +178,8 @@ func (s *Server) terminateInstances(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) describeInstances(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters()
+	fs, e := p.filters("instance-id", "instance-state-name", "instance-state-code", "instance-type", "subnet-id", "vpc-id", "availability-zone", "private-ip-address", "network-interface.network-interface-id", "reservation-id", "image-id")
 	if e != nil {
-		return e
-	}
-	if e := checkFilters(fs, "instance-id", "instance-state-name", "instance-state-code", "instance-type", "subnet-id", "vpc-id", "availability-zone", "private-ip-address", "network-interface.network-interface-id", "reservation-id", "image-id"); e != nil {
 		return e
 	}
 	ids := p.list("InstanceId")
@@ -285,12 +282,9 @@ func (s *Server) instanceMatches(in *instance, fs []filter) bool {
 // ---- instance types ----
 
 func (s *Server) describeInstanceTypes(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters()
+	fs, e := p.filters("instance-type", "hypervisor", "bare-metal", "current-generation",
+		"network-info.maximum-network-interfaces", "network-info.ipv4-addresses-per-interface", "network-info.maximum-network-cards")
 	if e != nil {
-		return e
-	}
-	if e := checkFilters(fs, "instance-type", "hypervisor", "bare-metal", "current-generation",
-		"network-info.maximum-network-interfaces", "network-info.ipv4-addresses-per-interface", "network-info.maximum-network-cards"); e != nil {
 		return e
 	}
 	want := p.list("InstanceType")

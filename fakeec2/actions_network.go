@@ -50,11 +50,8 @@ func (s *Server) createVpc(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) describeVpcs(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters()
+	fs, e := p.filters("vpc-id", "cidr", "cidr-block-association.cidr-block", "cidr-block-association.association-id", "state", "owner-id", "is-default")
 	if e != nil {
-		return e
-	}
-	if e := checkFilters(fs, "vpc-id", "cidr", "cidr-block-association.cidr-block", "cidr-block-association.association-id", "state", "owner-id", "is-default"); e != nil {
 		return e
 	}
 	ids := p.list("VpcId")
@@ -170,11 +167,8 @@ func (s *Server) createSubnet(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) describeSubnets(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters()
+	fs, e := p.filters("subnet-id", "vpc-id", "availability-zone", "availability-zone-id", "cidr-block", "cidr", "cidrBlock", "state", "default-for-az", "owner-id", "available-ip-address-count")
 	if e != nil {
-		return e
-	}
-	if e := checkFilters(fs, "subnet-id", "vpc-id", "availability-zone", "availability-zone-id", "cidr-block", "cidr", "cidrBlock", "state", "default-for-az", "owner-id", "available-ip-address-count"); e != nil {
 		return e
 	}
 	ids := p.list("SubnetId")
@@ -331,11 +325,8 @@ func (s *Server) createSecurityGroup(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) describeSecurityGroups(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters()
+	fs, e := p.filters("group-id", "group-name", "vpc-id", "description", "owner-id")
 	if e != nil {
-		return e
-	}
-	if e := checkFilters(fs, "group-id", "group-name", "vpc-id", "description", "owner-id"); e != nil {
 		return e
 	}
 	ids := p.list("GroupId")

@@ -138,7 +138,9 @@ const (
 	maxFilterValues = 200
 )
 
-func (p params) filters() ([]filter, *Error) {
+// filters parses Filter.N and refuses a name outside known (tag filters are
+// always allowed), as EC2 refuses unknown filter names.
+func (p params) filters(known ...string) ([]filter, *Error) {
 	var out []filter
 	idx := p.indices("Filter")
 	if len(idx) > maxFilters {
@@ -155,6 +157,9 @@ func (p params) filters() ([]filter, *Error) {
 			return nil, invalidParam("The maximum number of filter values specified on a single call is %d.", maxFilterValues)
 		}
 		out = append(out, filter{name: name, values: vals})
+	}
+	if e := checkFilters(out, known...); e != nil {
+		return nil, e
 	}
 	return out, nil
 }
