@@ -14,6 +14,7 @@ type Error struct {
 	Status  int
 }
 
+// Error formats the code and message as the SDK prints them.
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
 
 // Call is one EC2 request as the interceptor sees it, before it runs.
@@ -37,6 +38,10 @@ type Verdict struct {
 	// Fault names what was injected ("throttle", a fault rule's name,
 	// "replay"), empty when nothing was.
 	Fault string
+	// Token is the interceptor's own: set in Before, handed back unchanged
+	// in After, so it can pair the two for concurrent calls. The server
+	// never reads it.
+	Token uint64
 }
 
 // Outcome is how a call ended.

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"reflect"
 	"sync"
 	"time"
 
@@ -102,6 +101,7 @@ type Controller struct {
 	rules    []*ruleState
 	nextRule int
 	seq      int
+	pending  map[uint64]pending // by Verdict.Token: calls between Before and After
 	records  []Record
 	head     int // oldest record when the ring (TraceLimit) is full
 	counters Counters
@@ -123,13 +123,11 @@ type actionState struct {
 	// not a slice: a trace's call numbers are input and may be huge.
 	replay   map[int]*Record
 	replayed int
-	pending  []pending
 }
 
-// pending links After to its Before: the interface passes Call by value,
-// so the call is recognised by its Params map (the same map in both).
+// pending is what Before learnt about a call that After needs; it is found
+// again by the Verdict's Token.
 type pending struct {
-	params    uintptr
 	call      int
 	at        time.Duration // since the controller's start, at Before
 	seq       int
@@ -165,6 +163,7 @@ func New(cfg Config) (*Controller, error) {
 		trace:    cfg.Trace,
 		limit:    cfg.TraceLimit,
 		actions:  map[string]*actionState{},
+		pending:  map[uint64]pending{},
 		counters: newCounters(),
 	}
 	for k, v := range cfg.Latency {
@@ -221,8 +220,8 @@ func (c *Controller) Before(call fakeec2.Call) fakeec2.Verdict {
 	st := c.action(call.Action)
 	st.calls++
 	c.seq++
-	p := pending{params: mapID(call.Params), call: st.calls, seq: c.seq, at: elapsed}
-	var v fakeec2.Verdict
+	p := pending{call: st.calls, seq: c.seq, at: elapsed}
+	v := fakeec2.Verdict{Token: uint64(c.seq)}
 	if st.calls <= st.replayed {
 		p.replayed = true
 		if rec := st.replay[st.calls]; rec != nil {
@@ -238,7 +237,7 @@ func (c *Controller) Before(call fakeec2.Call) fakeec2.Verdict {
 			}
 			v.Latency = rec.Delay
 		}
-		st.pending = append(st.pending, p)
+		c.pending[v.Token] = p
 		return v
 	}
 	for _, r := range c.rules {
@@ -267,7 +266,7 @@ func (c *Controller) Before(call fakeec2.Call) fakeec2.Verdict {
 			v.Latency += time.Duration(draw(st.key, latencyKey, st.calls) % uint64(span+1))
 		}
 	}
-	st.pending = append(st.pending, p)
+	c.pending[v.Token] = p
 	return v
 }
 
@@ -315,7 +314,8 @@ func (c *Controller) After(call fakeec2.Call, v fakeec2.Verdict, out fakeec2.Out
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := c.action(call.Action)
-	p, ok := st.takePending(mapID(call.Params))
+	p, ok := c.pending[v.Token]
+	delete(c.pending, v.Token)
 	if !ok { // After without Before: still count and trace it
 		st.calls++
 		c.seq++
@@ -348,19 +348,6 @@ func (c *Controller) After(call fakeec2.Call, v fakeec2.Verdict, out fakeec2.Out
 			c.traceErr = fmt.Errorf("chaos: write trace: %w", err)
 		}
 	}
-}
-
-// takePending removes and returns the Before record of the call whose
-// Params map is id; false when there is none (an After without a Before),
-// rather than pairing the call with another request's Before.
-func (st *actionState) takePending(id uintptr) (pending, bool) {
-	for i, p := range st.pending {
-		if p.params == id {
-			st.pending = append(st.pending[:i], st.pending[i+1:]...)
-			return p, true
-		}
-	}
-	return pending{}, false
 }
 
 func (c *Controller) count(st *actionState, rec Record, injected bool) {
@@ -552,14 +539,6 @@ func (c *Controller) TraceErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.traceErr
-}
-
-// mapID identifies a Params map by its address.
-func mapID(m map[string][]string) uintptr {
-	if m == nil {
-		return 0
-	}
-	return uintptr(reflect.ValueOf(m).UnsafePointer())
 }
 
 // maxActionName is longer than any EC2 action name (the longest are about
