@@ -35,7 +35,7 @@ proto: setup
 	$(GO) generate ./ipamd/rpc/
 
 generate:
-	$(GO) generate ./fakeec2/limits/
+	$(GO) generate ./internal/ec2limits/
 
 # The default tour: sets up, builds and runs the built-in tour scenario.
 demo: setup build

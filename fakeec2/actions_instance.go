@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/enilab/enilab/fakeec2/limits"
+	"github.com/enilab/enilab/internal/ec2limits"
 )
 
 // Wire handlers for instances and instance types.
@@ -51,7 +51,7 @@ func (s *Server) writeInstance(x *xw, in *instance, now time.Time, lag time.Dura
 	x.el("architecture", "x86_64")
 	x.el("rootDeviceType", "ebs")
 	x.el("virtualizationType", "hvm")
-	if in.lim.Hypervisor == limits.Xen {
+	if in.lim.Hypervisor == ec2limits.Xen {
 		x.el("hypervisor", "xen")
 	} else {
 		x.el("hypervisor", "nitro")
@@ -293,7 +293,7 @@ func (s *Server) describeInstanceTypes(p params, x *xw, now time.Time) *Error {
 	}
 	var unknown []string
 	for _, t := range want {
-		if _, ok := limits.Lookup(t); !ok {
+		if _, ok := ec2limits.Lookup(t); !ok {
 			unknown = append(unknown, t)
 		}
 	}
@@ -316,10 +316,10 @@ func (s *Server) describeInstanceTypes(p params, x *xw, now time.Time) *Error {
 			return e
 		}
 	}
-	names := limits.Names()
+	names := ec2limits.Names()
 	if len(want) > 0 {
 		names = nil
-		for _, n := range limits.Names() {
+		for _, n := range ec2limits.Names() {
 			if slices.Contains(want, n) {
 				names = append(names, n)
 			}
@@ -329,7 +329,7 @@ func (s *Server) describeInstanceTypes(p params, x *xw, now time.Time) *Error {
 	count := 0
 	next := -1
 	for i := int(after); i < len(names); i++ {
-		t, _ := limits.Lookup(names[i])
+		t, _ := ec2limits.Lookup(names[i])
 		if !typeMatches(t, fs) {
 			continue
 		}
@@ -347,7 +347,7 @@ func (s *Server) describeInstanceTypes(p params, x *xw, now time.Time) *Error {
 	return nil
 }
 
-func totalENIs(t limits.Type) int {
+func totalENIs(t ec2limits.Type) int {
 	n := 0
 	for _, c := range t.NetworkCards {
 		n += c.MaxENIs
@@ -358,7 +358,7 @@ func totalENIs(t limits.Type) int {
 	return n
 }
 
-func typeMatches(t limits.Type, fs []filter) bool {
+func typeMatches(t ec2limits.Type, fs []filter) bool {
 	for _, f := range fs {
 		var v string
 		switch f.name {
@@ -386,12 +386,12 @@ func typeMatches(t limits.Type, fs []filter) bool {
 	return true
 }
 
-func writeInstanceType(x *xw, t limits.Type) {
+func writeInstanceType(x *xw, t ec2limits.Type) {
 	x.open("item")
 	x.el("instanceType", t.Name)
 	x.elBool("currentGeneration", true)
 	x.elBool("bareMetal", t.BareMetal)
-	if !t.BareMetal && t.Hypervisor != limits.Unknown {
+	if !t.BareMetal && t.Hypervisor != ec2limits.Unknown {
 		x.el("hypervisor", string(t.Hypervisor))
 	}
 	x.raw("<supportedVirtualizationTypes><item>hvm</item></supportedVirtualizationTypes>")
@@ -409,8 +409,8 @@ func writeInstanceType(x *xw, t limits.Type) {
 	x.close("networkCards")
 	x.elInt("ipv4AddressesPerInterface", t.IPv4PerENI)
 	x.elInt("ipv6AddressesPerInterface", t.IPv4PerENI)
-	x.elBool("ipv6Supported", t.Hypervisor == limits.Nitro || t.BareMetal)
-	if t.Hypervisor == limits.Nitro || t.BareMetal {
+	x.elBool("ipv6Supported", t.Hypervisor == ec2limits.Nitro || t.BareMetal)
+	if t.Hypervisor == ec2limits.Nitro || t.BareMetal {
 		x.el("enaSupport", "required")
 	} else {
 		x.el("enaSupport", "unsupported")

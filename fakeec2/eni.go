@@ -6,7 +6,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/enilab/enilab/fakeec2/limits"
+	"github.com/enilab/enilab/internal/ec2limits"
 )
 
 // ENIs, their addresses and attachments, and instances. Everything here
@@ -489,7 +489,7 @@ func (st *state) runInstances(typ, subnetID string, groups []string, primary net
 	if typ == "" {
 		return nil, missingParam("InstanceType")
 	}
-	lim, ok := limits.Lookup(typ)
+	lim, ok := ec2limits.Lookup(typ)
 	if !ok {
 		return nil, invalidParam("The instance type '%s' does not exist", typ)
 	}

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/enilab/enilab/fakeec2/limits"
+	"github.com/enilab/enilab/internal/ec2limits"
 )
 
 // The state model. Everything here runs with Server.mu held; functions
@@ -55,7 +55,7 @@ type secGroup struct {
 
 type instance struct {
 	id, typ, az, imageID, reservationID string
-	lim                                 limits.Type
+	lim                                 ec2limits.Type
 	subnet                              *subnet
 	primaryIP                           netip.Addr
 	sgs                                 []string
@@ -140,8 +140,8 @@ const (
 // maxIPv4PerENI bounds addresses on an ENI that no instance holds yet.
 var maxIPv4PerENI = func() int {
 	m := 0
-	for _, n := range limits.Names() {
-		t, _ := limits.Lookup(n)
+	for _, n := range ec2limits.Names() {
+		t, _ := ec2limits.Lookup(n)
 		m = max(m, t.IPv4PerENI)
 	}
 	return m

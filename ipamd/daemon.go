@@ -18,8 +18,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/enilab/enilab/fakeec2/limits"
 	"github.com/enilab/enilab/internal/clock"
+	"github.com/enilab/enilab/internal/ec2limits"
 	"github.com/enilab/enilab/ipamd/awsapi"
 	"github.com/enilab/enilab/ipamd/datastore"
 	"github.com/enilab/enilab/ipamd/netsetup"
@@ -239,7 +239,7 @@ func (d *Daemon) init(ctx context.Context) error {
 	id := d.identity
 	lim, err := d.ec2.DescribeInstanceType(ctx, id.InstanceType)
 	if err != nil {
-		t, ok := limits.Lookup(id.InstanceType)
+		t, ok := ec2limits.Lookup(id.InstanceType)
 		if !ok {
 			return fmt.Errorf("ipamd: limits of instance type %q: %w", id.InstanceType, err)
 		}

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/enilab/enilab/fakeec2"
-	"github.com/enilab/enilab/fakeec2/limits"
 	"github.com/enilab/enilab/internal/clock"
+	"github.com/enilab/enilab/internal/ec2limits"
 	"github.com/enilab/enilab/ipamd"
 )
 
@@ -258,7 +258,7 @@ func (s NodeSpec) Validate() error {
 	}
 	if s.InstanceType == "" {
 		errs = append(errs, errors.New("instanceType is required"))
-	} else if _, ok := limits.Lookup(s.InstanceType); !ok {
+	} else if _, ok := ec2limits.Lookup(s.InstanceType); !ok {
 		errs = append(errs, fmt.Errorf("instanceType %q: unknown instance type", s.InstanceType))
 	}
 	if s.MaxPods < 0 {

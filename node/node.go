@@ -18,8 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/enilab/enilab/fakeec2"
-	"github.com/enilab/enilab/fakeec2/limits"
 	"github.com/enilab/enilab/internal/clock"
+	"github.com/enilab/enilab/internal/ec2limits"
 	"github.com/enilab/enilab/internal/nsutil"
 	"github.com/enilab/enilab/ipamd"
 )
@@ -598,7 +598,7 @@ func (n *Node) MaxPods() int {
 
 // computedMaxPods is DESIGN §3's formula, used only while ipamd cannot say.
 func computedMaxPods(instanceType string, cfg ipamd.Config) int {
-	t, ok := limits.Lookup(instanceType)
+	t, ok := ec2limits.Lookup(instanceType)
 	if !ok {
 		return 0
 	}

@@ -13,7 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/enilab/enilab/fakeec2/limits"
+	"github.com/enilab/enilab/internal/ec2limits"
 	"github.com/enilab/enilab/ipamd"
 )
 
@@ -919,10 +919,10 @@ func (p *parser) instanceType(n *yaml.Node, path string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	lt, found := limits.Lookup(t)
+	lt, found := ec2limits.Lookup(t)
 	if !found {
 		msg := fmt.Sprintf("unknown instance type %q", t)
-		if s := suggest(t, limits.Names()); s != "" {
+		if s := suggest(t, ec2limits.Names()); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
 		p.add(n, path, "%s", msg)

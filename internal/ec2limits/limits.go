@@ -1,8 +1,9 @@
-// Package limits holds the networking limits of every EC2 instance type
+// Package ec2limits holds the networking limits of every EC2 instance type
 // enilab knows, generated from shared/data/instance-types.tsv so that the
-// project builds without ../shared. fakeec2 enforces these limits and serves
-// them through DescribeInstanceTypes.
-package limits
+// project builds without ../shared. It is neutral ground: fakeec2 enforces these
+// limits and serves them through DescribeInstanceTypes, and ipamd reads them as
+// upstream reads its generated table (pkg/vpc/vpc_ip_resource_limit.go).
+package ec2limits
 
 //go:generate go run ./gen -in ../../../shared/data/instance-types.tsv -out table.go
 

@@ -1,4 +1,4 @@
-package limits
+package ec2limits
 
 import (
 	"testing"
