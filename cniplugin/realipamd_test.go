@@ -2,6 +2,7 @@ package cniplugin
 
 import (
 	"context"
+	"github.com/enilab/enilab/ipamd/config"
 	"log/slog"
 	"net/http/httptest"
 	"net/netip"
@@ -102,7 +103,7 @@ func newIPAMDNode(t testing.TB, instanceType string, env map[string]string) *ipa
 			t.Logf("ipamd log:\n%s", logs.String())
 		}
 	})
-	cfg, err := ipamd.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := config.FromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	require.NoError(t, err)
 	n.d, err = ipamd.New(context.Background(), cfg, ipamd.Options{
 		Clock: clk, EC2Endpoint: ec2HTTP.URL, IMDSEndpoint: imds.URL,

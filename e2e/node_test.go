@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"github.com/enilab/enilab/ipamd/config"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -19,7 +20,6 @@ import (
 
 	"github.com/enilab/enilab/fakeec2"
 	"github.com/enilab/enilab/internal/nsutil"
-	"github.com/enilab/enilab/ipamd"
 	"github.com/enilab/enilab/node"
 )
 
@@ -31,7 +31,7 @@ var _ = Describe("Custom networking", Label("custom-networking", "fabric"), func
 				{ID: "subnet-a", CIDR: "10.0.1.0/24", AZ: "us-west-2a"},
 				{ID: "subnet-pods", CIDR: "100.64.0.0/19", AZ: "us-west-2a"},
 			},
-			ENIConfigs: []ipamd.ENIConfig{{Name: "us-west-2a", Subnet: "subnet-pods", SecurityGroups: []string{"sg-1"}}},
+			ENIConfigs: []config.ENIConfig{{Name: "us-west-2a", Subnet: "subnet-pods", SecurityGroups: []string{"sg-1"}}},
 			IPAMDEnv: map[string]string{
 				"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true",
 				"ENI_CONFIG_LABEL_DEF":               "topology.kubernetes.io/zone",

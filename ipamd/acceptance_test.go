@@ -1,6 +1,7 @@
 package ipamd
 
 import (
+	"github.com/enilab/enilab/ipamd/config"
 	"testing"
 	"time"
 
@@ -286,7 +287,7 @@ func TestCustomNetworking(t *testing.T) {
 		Env:  map[string]string{"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true", "ENI_CONFIG_LABEL_DEF": "topology.kubernetes.io/zone"},
 		Modify: func(o *Options) {
 			o.NodeLabels = map[string]string{"topology.kubernetes.io/zone": "us-west-2a"}
-			o.ENIConfigs = []ENIConfig{{Name: "us-west-2a", Subnet: pods.ID, SecurityGroups: []string{podSG}}}
+			o.ENIConfigs = []config.ENIConfig{{Name: "us-west-2a", Subnet: pods.ID, SecurityGroups: []string{podSG}}}
 		},
 	})
 	n.start()
@@ -298,7 +299,7 @@ func TestCustomNetworking(t *testing.T) {
 	_, r := n.add()
 	require.True(t, r.Success)
 	meta := r.IPAllocationMetadata[0]
-	assert.True(t, pods.CIDR.Contains(mustAddr(t, meta.IPv4Addr)), "pod address %s from the ENIConfig subnet", meta.IPv4Addr)
+	assert.True(t, pods.CIDR.Contains(mustAddr(t, meta.IPv4Addr)), "pod address %s from the config.ENIConfig subnet", meta.IPv4Addr)
 	assert.Equal(t, int32(1), meta.DeviceNumber)
 	assert.Equal(t, int32(2), meta.RouteTableId)
 	n.addOK(17)
@@ -320,5 +321,5 @@ func TestCustomNetworking(t *testing.T) {
 	bad := l.newNode(nodeSpec{Type: "m5.large", Env: map[string]string{"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true"}})
 	_, err = bad.tryStart()
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `no ENIConfig named "default"`)
+	assert.Contains(t, err.Error(), `no config.ENIConfig named "default"`)
 }

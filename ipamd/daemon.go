@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/enilab/enilab/ipamd/config"
 	"log/slog"
 	"net"
 	"net/http"
@@ -27,17 +28,8 @@ import (
 	"github.com/enilab/enilab/ipamd/rpc"
 )
 
-// ENIConfig is the lab's stand-in for upstream's ENIConfig custom resource:
-// with custom networking, new ENIs of a node selecting Name use Subnet and
-// SecurityGroups (empty = the primary ENI's groups).
-type ENIConfig struct {
-	Name           string   `json:"name"`
-	Subnet         string   `json:"subnet"`
-	SecurityGroups []string `json:"securityGroups,omitempty"`
-}
-
 // Options are how a daemon is wired into its surroundings (as opposed to
-// Config, its tuning). Zero values take the upstream defaults.
+// config.Config, its tuning). Zero values take the upstream defaults.
 type Options struct {
 	Clock             clock.Clock
 	EC2Endpoint       string // SDK base endpoint for EC2; "" = SDK's own resolution (AWS_ENDPOINT_URL_EC2 …)
@@ -48,7 +40,7 @@ type Options struct {
 	MetricsAddr       string // default :61678; "off" disables
 	NetNSPath         string // node namespace where ENI links live; "" = current; "none" = no node networking
 	NodeLabels        map[string]string
-	ENIConfigs        []ENIConfig
+	ENIConfigs        []config.ENIConfig
 	MaxPods           int // node's explicit maxPods; 0 = computed (DESIGN §3)
 	Logger            *slog.Logger
 
@@ -110,7 +102,7 @@ type imdsAPI interface {
 
 // Daemon is one running ipamd.
 type Daemon struct {
-	cfg     Config
+	cfg     config.Config
 	opts    Options
 	clock   clock.Clock
 	log     *slog.Logger
@@ -126,7 +118,7 @@ type Daemon struct {
 	maxPods    int
 	primary    awsapi.ENIMeta
 	vpcCIDRs   []netip.Prefix
-	eniConfig  *ENIConfig
+	eniConfig  *config.ENIConfig
 	eniCfgName string
 
 	// Pool-manager state: touched only by the loop goroutine (and New
@@ -161,8 +153,8 @@ type Daemon struct {
 // New restores state (IMDS, then EC2 as the truth, then the checkpoint),
 // starts the gRPC server, introspection, metrics and the pool manager, and
 // returns once the socket accepts connections. ctx bounds start-up only.
-func New(ctx context.Context, cfg Config, opts Options) (*Daemon, error) {
-	cfg.setDefaults()
+func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) {
+	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("ipamd configuration: %w", err)
 	}
@@ -249,7 +241,7 @@ func (d *Daemon) init(ctx context.Context) error {
 	d.limits = lim
 	if d.cfg.EnablePrefixDelegation && !lim.SupportsPrefixes() {
 		return fmt.Errorf("ipamd: %s=true but instance type %s (hypervisor %s) does not support prefix delegation: only Nitro and bare-metal instances can hold /28 prefixes; unset %s or use a Nitro type",
-			EnvEnablePrefixDelegation, id.InstanceType, lim.Hypervisor, EnvEnablePrefixDelegation)
+			config.EnvEnablePrefixDelegation, id.InstanceType, lim.Hypervisor, config.EnvEnablePrefixDelegation)
 	}
 	d.maxENIs = lim.MaxENIs
 	if d.cfg.MaxENI >= 1 && d.cfg.MaxENI < d.maxENIs {
@@ -302,12 +294,12 @@ func (d *Daemon) init(ctx context.Context) error {
 	return nil
 }
 
-// selectENIConfig picks the node's ENIConfig as upstream does: the value of
+// selectENIConfig picks the node's config.ENIConfig as upstream does: the value of
 // the node's label named by ENI_CONFIG_LABEL_DEF, else "default".
 func (d *Daemon) selectENIConfig() error {
 	name, ok := d.opts.NodeLabels[d.cfg.ENIConfigLabelDef]
 	if !ok || name == "" {
-		name = DefaultENIConfigName
+		name = config.DefaultENIConfigName
 	}
 	d.eniCfgName = name
 	for i := range d.opts.ENIConfigs {
@@ -321,8 +313,8 @@ func (d *Daemon) selectENIConfig() error {
 	for _, c := range d.opts.ENIConfigs {
 		names = append(names, c.Name)
 	}
-	return fmt.Errorf("ipamd: %s=true but no ENIConfig named %q (the value of node label %s, or %q when the node lacks it); ENIConfigs known: %v (set %s=topology.kubernetes.io/zone to select ENIConfigs by zone)",
-		EnvCustomNetwork, name, d.cfg.ENIConfigLabelDef, DefaultENIConfigName, names, EnvENIConfigLabelDef)
+	return fmt.Errorf("ipamd: %s=true but no config.ENIConfig named %q (the value of node label %s, or %q when the node lacks it); ENIConfigs known: %v (set %s=topology.kubernetes.io/zone to select ENIConfigs by zone)",
+		config.EnvCustomNetwork, name, d.cfg.ENIConfigLabelDef, config.DefaultENIConfigName, names, config.EnvENIConfigLabelDef)
 }
 
 // serve starts the gRPC socket, introspection and metrics.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/enilab/enilab/ipamd/config"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -121,8 +122,8 @@ func (l *testLab) newNode(spec nodeSpec) *testNode {
 }
 
 // config reads the node's environment as the daemon's main would.
-func (n *testNode) config() Config {
-	cfg, err := ConfigFromEnv(func(k string) (string, bool) { v, ok := n.env[k]; return v, ok })
+func (n *testNode) config() config.Config {
+	cfg, err := config.FromEnv(func(k string) (string, bool) { v, ok := n.env[k]; return v, ok })
 	require.NoError(n.lab.t, err)
 	return cfg
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/enilab/enilab/ipamd/config"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -15,7 +16,6 @@ import (
 	"github.com/enilab/enilab/fakeec2"
 	"github.com/enilab/enilab/internal/clock"
 	"github.com/enilab/enilab/internal/ec2limits"
-	"github.com/enilab/enilab/ipamd"
 )
 
 // Backends of ENI links.
@@ -91,7 +91,7 @@ type LabConfig struct {
 	// ENIConfigs are the custom-networking ENIConfigs; NewLab creates every
 	// security group they name (ids such as "sg-1") in the VPC, as a user
 	// creates them before writing the ENIConfig.
-	ENIConfigs []ipamd.ENIConfig
+	ENIConfigs []config.ENIConfig
 	// Backend is "veth", "dummy" or "" (automatic: $ENILAB_ENI_BACKEND if
 	// set, else veth).
 	Backend string

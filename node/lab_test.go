@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"github.com/enilab/enilab/ipamd/config"
 	"io"
 	"log/slog"
 	"net"
@@ -25,7 +26,6 @@ import (
 	"github.com/enilab/enilab/cniplugin"
 	"github.com/enilab/enilab/internal/clock"
 	"github.com/enilab/enilab/internal/nsutil"
-	"github.com/enilab/enilab/ipamd"
 )
 
 // TestMain lets the test binary serve as the CNI plugin: a lab re-executes
@@ -411,7 +411,7 @@ func TestENIConfigSecurityGroups(t *testing.T) {
 			{ID: "subnet-pods", CIDR: "100.64.0.0/19", AZ: "us-west-2a"},
 			{ID: "subnet-pods-b", CIDR: "100.64.32.0/19", AZ: "us-west-2b"},
 		},
-		ENIConfigs: []ipamd.ENIConfig{
+		ENIConfigs: []config.ENIConfig{
 			{Name: "us-west-2a", Subnet: "subnet-pods", SecurityGroups: []string{"sg-1", "sg-2"}},
 			{Name: "us-west-2b", Subnet: "subnet-pods-b", SecurityGroups: []string{"sg-1"}},
 		},
@@ -432,7 +432,7 @@ func TestENIConfigSecurityGroups(t *testing.T) {
 	assert.ElementsMatch(t, []string{"sg-1", "sg-2"}, eni.SecurityGroups)
 
 	bad := cfg
-	bad.ENIConfigs = []ipamd.ENIConfig{{Name: "us-west-2a", Subnet: "subnet-pods", SecurityGroups: []string{"pods", "sg-"}}}
+	bad.ENIConfigs = []config.ENIConfig{{Name: "us-west-2a", Subnet: "subnet-pods", SecurityGroups: []string{"pods", "sg-"}}}
 	err = bad.Validate()
 	assert.ErrorContains(t, err, `security group "pods": want a group id such as sg-1`)
 	assert.ErrorContains(t, err, `security group "sg-"`)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/enilab/enilab/ipamd/config"
 	"log/slog"
 	"net"
 	"net/http"
@@ -47,7 +48,7 @@ type Node struct {
 	ec2Srv  *http.Server
 	imdsURL string // root-namespace IMDS of this instance, for ipamd
 
-	ipamdCfg  ipamd.Config
+	ipamdCfg  config.Config
 	ipamdOpts ipamd.Options
 
 	ctx    context.Context
@@ -199,7 +200,7 @@ func (l *Lab) AddNode(ctx context.Context, spec NodeSpec) (_ *Node, err error) {
 		n.work()
 	}()
 	if l.cfg.noIPAMD {
-		n.ipamdCfg = ipamd.DefaultConfig()
+		n.ipamdCfg = config.Default()
 	} else if err := n.startIPAMD(ctx); err != nil {
 		return nil, err
 	}
@@ -486,7 +487,7 @@ func (n *Node) startIPAMD(ctx context.Context) error {
 	for k, v := range n.spec.IPAMDEnv {
 		env[k] = v
 	}
-	cfg, err := ipamd.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := config.FromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		return fmt.Errorf("node: %s: ipamd environment: %w", n.name, err)
 	}
@@ -597,7 +598,7 @@ func (n *Node) MaxPods() int {
 }
 
 // computedMaxPods is DESIGN §3's formula, used only while ipamd cannot say.
-func computedMaxPods(instanceType string, cfg ipamd.Config) int {
+func computedMaxPods(instanceType string, cfg config.Config) int {
 	t, ok := ec2limits.Lookup(instanceType)
 	if !ok {
 		return 0

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"github.com/enilab/enilab/ipamd/config"
 	"math"
 	"net/netip"
 	"os"
@@ -14,7 +15,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/enilab/enilab/internal/ec2limits"
-	"github.com/enilab/enilab/ipamd"
 )
 
 // Load reads and parses a scenario file; see Parse.
@@ -735,7 +735,7 @@ func (p *parser) ipamd(n *yaml.Node) {
 			}
 		}
 		name := k.Value
-		if _, err := ipamd.ConfigFromEnv(func(q string) (string, bool) {
+		if _, err := config.FromEnv(func(q string) (string, bool) {
 			if q == name {
 				return v, true
 			}
@@ -746,7 +746,7 @@ func (p *parser) ipamd(n *yaml.Node) {
 		}
 		p.sc.IPAMDEnv[k.Value] = v
 	}
-	cfg, err := ipamd.ConfigFromEnv(func(q string) (string, bool) { v, ok := p.sc.IPAMDEnv[q]; return v, ok })
+	cfg, err := config.FromEnv(func(q string) (string, bool) { v, ok := p.sc.IPAMDEnv[q]; return v, ok })
 	if err != nil {
 		// Each variable was fine alone: a combination is not.
 		p.add(f["env"], "ipamd.env", "%s", strings.TrimPrefix(err.Error(), "ipamd configuration: "))

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/enilab/enilab/ipamd/config"
 	"io"
 	"log/slog"
 	"net"
@@ -22,7 +23,6 @@ import (
 	"github.com/enilab/enilab/fakeec2/chaos"
 	"github.com/enilab/enilab/internal/clock"
 	"github.com/enilab/enilab/internal/nsutil"
-	"github.com/enilab/enilab/ipamd"
 	"github.com/enilab/enilab/node"
 	"github.com/enilab/enilab/scenario"
 )
@@ -135,7 +135,7 @@ func LabConfig(sc *scenario.Scenario, prefix string, ic *chaos.Controller, logge
 		cfg.IPAMDEnv[k] = v
 	}
 	for _, c := range sc.ENIConfigs {
-		cfg.ENIConfigs = append(cfg.ENIConfigs, ipamd.ENIConfig{Name: c.Name, Subnet: c.Subnet, SecurityGroups: c.SecurityGroups})
+		cfg.ENIConfigs = append(cfg.ENIConfigs, config.ENIConfig{Name: c.Name, Subnet: c.Subnet, SecurityGroups: c.SecurityGroups})
 	}
 	return cfg
 }

@@ -1,6 +1,7 @@
 package nodelab
 
 import (
+	"github.com/enilab/enilab/ipamd/config"
 	"testing"
 	"time"
 
@@ -8,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/enilab/enilab/fakeec2/chaos"
-	"github.com/enilab/enilab/ipamd"
 	"github.com/enilab/enilab/node"
 	"github.com/enilab/enilab/scenario"
 )
@@ -52,7 +52,7 @@ func TestScenarioBecomesLabAndChaosConfig(t *testing.T) {
 	assert.Equal(t, 2*time.Second, lc.IMDSLag)
 	assert.Equal(t, time.Second, lc.DescribeLag)
 	assert.Equal(t, "3", lc.IPAMDEnv["WARM_IP_TARGET"], "unquoted YAML numbers reach ipamd as their text")
-	assert.Equal(t, []ipamd.ENIConfig{{Name: "us-west-2b", Subnet: "subnet-pods", SecurityGroups: []string{"sg-1"}}}, lc.ENIConfigs)
+	assert.Equal(t, []config.ENIConfig{{Name: "us-west-2b", Subnet: "subnet-pods", SecurityGroups: []string{"sg-1"}}}, lc.ENIConfigs)
 	assert.Nil(t, lc.Interceptor, "no chaos controller, no interceptor (not a typed nil)")
 
 	cc, err := ChaosConfig(sc)

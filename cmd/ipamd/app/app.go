@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/enilab/enilab/ipamd/config"
 	"io"
 	"log/slog"
 	"os"
@@ -48,7 +49,7 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	if fs.NArg() > 0 {
 		return fmt.Errorf("ipamd: unexpected arguments %q", fs.Args())
 	}
-	cfg, err := ipamd.ConfigFromEnv(lookup)
+	cfg, err := config.FromEnv(lookup)
 	var errs []error
 	if err != nil {
 		errs = append(errs, err)

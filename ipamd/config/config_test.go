@@ -1,4 +1,4 @@
-package ipamd
+package config
 
 import (
 	"testing"
@@ -13,7 +13,7 @@ func envOf(m map[string]string) func(string) (string, bool) {
 }
 
 func TestConfigDefaultsAreUpstreams(t *testing.T) {
-	c, err := ConfigFromEnv(envOf(nil))
+	c, err := FromEnv(envOf(nil))
 	require.NoError(t, err)
 	assert.Equal(t, 1, c.WarmENITarget)
 	assert.Equal(t, 0, c.WarmIPTarget)
@@ -37,7 +37,7 @@ func TestConfigDefaultsAreUpstreams(t *testing.T) {
 }
 
 func TestConfigFromEnvReadsEveryVariable(t *testing.T) {
-	c, err := ConfigFromEnv(envOf(map[string]string{
+	c, err := FromEnv(envOf(map[string]string{
 		"WARM_ENI_TARGET": "0", "WARM_IP_TARGET": "5", "MINIMUM_IP_TARGET": "30", "WARM_PREFIX_TARGET": "2",
 		"ENABLE_PREFIX_DELEGATION": "true", "MAX_ENI": "2", "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true",
 		"ENI_CONFIG_LABEL_DEF": "topology.kubernetes.io/zone", "ENABLE_SUBNET_DISCOVERY": "false",
@@ -67,7 +67,7 @@ func TestConfigFromEnvReadsEveryVariable(t *testing.T) {
 }
 
 func TestConfigErrorNamesEveryBadVariable(t *testing.T) {
-	_, err := ConfigFromEnv(envOf(map[string]string{
+	_, err := FromEnv(envOf(map[string]string{
 		"WARM_ENI_TARGET": "one", "WARM_IP_TARGET": "-3", "ENABLE_PREFIX_DELEGATION": "yes please",
 		"MAX_ENI": "-7", "AWS_VPC_ENI_MTU": "100", "ADDITIONAL_ENI_TAGS": "team=net",
 		"AWS_VPC_K8S_CNI_VETHPREFIX": "toolong", "AWS_VPC_K8S_CNI_LOGLEVEL": "LOUD", "IP_COOLDOWN_PERIOD": "soon",
@@ -81,7 +81,7 @@ func TestConfigErrorNamesEveryBadVariable(t *testing.T) {
 
 func TestConfigZeroValueIsUsable(t *testing.T) {
 	var c Config
-	c.setDefaults()
+	c.SetDefaults()
 	require.NoError(t, c.Validate())
 	assert.Equal(t, 5*time.Second, c.PoolCheckPeriod)
 	assert.Equal(t, "eni", c.VethPrefix)

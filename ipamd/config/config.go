@@ -1,4 +1,8 @@
-package ipamd
+// Package config is ipamd's configuration: the upstream environment variable
+// names and defaults, their parser, and the ENIConfig custom networking reads.
+// It does no I/O and imports nothing of the daemon, so the scenario parser
+// (enilab validate) checks ipamd.env with exactly the rules ipamd applies.
+package config
 
 import (
 	"encoding/json"
@@ -41,8 +45,17 @@ const DefaultENIConfigLabelDef = "k8s.amazonaws.com/eniConfig"
 // naming one (upstream's "default").
 const DefaultENIConfigName = "default"
 
+// ENIConfig is the lab's stand-in for upstream's ENIConfig custom resource:
+// with custom networking, new ENIs of a node selecting Name use Subnet and
+// SecurityGroups (empty = the primary ENI's groups).
+type ENIConfig struct {
+	Name           string   `json:"name"`
+	Subnet         string   `json:"subnet"`
+	SecurityGroups []string `json:"securityGroups,omitempty"`
+}
+
 // Config is ipamd's tuning, read from the upstream environment variables by
-// ConfigFromEnv. The periods are lab time, so a lab running on a scaled
+// FromEnv. The periods are lab time, so a lab running on a scaled
 // clock scales them with everything else; zero periods take the defaults.
 type Config struct {
 	WarmENITarget    int
@@ -92,8 +105,8 @@ const (
 	DefaultMTU             = 9001
 )
 
-// DefaultConfig is what ConfigFromEnv returns for an empty environment.
-func DefaultConfig() Config {
+// DefaultConfig is what FromEnv returns for an empty environment.
+func Default() Config {
 	c := Config{
 		WarmENITarget:         1,
 		WarmPrefixTarget:      1,
@@ -106,12 +119,13 @@ func DefaultConfig() Config {
 		ENIMTU:                DefaultMTU,
 		PodMTU:                DefaultMTU,
 	}
-	c.setDefaults()
+	c.SetDefaults()
 	return c
 }
 
-// setDefaults fills the zero fields that have no meaningful zero value.
-func (c *Config) setDefaults() {
+// SetDefaults fills the zero fields that have no meaningful zero value, so a
+// Config built in code (zero periods, say) behaves as one read by FromEnv.
+func (c *Config) SetDefaults() {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -141,11 +155,11 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// ConfigFromEnv reads the upstream environment variables through lookup
+// FromEnv reads the upstream environment variables through lookup
 // (os.LookupEnv, or a lab's map). Unset variables take upstream defaults;
 // the error names every variable whose value is unusable.
-func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
-	c := DefaultConfig()
+func FromEnv(lookup func(string) (string, bool)) (Config, error) {
+	c := Default()
 	var errs []error
 	get := func(name string) (string, bool) {
 		v, ok := lookup(name)
