@@ -1,0 +1,81 @@
+// Package datapath is the contract between the CNI plugin, ipamd's node
+// networking, the lab's nodes and the scenario runner: rule priorities, route
+// tables, the pods' link-local gateway, host veth names and pod names. It is
+// pure Go (no netlink), so the scenario parser can use it without linking
+// the kernel-facing packages. Values are upstream VPC CNI v1.23.1's
+// (pkg/networkutils/network.go, cmd/routed-eni-cni-plugin/driver/driver.go).
+package datapath
+
+import (
+	"crypto/sha1"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Policy-rule priorities, as upstream installs them.
+const (
+	// ToPodRulePriority is `to <pod ip> lookup main` (upstream toContainerRulePriority).
+	ToPodRulePriority = 512
+	// FwmarkRulePriority is `fwmark 0x80/0x80 lookup main` (upstream hostRulePriority).
+	FwmarkRulePriority = 1024
+	// FromPodRulePriority is `from <pod ip> lookup <ENI table>` for a pod on a
+	// secondary ENI (upstream fromContainerRulePriority).
+	FromPodRulePriority = 1536
+	// ENIRulePriority is `from <ENI primary ip> lookup <ENI table>`.
+	ENIRulePriority = 32765
+)
+
+// MainTable is the kernel's main routing table, the primary ENI's table.
+const MainTable = 254
+
+// ConnMark is the connmark/fwmark bit upstream uses for traffic that must
+// return by the primary ENI (AWS_VPC_K8S_CNI_CONNMARK default 0x80).
+const ConnMark = 0x80
+
+// GatewayIP is the link-local next hop every pod routes through; the host
+// veth answers for it by proxy ARP, it is never an address on the host.
+var GatewayIP = netip.MustParseAddr("169.254.1.1")
+
+// ENITable is the route table of the ENI at a device index: main for the
+// primary ENI (device 0), device + 1 otherwise (upstream SetupENINetwork).
+func ENITable(device int) int {
+	if device == 0 {
+		return MainTable
+	}
+	return device + 1
+}
+
+// HostVethName is a pod's host-side veth name: prefix + the first 11 hex
+// digits of sha1("<namespace>.<pod>"), as upstream's GenerateHostVethName,
+// so it is stable across ADD retries and fits IFNAMSIZ with a 4-character
+// prefix.
+func HostVethName(prefix, namespace, pod string) string {
+	sum := sha1.Sum([]byte(namespace + "." + pod))
+	return prefix + hex.EncodeToString(sum[:])[:11]
+}
+
+// PodName is the lab's name of a node's n-th pod: "<node>/pod-<n>".
+func PodName(node string, n int) string { return node + "/" + PodK8sName(n) }
+
+// PodK8sName is the Kubernetes name (K8S_POD_NAME) of a node's n-th pod.
+func PodK8sName(n int) string { return "pod-" + strconv.Itoa(n) }
+
+// ParsePodName splits "<node>/pod-<n>"; the error says what is wrong.
+func ParsePodName(name string) (node string, n int, err error) {
+	node, rest, ok := strings.Cut(name, "/")
+	if !ok || node == "" {
+		return "", 0, fmt.Errorf("pod %q: want <node>/pod-<n>, e.g. node-1/pod-3", name)
+	}
+	s, ok := strings.CutPrefix(rest, "pod-")
+	if !ok {
+		return "", 0, fmt.Errorf("pod %q: want <node>/pod-<n>, e.g. node-1/pod-3", name)
+	}
+	n, err = strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return "", 0, fmt.Errorf("pod %q: the pod number must be a whole number from 1", name)
+	}
+	return node, n, nil
+}
