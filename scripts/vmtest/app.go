@@ -272,6 +272,8 @@ type runner struct {
 
 func (r *runner) logf(format string, a ...any) { fmt.Fprintf(r.log, "vm-test: "+format+"\n", a...) }
 
+// run builds the test binaries, assembles the initramfs, boots the VM and
+// reports; each stage is a method below, in the order they run.
 func (r *runner) run(ctx context.Context) error {
 	cfg := r.cfg
 	started := time.Now()
@@ -291,35 +293,8 @@ func (r *runner) run(ctx context.Context) error {
 		return fmt.Errorf("cache %s: %w", cfg.CacheDir, err)
 	}
 
-	// 1. Test binaries.
 	b := &Builder{RepoDir: cfg.RepoDir, OutDir: filepath.Join(work, "bin")}
-	var pkgs []TestPkg
-	var buildFailed []TestPkg
-	for _, arg := range cfg.Packages {
-		if isLocal(arg) {
-			if _, err := os.Stat(filepath.Join(cfg.RepoDir, arg)); err != nil && !cfg.explicitPkgs {
-				r.logf("skip %s: not in the tree", arg)
-				continue
-			}
-		}
-		p := b.Inspect(ctx, arg)
-		if p.BuildErr == "" && !p.NoTests {
-			t0 := time.Now()
-			b.BuildTest(ctx, &p)
-			if p.BuildErr == "" && !p.NoTests {
-				r.logf("built %s (%s)", p.ImportPath, time.Since(t0).Round(100*time.Millisecond))
-			}
-		}
-		switch {
-		case p.BuildErr != "":
-			r.logf("BUILD FAILED %s:\n%s", arg, indent(p.BuildErr))
-			buildFailed = append(buildFailed, p)
-		case p.NoTests:
-			r.logf("skip %s: no test files", arg)
-		default:
-			pkgs = append(pkgs, p)
-		}
-	}
+	pkgs, buildFailed := r.buildPackages(ctx, b)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -327,56 +302,13 @@ func (r *runner) run(ctx context.Context) error {
 		r.logf("nothing to run: no package built with tests")
 		return &ExitError{Code: 1}
 	}
-	helpers := map[string]string{}
-	for _, h := range cfg.Helpers {
-		name, pkg, _ := strings.Cut(h, "=")
-		if isLocal(pkg) {
-			if _, err := os.Stat(filepath.Join(cfg.RepoDir, pkg)); err != nil {
-				r.logf("helper %s: %s not in the tree, skipped", name, pkg)
-				continue
-			}
-		}
-		p, err := b.BuildHelper(ctx, pkg, name)
-		if err != nil {
-			r.logf("helper %s not built (the tests that need it skip or fail): %v", name, err)
-			continue
-		}
-		helpers[name] = p
-	}
+	helpers := r.buildHelpers(ctx, b)
+	tools := r.hostTools(ctx)
 
-	var tools []HostTool
-	for _, name := range cfg.HostTools {
-		if name == "none" {
-			continue
-		}
-		t, err := FindHostTool(ctx, name)
-		if err != nil {
-			r.logf("host tool %v; the suites that need it see busybox's or none", err)
-			continue
-		}
-		tools = append(tools, t)
-	}
-
-	// 2. Debian parts.
-	f := &Fetcher{CacheDir: cfg.CacheDir, KernelPkg: cfg.KernelPkg, Refresh: cfg.Refresh, Log: r.log}
-	kern, err := f.Kernel(ctx)
+	kern, mods, busybox, err := r.debianParts(ctx)
 	if err != nil {
 		return err
 	}
-	busybox, err := f.Busybox(ctx)
-	if err != nil {
-		return err
-	}
-	idx, err := LoadModIndex(kern.ModulesDir)
-	if err != nil {
-		return err
-	}
-	mods, err := idx.Resolve(cfg.Modules)
-	if err != nil {
-		return err
-	}
-
-	// 3. Initramfs.
 	suites := r.suites(pkgs)
 	img, err := r.image(kern, mods, busybox, pkgs, helpers, tools, suites)
 	if err != nil {
@@ -399,21 +331,132 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	r.logf("initramfs %d MiB, kernel %s, modules %s", img.Size()>>20, kern.Version, modNames(mods))
 
-	// 4. Boot, KVM first if it might work.
-	memo := accelMemo{path: filepath.Join(cfg.CacheDir, "accel")}
-	accels, _ := ChooseAccel(cfg.Accel, memo)
-	console, err := os.Create(filepath.Join(work, "console.log"))
+	buildTime := time.Since(started)
+	bt, err := r.boot(ctx, qemu, kern, initrd)
 	if err != nil {
 		return err
 	}
+	rep, err := r.collect()
+	if err != nil {
+		return err
+	}
+	return r.report(ctx, suites, buildFailed, rep, bt, started, buildTime)
+}
+
+// buildPackages builds a static test binary per package; packages that fail
+// to build are returned apart so the summary names them.
+func (r *runner) buildPackages(ctx context.Context, b *Builder) (pkgs, buildFailed []TestPkg) {
+	for _, arg := range r.cfg.Packages {
+		if isLocal(arg) {
+			if _, err := os.Stat(filepath.Join(r.cfg.RepoDir, arg)); err != nil && !r.cfg.explicitPkgs {
+				r.logf("skip %s: not in the tree", arg)
+				continue
+			}
+		}
+		p := b.Inspect(ctx, arg)
+		if p.BuildErr == "" && !p.NoTests {
+			t0 := time.Now()
+			b.BuildTest(ctx, &p)
+			if p.BuildErr == "" && !p.NoTests {
+				r.logf("built %s (%s)", p.ImportPath, time.Since(t0).Round(100*time.Millisecond))
+			}
+		}
+		switch {
+		case p.BuildErr != "":
+			r.logf("BUILD FAILED %s:\n%s", arg, indent(p.BuildErr))
+			buildFailed = append(buildFailed, p)
+		case p.NoTests:
+			r.logf("skip %s: no test files", arg)
+		default:
+			pkgs = append(pkgs, p)
+		}
+	}
+	return pkgs, buildFailed
+}
+
+// buildHelpers builds the helper binaries (name=package) the suites exec;
+// one that fails is left out and said so.
+func (r *runner) buildHelpers(ctx context.Context, b *Builder) map[string]string {
+	helpers := map[string]string{}
+	for _, h := range r.cfg.Helpers {
+		name, pkg, _ := strings.Cut(h, "=")
+		if isLocal(pkg) {
+			if _, err := os.Stat(filepath.Join(r.cfg.RepoDir, pkg)); err != nil {
+				r.logf("helper %s: %s not in the tree, skipped", name, pkg)
+				continue
+			}
+		}
+		p, err := b.BuildHelper(ctx, pkg, name)
+		if err != nil {
+			r.logf("helper %s not built (the tests that need it skip or fail): %v", name, err)
+			continue
+		}
+		helpers[name] = p
+	}
+	return helpers
+}
+
+// hostTools finds the host binaries copied into the guest.
+func (r *runner) hostTools(ctx context.Context) []HostTool {
+	var tools []HostTool
+	for _, name := range r.cfg.HostTools {
+		if name == "none" {
+			continue
+		}
+		t, err := FindHostTool(ctx, name)
+		if err != nil {
+			r.logf("host tool %v; the suites that need it see busybox's or none", err)
+			continue
+		}
+		tools = append(tools, t)
+	}
+	return tools
+}
+
+// debianParts fetches (or reads from the cache) the kernel, its modules and
+// busybox.
+func (r *runner) debianParts(ctx context.Context) (Kernel, []Module, string, error) {
+	f := &Fetcher{CacheDir: r.cfg.CacheDir, KernelPkg: r.cfg.KernelPkg, Refresh: r.cfg.Refresh, Log: r.log}
+	kern, err := f.Kernel(ctx)
+	if err != nil {
+		return Kernel{}, nil, "", err
+	}
+	busybox, err := f.Busybox(ctx)
+	if err != nil {
+		return Kernel{}, nil, "", err
+	}
+	idx, err := LoadModIndex(kern.ModulesDir)
+	if err != nil {
+		return Kernel{}, nil, "", err
+	}
+	mods, err := idx.Resolve(r.cfg.Modules)
+	if err != nil {
+		return Kernel{}, nil, "", err
+	}
+	return kern, mods, busybox, nil
+}
+
+// bootOutcome is what booting the VM tells the report.
+type bootOutcome struct {
+	boot   time.Duration // to /init
+	accel  string
+	runErr error
+}
+
+// boot runs the VM, KVM first if it might work, falling back to the next
+// accelerator when the guest never comes up.
+func (r *runner) boot(ctx context.Context, qemu string, kern Kernel, initrd string) (bootOutcome, error) {
+	cfg := r.cfg
+	memo := accelMemo{path: filepath.Join(cfg.CacheDir, "accel")}
+	accels, _ := ChooseAccel(cfg.Accel, memo)
+	console, err := os.Create(filepath.Join(r.work, "console.log"))
+	if err != nil {
+		return bootOutcome{}, err
+	}
 	defer console.Close()
-	resultsLog := filepath.Join(work, "results.log")
-	var boot time.Duration
-	var runErr error
-	accelUsed := ""
-	buildTime := time.Since(started)
+	var out bootOutcome
 	for i, acc := range accels {
-		_ = os.Remove(resultsLog)
+		_ = os.Remove(r.resultsLog())
 		cpus := cfg.CPUs
 		if cpus == 0 {
 			cpus = 1
@@ -426,14 +469,14 @@ func (r *runner) run(ctx context.Context) error {
 			up = 20 * time.Second
 		}
 		vm := VM{QEMU: qemu, Kernel: kern.Vmlinuz, Initrd: initrd, MemoryMiB: cfg.MemoryMiB, CPUs: cpus,
-			Accel: acc, BIOS: defaultBIOS(), Console: io.MultiWriter(&ansiStripper{w: r.out}, console), ResultsLog: resultsLog,
+			Accel: acc, BIOS: defaultBIOS(), Console: io.MultiWriter(&ansiStripper{w: r.out}, console), ResultsLog: r.resultsLog(),
 			Timeout: cfg.Timeout, UpTimeout: up}
 		r.logf("booting %s with %s, %d cpu, %d MiB", kern.Package, acc, cpus, cfg.MemoryMiB)
-		boot, runErr = vm.Run(ctx)
-		accelUsed = acc
+		out.boot, out.runErr = vm.Run(ctx)
+		out.accel = acc
 		var be *BootError
-		if errors.As(runErr, &be) && i < len(accels)-1 && ctx.Err() == nil {
-			r.logf("%v; falling back to %s", runErr, accels[i+1])
+		if errors.As(out.runErr, &be) && i < len(accels)-1 && ctx.Err() == nil {
+			r.logf("%v; falling back to %s", out.runErr, accels[i+1])
 			if acc == "kvm" {
 				memo.markKVMBroken()
 			}
@@ -441,34 +484,44 @@ func (r *runner) run(ctx context.Context) error {
 		}
 		break
 	}
+	return out, nil
+}
 
-	// 5. Results.
+func (r *runner) resultsLog() string { return filepath.Join(r.work, "results.log") }
+
+// collect parses what the guest sent back and refreshes the out directory,
+// which holds the last run only: no stale JUnit from a suite this run did
+// not select.
+func (r *runner) collect() (*Report, error) {
 	rep := &Report{Suites: map[string]SuiteResult{}, Files: map[string][]byte{}}
-	if fh, err := os.Open(resultsLog); err == nil {
+	if fh, err := os.Open(r.resultsLog()); err == nil {
 		if rep, err = ParseResults(fh); err != nil {
 			r.logf("%v", err)
 		}
 		fh.Close()
 	}
-	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
-		return err
+	if err := os.MkdirAll(r.cfg.OutDir, 0o755); err != nil {
+		return nil, err
 	}
-	// The out directory holds the last run only: no stale JUnit from a
-	// suite this run did not select.
 	for _, pat := range []string{"*.xml", "*.log"} {
-		old, _ := filepath.Glob(filepath.Join(cfg.OutDir, pat))
+		old, _ := filepath.Glob(filepath.Join(r.cfg.OutDir, pat))
 		for _, f := range old {
 			_ = os.Remove(f)
 		}
 	}
-	_ = copyFile(filepath.Join(work, "console.log"), filepath.Join(cfg.OutDir, "console.log"))
+	_ = copyFile(filepath.Join(r.work, "console.log"), filepath.Join(r.cfg.OutDir, "console.log"))
+	return rep, nil
+}
+
+// report prints the summary and turns it into the exit status.
+func (r *runner) report(ctx context.Context, suites []Suite, buildFailed []TestPkg, rep *Report, bt bootOutcome, started time.Time, buildTime time.Duration) error {
 	sum := r.summarize(suites, buildFailed, rep)
 	fmt.Fprintln(r.out)
 	for _, w := range rep.Warnings {
 		r.logf("warning: %s", w)
 	}
-	if runErr != nil {
-		r.logf("%v", runErr)
+	if bt.runErr != nil {
+		r.logf("%v", bt.runErr)
 	}
 	for _, l := range sum.lines {
 		fmt.Fprintln(r.out, l)
@@ -478,8 +531,8 @@ func (r *runner) run(ctx context.Context) error {
 		inside = rep.DoneAt - rep.Up
 	}
 	fmt.Fprintf(r.out, "vm-test: %s boot to /init %s (guest uptime %s), suites %s inside the VM, total %s (build+assemble %s); JUnit and logs in %s\n",
-		accelUsed, boot.Round(100*time.Millisecond), rep.Up.Round(10*time.Millisecond), inside.Round(100*time.Millisecond),
-		time.Since(started).Round(100*time.Millisecond), buildTime.Round(100*time.Millisecond), cfg.OutDir)
+		bt.accel, bt.boot.Round(100*time.Millisecond), rep.Up.Round(10*time.Millisecond), inside.Round(100*time.Millisecond),
+		time.Since(started).Round(100*time.Millisecond), buildTime.Round(100*time.Millisecond), r.cfg.OutDir)
 	fmt.Fprintf(r.out, "vm-test: %d suite(s): %d passed, %d failed\n", sum.suites, sum.suitesOK, sum.suites-sum.suitesOK)
 	fmt.Fprintf(r.out, "vm-test: %d passed, %d failed, %d skipped\n", sum.passed, sum.failed, sum.skipped)
 	if ctx.Err() != nil {

@@ -198,20 +198,79 @@ var (
 // was killed) is a failure, and so is a non-zero exit with no failed test
 // (TestMain, a leak check): the JUnit must fail exactly when the run did.
 func GoTestJUnit(name string, output []byte, exit int) ([]byte, junitSuite) {
-	type tc struct {
-		junitCase
-		out    strings.Builder
-		result string
+	order, cases := parseVerbose(name, output)
+	suite := junitSuite{Name: name}
+	var total float64
+	failed := 0
+	for _, n := range order {
+		c := cases[n]
+		if c.judge() {
+			failed++
+		}
+		if c.Skipped != nil {
+			suite.Skipped++
+		}
+		if t, err := strconv.ParseFloat(c.Time, 64); err == nil && !strings.Contains(n, "/") {
+			total += t
+		}
+		if c.Time == "" {
+			c.Time = "0"
+		}
+		suite.Cases = append(suite.Cases, c.junitCase)
 	}
+	if exit != 0 && failed == 0 {
+		suite.Cases = append(suite.Cases, junitCase{
+			Name: "(test binary)", Classname: name, Time: "0",
+			Failure: &junitMessage{Message: fmt.Sprintf("exit status %d with no failed test", exit), Body: xmlText(tail(string(output), 4000))},
+		})
+		failed++
+	}
+	suite.Tests = len(suite.Cases)
+	suite.Failures = failed
+	suite.Time = strconv.FormatFloat(total, 'f', 3, 64)
+	out, _ := xml.MarshalIndent(junitSuites{Suites: []junitSuite{suite}}, "", "  ")
+	return append([]byte(xml.Header), append(out, '\n')...), suite
+}
+
+// verboseCase is one test of a `-test.v` run as it is read.
+type verboseCase struct {
+	junitCase
+	out    strings.Builder
+	result string
+}
+
+// judge fills the JUnit verdict from the result line (none: the test never
+// finished) and reports whether the test failed.
+func (c *verboseCase) judge() (failed bool) {
+	body := xmlText(c.out.String())
+	switch c.result {
+	case "FAIL":
+		c.Failure = &junitMessage{Message: "Failed", Body: body}
+		return true
+	case "SKIP":
+		c.Skipped = &junitMessage{Message: skipReason(body), Body: body}
+	case "PASS":
+		if body != "" {
+			c.SystemOut = &junitOutput{Body: body}
+		}
+	default:
+		c.Failure = &junitMessage{Message: "did not finish (the test binary exited or was killed)", Body: body}
+		return true
+	}
+	return false
+}
+
+// parseVerbose reads `-test.v` output into tests in the order they started.
+func parseVerbose(name string, output []byte) ([]string, map[string]*verboseCase) {
 	var (
 		order   []string
-		cases   = map[string]*tc{}
+		cases   = map[string]*verboseCase{}
 		current string
 	)
-	get := func(n string) *tc {
+	get := func(n string) *verboseCase {
 		c, ok := cases[n]
 		if !ok {
-			c = &tc{junitCase: junitCase{Name: n, Classname: name}}
+			c = &verboseCase{junitCase: junitCase{Name: n, Classname: name}}
 			cases[n] = c
 			order = append(order, n)
 		}
@@ -244,47 +303,7 @@ func GoTestJUnit(name string, output []byte, exit int) ([]byte, junitSuite) {
 			c.out.WriteString("\n")
 		}
 	}
-	suite := junitSuite{Name: name}
-	var total float64
-	failed := 0
-	for _, n := range order {
-		c := cases[n]
-		body := xmlText(c.out.String())
-		switch c.result {
-		case "FAIL":
-			c.Failure = &junitMessage{Message: "Failed", Body: body}
-			failed++
-		case "SKIP":
-			c.Skipped = &junitMessage{Message: skipReason(body), Body: body}
-			suite.Skipped++
-		case "PASS":
-			if body != "" {
-				c.SystemOut = &junitOutput{Body: body}
-			}
-		default:
-			c.Failure = &junitMessage{Message: "did not finish (the test binary exited or was killed)", Body: body}
-			failed++
-		}
-		if t, err := strconv.ParseFloat(c.Time, 64); err == nil && !strings.Contains(n, "/") {
-			total += t
-		}
-		if c.Time == "" {
-			c.Time = "0"
-		}
-		suite.Cases = append(suite.Cases, c.junitCase)
-	}
-	if exit != 0 && failed == 0 {
-		suite.Cases = append(suite.Cases, junitCase{
-			Name: "(test binary)", Classname: name, Time: "0",
-			Failure: &junitMessage{Message: fmt.Sprintf("exit status %d with no failed test", exit), Body: xmlText(tail(string(output), 4000))},
-		})
-		failed++
-	}
-	suite.Tests = len(suite.Cases)
-	suite.Failures = failed
-	suite.Time = strconv.FormatFloat(total, 'f', 3, 64)
-	out, _ := xml.MarshalIndent(junitSuites{Suites: []junitSuite{suite}}, "", "  ")
-	return append([]byte(xml.Header), append(out, '\n')...), suite
+	return order, cases
 }
 
 // skipReason is the first line a skipped test printed (its t.Skip message).
