@@ -27,8 +27,10 @@ e2e: setup build
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# vet, gofmt, and the import rules of docs/ARCHITECTURE.md.
 lint:
 	$(GO) vet ./...
+	$(GO) test -count=1 ./internal/archtest/
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
 proto: setup
