@@ -506,24 +506,25 @@ func (s *Server) assignPrivateIpAddresses(p params, x *xw, now time.Time) *Error
 	if req.reassign, e = p.boolean("AllowReassignment"); e != nil {
 		return e
 	}
-	n, ips, pfx, moved, e := s.st.assign(req, now)
+	got, e := s.st.assign(req, now)
 	if e != nil {
 		return e
 	}
-	for _, m := range moved {
+	n := got.eni
+	for _, m := range got.moved {
 		s.emit(Event{Kind: AddressesChanged, InstanceID: instID(m), ENI: m.view(), At: now})
 	}
 	s.emit(Event{Kind: AddressesChanged, InstanceID: instID(n), ENI: n.view(), At: now})
 	x.el("networkInterfaceId", n.id)
 	x.open("assignedPrivateIpAddressesSet")
-	for _, a := range ips {
+	for _, a := range got.ips {
 		x.open("item")
 		x.el("privateIpAddress", a.String())
 		x.close("item")
 	}
 	x.close("assignedPrivateIpAddressesSet")
 	x.open("assignedIpv4PrefixSet")
-	for _, q := range pfx {
+	for _, q := range got.prefixes {
 		x.open("item")
 		x.el("ipv4Prefix", q.String())
 		x.close("item")
