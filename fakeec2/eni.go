@@ -95,7 +95,7 @@ func (st *state) checkENIRequest(req eniRequest) (*subnet, []string, *Error) {
 	if !ok {
 		return nil, nil, subnetNotFound(req.subnetID)
 	}
-	groups, e := st.checkGroups(sn.vpcID, req.groups)
+	groups, e := st.checkGroups(sn.vpcID, req.groups, securityGroupNotFound)
 	if e != nil {
 		return nil, nil, e
 	}

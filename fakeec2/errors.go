@@ -43,6 +43,14 @@ func vpcNotFound(id string) *Error    { return notFound("InvalidVpcID.NotFound",
 func attachmentNotFound(id string) *Error {
 	return notFound("InvalidAttachmentID.NotFound", "attachment", id)
 }
+
+// securityGroupNotFound is what CreateNetworkInterface answers for an
+// unknown group; RunInstances and ModifyNetworkInterfaceAttribute answer
+// groupNotFound.
+func securityGroupNotFound(id string) *Error {
+	return notFound("InvalidSecurityGroupID.NotFound", "securityGroup", id)
+}
+
 func groupNotFound(id string) *Error {
 	return errCode("InvalidGroup.NotFound", 400, "The security group '%s' does not exist", id)
 }

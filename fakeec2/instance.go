@@ -34,7 +34,7 @@ func (st *state) runInstances(typ, subnetID string, groups []string, primary net
 	if count > sn.free && !primary.IsValid() {
 		return nil, insufficientAddresses(sn)
 	}
-	if _, e := st.checkGroups(sn.vpcID, groups); e != nil {
+	if _, e := st.checkGroups(sn.vpcID, groups, groupNotFound); e != nil {
 		return nil, e
 	}
 	resID := st.newID("r")

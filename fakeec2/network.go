@@ -226,7 +226,10 @@ func (st *state) createSG(name, desc, vpcID string) (*secGroup, *Error) {
 	return g, nil
 }
 
-func (st *state) checkGroups(vpcID string, ids []string) ([]string, *Error) {
+// checkGroups resolves the groups a request names (the VPC's default group
+// when it names none); an unknown group is answered with notFound, since
+// EC2's code for it differs between actions.
+func (st *state) checkGroups(vpcID string, ids []string, notFound func(id string) *Error) ([]string, *Error) {
 	if len(ids) == 0 {
 		return []string{st.vpcs[vpcID].defaultSG}, nil
 	}
@@ -235,7 +238,7 @@ func (st *state) checkGroups(vpcID string, ids []string) ([]string, *Error) {
 	for _, id := range ids {
 		g, ok := st.sgs[id]
 		if !ok {
-			return nil, groupNotFound(id)
+			return nil, notFound(id)
 		}
 		if g.vpcID != vpcID {
 			return nil, invalidParam("Security group %s and subnet belong to different networks.", id)

@@ -87,10 +87,12 @@ type eni struct {
 	attachID              string
 	device, card          int
 	dot                   bool
-	attachedAt            time.Time // zero = visible at once (primary ENI)
-	attachTime            time.Time // reported attachTime
-	seq                   uint64
-	deleted               bool
+	// noSourceDestCheck is SourceDestCheck negated, so a new ENI checks.
+	noSourceDestCheck bool
+	attachedAt        time.Time // zero = visible at once (primary ENI)
+	attachTime        time.Time // reported attachTime
+	seq               uint64
+	deleted           bool
 }
 
 type state struct {
