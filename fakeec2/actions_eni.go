@@ -58,7 +58,7 @@ func (s *Server) writeENI(x *xw, n *eni, v eniView, tag string) {
 		x.elAddr("privateIpAddress", n.ips[0].a)
 		x.elDNS("privateDnsName", n.ips[0].a, s.cfg.Region)
 	}
-	x.elBool("sourceDestCheck", true)
+	x.elBool("sourceDestCheck", !n.noSourceDestCheck)
 	s.groupSet(x, n.sgs)
 	if v.attached {
 		x.open("attachment")
@@ -403,7 +403,9 @@ func (s *Server) describeNetworkInterfaceAttribute(p params, x *xw, now time.Tim
 	case "groupSet":
 		s.groupSet(x, n.sgs)
 	case "sourceDestCheck":
-		x.raw("<sourceDestCheck><value>true</value></sourceDestCheck>")
+		x.open("sourceDestCheck")
+		x.elBool("value", !n.noSourceDestCheck)
+		x.close("sourceDestCheck")
 	case "attachment":
 		if n.inst != nil {
 			x.open("attachment")
@@ -454,11 +456,13 @@ func (s *Server) modifyNetworkInterfaceAttribute(p params, x *xw, now time.Time)
 		}
 		n.desc = d
 	case hasSDC:
-		if _, e := p.boolean("SourceDestCheck.Value"); e != nil {
+		check, e := p.boolean("SourceDestCheck.Value")
+		if e != nil {
 			return e
 		}
+		n.noSourceDestCheck = !check
 	case len(groups) > 0:
-		gs, e := s.st.checkGroups(n.subnet.vpcID, groups)
+		gs, e := s.st.checkGroups(n.subnet.vpcID, groups, groupNotFound)
 		if e != nil {
 			return e
 		}
@@ -506,24 +510,25 @@ func (s *Server) assignPrivateIpAddresses(p params, x *xw, now time.Time) *Error
 	if req.reassign, e = p.boolean("AllowReassignment"); e != nil {
 		return e
 	}
-	n, ips, pfx, moved, e := s.st.assign(req, now)
+	got, e := s.st.assign(req, now)
 	if e != nil {
 		return e
 	}
-	for _, m := range moved {
+	n := got.eni
+	for _, m := range got.moved {
 		s.emit(Event{Kind: AddressesChanged, InstanceID: instID(m), ENI: m.view(), At: now})
 	}
 	s.emit(Event{Kind: AddressesChanged, InstanceID: instID(n), ENI: n.view(), At: now})
 	x.el("networkInterfaceId", n.id)
 	x.open("assignedPrivateIpAddressesSet")
-	for _, a := range ips {
+	for _, a := range got.ips {
 		x.open("item")
 		x.el("privateIpAddress", a.String())
 		x.close("item")
 	}
 	x.close("assignedPrivateIpAddressesSet")
 	x.open("assignedIpv4PrefixSet")
-	for _, q := range pfx {
+	for _, q := range got.prefixes {
 		x.open("item")
 		x.el("ipv4Prefix", q.String())
 		x.close("item")

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -655,7 +656,7 @@ func TestSecurityGroupsNamedLikeIDs(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, out.NetworkInterface.Groups, 2)
 	_, err = l.ec2.CreateNetworkInterface(l.ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: aws.String(l.sub.ID), Groups: []string{"sg-2"}})
-	assert.Equal(t, "InvalidGroup.NotFound", code(t, err))
+	assert.Equal(t, "InvalidSecurityGroupID.NotFound", code(t, err))
 	_, err = l.ec2.ModifyNetworkInterfaceAttribute(l.ctx, &ec2.ModifyNetworkInterfaceAttributeInput{NetworkInterfaceId: out.NetworkInterface.NetworkInterfaceId, Groups: []string{other}})
 	require.NoError(t, err)
 	got, _ := l.srv.ENI(aws.ToString(out.NetworkInterface.NetworkInterfaceId))
@@ -785,4 +786,51 @@ func TestDescribeAvailabilityZonesAndInterfaceAttribute(t *testing.T) {
 	assert.Equal(t, l.inst.ENIs[0].SecurityGroups[0], aws.ToString(gs.Groups[0].GroupId))
 	_, err = l.ec2.DescribeNetworkInterfaceAttribute(l.ctx, &ec2.DescribeNetworkInterfaceAttributeInput{NetworkInterfaceId: aws.String("eni-404"), Attribute: types.NetworkInterfaceAttributeGroupSet})
 	assert.Equal(t, "InvalidNetworkInterfaceID.NotFound", code(t, err))
+}
+
+// EC2 names an unknown group differently per action: CreateNetworkInterface
+// answers InvalidSecurityGroupID.NotFound, RunInstances and
+// ModifyNetworkInterfaceAttribute InvalidGroup.NotFound.
+func TestUnknownSecurityGroupCodePerAction(t *testing.T) {
+	l := newLab(t, "m5.large")
+	_, err := l.ec2.CreateNetworkInterface(l.ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: aws.String(l.sub.ID), Groups: []string{"sg-0123456789abcdef0"}})
+	assert.Equal(t, "InvalidSecurityGroupID.NotFound", code(t, err))
+	var ae smithy.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Contains(t, ae.ErrorMessage(), "'sg-0123456789abcdef0'")
+	_, err = l.ec2.RunInstances(l.ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-1"), InstanceType: types.InstanceTypeM5Large,
+		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SubnetId: aws.String(l.sub.ID), SecurityGroupIds: []string{"sg-0123456789abcdef0"}})
+	assert.Equal(t, "InvalidGroup.NotFound", code(t, err))
+	_, err = l.ec2.ModifyNetworkInterfaceAttribute(l.ctx, &ec2.ModifyNetworkInterfaceAttributeInput{NetworkInterfaceId: aws.String(l.inst.ENIs[0].ID),
+		Groups: []string{"sg-0123456789abcdef0"}})
+	assert.Equal(t, "InvalidGroup.NotFound", code(t, err))
+}
+
+// SourceDestCheck is on for a new ENI; ModifyNetworkInterfaceAttribute
+// turns it off and on, and both Describe calls show it.
+func TestSourceDestCheckIsStored(t *testing.T) {
+	l := newLab(t, "m5.large")
+	out, err := l.ec2.CreateNetworkInterface(l.ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: aws.String(l.sub.ID)})
+	require.NoError(t, err)
+	id := out.NetworkInterface.NetworkInterfaceId
+	assert.True(t, aws.ToBool(out.NetworkInterface.SourceDestCheck))
+	check := func(want bool) {
+		t.Helper()
+		d, err := l.ec2.DescribeNetworkInterfaces(l.ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{aws.ToString(id)}})
+		require.NoError(t, err)
+		require.Len(t, d.NetworkInterfaces, 1)
+		assert.Equal(t, want, aws.ToBool(d.NetworkInterfaces[0].SourceDestCheck))
+		a, err := l.ec2.DescribeNetworkInterfaceAttribute(l.ctx, &ec2.DescribeNetworkInterfaceAttributeInput{NetworkInterfaceId: id,
+			Attribute: types.NetworkInterfaceAttributeSourceDestCheck})
+		require.NoError(t, err)
+		require.NotNil(t, a.SourceDestCheck)
+		assert.Equal(t, want, aws.ToBool(a.SourceDestCheck.Value))
+	}
+	check(true)
+	for _, want := range []bool{false, true} {
+		_, err = l.ec2.ModifyNetworkInterfaceAttribute(l.ctx, &ec2.ModifyNetworkInterfaceAttributeInput{NetworkInterfaceId: id,
+			SourceDestCheck: &types.AttributeBooleanValue{Value: aws.Bool(want)}})
+		require.NoError(t, err)
+		check(want)
+	}
 }

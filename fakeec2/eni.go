@@ -1,18 +1,14 @@
 package fakeec2
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
-	"sort"
 	"time"
-
-	"github.com/enilab/enilab/internal/ec2limits"
 )
 
-// ENIs, their addresses and attachments, and instances. Everything here
-// runs with Server.mu held.
-
-// ---- ENIs ----
+// ENIs, their addresses and attachments. Everything here runs with
+// Server.mu held.
 
 type eniRequest struct {
 	subnetID, desc, ifType string
@@ -25,108 +21,41 @@ type eniRequest struct {
 	tags                   map[string]string
 }
 
+// addrs returns every address the request names, the primary first.
+func (req eniRequest) addrs() []netip.Addr {
+	if req.primary.IsValid() {
+		return append([]netip.Addr{req.primary}, req.ips...)
+	}
+	return req.ips
+}
+
+// createENI validates the whole request before it takes any address, so a
+// failed call leaves the subnet as it was.
 func (st *state) createENI(req eniRequest, now time.Time) (*eni, *Error) {
-	if req.subnetID == "" {
-		return nil, missingParam("SubnetId")
-	}
-	sn, ok := st.subnets[req.subnetID]
-	if !ok {
-		return nil, subnetNotFound(req.subnetID)
-	}
-	groups, e := st.checkGroups(sn.vpcID, req.groups)
+	sn, groups, e := st.checkENIRequest(req)
 	if e != nil {
 		return nil, e
 	}
-	if len(req.ips) > 0 && req.ipCount > 0 {
-		return nil, errCode("InvalidParameterCombination", 400, "You may specify secondary addresses or a secondary address count, not both.")
+	all := req.addrs()
+	explicit, e := st.checkExplicitIPs(sn, all, false, nil)
+	if e != nil {
+		return nil, e
 	}
-	if len(req.prefixes) > 0 && req.prefixCount > 0 {
-		return nil, errCode("InvalidParameterCombination", 400, "You may specify IPv4 prefixes or a prefix count, not both.")
-	}
-	slots := 1 + len(req.ips) + req.ipCount + len(req.prefixes) + req.prefixCount
-	if slots > maxIPv4PerENI {
-		return nil, errCode("PrivateIpAddressLimitExceeded", 400, "Number of private addresses will exceed limit.")
-	}
-	// Validate every explicit choice before taking anything.
-	var explicit []uint32
-	seen := map[netip.Addr]bool{}
-	all := req.ips
-	if req.primary.IsValid() {
-		all = append([]netip.Addr{req.primary}, req.ips...)
-	}
-	for _, a := range all {
-		if seen[a] {
-			return nil, invalidParam("Address %s is listed more than once.", a)
-		}
-		seen[a] = true
-		off, e := st.checkExplicitIP(sn, a, false, nil)
-		if e != nil {
-			return nil, e
-		}
-		explicit = append(explicit, off)
-	}
-	var pfxOffs []uint32
-	seenP := map[netip.Prefix]bool{}
-	for _, p := range req.prefixes {
-		if seenP[p] {
-			return nil, invalidParam("Prefix %s is listed more than once.", p)
-		}
-		seenP[p] = true
-		off, e := st.checkExplicitPrefix(sn, p)
-		if e != nil {
-			return nil, e
-		}
-		// Both lists were checked against the subnet only: an address
-		// inside a prefix of the same request would be handed out twice.
-		for _, a := range all {
-			if p.Contains(a) {
-				return nil, errCode("InvalidIPAddress.InUse", 400, "Address %s is inside the requested prefix %s.", a, p)
-			}
-		}
-		pfxOffs = append(pfxOffs, off)
+	// Both lists are checked against the subnet only: an address inside a
+	// prefix of the same request would be handed out twice.
+	pfxOffs, e := st.checkExplicitPrefixes(sn, req.prefixes, all)
+	if e != nil {
+		return nil, e
 	}
 	autoIPs := req.ipCount
 	if !req.primary.IsValid() {
 		autoIPs++
 	}
 	if autoIPs > sn.free {
-		return nil, errCode("InsufficientFreeAddressesInSubnet", 400,
-			"The specified subnet %s does not have enough free addresses to satisfy the request.", sn.id)
+		return nil, insufficientAddresses(sn)
 	}
-	for _, off := range explicit {
-		sn.take(off)
-	}
-	for _, off := range pfxOffs {
-		for i := uint32(0); i < 16; i++ {
-			sn.take(off + i)
-		}
-	}
-	undo := func() {
-		for _, off := range explicit {
-			sn.release(off)
-		}
-		for _, off := range pfxOffs {
-			for i := uint32(0); i < 16; i++ {
-				sn.release(off + i)
-			}
-		}
-	}
-	var autoP []uint32
-	if req.prefixCount > 0 {
-		autoP, e = st.allocPrefixes(sn, req.prefixCount)
-		if e != nil {
-			undo()
-			return nil, e
-		}
-	}
-	autoI, e := st.allocIPs(sn, autoIPs)
+	autoI, autoP, e := st.takeENIAddresses(sn, explicit, pfxOffs, autoIPs, req.prefixCount)
 	if e != nil {
-		undo()
-		for _, b := range autoP {
-			for i := uint32(0); i < 16; i++ {
-				sn.release(b + i)
-			}
-		}
 		return nil, e
 	}
 	n := &eni{
@@ -136,29 +65,150 @@ func (st *state) createENI(req eniRequest, now time.Time) (*eni, *Error) {
 	if n.ifType == "" {
 		n.ifType = "interface"
 	}
-	for k, v := range req.tags {
-		n.tags[k] = v
-	}
+	maps.Copy(n.tags, req.tags)
+	// An automatic primary comes first; explicit secondaries keep the
+	// order the caller gave.
 	var ipOffs []uint32
 	if req.primary.IsValid() {
-		ipOffs = append(ipOffs, explicit...)
-		ipOffs = append(ipOffs, autoI...)
+		ipOffs = slices.Concat(explicit, autoI)
 	} else {
-		ipOffs = append(ipOffs, autoI[0])
-		ipOffs = append(ipOffs, explicit...)
-		ipOffs = append(ipOffs, autoI[1:]...)
+		ipOffs = slices.Concat(autoI[:1], explicit, autoI[1:])
 	}
 	for _, off := range ipOffs {
-		sn.ipOwner[off] = n
-		n.ips = append(n.ips, addrEntry{a: sn.addr(off)})
+		n.holdIP(off, time.Time{})
 	}
-	for _, off := range append(pfxOffs, autoP...) {
-		sn.pfxOwner[off] = n
-		n.pfx = append(n.pfx, prefixEntry{p: netip.PrefixFrom(sn.addr(off), 28)})
+	for _, off := range slices.Concat(pfxOffs, autoP) {
+		n.holdPrefix(off, time.Time{})
 	}
 	st.enis[n.id] = n
 	st.eniList = append(st.eniList, n)
 	return n, nil
+}
+
+// checkENIRequest checks what createENI can check without looking at
+// addresses: the subnet, the groups and the parameter combinations.
+func (st *state) checkENIRequest(req eniRequest) (*subnet, []string, *Error) {
+	if req.subnetID == "" {
+		return nil, nil, missingParam("SubnetId")
+	}
+	sn, ok := st.subnets[req.subnetID]
+	if !ok {
+		return nil, nil, subnetNotFound(req.subnetID)
+	}
+	groups, e := st.checkGroups(sn.vpcID, req.groups, securityGroupNotFound)
+	if e != nil {
+		return nil, nil, e
+	}
+	if len(req.ips) > 0 && req.ipCount > 0 {
+		return nil, nil, errCode("InvalidParameterCombination", 400, "You may specify secondary addresses or a secondary address count, not both.")
+	}
+	if len(req.prefixes) > 0 && req.prefixCount > 0 {
+		return nil, nil, errCode("InvalidParameterCombination", 400, "You may specify IPv4 prefixes or a prefix count, not both.")
+	}
+	slots := 1 + len(req.ips) + req.ipCount + len(req.prefixes) + req.prefixCount
+	if slots > maxIPv4PerENI {
+		return nil, nil, errCode("PrivateIpAddressLimitExceeded", 400, "Number of private addresses will exceed limit.")
+	}
+	return sn, groups, nil
+}
+
+// takeENIAddresses takes the checked explicit addresses and prefixes, then
+// picks autoIPs addresses and autoPrefixes prefixes; on failure it gives
+// back everything it took.
+func (st *state) takeENIAddresses(sn *subnet, explicit, pfxOffs []uint32, autoIPs, autoPrefixes int) (autoI, autoP []uint32, e *Error) {
+	for _, off := range explicit {
+		sn.take(off)
+	}
+	for _, off := range pfxOffs {
+		sn.takePrefix(off)
+	}
+	undo := func() {
+		for _, off := range explicit {
+			sn.release(off)
+		}
+		for _, off := range pfxOffs {
+			sn.releasePrefix(off)
+		}
+	}
+	if autoPrefixes > 0 {
+		autoP, e = st.allocPrefixes(sn, autoPrefixes)
+		if e != nil {
+			undo()
+			return nil, nil, e
+		}
+	}
+	autoI, e = st.allocIPs(sn, autoIPs)
+	if e != nil {
+		undo()
+		for _, off := range autoP {
+			sn.releasePrefix(off)
+		}
+		return nil, nil, e
+	}
+	return autoI, autoP, nil
+}
+
+// checkExplicitIPs validates addresses the caller chose (see
+// checkExplicitIP) and returns their offsets; a repeated address is an
+// error.
+func (st *state) checkExplicitIPs(sn *subnet, addrs []netip.Addr, reassign bool, to *eni) ([]uint32, *Error) {
+	var offs []uint32
+	seen := map[netip.Addr]bool{}
+	for _, a := range addrs {
+		if seen[a] {
+			return nil, invalidParam("Address %s is listed more than once.", a)
+		}
+		seen[a] = true
+		off, e := st.checkExplicitIP(sn, a, reassign, to)
+		if e != nil {
+			return nil, e
+		}
+		offs = append(offs, off)
+	}
+	return offs, nil
+}
+
+// checkExplicitPrefixes validates prefixes the caller chose (see
+// checkExplicitPrefix) and returns their offsets; a repeated prefix, or
+// one holding an address of addrs, is an error.
+func (st *state) checkExplicitPrefixes(sn *subnet, prefixes []netip.Prefix, addrs []netip.Addr) ([]uint32, *Error) {
+	var offs []uint32
+	seen := map[netip.Prefix]bool{}
+	for _, p := range prefixes {
+		if seen[p] {
+			return nil, invalidParam("Prefix %s is listed more than once.", p)
+		}
+		seen[p] = true
+		off, e := st.checkExplicitPrefix(sn, p)
+		if e != nil {
+			return nil, e
+		}
+		for _, a := range addrs {
+			if p.Contains(a) {
+				return nil, errCode("InvalidIPAddress.InUse", 400, "Address %s is inside the requested prefix %s.", a, p)
+			}
+		}
+		offs = append(offs, off)
+	}
+	return offs, nil
+}
+
+// holdIP records the taken address at off as n's, assigned at at (zero:
+// visible at once), and returns it.
+func (n *eni) holdIP(off uint32, at time.Time) netip.Addr {
+	a := n.subnet.addr(off)
+	n.subnet.ipOwner[off] = n
+	n.ips = append(n.ips, addrEntry{a: a, at: at})
+	return a
+}
+
+// holdPrefix records the taken /28 at off as n's, assigned at at (zero:
+// visible at once), and returns it.
+func (n *eni) holdPrefix(off uint32, at time.Time) netip.Prefix {
+	p := netip.PrefixFrom(n.subnet.addr(off), 28)
+	n.subnet.pfxOwner[off] = n
+	n.pfx = append(n.pfx, prefixEntry{p: p, at: at})
+	return p
 }
 
 func (st *state) freeENI(n *eni) {
@@ -173,9 +223,7 @@ func (st *state) freeENI(n *eni) {
 	for _, p := range n.pfx {
 		off, _ := sn.offset(p.p.Addr())
 		delete(sn.pfxOwner, off)
-		for i := uint32(0); i < 16; i++ {
-			sn.release(off + i)
-		}
+		sn.releasePrefix(off)
 	}
 	n.ips, n.pfx = nil, nil
 	n.deleted = true
@@ -309,110 +357,127 @@ type assignRequest struct {
 	reassign    bool
 }
 
-// assign adds addresses to an ENI and returns what it added, and in moved
-// each other ENI that lost addresses to it (AllowReassignment) once, so
-// that every changed ENI gets one event.
-func (st *state) assign(req assignRequest, now time.Time) (n *eni, ips []netip.Addr, pfx []netip.Prefix, moved []*eni, err *Error) {
-	n, err = st.findENI(req.eniID)
-	if err != nil {
-		return nil, nil, nil, nil, err
+// assignment is what assign added to eni. moved holds each other ENI that
+// lost addresses to it (AllowReassignment) once, so that every changed ENI
+// gets one event.
+type assignment struct {
+	eni      *eni
+	ips      []netip.Addr
+	prefixes []netip.Prefix
+	moved    []*eni
+}
+
+// assign adds addresses or prefixes to an ENI; a request asks for exactly
+// one of explicit addresses, an address count, explicit prefixes or a
+// prefix count.
+func (st *state) assign(req assignRequest, now time.Time) (assignment, *Error) {
+	n, e := st.findENI(req.eniID)
+	if e != nil {
+		return assignment{}, e
 	}
+	if e := st.checkAssignRequest(n, req); e != nil {
+		return assignment{}, e
+	}
+	out := assignment{eni: n}
+	switch {
+	case len(req.ips) > 0:
+		e = st.assignExplicitIPs(&out, req.ips, req.reassign, now)
+	case req.ipCount > 0:
+		e = st.assignIPCount(&out, req.ipCount, now)
+	case len(req.prefixes) > 0:
+		e = st.assignExplicitPrefixes(&out, req.prefixes, now)
+	case req.prefixCount > 0:
+		e = st.assignPrefixCount(&out, req.prefixCount, now)
+	}
+	if e != nil {
+		return assignment{}, e
+	}
+	return out, nil
+}
+
+// checkAssignRequest checks the parameter combination and that n has room
+// for what the request adds.
+func (st *state) checkAssignRequest(n *eni, req assignRequest) *Error {
 	wantIPs := len(req.ips) > 0 || req.ipCount > 0
 	wantPfx := len(req.prefixes) > 0 || req.prefixCount > 0
 	switch {
 	case len(req.ips) > 0 && req.ipCount > 0:
-		return nil, nil, nil, nil, errCode("InvalidParameterCombination", 400, "You may specify PrivateIpAddress or SecondaryPrivateIpAddressCount, not both.")
+		return errCode("InvalidParameterCombination", 400, "You may specify PrivateIpAddress or SecondaryPrivateIpAddressCount, not both.")
 	case len(req.prefixes) > 0 && req.prefixCount > 0:
-		return nil, nil, nil, nil, errCode("InvalidParameterCombination", 400, "You may specify Ipv4Prefix or Ipv4PrefixCount, not both.")
+		return errCode("InvalidParameterCombination", 400, "You may specify Ipv4Prefix or Ipv4PrefixCount, not both.")
 	case wantIPs && wantPfx:
-		return nil, nil, nil, nil, errCode("InvalidParameterCombination", 400, "You may assign private IP addresses or IPv4 prefixes in one request, not both.")
+		return errCode("InvalidParameterCombination", 400, "You may assign private IP addresses or IPv4 prefixes in one request, not both.")
 	case !wantIPs && !wantPfx:
-		return nil, nil, nil, nil, missingParam("PrivateIpAddress, SecondaryPrivateIpAddressCount, Ipv4Prefix or Ipv4PrefixCount")
+		return missingParam("PrivateIpAddress, SecondaryPrivateIpAddressCount, Ipv4Prefix or Ipv4PrefixCount")
 	}
 	if wantPfx && n.inst != nil && !n.inst.lim.SupportsPrefixes() {
-		return nil, nil, nil, nil, invalidParam("Prefix delegation is not supported for the instance type %s.", n.inst.typ)
+		return invalidParam("Prefix delegation is not supported for the instance type %s.", n.inst.typ)
 	}
 	add := len(req.ips) + req.ipCount + len(req.prefixes) + req.prefixCount
 	if slotsUsed(n)+add > st.slotLimit(n) {
-		return nil, nil, nil, nil, errCode("PrivateIpAddressLimitExceeded", 400, "Number of private addresses will exceed limit.")
+		return errCode("PrivateIpAddressLimitExceeded", 400, "Number of private addresses will exceed limit.")
 	}
-	sn := n.subnet
-	if len(req.ips) > 0 {
-		var offs []uint32
-		seen := map[netip.Addr]bool{}
-		for _, a := range req.ips {
-			if seen[a] {
-				return nil, nil, nil, nil, invalidParam("Address %s is listed more than once.", a)
-			}
-			seen[a] = true
-			off, e := st.checkExplicitIP(sn, a, req.reassign, n)
-			if e != nil {
-				return nil, nil, nil, nil, e
-			}
-			offs = append(offs, off)
-		}
-		for _, off := range offs {
-			if old := sn.ipOwner[off]; old != nil && old != n {
-				a := sn.addr(off)
-				old.ips = slices.DeleteFunc(old.ips, func(x addrEntry) bool { return x.a == a })
-				if !slices.Contains(moved, old) {
-					moved = append(moved, old)
-				}
-			}
-			sn.take(off)
-			sn.ipOwner[off] = n
-			n.ips = append(n.ips, addrEntry{a: sn.addr(off), at: now})
-			ips = append(ips, sn.addr(off))
-		}
+	return nil
+}
+
+// assignExplicitIPs gives out.eni the addresses the caller chose; with
+// reassign an address may move from another ENI, which out.moved records.
+func (st *state) assignExplicitIPs(out *assignment, addrs []netip.Addr, reassign bool, now time.Time) *Error {
+	n, sn := out.eni, out.eni.subnet
+	offs, e := st.checkExplicitIPs(sn, addrs, reassign, n)
+	if e != nil {
+		return e
 	}
-	if req.ipCount > 0 {
-		offs, e := st.allocIPs(sn, req.ipCount)
-		if e != nil {
-			return nil, nil, nil, nil, e
-		}
-		for _, off := range offs {
-			sn.ipOwner[off] = n
-			n.ips = append(n.ips, addrEntry{a: sn.addr(off), at: now})
-			ips = append(ips, sn.addr(off))
-		}
-	}
-	if len(req.prefixes) > 0 {
-		var offs []uint32
-		seen := map[netip.Prefix]bool{}
-		for _, p := range req.prefixes {
-			if seen[p] {
-				return nil, nil, nil, nil, invalidParam("Prefix %s is listed more than once.", p)
+	for _, off := range offs {
+		if old := sn.ipOwner[off]; old != nil && old != n {
+			a := sn.addr(off)
+			old.ips = slices.DeleteFunc(old.ips, func(x addrEntry) bool { return x.a == a })
+			if !slices.Contains(out.moved, old) {
+				out.moved = append(out.moved, old)
 			}
-			seen[p] = true
-			off, e := st.checkExplicitPrefix(sn, p)
-			if e != nil {
-				return nil, nil, nil, nil, e
-			}
-			offs = append(offs, off)
 		}
-		for _, off := range offs {
-			for i := uint32(0); i < 16; i++ {
-				sn.take(off + i)
-			}
-			sn.pfxOwner[off] = n
-			p := netip.PrefixFrom(sn.addr(off), 28)
-			n.pfx = append(n.pfx, prefixEntry{p: p, at: now})
-			pfx = append(pfx, p)
-		}
+		sn.take(off)
+		out.ips = append(out.ips, n.holdIP(off, now))
 	}
-	if req.prefixCount > 0 {
-		offs, e := st.allocPrefixes(sn, req.prefixCount)
-		if e != nil {
-			return nil, nil, nil, nil, e
-		}
-		for _, off := range offs {
-			sn.pfxOwner[off] = n
-			p := netip.PrefixFrom(sn.addr(off), 28)
-			n.pfx = append(n.pfx, prefixEntry{p: p, at: now})
-			pfx = append(pfx, p)
-		}
+	return nil
+}
+
+// assignIPCount gives out.eni count addresses EC2 picks.
+func (st *state) assignIPCount(out *assignment, count int, now time.Time) *Error {
+	offs, e := st.allocIPs(out.eni.subnet, count)
+	if e != nil {
+		return e
 	}
-	return n, ips, pfx, moved, nil
+	for _, off := range offs {
+		out.ips = append(out.ips, out.eni.holdIP(off, now))
+	}
+	return nil
+}
+
+// assignExplicitPrefixes gives out.eni the /28 prefixes the caller chose.
+func (st *state) assignExplicitPrefixes(out *assignment, prefixes []netip.Prefix, now time.Time) *Error {
+	sn := out.eni.subnet
+	offs, e := st.checkExplicitPrefixes(sn, prefixes, nil)
+	if e != nil {
+		return e
+	}
+	for _, off := range offs {
+		sn.takePrefix(off)
+		out.prefixes = append(out.prefixes, out.eni.holdPrefix(off, now))
+	}
+	return nil
+}
+
+// assignPrefixCount gives out.eni count /28 prefixes EC2 picks.
+func (st *state) assignPrefixCount(out *assignment, count int, now time.Time) *Error {
+	offs, e := st.allocPrefixes(out.eni.subnet, count)
+	if e != nil {
+		return e
+	}
+	for _, off := range offs {
+		out.prefixes = append(out.prefixes, out.eni.holdPrefix(off, now))
+	}
+	return nil
 }
 
 func (st *state) unassign(eniID string, ips []netip.Addr, pfx []netip.Prefix) (*eni, *Error) {
@@ -468,93 +533,10 @@ func (st *state) unassign(eniID string, ips []netip.Addr, pfx []netip.Prefix) (*
 		dropP[p] = true
 		off, _ := sn.offset(p.Addr())
 		delete(sn.pfxOwner, off)
-		for i := uint32(0); i < 16; i++ {
-			sn.release(off + i)
-		}
+		sn.releasePrefix(off)
 	}
 	n.pfx = slices.DeleteFunc(n.pfx, func(x prefixEntry) bool { return dropP[x.p] })
 	return n, nil
-}
-
-// ---- instances ----
-
-func (st *state) runInstances(typ, subnetID string, groups []string, primary netip.Addr, count int, imageID string, tags map[string]string, now time.Time) ([]*instance, *Error) {
-	if subnetID == "" {
-		return nil, errCode("VPCIdNotSpecified", 400, "No default VPC for this user. GroupName is only supported for EC2-Classic and default VPC.")
-	}
-	sn, ok := st.subnets[subnetID]
-	if !ok {
-		return nil, subnetNotFound(subnetID)
-	}
-	if typ == "" {
-		return nil, missingParam("InstanceType")
-	}
-	lim, ok := ec2limits.Lookup(typ)
-	if !ok {
-		return nil, invalidParam("The instance type '%s' does not exist", typ)
-	}
-	if primary.IsValid() && count > 1 {
-		return nil, errCode("InvalidParameterCombination", 400, "Cannot specify a private IP address when launching more than one instance.")
-	}
-	if count > sn.free && !primary.IsValid() {
-		return nil, errCode("InsufficientFreeAddressesInSubnet", 400,
-			"The specified subnet %s does not have enough free addresses to satisfy the request.", sn.id)
-	}
-	if _, e := st.checkGroups(sn.vpcID, groups); e != nil {
-		return nil, e
-	}
-	resID := st.newID("r")
-	var out []*instance
-	for range count {
-		n, e := st.createENI(eniRequest{subnetID: subnetID, groups: groups, primary: primary,
-			desc: ""}, now)
-		if e != nil { // roll back: the call launches all or nothing
-			for _, in := range out {
-				st.terminate(in)
-				delete(st.instances, in.id)
-			}
-			st.instOrder = st.instOrder[:len(st.instOrder)-len(out)]
-			return nil, e
-		}
-		in := &instance{
-			id: st.newID("i"), typ: typ, az: sn.az, lim: lim, subnet: sn, primaryIP: n.ips[0].a,
-			sgs: n.sgs, state: "running", launched: now, tags: map[string]string{}, seq: st.nextSeq(),
-			imageID: imageID, reservationID: resID,
-		}
-		for k, v := range tags {
-			in.tags[k] = v
-		}
-		st.instances[in.id] = in
-		st.instOrder = append(st.instOrder, in)
-		n.inst, n.device, n.card, n.dot = in, 0, lim.DefaultNetworkCard, true
-		n.attachID = st.newID("eni-attach")
-		n.attachTime = now
-		st.attachments[n.attachID] = n
-		in.enis = append(in.enis, n)
-		out = append(out, in)
-	}
-	return out, nil
-}
-
-// terminate detaches every ENI, deletes those marked DeleteOnTermination
-// and returns them in (detached, deleted) order.
-func (st *state) terminate(in *instance) (detached, deleted []*eni) {
-	if in.state != "running" {
-		return nil, nil
-	}
-	enis := slices.Clone(in.enis)
-	sort.Slice(enis, func(i, j int) bool { return enis[i].seq < enis[j].seq })
-	for _, n := range enis {
-		dot := n.dot
-		st.detachENI(n)
-		detached = append(detached, n)
-		if dot {
-			st.freeENI(n)
-			deleted = append(deleted, n)
-		}
-	}
-	in.state = "terminated"
-	return detached, deleted
 }
 
 // isPrimary reports whether n is its instance's primary ENI: device 0 on

@@ -1,10 +1,12 @@
 package fakeec2
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -105,25 +107,19 @@ func (s *Server) imdsLookup(instanceID, path string, now time.Time) (string, boo
 	if !ok || in.state != "running" {
 		return "", false
 	}
-	lag := s.cfg.IMDSLag
-	var primary *eni
-	macs := map[string]*eni{}
-	views := map[string]eniView{}
-	for _, n := range in.enis {
-		v := lagged(n, now, lag)
-		if !v.attached {
-			continue
-		}
-		macs[n.mac] = n
-		views[n.mac] = v
-		if n.isPrimary() {
-			primary = n
-		}
+	if body, ok, known := s.imdsDynamic(in, path); known {
+		return body, ok
 	}
-	mac := ""
-	if primary != nil {
-		mac = primary.mac
+	rest, ok := strings.CutPrefix(path, "/latest/meta-data")
+	if !ok {
+		return "", false
 	}
+	return s.imdsMetaData(in, imdsAttachedENIs(in, now, s.cfg.IMDSLag), strings.TrimPrefix(rest, "/"))
+}
+
+// imdsDynamic answers the paths outside /latest/meta-data; known is false
+// for any other path.
+func (s *Server) imdsDynamic(in *instance, path string) (body string, ok, known bool) {
 	switch path {
 	case "/latest/dynamic/instance-identity/document":
 		doc := map[string]any{
@@ -133,21 +129,45 @@ func (s *Server) imdsLookup(instanceID, path string, now time.Time) (string, boo
 			"version": "2017-09-30",
 		}
 		b, _ := json.MarshalIndent(doc, "", "  ")
-		return string(b), true
+		return string(b), true, true
 	case "/latest/dynamic/instance-identity/", "/latest/dynamic/instance-identity":
-		return "document", true
+		return "document", true, true
 	case "/latest/dynamic/", "/latest/dynamic":
-		return "instance-identity/", true
+		return "instance-identity/", true, true
 	case "/latest/", "/latest":
-		return "dynamic\nmeta-data", true
+		return "dynamic\nmeta-data", true, true
 	case "/", "":
-		return "latest", true
+		return "latest", true, true
 	}
-	rest, ok := strings.CutPrefix(path, "/latest/meta-data")
-	if !ok {
-		return "", false
+	return "", false, false
+}
+
+// imdsENIs is what IMDS shows of an instance's ENIs: those whose attachment
+// is visible by now, keyed by MAC, with their lagged addresses.
+type imdsENIs struct {
+	byMAC   map[string]*eni
+	views   map[string]eniView
+	primary *eni
+}
+
+func imdsAttachedENIs(in *instance, now time.Time, lag time.Duration) imdsENIs {
+	att := imdsENIs{byMAC: map[string]*eni{}, views: map[string]eniView{}}
+	for _, n := range in.enis {
+		v := lagged(n, now, lag)
+		if !v.attached {
+			continue
+		}
+		att.byMAC[n.mac] = n
+		att.views[n.mac] = v
+		if n.isPrimary() {
+			att.primary = n
+		}
 	}
-	rest = strings.TrimPrefix(rest, "/")
+	return att
+}
+
+// imdsMetaData answers a path below /latest/meta-data/.
+func (s *Server) imdsMetaData(in *instance, att imdsENIs, rest string) (string, bool) {
 	switch rest {
 	case "":
 		return "ami-id\nhostname\ninstance-id\ninstance-type\nlocal-hostname\nlocal-ipv4\nmac\nnetwork/\nplacement/", true
@@ -162,7 +182,10 @@ func (s *Server) imdsLookup(instanceID, path string, now time.Time) (string, boo
 	case "hostname", "local-hostname":
 		return s.st.dnsName(in.primaryIP), true
 	case "mac":
-		return mac, mac != ""
+		if att.primary == nil {
+			return "", false
+		}
+		return att.primary.mac, true
 	case "placement", "placement/":
 		return "availability-zone\navailability-zone-id\nregion", true
 	case "placement/availability-zone":
@@ -176,38 +199,45 @@ func (s *Server) imdsLookup(instanceID, path string, now time.Time) (string, boo
 	case "network/interfaces", "network/interfaces/":
 		return "macs/", true
 	case "network/interfaces/macs", "network/interfaces/macs/":
-		list := make([]*eni, 0, len(macs))
-		for _, n := range macs {
-			list = append(list, n)
-		}
-		sort.Slice(list, func(i, j int) bool {
-			if list[i].card != list[j].card {
-				return list[i].card < list[j].card
-			}
-			return list[i].device < list[j].device
-		})
-		var b strings.Builder
-		for i, n := range list {
-			if i > 0 {
-				b.WriteByte('\n')
-			}
-			b.WriteString(n.mac + "/")
-		}
-		return b.String(), true
+		return imdsMACList(att), true
 	}
-	rest, ok = strings.CutPrefix(rest, "network/interfaces/macs/")
+	rest, ok := strings.CutPrefix(rest, "network/interfaces/macs/")
 	if !ok {
 		return "", false
 	}
 	m, key, _ := strings.Cut(rest, "/")
-	n, ok := macs[m]
+	n, ok := att.byMAC[m]
 	if !ok {
 		return "", false
 	}
-	v := views[m]
+	return s.imdsInterface(n, att.views[m], key)
+}
+
+// imdsMACList lists the attached ENIs' MACs in card, then device order.
+func imdsMACList(att imdsENIs) string {
+	list := slices.Collect(maps.Values(att.byMAC))
+	slices.SortFunc(list, func(a, b *eni) int {
+		if c := cmp.Compare(a.card, b.card); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.device, b.device)
+	})
+	var b strings.Builder
+	for i, n := range list {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(n.mac + "/")
+	}
+	return b.String()
+}
+
+// imdsInterface answers key below network/interfaces/macs/<mac>/ for n,
+// whose addresses as IMDS sees them are v's.
+func (s *Server) imdsInterface(n *eni, v eniView, key string) (string, bool) {
 	switch key {
 	case "":
-		// Only keys this switch answers: a client walking the listing
+		// Only keys imdsInterface answers: a client walking the listing
 		// must not meet a 404 for a key it was just offered.
 		keys := "device-number\ninterface-id\nlocal-hostname\nlocal-ipv4s\nmac\nnetwork-card\nowner-id\nsecurity-group-ids\nsecurity-groups\nsubnet-id\nsubnet-ipv4-cidr-block\nvpc-id\nvpc-ipv4-cidr-block\nvpc-ipv4-cidr-blocks"
 		if len(v.pfx) > 0 {
@@ -237,46 +267,41 @@ func (s *Server) imdsLookup(instanceID, path string, now time.Time) (string, boo
 		return s.st.dnsName(n.ips[0].a), true
 	case "vpc-ipv4-cidr-block":
 		return s.st.vpcs[n.subnet.vpcID].cidrs[0].p.String(), true
+	}
+	return s.imdsInterfaceList(n, v, key)
+}
+
+// imdsInterfaceList answers the keys of an interface whose value is a
+// list, one item a line; an empty list is a 404, as on EC2.
+func (s *Server) imdsInterfaceList(n *eni, v eniView, key string) (string, bool) {
+	var l []string
+	switch key {
 	case "vpc-ipv4-cidr-blocks":
-		var l []string
 		for _, c := range s.st.vpcs[n.subnet.vpcID].cidrs {
 			l = append(l, c.p.String())
 		}
 		return strings.Join(l, "\n"), true
 	case "local-ipv4s":
-		if len(v.ips) == 0 {
-			return "", false
-		}
-		var l []string
 		for _, a := range v.ips {
 			l = append(l, a.a.String())
 		}
-		return strings.Join(l, "\n"), true
 	case "ipv4-prefix":
-		if len(v.pfx) == 0 {
-			return "", false
-		}
-		var l []string
 		for _, p := range v.pfx {
 			l = append(l, p.p.String())
 		}
-		return strings.Join(l, "\n"), true
 	case "security-group-ids":
-		if len(n.sgs) == 0 {
-			return "", false
-		}
-		return strings.Join(n.sgs, "\n"), true
+		l = n.sgs
 	case "security-groups":
-		var l []string
 		for _, id := range n.sgs {
 			if g, ok := s.st.sgs[id]; ok {
 				l = append(l, g.name)
 			}
 		}
-		if len(l) == 0 {
-			return "", false
-		}
-		return strings.Join(l, "\n"), true
+	default:
+		return "", false
 	}
-	return "", false
+	if len(l) == 0 {
+		return "", false
+	}
+	return strings.Join(l, "\n"), true
 }

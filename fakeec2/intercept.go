@@ -1,21 +1,9 @@
 package fakeec2
 
 import (
-	"fmt"
 	"net/url"
 	"time"
 )
-
-// Error is an EC2 API error: the code clients switch on, the message they
-// parse (NotFound messages quote the id), and the HTTP status EC2 uses.
-type Error struct {
-	Code    string
-	Message string
-	Status  int
-}
-
-// Error formats the code and message as the SDK prints them.
-func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
 
 // Call is one EC2 request as the interceptor sees it, before it runs.
 type Call struct {

@@ -1,6 +1,7 @@
 package fakeec2
 
 import (
+	"maps"
 	"net/netip"
 )
 
@@ -151,41 +152,10 @@ func (st *state) createSubnet(id, vpcID, cidr, az string, tags map[string]string
 		sn.used.set(off)
 	}
 	sn.free = int(size) - 5
-	for k, v := range tags {
-		sn.tags[k] = v
-	}
+	maps.Copy(sn.tags, tags)
 	st.subnets[id] = sn
 	return sn, nil
 }
-
-func (sn *subnet) reserved(off uint32) bool {
-	return sn.resvPrefix.has(off) || sn.resvExplicit.has(off)
-}
-
-func (sn *subnet) take(off uint32) {
-	if !sn.used.has(off) && !sn.reserved(off) {
-		sn.free--
-	}
-	sn.used.set(off)
-}
-
-func (sn *subnet) release(off uint32) {
-	if sn.used.has(off) && !sn.reserved(off) {
-		sn.free++
-	}
-	sn.used.clear(off)
-}
-
-func (sn *subnet) offset(a netip.Addr) (uint32, bool) {
-	if !a.Is4() || !sn.cidr.Contains(a) {
-		return 0, false
-	}
-	return addrToU32(a) - sn.base, true
-}
-
-func (sn *subnet) addr(off uint32) netip.Addr { return u32ToAddr(sn.base + off) }
-
-func (sn *subnet) isEdge(off uint32) bool { return off <= 3 || off == sn.size-1 }
 
 func (st *state) createReservation(subnetID, cidr, typ, desc string) (*reservation, *Error) {
 	if subnetID == "" {
@@ -234,117 +204,6 @@ func (st *state) createReservation(subnetID, cidr, typ, desc string) (*reservati
 	return r, nil
 }
 
-// allocIPs picks n addresses EC2 would choose on its own: free, outside
-// every reservation, starting at a seeded random offset.
-func (st *state) allocIPs(sn *subnet, n int) ([]uint32, *Error) {
-	if n > sn.free {
-		return nil, errCode("InsufficientFreeAddressesInSubnet", 400,
-			"The specified subnet %s does not have enough free addresses to satisfy the request.", sn.id)
-	}
-	out := make([]uint32, 0, n)
-	for range n {
-		off, ok := nextFree(sn.size, st.addrs.Uint32N(sn.size), sn.used, sn.resvPrefix, sn.resvExplicit)
-		if !ok { // cannot happen while free is right; fail safe
-			for _, o := range out {
-				sn.release(o)
-			}
-			return nil, errCode("InsufficientFreeAddressesInSubnet", 400,
-				"The specified subnet %s does not have enough free addresses to satisfy the request.", sn.id)
-		}
-		sn.take(off)
-		out = append(out, off)
-	}
-	return out, nil
-}
-
-// allocPrefixes picks n free /28 blocks: first inside prefix reservations,
-// then anywhere no reservation touches.
-func (st *state) allocPrefixes(sn *subnet, n int) ([]uint32, *Error) {
-	out := make([]uint32, 0, n)
-	took := func(b uint32) {
-		for i := uint32(0); i < 16; i++ {
-			sn.take(b + i)
-		}
-		out = append(out, b)
-	}
-	for _, r := range sn.reservations {
-		if r.typ != "prefix" || r.p.Bits() > 28 {
-			continue
-		}
-		start := addrToU32(r.p.Addr()) - sn.base
-		end := start + uint32(1)<<(32-r.p.Bits())
-		for b := start; b < end && len(out) < n; b += 16 {
-			if sn.used.block16(b) == 0 {
-				took(b)
-			}
-		}
-	}
-	blocks := sn.size / 16
-	if len(out) < n && blocks > 0 {
-		first := st.addrs.Uint32N(blocks)
-		for i := uint32(0); i < blocks && len(out) < n; i++ {
-			b := ((first + i) % blocks) * 16
-			if sn.used.block16(b) == 0 && sn.resvPrefix.block16(b) == 0 && sn.resvExplicit.block16(b) == 0 {
-				took(b)
-			}
-		}
-	}
-	if len(out) < n {
-		for _, b := range out {
-			for i := uint32(0); i < 16; i++ {
-				sn.release(b + i)
-			}
-		}
-		if sn.free == 0 {
-			return nil, errCode("InsufficientFreeAddressesInSubnet", 400,
-				"The specified subnet %s does not have enough free addresses to satisfy the request.", sn.id)
-		}
-		return nil, errCode("InsufficientCidrBlocks", 400,
-			"The specified subnet %s does not have enough free cidr blocks to satisfy the request.", sn.id)
-	}
-	return out, nil
-}
-
-// checkExplicitIP validates an address the caller chose; reassign lets it
-// move from another ENI of the same subnet.
-func (st *state) checkExplicitIP(sn *subnet, a netip.Addr, reassign bool, to *eni) (uint32, *Error) {
-	off, ok := sn.offset(a)
-	if !ok {
-		return 0, invalidParam("Address %s does not fall within the subnet's address range", a)
-	}
-	if sn.isEdge(off) {
-		return 0, invalidParam("Address %s is in subnet's reserved address range", a)
-	}
-	if sn.resvPrefix.has(off) {
-		return 0, invalidParam("Address %s is inside a prefix CIDR reservation of subnet %s", a, sn.id)
-	}
-	if sn.used.has(off) {
-		owner := sn.ipOwner[off]
-		if owner == nil || owner == to || !reassign || owner.ips[0].a == a {
-			return 0, errCode("InvalidIPAddress.InUse", 400, "Address %s is in use.", a)
-		}
-	}
-	return off, nil
-}
-
-// checkExplicitPrefix validates a prefix the caller chose. Like a chosen
-// address it may lie in an explicit reservation: those are kept for the
-// caller to assign ("You assign the reserved IP addresses"); EC2 only
-// never picks from them on its own.
-func (st *state) checkExplicitPrefix(sn *subnet, p netip.Prefix) (uint32, *Error) {
-	if p.Bits() != 28 {
-		return 0, invalidParam("Value (%s) for parameter Ipv4Prefix is invalid. Only /28 prefixes are supported.", p)
-	}
-	off, ok := sn.offset(p.Addr())
-	if !ok || p.Bits() < sn.cidr.Bits() {
-		return 0, invalidParam("Prefix %s does not fall within the subnet's address range", p)
-	}
-	if sn.used.block16(off) != 0 {
-		return 0, errCode("InvalidParameterValue", 400, "Prefix %s is in use or overlaps the subnet's reserved addresses.", p)
-	}
-	return off, nil
-}
-
 // ---- security groups ----
 
 func (st *state) createSG(name, desc, vpcID string) (*secGroup, *Error) {
@@ -367,7 +226,10 @@ func (st *state) createSG(name, desc, vpcID string) (*secGroup, *Error) {
 	return g, nil
 }
 
-func (st *state) checkGroups(vpcID string, ids []string) ([]string, *Error) {
+// checkGroups resolves the groups a request names (the VPC's default group
+// when it names none); an unknown group is answered with notFound, since
+// EC2's code for it differs between actions.
+func (st *state) checkGroups(vpcID string, ids []string, notFound func(id string) *Error) ([]string, *Error) {
 	if len(ids) == 0 {
 		return []string{st.vpcs[vpcID].defaultSG}, nil
 	}
@@ -376,7 +238,7 @@ func (st *state) checkGroups(vpcID string, ids []string) ([]string, *Error) {
 	for _, id := range ids {
 		g, ok := st.sgs[id]
 		if !ok {
-			return nil, groupNotFound(id)
+			return nil, notFound(id)
 		}
 		if g.vpcID != vpcID {
 			return nil, invalidParam("Security group %s and subnet belong to different networks.", id)

@@ -1,14 +1,13 @@
 package fakeec2
 
 import (
-	"bytes"
+	"maps"
 	"net/netip"
 	"net/url"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // params reads the flattened EC2 Query parameters (Key.N, Key.N.Sub).
@@ -183,9 +182,7 @@ func (p params) tagSpecs(rt string, others ...string) (map[string]string, *Error
 		if e != nil {
 			return nil, e
 		}
-		for k, v := range got {
-			tags[k] = v
-		}
+		maps.Copy(tags, got)
 	}
 	return tags, nil
 }
@@ -209,103 +206,23 @@ func (p params) tags(prefix string) (map[string]string, *Error) {
 	return out, nil
 }
 
-// xw writes response XML; hand-written so a 10,000-ENI Describe stays cheap.
-type xw struct {
-	b       bytes.Buffer
-	scratch [64]byte
-}
+// ---- parsing of values shared by the wire and the Go API ----
 
-func newXW() *xw { return &xw{} }
-
-func (x *xw) raw(s string)   { x.b.WriteString(s) }
-func (x *xw) open(n string)  { x.b.WriteByte('<'); x.b.WriteString(n); x.b.WriteByte('>') }
-func (x *xw) close(n string) { x.b.WriteString("</"); x.b.WriteString(n); x.b.WriteByte('>') }
-
-func (x *xw) el(n, v string) {
-	x.open(n)
-	xmlEscape(&x.b, v)
-	x.close(n)
-}
-
-func (x *xw) elInt(n string, v int) {
-	x.open(n)
-	x.b.Write(strconv.AppendInt(x.scratch[:0], int64(v), 10))
-	x.close(n)
-}
-
-func (x *xw) elBool(n string, v bool) {
-	x.open(n)
-	x.b.WriteString(strconv.FormatBool(v))
-	x.close(n)
-}
-
-// elAddr writes an address without allocating.
-func (x *xw) elAddr(n string, a netip.Addr) {
-	x.open(n)
-	x.b.Write(a.AppendTo(x.scratch[:0]))
-	x.close(n)
-}
-
-// elDNS writes EC2's private DNS name of a: ip-10-0-0-1.<region>.compute.internal.
-func (x *xw) elDNS(n string, a netip.Addr, region string) {
-	x.open(n)
-	x.b.WriteString("ip-")
-	b := a.AppendTo(x.scratch[:0])
-	for i, c := range b {
-		if c == '.' {
-			b[i] = '-'
-		}
+func parseCIDR(name, s string) (netip.Prefix, *Error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil || !p.Addr().Is4() {
+		return netip.Prefix{}, invalidParam("Value (%s) for parameter %s is invalid. This is not a valid IPv4 CIDR block.", s, name)
 	}
-	x.b.Write(b)
-	x.b.WriteByte('.')
-	xmlEscape(&x.b, region)
-	x.b.WriteString(".compute.internal")
-	x.close(n)
+	if p.Masked() != p {
+		return netip.Prefix{}, invalidParam("Value (%s) for parameter %s is invalid. The CIDR is not aligned to its prefix length (did you mean %s?).", s, name, p.Masked())
+	}
+	return p, nil
 }
 
-func (x *xw) ret() { x.raw("<return>true</return>") }
-
-func (x *xw) tagSet(tags map[string]string) {
-	if len(tags) == 0 {
-		x.raw("<tagSet/>")
-		return
+func parseIPv4(name, s string) (netip.Addr, *Error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, invalidParam("Value (%s) for parameter %s is invalid. This is not a valid IPv4 address.", s, name)
 	}
-	x.open("tagSet")
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		x.open("item")
-		x.el("key", k)
-		x.el("value", tags[k])
-		x.close("item")
-	}
-	x.close("tagSet")
-}
-
-// xmlEscape writes s as XML character data, replacing invalid UTF-8 and
-// characters XML 1.0 forbids.
-func xmlEscape(b *bytes.Buffer, s string) {
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		switch {
-		case r == '<':
-			b.WriteString("&lt;")
-		case r == '>':
-			b.WriteString("&gt;")
-		case r == '&':
-			b.WriteString("&amp;")
-		case r == '\t' || r == '\n':
-			b.WriteRune(r)
-		case r == '\r':
-			b.WriteString("&#xD;")
-		case r == utf8.RuneError && size == 1, r < 0x20, r == 0xFFFE, r == 0xFFFF, r >= 0xD800 && r <= 0xDFFF:
-			b.WriteRune('\uFFFD')
-		default:
-			b.WriteRune(r)
-		}
-	}
+	return a, nil
 }

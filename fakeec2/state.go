@@ -87,10 +87,12 @@ type eni struct {
 	attachID              string
 	device, card          int
 	dot                   bool
-	attachedAt            time.Time // zero = visible at once (primary ENI)
-	attachTime            time.Time // reported attachTime
-	seq                   uint64
-	deleted               bool
+	// noSourceDestCheck is SourceDestCheck negated, so a new ENI checks.
+	noSourceDestCheck bool
+	attachedAt        time.Time // zero = visible at once (primary ENI)
+	attachTime        time.Time // reported attachTime
+	seq               uint64
+	deleted           bool
 }
 
 type state struct {
@@ -199,57 +201,3 @@ func (st *state) newMAC() string {
 }
 
 func (st *state) nextSeq() uint64 { st.seq++; return st.seq }
-
-// ---- errors ----
-
-func errCode(code string, status int, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Status: status}
-}
-
-func invalidParam(format string, args ...any) *Error {
-	return errCode("InvalidParameterValue", 400, format, args...)
-}
-
-func missingParam(name string) *Error {
-	return errCode("MissingParameter", 400, "The request must contain the parameter %s", name)
-}
-
-func notFound(code, kind, id string) *Error {
-	return errCode(code, 400, "The %s ID '%s' does not exist", kind, id)
-}
-
-func eniNotFound(id string) *Error {
-	return notFound("InvalidNetworkInterfaceID.NotFound", "networkInterface", id)
-}
-func instanceNotFound(id string) *Error {
-	return notFound("InvalidInstanceID.NotFound", "instance", id)
-}
-func subnetNotFound(id string) *Error { return notFound("InvalidSubnetID.NotFound", "subnet", id) }
-func vpcNotFound(id string) *Error    { return notFound("InvalidVpcID.NotFound", "vpc", id) }
-func attachmentNotFound(id string) *Error {
-	return notFound("InvalidAttachmentID.NotFound", "attachment", id)
-}
-func groupNotFound(id string) *Error {
-	return errCode("InvalidGroup.NotFound", 400, "The security group '%s' does not exist", id)
-}
-
-// ---- parsing of values shared by the wire and the Go API ----
-
-func parseCIDR(name, s string) (netip.Prefix, *Error) {
-	p, err := netip.ParsePrefix(s)
-	if err != nil || !p.Addr().Is4() {
-		return netip.Prefix{}, invalidParam("Value (%s) for parameter %s is invalid. This is not a valid IPv4 CIDR block.", s, name)
-	}
-	if p.Masked() != p {
-		return netip.Prefix{}, invalidParam("Value (%s) for parameter %s is invalid. The CIDR is not aligned to its prefix length (did you mean %s?).", s, name, p.Masked())
-	}
-	return p, nil
-}
-
-func parseIPv4(name, s string) (netip.Addr, *Error) {
-	a, err := netip.ParseAddr(s)
-	if err != nil || !a.Is4() {
-		return netip.Addr{}, invalidParam("Value (%s) for parameter %s is invalid. This is not a valid IPv4 address.", s, name)
-	}
-	return a, nil
-}

@@ -1,7 +1,9 @@
 package fakeec2
 
 import (
+	"maps"
 	"net/netip"
+	"sort"
 	"time"
 )
 
@@ -121,4 +123,63 @@ type Event struct {
 	InstanceID string
 	ENI        ENI
 	At         time.Time
+}
+
+// Copies of the state model handed out through the Go API and events.
+
+func (v *vpc) view() VPC {
+	out := VPC{ID: v.id}
+	for _, c := range v.cidrs {
+		out.CIDRs = append(out.CIDRs, c.p)
+	}
+	return out
+}
+
+func (sn *subnet) view() Subnet {
+	return Subnet{ID: sn.id, VPCID: sn.vpcID, AZ: sn.az, CIDR: sn.cidr, Tags: maps.Clone(sn.tags), Free: sn.free}
+}
+
+func (n *eni) view() ENI {
+	e := ENI{
+		ID: n.id, MAC: n.mac, SubnetID: n.subnet.id, VPCID: n.subnet.vpcID, AZ: n.subnet.az,
+		Description: n.desc, Status: "available", Tags: maps.Clone(n.tags),
+		SecurityGroups: append([]string(nil), n.sgs...), SubnetCIDR: n.subnet.cidr,
+	}
+	if n.inst != nil {
+		e.Status = "in-use"
+		e.InstanceID = n.inst.id
+		e.AttachmentID = n.attachID
+		e.DeviceIndex = n.device
+		e.NetworkCard = n.card
+		e.DeleteOnTermination = n.dot
+	}
+	if len(n.ips) > 0 {
+		e.PrimaryIP = n.ips[0].a
+		for _, a := range n.ips[1:] {
+			e.SecondaryIPs = append(e.SecondaryIPs, a.a)
+		}
+	}
+	for _, p := range n.pfx {
+		e.Prefixes = append(e.Prefixes, p.p)
+	}
+	return e
+}
+
+func (in *instance) view() Instance {
+	out := Instance{ID: in.id, Type: in.typ, AZ: in.az, SubnetID: in.subnet.id, VPCID: in.subnet.vpcID, PrimaryIP: in.primaryIP}
+	for _, n := range in.sortedENIs() {
+		out.ENIs = append(out.ENIs, n.view())
+	}
+	return out
+}
+
+func (in *instance) sortedENIs() []*eni {
+	out := append([]*eni(nil), in.enis...)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].card != out[j].card {
+			return out[i].card < out[j].card
+		}
+		return out[i].device < out[j].device
+	})
+	return out
 }

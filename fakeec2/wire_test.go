@@ -354,9 +354,24 @@ func TestWatchNeverBlocksEC2(t *testing.T) {
 	l := newLab(t, "m5.24xlarge")
 	_, stop := l.srv.Watch() // nobody reads
 	defer stop()
-	for range 20 {
-		_, err := l.ec2.AssignPrivateIpAddresses(l.ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(l.inst.ENIs[0].ID), SecondaryPrivateIpAddressCount: aws.Int32(1)})
+	// A blocked emit would hang the calls below; run them aside and fail
+	// with a message after a generous bound instead of hanging the suite.
+	done := make(chan error, 1)
+	go func() {
+		for range 20 {
+			_, err := l.ec2.AssignPrivateIpAddresses(l.ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(l.inst.ENIs[0].ID), SecondaryPrivateIpAddressCount: aws.Int32(1)})
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
 		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("20 AssignPrivateIpAddresses calls did not finish in 30s: an unread Watch blocks EC2 calls")
 	}
 }
 

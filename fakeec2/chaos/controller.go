@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -55,7 +57,7 @@ func (c Config) Validate() error {
 	if err := c.Throttle.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	for _, a := range sortedKeys(c.Latency) {
+	for _, a := range slices.Sorted(maps.Keys(c.Latency)) {
 		if !validAction(a) {
 			errs = append(errs, fmt.Errorf("latency %q: not an EC2 action name", a))
 		}
@@ -166,9 +168,7 @@ func New(cfg Config) (*Controller, error) {
 		pending:  map[uint64]pending{},
 		counters: newCounters(),
 	}
-	for k, v := range cfg.Latency {
-		c.latency[k] = v
-	}
+	maps.Copy(c.latency, cfg.Latency)
 	for _, r := range cfg.Faults {
 		if _, err := c.addRule(r, 0); err != nil {
 			return nil, fmt.Errorf("chaos: %w", err)
@@ -529,7 +529,7 @@ func (c *Controller) Trace() []Record {
 	out = append(out, c.records[c.head:]...)
 	out = append(out, c.records[:c.head]...)
 	for i := range out {
-		out[i].Params = cloneParams(out[i].Params)
+		out[i].Params = maps.Clone(out[i].Params)
 	}
 	return out
 }

@@ -131,118 +131,147 @@ func detab(b []byte) []byte {
 
 // decodeRule reads one rule mapping, returning every problem with its line.
 func decodeRule(n *yaml.Node) (Rule, []error) {
-	var r Rule
 	if n.Kind != yaml.MappingNode {
-		return r, []error{fmt.Errorf("line %d: want a mapping with kind, operations, percentage, …", n.Line)}
+		return Rule{}, []error{fmt.Errorf("line %d: want a mapping with kind, operations, percentage, …", n.Line)}
 	}
-	var errs []error
-	bad := func(v *yaml.Node, field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("line %d: %s: %s", v.Line, field, fmt.Sprintf(format, args...)))
-	}
+	var d ruleDecoder
 	seen := map[string]bool{}
-	explicitZeroPct := 0
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		field := k.Value
-		if seen[field] {
-			bad(k, field, "given twice")
+		if seen[k.Value] {
+			d.bad(k, k.Value, "given twice")
 			continue
 		}
-		seen[field] = true
-		scalar := func() (string, bool) {
-			if v.Kind != yaml.ScalarNode {
-				bad(v, field, "want a single value")
-				return "", false
-			}
-			return v.Value, true
-		}
-		intField := func(dst *int) {
-			if s, ok := scalar(); ok {
-				x, err := atoiLoose(s)
-				if err != nil {
-					bad(v, field, "want a whole number, got %q", s)
-					return
-				}
-				*dst = x
-			}
-		}
-		durField := func(dst *time.Duration) {
-			if s, ok := scalar(); ok {
-				d, err := time.ParseDuration(strings.TrimSpace(s))
-				if err != nil {
-					bad(v, field, "want a duration like \"30s\" or \"1m30s\", got %q", s)
-					return
-				}
-				*dst = d
-			}
-		}
-		switch field {
-		case "name":
-			if s, ok := scalar(); ok {
-				r.Name = s
-			}
-		case "kind":
-			if s, ok := scalar(); ok {
-				r.Kind = s
-			}
-		case "message":
-			if s, ok := scalar(); ok {
-				r.Message = s
-			}
-		case "operations":
-			switch v.Kind {
-			case yaml.ScalarNode:
-				for _, op := range strings.Split(v.Value, ",") {
-					if op = strings.TrimSpace(op); op != "" {
-						r.Operations = append(r.Operations, op)
-					}
-				}
-			case yaml.SequenceNode:
-				for _, e := range v.Content {
-					if e.Kind != yaml.ScalarNode {
-						bad(e, field, "want action names")
-						continue
-					}
-					r.Operations = append(r.Operations, e.Value)
-				}
-			default:
-				bad(v, field, "want a list of action names")
-			}
-		case "percentage":
-			intField(&r.Percentage)
-			if r.Percentage == 0 && v.Kind == yaml.ScalarNode {
-				explicitZeroPct = v.Line
-			}
-		case "after":
-			intField(&r.After)
-		case "count":
-			intField(&r.Count)
-		case "start":
-			durField(&r.Start)
-		case "duration":
-			durField(&r.Duration)
-		default:
-			bad(k, field, "unknown field (want name, kind, operations, percentage, after, start, duration, count, message)")
-		}
+		seen[k.Value] = true
+		d.field(k, v)
 	}
-	if explicitZeroPct > 0 {
-		errs = append(errs, fmt.Errorf("line %d: percentage: must be 1–100, got 0", explicitZeroPct))
+	if d.explicitZeroPct > 0 {
+		d.errs = append(d.errs, fmt.Errorf("line %d: percentage: must be 1–100, got 0", d.explicitZeroPct))
 	}
-	if err := r.Validate(); err != nil {
-		for _, e := range unjoin(err) {
-			line := n.Line
-			if f := fieldOf(e); f != "" {
-				if l := lineOf(n, f); l > 0 {
-					line = l
-				}
+	d.validate(n)
+	return d.r, d.errs
+}
+
+// ruleDecoder collects a rule and every problem found while reading it.
+type ruleDecoder struct {
+	r    Rule
+	errs []error
+	// explicitZeroPct is the line of a "percentage: 0", reported as such
+	// rather than as a missing percentage.
+	explicitZeroPct int
+}
+
+func (d *ruleDecoder) bad(v *yaml.Node, field, format string, args ...any) {
+	d.errs = append(d.errs, fmt.Errorf("line %d: %s: %s", v.Line, field, fmt.Sprintf(format, args...)))
+}
+
+// field reads the value v of the field named by k.
+func (d *ruleDecoder) field(k, v *yaml.Node) {
+	field := k.Value
+	switch field {
+	case "name":
+		d.stringField(v, field, &d.r.Name)
+	case "kind":
+		d.stringField(v, field, &d.r.Kind)
+	case "message":
+		d.stringField(v, field, &d.r.Message)
+	case "operations":
+		d.operations(v, field)
+	case "percentage":
+		d.intField(v, field, &d.r.Percentage)
+		if d.r.Percentage == 0 && v.Kind == yaml.ScalarNode {
+			d.explicitZeroPct = v.Line
+		}
+	case "after":
+		d.intField(v, field, &d.r.After)
+	case "count":
+		d.intField(v, field, &d.r.Count)
+	case "start":
+		d.durField(v, field, &d.r.Start)
+	case "duration":
+		d.durField(v, field, &d.r.Duration)
+	default:
+		d.bad(k, field, "unknown field (want name, kind, operations, percentage, after, start, duration, count, message)")
+	}
+}
+
+func (d *ruleDecoder) scalar(v *yaml.Node, field string) (string, bool) {
+	if v.Kind != yaml.ScalarNode {
+		d.bad(v, field, "want a single value")
+		return "", false
+	}
+	return v.Value, true
+}
+
+func (d *ruleDecoder) stringField(v *yaml.Node, field string, dst *string) {
+	if s, ok := d.scalar(v, field); ok {
+		*dst = s
+	}
+}
+
+func (d *ruleDecoder) intField(v *yaml.Node, field string, dst *int) {
+	if s, ok := d.scalar(v, field); ok {
+		x, err := atoiLoose(s)
+		if err != nil {
+			d.bad(v, field, "want a whole number, got %q", s)
+			return
+		}
+		*dst = x
+	}
+}
+
+func (d *ruleDecoder) durField(v *yaml.Node, field string, dst *time.Duration) {
+	if s, ok := d.scalar(v, field); ok {
+		x, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil {
+			d.bad(v, field, "want a duration like \"30s\" or \"1m30s\", got %q", s)
+			return
+		}
+		*dst = x
+	}
+}
+
+// operations reads a list of action names, or one comma-separated string.
+func (d *ruleDecoder) operations(v *yaml.Node, field string) {
+	switch v.Kind {
+	case yaml.ScalarNode:
+		for _, op := range strings.Split(v.Value, ",") {
+			if op = strings.TrimSpace(op); op != "" {
+				d.r.Operations = append(d.r.Operations, op)
 			}
-			if fieldOf(e) == "percentage" && explicitZeroPct > 0 {
+		}
+	case yaml.SequenceNode:
+		for _, e := range v.Content {
+			if e.Kind != yaml.ScalarNode {
+				d.bad(e, field, "want action names")
 				continue
 			}
-			errs = append(errs, fmt.Errorf("line %d: %w", line, e))
+			d.r.Operations = append(d.r.Operations, e.Value)
 		}
+	default:
+		d.bad(v, field, "want a list of action names")
 	}
-	return r, errs
+}
+
+// validate adds the rule's own validation problems, each at the line of
+// the field it names (the mapping's line when it names none).
+func (d *ruleDecoder) validate(n *yaml.Node) {
+	err := d.r.Validate()
+	if err == nil {
+		return
+	}
+	for _, e := range unjoin(err) {
+		line := n.Line
+		if f := fieldOf(e); f != "" {
+			if l := lineOf(n, f); l > 0 {
+				line = l
+			}
+		}
+		if fieldOf(e) == "percentage" && d.explicitZeroPct > 0 {
+			continue
+		}
+		d.errs = append(d.errs, fmt.Errorf("line %d: %w", line, e))
+	}
 }
 
 // UnmarshalYAML reads a rule as LoadFaults does, so scenario files can embed

@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -113,7 +114,7 @@ func (t Throttle) Validate() error {
 	if t.mode > modeCustom {
 		errs = append(errs, fmt.Errorf("throttle: unknown mode %d", t.mode))
 	}
-	for _, k := range sortedKeys(t.custom) {
+	for _, k := range slices.Sorted(maps.Keys(t.custom)) {
 		action := strings.TrimSuffix(k, UnfilteredSuffix)
 		if !validAction(action) {
 			errs = append(errs, fmt.Errorf("throttle %q: not an EC2 action name", k))
@@ -130,7 +131,7 @@ func (t Throttle) String() string {
 		return "none"
 	case modeCustom:
 		var parts []string
-		for _, k := range sortedKeys(t.custom) {
+		for _, k := range slices.Sorted(maps.Keys(t.custom)) {
 			b := t.custom[k]
 			parts = append(parts, fmt.Sprintf("%s=%d/%d", k, b.Capacity, b.Refill))
 		}
@@ -344,15 +345,6 @@ func (tb *tokenBucket) take(elapsed time.Duration) bool {
 	}
 	tb.tokens--
 	return true
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // validAction accepts names shaped like EC2 actions (CreateTags, DescribeVpcs).

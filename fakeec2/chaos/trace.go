@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -106,12 +108,7 @@ func (r Record) appendJSON(b []byte) []byte {
 	}
 	if len(r.Params) > 0 {
 		b = append(b, `,"params":{`...)
-		keys := make([]string, 0, len(r.Params))
-		for k := range r.Params {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for i, k := range keys {
+		for i, k := range slices.Sorted(maps.Keys(r.Params)) {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -408,15 +405,4 @@ func listLess(a, b string) bool {
 		return ap[i] < bp[i]
 	}
 	return len(ap) < len(bp)
-}
-
-func cloneParams(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
