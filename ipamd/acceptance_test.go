@@ -323,3 +323,37 @@ func TestCustomNetworking(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `no config.ENIConfig named "default"`)
 }
+
+// Upstream isDatastorePoolTooLow and getPrefixesNeeded (issue #12): with
+// WARM_PREFIX_TARGET=1 a node keeps at least 16 addresses available — 1
+// prefix idle, 2 from the 1st pod through the 16th, 3 from the 17th. Then,
+// as upstream's FindFreeableCidrs, prefixes whose addresses only cool down
+// go back to EC2 at once: cooldown stops reuse, not release.
+func TestPrefixWarmTargetKeepsSixteenAvailable(t *testing.T) {
+	l := newTestLab(t)
+	n := l.newNode(nodeSpec{Type: "m5.large", Env: map[string]string{"ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1"}})
+	n.start()
+	l.advance(10*time.Second, time.Second)
+	assert.Equal(t, 1, n.d.Status().Prefixes, "idle")
+	for pod := 1; pod <= 17; pod++ {
+		n.addOK(1)
+		l.advance(10*time.Second, time.Second)
+		st := n.d.Status()
+		want := 2
+		if pod == 17 {
+			want = 3
+		}
+		require.Equal(t, want, st.Prefixes, "with %d pods", pod)
+		require.GreaterOrEqual(t, st.WarmIPs, 16, "with %d pods", pod)
+	}
+	for pod := range n.podNames {
+		_, err := n.del(pod)
+		require.NoError(t, err)
+	}
+	l.advance(10*time.Second, time.Second) // well inside the 30 s cooldown
+	st := n.d.Status()
+	assert.Equal(t, 1, st.Prefixes, "free prefixes beyond WARM_PREFIX_TARGET go back while their addresses cool")
+	enis := n.ec2ENIs()
+	require.Len(t, enis, 1)
+	assert.Len(t, enis[0].Prefixes, 1)
+}

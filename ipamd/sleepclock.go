@@ -8,10 +8,13 @@ import (
 	"github.com/enilab/enilab/internal/clock"
 )
 
-// sleepClock is the clock ipamd's backoffs sleep on: it counts sleeps in
-// progress, so a test driving a fake clock can tell "waiting for lab time
-// to pass" from "still working". Every sleep goes through clock.Sleep,
-// which stops its timer when done.
+// sleepClock is the clock ipamd's backoffs sleep on (Daemon.sleep: the
+// IMDS wait, EC2 retries, ENI attach and delete waits). It is the Daemon's
+// clock plus a count of sleeps in progress (Daemon.sleepers), so a test
+// driving a fake clock can tell "waiting for lab time to pass" from "still
+// working" (see quiescent in harness_test.go); production code never reads
+// the count. Every sleep goes through clock.Sleep, which stops its timer
+// when done; Stop decrements the count once.
 type sleepClock struct {
 	clock.Clock
 	sleepers *atomic.Int32

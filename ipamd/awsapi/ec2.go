@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -416,7 +418,7 @@ func (c *EC2) CreateENI(ctx context.Context, s CreateSpec) (ENI, error) {
 	}
 	if len(s.Tags) > 0 {
 		var tags []types.Tag
-		for _, k := range sortedKeys(s.Tags) {
+		for _, k := range slices.Sorted(maps.Keys(s.Tags)) {
 			tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(s.Tags[k])})
 		}
 		in.TagSpecifications = []types.TagSpecification{{ResourceType: types.ResourceTypeNetworkInterface, Tags: tags}}
@@ -546,20 +548,11 @@ func (c *EC2) Unassign(ctx context.Context, eniID string, ips []netip.Addr, pref
 // CreateTags tags a resource.
 func (c *EC2) CreateTags(ctx context.Context, id string, tags map[string]string) error {
 	in := &ec2.CreateTagsInput{Resources: []string{id}}
-	for _, k := range sortedKeys(tags) {
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
 		in.Tags = append(in.Tags, types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
 	}
 	return c.call(ctx, "CreateTags", func(ctx context.Context) error {
 		_, err := c.api.CreateTags(ctx, in)
 		return err
 	})
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

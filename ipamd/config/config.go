@@ -160,91 +160,101 @@ func (c *Config) SetDefaults() {
 // the error names every variable whose value is unusable.
 func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	c := Default()
-	var errs []error
-	get := func(name string) (string, bool) {
-		v, ok := lookup(name)
-		v = strings.TrimSpace(v)
-		return v, ok && v != ""
-	}
-	intVar := func(name string, dst *int, min int) {
-		v, ok := get(name)
-		if !ok {
-			return
-		}
-		n, err := strconv.Atoi(v)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("%s=%q: not an integer", name, v))
-		case n < min:
-			errs = append(errs, fmt.Errorf("%s=%d: must be at least %d", name, n, min))
-		default:
-			*dst = n
-		}
-	}
-	boolVar := func(name string, dst *bool) {
-		v, ok := get(name)
-		if !ok {
-			return
-		}
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: not a boolean (use true or false)", name, v))
-			return
-		}
-		*dst = b
-	}
-	strVar := func(name string, dst *string) {
-		if v, ok := get(name); ok {
-			*dst = v
-		}
-	}
-	intVar(EnvWarmENITarget, &c.WarmENITarget, 0)
-	intVar(EnvWarmIPTarget, &c.WarmIPTarget, 0)
-	intVar(EnvMinimumIPTarget, &c.MinimumIPTarget, 0)
-	intVar(EnvWarmPrefixTarget, &c.WarmPrefixTarget, 0)
-	intVar(EnvMaxENI, &c.MaxENI, -1)
-	boolVar(EnvEnablePrefixDelegation, &c.EnablePrefixDelegation)
-	boolVar(EnvCustomNetwork, &c.CustomNetworking)
-	boolVar(EnvEnableSubnetDiscovery, &c.EnableSubnetDiscovery)
-	boolVar(EnvDisableLeakedENI, &c.DisableLeakedENICleanup)
-	boolVar(EnvExternalSNAT, &c.ExternalSNAT)
-	strVar(EnvENIConfigLabelDef, &c.ENIConfigLabelDef)
-	strVar(EnvVethPrefix, &c.VethPrefix)
-	strVar(EnvClusterName, &c.ClusterName)
-	strVar(EnvLogLevel, &c.LogLevel)
-	var cooldown int
-	if _, ok := get(EnvIPCooldownPeriod); ok {
-		cooldown = -1
-		intVar(EnvIPCooldownPeriod, &cooldown, 0)
+	r := &envReader{lookup: lookup}
+	r.intVar(EnvWarmENITarget, &c.WarmENITarget, 0)
+	r.intVar(EnvWarmIPTarget, &c.WarmIPTarget, 0)
+	r.intVar(EnvMinimumIPTarget, &c.MinimumIPTarget, 0)
+	r.intVar(EnvWarmPrefixTarget, &c.WarmPrefixTarget, 0)
+	r.intVar(EnvMaxENI, &c.MaxENI, -1)
+	r.boolVar(EnvEnablePrefixDelegation, &c.EnablePrefixDelegation)
+	r.boolVar(EnvCustomNetwork, &c.CustomNetworking)
+	r.boolVar(EnvEnableSubnetDiscovery, &c.EnableSubnetDiscovery)
+	r.boolVar(EnvDisableLeakedENI, &c.DisableLeakedENICleanup)
+	r.boolVar(EnvExternalSNAT, &c.ExternalSNAT)
+	r.strVar(EnvENIConfigLabelDef, &c.ENIConfigLabelDef)
+	r.strVar(EnvVethPrefix, &c.VethPrefix)
+	r.strVar(EnvClusterName, &c.ClusterName)
+	r.strVar(EnvLogLevel, &c.LogLevel)
+	if _, ok := r.get(EnvIPCooldownPeriod); ok {
+		cooldown := -1
+		r.intVar(EnvIPCooldownPeriod, &cooldown, 0)
 		if cooldown >= 0 {
 			c.IPCooldown = time.Duration(cooldown) * time.Second
 		}
 	}
 	eniMTUSet := false
-	if _, ok := get(EnvENIMTU); ok {
+	if _, ok := r.get(EnvENIMTU); ok {
 		eniMTUSet = true
-		intVar(EnvENIMTU, &c.ENIMTU, 0)
+		r.intVar(EnvENIMTU, &c.ENIMTU, 0)
 	}
-	if _, ok := get(EnvPodMTU); ok {
-		intVar(EnvPodMTU, &c.PodMTU, 0)
+	if _, ok := r.get(EnvPodMTU); ok {
+		r.intVar(EnvPodMTU, &c.PodMTU, 0)
 	} else if eniMTUSet {
 		c.PodMTU = c.ENIMTU
 	}
-	if v, ok := get(EnvAdditionalENITags); ok {
+	if v, ok := r.get(EnvAdditionalENITags); ok {
 		tags := map[string]string{}
 		if err := json.Unmarshal([]byte(v), &tags); err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: not a JSON object of strings (e.g. {\"team\":\"net\"}): %w", EnvAdditionalENITags, v, err))
+			r.errs = append(r.errs, fmt.Errorf("%s=%q: not a JSON object of strings (e.g. {\"team\":\"net\"}): %w", EnvAdditionalENITags, v, err))
 		} else {
 			c.AdditionalENITags = tags
 		}
 	}
 	if err := c.Validate(); err != nil {
-		errs = append(errs, err)
+		r.errs = append(r.errs, err)
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(r.errs...); err != nil {
 		return c, fmt.Errorf("ipamd configuration: %w", err)
 	}
 	return c, nil
+}
+
+// envReader reads variables for FromEnv, collecting every unusable value.
+type envReader struct {
+	lookup func(string) (string, bool)
+	errs   []error
+}
+
+// get is the variable's trimmed value; unset and empty are alike.
+func (r *envReader) get(name string) (string, bool) {
+	v, ok := r.lookup(name)
+	v = strings.TrimSpace(v)
+	return v, ok && v != ""
+}
+
+func (r *envReader) intVar(name string, dst *int, min int) {
+	v, ok := r.get(name)
+	if !ok {
+		return
+	}
+	n, err := strconv.Atoi(v)
+	switch {
+	case err != nil:
+		r.errs = append(r.errs, fmt.Errorf("%s=%q: not an integer", name, v))
+	case n < min:
+		r.errs = append(r.errs, fmt.Errorf("%s=%d: must be at least %d", name, n, min))
+	default:
+		*dst = n
+	}
+}
+
+func (r *envReader) boolVar(name string, dst *bool) {
+	v, ok := r.get(name)
+	if !ok {
+		return
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s=%q: not a boolean (use true or false)", name, v))
+		return
+	}
+	*dst = b
+}
+
+func (r *envReader) strVar(name string, dst *string) {
+	if v, ok := r.get(name); ok {
+		*dst = v
+	}
 }
 
 // Validate reports every problem at once, naming the environment variable

@@ -101,7 +101,7 @@ type Stats struct {
 	AssignedIPs  int
 	CoolingIPs   int
 	Prefixes     int
-	FreePrefixes int // prefixes with nothing assigned or cooling
+	FreePrefixes int // prefixes with nothing assigned (cooling addresses allowed: upstream GetFreePrefixes)
 }
 
 // Available is Total − Assigned.
@@ -275,8 +275,9 @@ func (s *Store) AddCIDR(eniID string, p netip.Prefix, now time.Time) error {
 }
 
 // RemoveCIDR removes an address or prefix from an ENI. Without force it
-// refuses (ErrInUse) while any address in it is assigned or cooling; with
-// force it drops those assignments and returns them.
+// refuses (ErrInUse) while any address in it is assigned (cooling ones may
+// go, as upstream's FindFreeableCidrs allows); with force it drops those
+// assignments and returns them.
 func (s *Store) RemoveCIDR(eniID string, p netip.Prefix, force bool, now time.Time) ([]Assignment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -297,8 +298,6 @@ func (s *Store) RemoveCIDR(eniID string, p netip.Prefix, force bool, now time.Ti
 					return nil, fmt.Errorf("%v on %s: %w (%s held by %s)", p, eniID, ErrInUse, sl.ip, sl.key)
 				}
 				dropped = append(dropped, s.assignmentOf(x, c, i))
-			} else if !force && s.cooling(sl, now) {
-				return nil, fmt.Errorf("%v on %s: %w (%s cooling down)", p, eniID, ErrInUse, sl.ip)
 			}
 		}
 		for _, a := range dropped {
@@ -481,19 +480,18 @@ func (s *Store) Stats(now time.Time) Stats {
 	for _, x := range s.order {
 		for _, c := range x.cidrs {
 			st.TotalIPs += len(c.slots)
-			busy := false
+			assigned := false
 			for i := range c.slots {
 				sl := &c.slots[i]
 				if sl.key != nil {
-					busy = true
+					assigned = true
 				} else if s.cooling(sl, now) {
 					st.CoolingIPs++
-					busy = true
 				}
 			}
 			if c.prefix.Bits() == 28 {
 				st.Prefixes++
-				if !busy {
+				if !assigned {
 					st.FreePrefixes++
 				}
 			}
@@ -579,8 +577,10 @@ func (s *Store) saveLocked() error {
 }
 
 // FreeableCIDRs returns the CIDRs of an ENI that could be given back to EC2
-// now: nothing in them assigned or cooling down. Order: highest address
-// first, so the pool shrinks from the end it grew at.
+// now: nothing in them assigned (upstream FindFreeableCidrs: an address
+// cooling down may be given back; cooldown only stops its reuse for a
+// pod). Order: highest address first, so the pool shrinks from the end it
+// grew at.
 func (s *Store) FreeableCIDRs(eniID string, now time.Time) []netip.Prefix {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -593,7 +593,7 @@ func (s *Store) FreeableCIDRs(eniID string, now time.Time) []netip.Prefix {
 		c := x.cidrs[i]
 		busy := false
 		for j := range c.slots {
-			if c.slots[j].key != nil || s.cooling(&c.slots[j], now) {
+			if c.slots[j].key != nil {
 				busy = true
 				break
 			}

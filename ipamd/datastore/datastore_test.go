@@ -125,3 +125,31 @@ func TestRemoveENIForce(t *testing.T) {
 	assert.False(t, ok)
 	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.1.16/28")}, s.FreeableCIDRs("eni-1", t0))
 }
+
+// Upstream FindFreeableCidrs and GetFreePrefixes (issue #12) look at
+// assignment only: a prefix whose addresses cool down is free and may be
+// given back to EC2; cooldown only stops its reuse for a pod.
+func TestCoolingCIDRIsFreeable(t *testing.T) {
+	s := newStore(t, nil)
+	prefix := netip.MustParsePrefix("10.0.1.16/28")
+	s.Assign(key("a"), Pod{}, t0)
+	s.Assign(key("b"), Pod{}, t0)
+	c, err := s.Assign(key("c"), Pod{}, t0)
+	require.NoError(t, err)
+	require.True(t, prefix.Contains(c.IP))
+	assert.Empty(t, s.FreeableCIDRs("eni-1", t0), "an assigned address keeps its prefix")
+	_, err = s.RemoveCIDR("eni-1", prefix, false, t0)
+	assert.True(t, errors.Is(err, ErrInUse))
+
+	_, err = s.Release(key("c"), t0)
+	require.NoError(t, err)
+	now := t0.Add(time.Second)
+	st := s.Stats(now)
+	assert.Equal(t, 1, st.CoolingIPs)
+	assert.Equal(t, 1, st.FreePrefixes, "a prefix holding only a cooling address is free")
+	assert.Equal(t, []netip.Prefix{prefix}, s.FreeableCIDRs("eni-1", now))
+	dropped, err := s.RemoveCIDR("eni-1", prefix, false, now)
+	require.NoError(t, err)
+	assert.Empty(t, dropped)
+	assert.Equal(t, 2, s.Stats(now).TotalIPs)
+}

@@ -68,19 +68,19 @@ func TargetState(p Params, st datastore.Stats) (short, over int, ok bool) {
 	return shortPrefixes, overPrefixes, true
 }
 
-// PrefixShort is how many free prefixes the pool lacks for
-// WARM_PREFIX_TARGET (prefix mode only).
+// PrefixShort is how many free prefixes (nothing assigned) the pool lacks
+// for WARM_PREFIX_TARGET, prefix mode only (upstream's
+// datastorePrefixTargetState).
 func PrefixShort(p Params, st datastore.Stats) int {
 	return max(p.WarmPrefixTarget-st.FreePrefixes, 0)
 }
 
-// TooLow says whether the pool must grow. Never when the pool already holds
-// max pods addresses; with IP targets when short > 0; in prefix mode when
-// fewer whole prefixes are free than WARM_PREFIX_TARGET (upstream's
-// datastorePrefixTargetState: a prefix with one pod on it is not free, so a
-// node whose prefixes are all partly used grows even with many free
-// addresses); otherwise when available < WARM_ENI_TARGET × slots per ENI.
-// A zero target grows only when nothing is available.
+// TooLow says whether the pool must grow (upstream's
+// isDatastorePoolTooLow). Never when the pool already holds max pods
+// addresses; with IP targets when short > 0; otherwise when available <
+// target × addresses per unit: WARM_PREFIX_TARGET × 16 in prefix mode
+// (cooling addresses count as available), WARM_ENI_TARGET × slots per ENI
+// in secondary-IP mode. A zero target grows only when nothing is available.
 func TooLow(p Params, st datastore.Stats) bool {
 	if p.MaxPods > 0 && st.TotalIPs >= p.MaxPods {
 		return false
@@ -88,14 +88,12 @@ func TooLow(p Params, st datastore.Stats) bool {
 	if short, _, ok := TargetState(p, st); ok {
 		return short > 0
 	}
-	available := st.Available()
+	warm, per := p.WarmENITarget, p.SlotsPerENI
 	if p.PrefixMode {
-		if p.WarmPrefixTarget == 0 {
-			return available == 0
-		}
-		return PrefixShort(p, st) > 0
+		warm, per = p.WarmPrefixTarget, IPsPerPrefix
 	}
-	return available < p.WarmENITarget*p.SlotsPerENI || (p.WarmENITarget == 0 && available == 0)
+	available := st.Available()
+	return available < warm*per || (warm == 0 && available == 0)
 }
 
 // TooHigh is upstream's isDatastorePoolTooHigh: with IP targets when over >

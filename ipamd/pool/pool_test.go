@@ -57,8 +57,10 @@ func TestPrefixModeTargets(t *testing.T) {
 	assert.Equal(t, 1, PrefixesNeeded(p, datastore.Stats{}))
 	assert.False(t, TooLow(p, datastore.Stats{TotalIPs: 16, Prefixes: 1, FreePrefixes: 1}))
 	assert.True(t, TooLow(p, datastore.Stats{TotalIPs: 16, AssignedIPs: 1, Prefixes: 1}), "one pod on the only prefix")
-	assert.True(t, TooLow(p, datastore.Stats{TotalIPs: 32, AssignedIPs: 2, Prefixes: 2}),
-		"two partly used prefixes leave 30 free addresses but no free prefix: WARM_PREFIX_TARGET counts whole prefixes")
+	// Upstream isDatastorePoolTooLow compares available addresses with
+	// WARM_PREFIX_TARGET × 16 (issue #12; this asserted True before).
+	assert.False(t, TooLow(p, datastore.Stats{TotalIPs: 32, AssignedIPs: 2, Prefixes: 2}),
+		"two partly used prefixes leave 30 available addresses ≥ 16 × WARM_PREFIX_TARGET")
 	assert.False(t, TooLow(Params{PrefixMode: true, SlotsPerENI: 9}, datastore.Stats{TotalIPs: 16, AssignedIPs: 1, Prefixes: 1}),
 		"WARM_PREFIX_TARGET=0 grows only when nothing is available")
 	assert.True(t, TooHigh(p, datastore.Stats{TotalIPs: 48, Prefixes: 3, FreePrefixes: 3}))
@@ -124,4 +126,38 @@ func TestShouldRemoveExtraENIsThresholds(t *testing.T) {
 	assert.True(t, ShouldRemoveExtraENIs(pfx, st, []datastore.ENIInfo{primary, spare}, now, time.Minute),
 		"32 available is far below 2 × 144, but the spare ENI's prefix is not needed for WARM_PREFIX_TARGET")
 	assert.False(t, ShouldRemoveExtraENIs(pfx, datastore.Stats{TotalIPs: 16, Prefixes: 1, FreePrefixes: 1}, []datastore.ENIInfo{primary}, now, time.Minute))
+}
+
+// Upstream isDatastorePoolTooLow, getPrefixesNeeded and
+// datastorePrefixTargetState (issue #12): with WARM_PREFIX_TARGET=1 the
+// pool keeps at least 16 addresses available — 1 prefix idle, 2 from the
+// 1st pod through the 16th, 3 from the 17th. Pods pack the lowest prefixes.
+func TestPrefixGrowthKeepsSixteenAvailable(t *testing.T) {
+	p := Params{WarmPrefixTarget: 1, PrefixMode: true, SlotsPerENI: 9, MaxPods: 110}
+	settle := func(prefixes, pods int) int {
+		for range 10 {
+			st := datastore.Stats{TotalIPs: prefixes * IPsPerPrefix, AssignedIPs: pods, Prefixes: prefixes,
+				FreePrefixes: prefixes - divCeil(pods, IPsPerPrefix)}
+			if !TooLow(p, st) {
+				return prefixes
+			}
+			prefixes += PrefixesNeeded(p, st)
+		}
+		t.Fatalf("pool of %d prefixes with %d pods never settles", prefixes, pods)
+		return 0
+	}
+	prefixes := settle(0, 0)
+	assert.Equal(t, 1, prefixes, "idle")
+	for pods := 1; pods <= 17; pods++ {
+		prefixes = settle(prefixes, pods)
+		want := 2
+		if pods == 17 {
+			want = 3
+		}
+		assert.Equal(t, want, prefixes, "with %d pods", pods)
+		assert.GreaterOrEqual(t, prefixes*IPsPerPrefix-pods, 16, "with %d pods", pods)
+	}
+	// Cooling addresses count as available: a prefix whose only addresses
+	// cool down does not make the pool grow (upstream AvailableAddresses).
+	assert.False(t, TooLow(p, datastore.Stats{TotalIPs: 16, CoolingIPs: 16, Prefixes: 1, FreePrefixes: 1}))
 }

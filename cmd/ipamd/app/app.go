@@ -8,7 +8,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/enilab/enilab/ipamd/config"
 	"io"
 	"log/slog"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/enilab/enilab/ipamd"
+	"github.com/enilab/enilab/ipamd/config"
 )
 
 // Run parses args (without the program name), reads the upstream
@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("ipamd: unexpected arguments %q", fs.Args())
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	cfg, err := config.FromEnv(lookup)
 	var errs []error
@@ -81,10 +81,10 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	if *eniConfigs != "" {
 		b, err := os.ReadFile(*eniConfigs)
 		if err != nil {
-			return fmt.Errorf("ipamd: -eni-configs: %w", err)
+			return fmt.Errorf("-eni-configs: %w", err)
 		}
 		if err := json.Unmarshal(b, &opts.ENIConfigs); err != nil {
-			return fmt.Errorf("ipamd: -eni-configs %s: %w", *eniConfigs, err)
+			return fmt.Errorf("-eni-configs %s: %w", *eniConfigs, err)
 		}
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
@@ -108,7 +108,7 @@ func parseLabels(s string) (map[string]string, error) {
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("ipamd: -node-labels: %q is not key=value", kv)
+			return nil, fmt.Errorf("-node-labels: %q is not key=value", kv)
 		}
 		out[k] = v
 	}

@@ -1,0 +1,354 @@
+package ipamd
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/enilab/enilab/internal/clock"
+	"github.com/enilab/enilab/ipamd/awsapi"
+	"github.com/enilab/enilab/ipamd/pool"
+)
+
+// increase grows the pool: more addresses or prefixes on an existing ENI,
+// else a new ENI (upstream's increaseDatastorePool).
+func (m *poolManager) increase(ctx context.Context) {
+	now := m.clock.Now()
+	if !m.lastSubnetErr.IsZero() && now.Sub(m.lastSubnetErr) <= m.cfg.SubnetPause {
+		m.log.Debug("Recently we had InsufficientCidr error hence will wait before retrying", "pause", m.cfg.SubnetPause, "since", now.Sub(m.lastSubnetErr))
+		return
+	}
+	increased, err := m.tryAssignCIDRs(ctx)
+	// With subnet discovery, an exhausted subnet still leaves a new ENI in
+	// another subnet to try; only when that is impossible does the pause
+	// start.
+	exhausted := awsapi.IsSubnetExhausted(err)
+	if err != nil && !(exhausted && m.cfg.EnableSubnetDiscovery) {
+		if exhausted {
+			m.subnetExhausted(err)
+			return
+		}
+		m.log.Error("failed to increase pool", "err", err)
+		return
+	}
+	if increased {
+		m.lastPoolAction = m.clock.Now()
+		return
+	}
+	if !m.hasRoomForENI() {
+		if exhausted {
+			m.subnetExhausted(err)
+		}
+		m.log.Debug("Skipping ENI allocation as the max ENI limit is already reached", "maxENIs", m.maxENIs)
+		return
+	}
+	if err := m.tryAllocateENI(ctx); err != nil {
+		m.log.Debug("Error trying to allocate ENI", "err", err)
+		return
+	}
+	m.lastPoolAction = m.clock.Now()
+}
+
+func (m *poolManager) subnetExhausted(err error) {
+	m.lastSubnetErr = m.clock.Now()
+	m.log.Error("Unable to attach IPs/Prefixes for the ENI, subnet doesn't seem to have enough IPs/Prefixes. Consider using new subnet or carve a reserved range using create-subnet-cidr-reservation",
+		"code", awsapi.Code(err), "pause", m.cfg.SubnetPause, "err", err)
+}
+
+func (m *poolManager) hasRoomForENI() bool {
+	return m.store.Stats(m.clock.Now()).ENIs < m.maxENIs-len(m.unmanaged)
+}
+
+// tryAssignCIDRs asks EC2 for more addresses (or prefixes) on the first ENI
+// with room (upstream's tryAssignIPs / tryAssignPrefixes). With subnet
+// discovery, ENIs in other subnets are tried after one whose subnet is
+// exhausted; the exhaustion error is returned when none had room.
+func (m *poolManager) tryAssignCIDRs(ctx context.Context) (bool, error) {
+	now := m.clock.Now()
+	st := m.store.Stats(now)
+	if short, _, ok := pool.TargetState(m.params, st); ok && short == 0 {
+		return false, nil
+	}
+	var exhausted error
+	for _, e := range m.store.ENIs(now) {
+		if !e.Usable || (e.Primary && m.cfg.CustomNetworking) {
+			continue
+		}
+		have := len(e.CIDRs)
+		if have >= m.params.SlotsPerENI {
+			continue
+		}
+		var n int
+		if m.cfg.EnablePrefixDelegation {
+			n = min(m.params.SlotsPerENI-have, pool.PrefixesNeeded(m.params, st))
+		} else {
+			n = pool.IPsToAssign(m.params, st, have)
+		}
+		if n <= 0 {
+			return false, exhausted
+		}
+		added, err := m.assignOn(ctx, e.ID, n)
+		if err != nil && awsapi.Code(err) != awsapi.CodePrivateIPLimitExceeded {
+			m.log.Warn("failed to allocate all available IP addresses on ENI", "eni", e.ID, "count", n, "err", err)
+			added, err = m.assignOn(ctx, e.ID, 1)
+		}
+		if err != nil && awsapi.Code(err) == awsapi.CodePrivateIPLimitExceeded {
+			m.log.Debug("AssignPrivateIpAddresses returned PrivateIpAddressLimitExceeded; the datastore may be out of sync, resyncing the ENI from EC2", "eni", e.ID)
+			return true, m.resyncENI(ctx, e.ID)
+		}
+		if err != nil {
+			m.metrics.ipamdError("increaseIPPoolAllocIPAddressesFailed")
+			err = fmt.Errorf("failed to allocate one IP address on ENI %s: %w", e.ID, err)
+			if m.cfg.EnableSubnetDiscovery && awsapi.IsSubnetExhausted(err) {
+				exhausted = err
+				continue
+			}
+			return false, err
+		}
+		for _, c := range added {
+			m.store.AddCIDR(e.ID, c, m.clock.Now())
+		}
+		m.log.Info("increased pool", "eni", e.ID, "added", len(added), "prefixMode", m.cfg.EnablePrefixDelegation)
+		return true, nil
+	}
+	return false, exhausted
+}
+
+func (m *poolManager) assignOn(ctx context.Context, eniID string, n int) ([]netip.Prefix, error) {
+	if m.cfg.EnablePrefixDelegation {
+		return m.ec2.AssignPrefixes(ctx, eniID, n)
+	}
+	ips, err := m.ec2.AssignIPs(ctx, eniID, n)
+	out := make([]netip.Prefix, 0, len(ips))
+	for _, ip := range ips {
+		out = append(out, netip.PrefixFrom(ip, 32))
+	}
+	return out, err
+}
+
+// resyncENI adds whatever EC2 says the ENI holds and the datastore lacks.
+func (m *poolManager) resyncENI(ctx context.Context, eniID string) error {
+	e, err := m.ec2.DescribeENI(ctx, eniID)
+	if err != nil {
+		m.metrics.ipamdError("increaseIPPoolGetENIaddressesFailed")
+		return fmt.Errorf("resync ENI %s: %w", eniID, err)
+	}
+	now := m.clock.Now()
+	for _, ip := range e.SecondaryIPs {
+		m.store.AddCIDR(eniID, netip.PrefixFrom(ip, 32), now)
+	}
+	for _, p := range e.Prefixes {
+		m.store.AddCIDR(eniID, p, now)
+	}
+	return nil
+}
+
+// eniPlacement returns the subnets to try for a new ENI, in order, and the
+// security groups to give it.
+func (m *poolManager) eniPlacement(ctx context.Context) ([]string, []string) {
+	sgs := m.primary.SecurityGroups
+	if m.cfg.CustomNetworking && m.eniConfig != nil {
+		if len(m.eniConfig.SecurityGroups) > 0 {
+			sgs = m.eniConfig.SecurityGroups
+		}
+		return []string{m.eniConfig.Subnet}, sgs
+	}
+	if !m.cfg.EnableSubnetDiscovery {
+		return []string{m.primary.SubnetID}, sgs
+	}
+	subnets, err := m.ec2.Subnets(ctx, m.primary.VPCID)
+	if err != nil {
+		m.log.Warn("subnet discovery: DescribeSubnets failed; using the primary ENI's subnet", "err", err)
+		return []string{m.primary.SubnetID}, sgs
+	}
+	var cands []awsapi.Subnet
+	for _, s := range subnets {
+		if s.CIDR.IsValid() {
+			m.subnetCIDRs[s.ID] = s.CIDR
+		}
+		if s.AZ != m.identity.AZ && s.ID != m.primary.SubnetID {
+			continue
+		}
+		if _, tagged := s.Tags["kubernetes.io/role/cni"]; s.ID == m.primary.SubnetID || tagged {
+			cands = append(cands, s)
+		}
+	}
+	slices.SortStableFunc(cands, func(a, b awsapi.Subnet) int { return cmp.Compare(b.Free, a.Free) })
+	ids := make([]string, 0, len(cands))
+	for _, s := range cands {
+		ids = append(ids, s.ID)
+	}
+	if len(ids) == 0 {
+		ids = []string{m.primary.SubnetID}
+	}
+	return ids, sgs
+}
+
+// tryAllocateENI creates, attaches and fills a new ENI (upstream's
+// tryAllocateENI + AllocENI + WaitForENIAndIPsAttached + setupENI).
+func (m *poolManager) tryAllocateENI(ctx context.Context) error {
+	st := m.store.Stats(m.clock.Now())
+	n := pool.NewENIResources(m.params, st)
+	if n <= 0 {
+		m.log.Debug("Did not allocate ENI since IPs/Prefixes needed were not greater than 0")
+		return nil
+	}
+	eni, err := m.createENI(ctx, n)
+	if err != nil {
+		return err
+	}
+	if eni, err = m.attachENI(ctx, eni); err != nil {
+		return err
+	}
+	meta, err := m.waitForENIInIMDS(ctx, eni.MAC, n)
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		// EC2 already told us everything the datastore needs; carrying on
+		// keeps the pool from creating yet another ENI meanwhile.
+		m.metrics.ipamdError("increaseIPPoolwaitENIAttachedFailed")
+		m.log.Warn("Unable to discover attached ENI from metadata service; using what EC2 returned", "eni", eni.ID, "err", err)
+	}
+	if len(eni.SecondaryIPs) == 0 && len(eni.Prefixes) == 0 {
+		eni.SecondaryIPs, eni.Prefixes = meta.IPs[min(1, len(meta.IPs)):], meta.Prefixes
+	}
+	if !eni.PrimaryIP.IsValid() && len(meta.IPs) > 0 {
+		eni.PrimaryIP = meta.IPs[0]
+	}
+	if meta.SubnetCIDR.IsValid() {
+		m.subnetCIDRs[eni.SubnetID] = meta.SubnetCIDR
+	}
+	if err := m.adoptENI(ctx, eni, m.clock.Now()); err != nil {
+		m.log.Error("new ENI attached but its networking failed; it stays unusable until set up", "eni", eni.ID, "err", err)
+	}
+	m.log.Info("ENI allocated and set up", "eni", eni.ID, "device", eni.DeviceIndex, "ips", len(eni.SecondaryIPs), "prefixes", len(eni.Prefixes))
+	return nil
+}
+
+// createENI creates an ENI with n addresses (or prefixes), trying the next
+// subnet while one is exhausted.
+func (m *poolManager) createENI(ctx context.Context, n int) (awsapi.ENI, error) {
+	subnets, sgs := m.eniPlacement(ctx)
+	tags := map[string]string{
+		awsapi.TagInstanceID: m.identity.InstanceID,
+		awsapi.TagCreatedAt:  m.clock.Now().UTC().Format(time.RFC3339),
+	}
+	if m.cfg.ClusterName != "" {
+		tags[awsapi.TagCluster] = m.cfg.ClusterName
+	}
+	maps.Copy(tags, m.cfg.AdditionalENITags)
+	spec := awsapi.CreateSpec{SecurityGroups: sgs, Description: awsapi.DescriptionPrefix + m.identity.InstanceID, Tags: tags}
+	if m.cfg.EnablePrefixDelegation {
+		spec.Prefixes = n
+	} else {
+		spec.IPs = n
+	}
+	var eni awsapi.ENI
+	var err error
+	for i, subnet := range subnets {
+		spec.SubnetID = subnet
+		m.log.Info("Creating ENI", "subnet", subnet, "securityGroups", sgs, "ips", spec.IPs, "prefixes", spec.Prefixes)
+		eni, err = m.ec2.CreateENI(ctx, spec)
+		if err == nil {
+			return eni, nil
+		}
+		if awsapi.IsSubnetExhausted(err) && i+1 < len(subnets) {
+			m.log.Warn("subnet is exhausted; trying the next one", "subnet", subnet, "code", awsapi.Code(err))
+			continue
+		}
+		break
+	}
+	if err == nil { // no subnet to try
+		return eni, nil
+	}
+	m.metrics.ipamdError("increaseIPPoolAllocENI")
+	m.log.Error("Failed to increase pool size due to not able to allocate ENI", "err", err)
+	if awsapi.IsSubnetExhausted(err) {
+		m.subnetExhausted(err)
+	}
+	return eni, err
+}
+
+// attachENI attaches a new ENI at the lowest free device index and sets
+// DeleteOnTermination; on failure it gives the ENI back.
+func (m *poolManager) attachENI(ctx context.Context, eni awsapi.ENI) (awsapi.ENI, error) {
+	device, err := m.freeDeviceIndex(ctx)
+	if err == nil {
+		eni.AttachmentID, err = m.ec2.AttachENI(ctx, eni.ID, m.identity.InstanceID, device)
+	}
+	if err != nil {
+		m.metrics.ipamdError("increaseIPPoolAttachENI")
+		m.log.Error("attaching the new ENI failed; deleting it", "eni", eni.ID, "err", err)
+		if ctx.Err() == nil {
+			if derr := m.ec2.DeleteENI(ctx, eni.ID); derr != nil {
+				m.log.Error("deleting the ENI whose attach failed also failed; the leak cleanup will retry", "eni", eni.ID, "err", derr)
+			}
+		}
+		return eni, err
+	}
+	eni.DeviceIndex, eni.InstanceID = device, m.identity.InstanceID
+	if err := m.ec2.SetDeleteOnTermination(ctx, eni.ID, eni.AttachmentID); err != nil {
+		// Without DeleteOnTermination the ENI would outlive the instance;
+		// upstream gives such an ENI back rather than keep it.
+		m.metrics.ipamdError("increaseIPPoolSetDeleteOnTermination")
+		m.log.Error("cannot set DeleteOnTermination on the new ENI; freeing it", "eni", eni.ID, "err", err)
+		if ctx.Err() == nil {
+			if ferr := m.freeENI(ctx, eni.ID); ferr != nil {
+				m.log.Error("freeing the ENI without DeleteOnTermination failed; the reconcile and the leak cleanup will retry", "eni", eni.ID, "err", ferr)
+			}
+		}
+		return eni, err
+	}
+	return eni, nil
+}
+
+// freeDeviceIndex is the lowest device index of the default card no ENI
+// uses, as EC2 sees it.
+func (m *poolManager) freeDeviceIndex(ctx context.Context) (int, error) {
+	enis, err := m.ec2.AttachedENIs(ctx, m.identity.InstanceID)
+	if err != nil {
+		return 0, err
+	}
+	used := map[int]bool{}
+	for _, e := range enis {
+		if e.NetworkCard == m.limits.DefaultNetworkCard {
+			used[e.DeviceIndex] = true
+		}
+	}
+	for i := 1; ; i++ {
+		if !used[i] {
+			return i, nil
+		}
+	}
+}
+
+// waitForENIInIMDS waits, with backoff on the lab clock, until IMDS shows
+// the ENI with its addresses (IMDS lags EC2).
+func (m *poolManager) waitForENIInIMDS(ctx context.Context, mac string, n int) (awsapi.ENIMeta, error) {
+	wait := 200 * time.Millisecond
+	var lastErr error
+	for attempt := 1; attempt <= 15; attempt++ {
+		meta, err := m.imds.ENI(ctx, mac)
+		if err == nil {
+			got := len(meta.IPs) - 1
+			if m.cfg.EnablePrefixDelegation {
+				got = len(meta.Prefixes)
+			}
+			if got >= n {
+				return meta, nil
+			}
+			err = fmt.Errorf("IMDS shows %d of %d addresses/prefixes", got, n)
+		}
+		lastErr = err
+		if serr := clock.Sleep(ctx, m.sleep, wait); serr != nil {
+			return awsapi.ENIMeta{}, serr
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+	return awsapi.ENIMeta{}, fmt.Errorf("ENI %s not in IMDS: %w", mac, lastErr)
+}

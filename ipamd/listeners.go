@@ -1,0 +1,96 @@
+package ipamd
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/enilab/enilab/ipamd/rpc"
+)
+
+// serve starts the gRPC socket, introspection and metrics.
+func (d *Daemon) serve() error {
+	d.socketPath = d.opts.SocketPath
+	if err := os.MkdirAll(filepath.Dir(d.socketPath), 0o755); err != nil {
+		return fmt.Errorf("socket directory: %w", err)
+	}
+	if err := os.Remove(d.socketPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove stale socket %s: %w", d.socketPath, err)
+	}
+	lis, err := net.Listen("unix", d.socketPath)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", d.socketPath, err)
+	}
+	if err := os.Chmod(d.socketPath, 0o660); err != nil {
+		lis.Close()
+		return fmt.Errorf("chmod %s: %w", d.socketPath, err)
+	}
+	d.grpcServer = grpc.NewServer()
+	rpc.RegisterCNIBackendServer(d.grpcServer, &backend{d: d})
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus("rpc.CNIBackend", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(d.grpcServer, hs)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := d.grpcServer.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			d.log.Error("gRPC server stopped", "err", err)
+		}
+	}()
+	if d.opts.IntrospectionAddr != Off {
+		srv, addr, err := d.listenHTTP(d.opts.IntrospectionAddr, d.introspectionHandler())
+		if err != nil {
+			return fmt.Errorf("introspection on %s (set it to %q to disable): %w", d.opts.IntrospectionAddr, Off, err)
+		}
+		d.introSrv, d.introAddr = srv, addr
+	}
+	if d.opts.MetricsAddr != Off {
+		srv, addr, err := d.listenHTTP(d.opts.MetricsAddr, d.metricsHandler())
+		if err != nil {
+			return fmt.Errorf("metrics on %s (set it to %q to disable): %w", d.opts.MetricsAddr, Off, err)
+		}
+		d.metricSrv, d.metricAddr = srv, addr
+	}
+	return nil
+}
+
+func (d *Daemon) listenHTTP(addr string, h http.Handler) (*http.Server, string, error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("HTTP server stopped", "addr", addr, "err", err)
+		}
+	}()
+	return srv, lis.Addr().String(), nil
+}
+
+func (d *Daemon) shutdownServers() {
+	if d.grpcServer != nil {
+		d.grpcServer.Stop()
+	}
+	if d.introSrv != nil {
+		d.introSrv.Close()
+	}
+	if d.metricSrv != nil {
+		d.metricSrv.Close()
+	}
+	d.wg.Wait()
+	if d.socketPath != "" {
+		os.Remove(d.socketPath)
+	}
+}

@@ -1,0 +1,125 @@
+package ipamd
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/enilab/enilab/internal/clock"
+	"github.com/enilab/enilab/internal/ec2limits"
+	"github.com/enilab/enilab/ipamd/awsapi"
+	"github.com/enilab/enilab/ipamd/config"
+	"github.com/enilab/enilab/ipamd/datastore"
+	"github.com/enilab/enilab/ipamd/netsetup"
+	"github.com/enilab/enilab/ipamd/pool"
+)
+
+// waitForIMDS reads the identity document, retrying with backoff: right
+// after boot (or a lab's node start) IMDS may not answer yet.
+func (d *Daemon) waitForIMDS(ctx context.Context) error {
+	wait := 200 * time.Millisecond
+	var err error
+	for attempt := 1; attempt <= 8; attempt++ {
+		d.identity, err = d.imds.Identity(ctx)
+		if err == nil {
+			return nil
+		}
+		d.log.Warn("waiting for IMDS", "attempt", attempt, "err", err)
+		if serr := clock.Sleep(ctx, d.sleep, wait); serr != nil {
+			break
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+	return fmt.Errorf("instance metadata service unreachable: %w", err)
+}
+
+// init learns the instance and restores the datastore.
+func (d *Daemon) init(ctx context.Context) error {
+	id := d.identity
+	lim, err := d.ec2.DescribeInstanceType(ctx, id.InstanceType)
+	if err != nil {
+		t, ok := ec2limits.Lookup(id.InstanceType)
+		if !ok {
+			return fmt.Errorf("limits of instance type %q: %w", id.InstanceType, err)
+		}
+		d.log.Warn("DescribeInstanceTypes failed; using the built-in limits table", "type", id.InstanceType, "err", err)
+		lim = awsapi.InstanceLimits{MaxENIs: t.MaxENIs, IPv4PerENI: t.IPv4PerENI, Hypervisor: string(t.Hypervisor), BareMetal: t.BareMetal, DefaultNetworkCard: t.DefaultNetworkCard}
+	}
+	d.limits = lim
+	if d.cfg.EnablePrefixDelegation && !lim.SupportsPrefixes() {
+		return fmt.Errorf("%s=true but instance type %s (hypervisor %s) does not support prefix delegation: only Nitro and bare-metal instances can hold /28 prefixes; unset %s or use a Nitro type",
+			config.EnvEnablePrefixDelegation, id.InstanceType, lim.Hypervisor, config.EnvEnablePrefixDelegation)
+	}
+	d.maxENIs = lim.MaxENIs
+	if d.cfg.MaxENI >= 1 && d.cfg.MaxENI < d.maxENIs {
+		d.maxENIs = d.cfg.MaxENI
+	}
+	d.maxPods = d.opts.MaxPods
+	if d.maxPods <= 0 {
+		d.maxPods = pool.MaxPods(lim.MaxENIs, lim.IPv4PerENI, d.cfg.CustomNetworking, d.cfg.EnablePrefixDelegation)
+	}
+	d.params = pool.Params{
+		WarmENITarget: d.cfg.WarmENITarget, WarmIPTarget: d.cfg.WarmIPTarget, MinimumIPTarget: d.cfg.MinimumIPTarget,
+		WarmPrefixTarget: d.cfg.WarmPrefixTarget, PrefixMode: d.cfg.EnablePrefixDelegation,
+		SlotsPerENI: lim.IPv4PerENI - 1, MaxPods: d.maxPods,
+	}
+
+	mac, err := d.imds.PrimaryMAC(ctx)
+	if err != nil {
+		return fmt.Errorf("primary MAC: %w", err)
+	}
+	if d.primary, err = d.imds.ENI(ctx, mac); err != nil {
+		return fmt.Errorf("primary ENI %s: %w", mac, err)
+	}
+	d.vpcCIDRs = d.primary.VPCCIDRs
+	d.pm.subnetCIDRs[d.primary.SubnetID] = d.primary.SubnetCIDR
+	if d.cfg.CustomNetworking {
+		if err := d.selectENIConfig(); err != nil {
+			return err
+		}
+	}
+
+	cp := datastore.File{Path: d.opts.CheckpointPath}
+	d.store = datastore.New(datastore.Options{Cooldown: d.cfg.IPCooldown, Checkpoint: cp})
+	if err := d.pm.restore(ctx, cp); err != nil {
+		return err
+	}
+	if d.opts.NetNSPath != NoNetNS {
+		primaryIP := d.identity.PrivateIP
+		if len(d.primary.IPs) > 0 {
+			primaryIP = d.primary.IPs[0]
+		}
+		if err := netsetup.SetupHost(d.opts.NetNSPath, d.vpcCIDRs, primaryIP, d.cfg.ExternalSNAT); err != nil {
+			return fmt.Errorf("host network setup: %w", err)
+		}
+	}
+	d.log.Info("IP pool manager", "instance", id.InstanceID, "type", id.InstanceType, "maxPods", d.maxPods,
+		"maxENIs", d.maxENIs, "ipv4PerENI", lim.IPv4PerENI, "warmIPTarget", d.cfg.WarmIPTarget,
+		"warmPrefixTarget", d.cfg.WarmPrefixTarget, "warmENITarget", d.cfg.WarmENITarget, "minimumIPTarget", d.cfg.MinimumIPTarget,
+		"prefixDelegation", d.cfg.EnablePrefixDelegation, "customNetworking", d.cfg.CustomNetworking)
+	d.pm.updateGauges()
+	return nil
+}
+
+// selectENIConfig picks the node's config.ENIConfig as upstream does: the value of
+// the node's label named by ENI_CONFIG_LABEL_DEF, else "default".
+func (d *Daemon) selectENIConfig() error {
+	name, ok := d.opts.NodeLabels[d.cfg.ENIConfigLabelDef]
+	if !ok || name == "" {
+		name = config.DefaultENIConfigName
+	}
+	d.eniCfgName = name
+	for i := range d.opts.ENIConfigs {
+		if d.opts.ENIConfigs[i].Name == name {
+			c := d.opts.ENIConfigs[i]
+			d.eniConfig = &c
+			return nil
+		}
+	}
+	var names []string
+	for _, c := range d.opts.ENIConfigs {
+		names = append(names, c.Name)
+	}
+	return fmt.Errorf("%s=true but no config.ENIConfig named %q (the value of node label %s, or %q when the node lacks it); ENIConfigs known: %v (set %s=topology.kubernetes.io/zone to select ENIConfigs by zone)",
+		config.EnvCustomNetwork, name, d.cfg.ENIConfigLabelDef, config.DefaultENIConfigName, names, config.EnvENIConfigLabelDef)
+}
