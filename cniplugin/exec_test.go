@@ -142,7 +142,7 @@ func TestCnitool(t *testing.T) {
 		require.NoError(t, err, out)
 	}
 
-	require.NoError(t, n.h.RuleDel(kernel.FromPodRule(secondary.ip, secondary.device+1)))
+	require.NoError(t, n.h.RuleDel(kernel.FromPodRule(secondary.ip, datapath.ENITable(secondary.device))))
 	out, err := cnitoolRun(secondary.name, "check", n.network, secondary.path)
 	require.Error(t, err)
 	assert.Contains(t, out, `rule "from `+secondary.ip.String()+` lookup `+itoa(secondary.device+1)+`" (priority 1536) is missing`)

@@ -195,7 +195,7 @@ func TestRealIPAMD(t *testing.T) {
 	// ipamd sets the secondary ENI up through netsetup (shortly after it
 	// counts its addresses: they are not handed out before).
 	waitFor(t, "ipamd's rule from the ENI's primary IP at 32765", func() bool {
-		return n.countRules(t, kernel.ENIRule(eni1.PrimaryIP, eni1.DeviceIndex+1)) == 1
+		return n.countRules(t, kernel.ENIRule(eni1.PrimaryIP, datapath.ENITable(eni1.DeviceIndex))) == 1
 	})
 	assert.Equal(t, 1, n.countRules(t, kernel.FwmarkRule()), "fwmark rule prio 1024")
 
@@ -232,7 +232,7 @@ func TestRealIPAMD(t *testing.T) {
 	}
 	for _, p := range pods {
 		if p.device > 0 {
-			require.NoError(t, n.h.RuleDel(kernel.FromPodRule(p.ip, p.device+1)))
+			require.NoError(t, n.h.RuleDel(kernel.FromPodRule(p.ip, datapath.ENITable(p.device))))
 			err := n.check(n.confList(t, p.version, nil), runtimeConf(p.name, p.path))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), `rule "from `+p.ip.String()+` lookup `+itoa(p.device+1)+`" (priority 1536) is missing`)

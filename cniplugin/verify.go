@@ -3,6 +3,7 @@ package cniplugin
 import (
 	"fmt"
 	"net"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 
@@ -40,29 +41,26 @@ func (s *hostSide) checkHostVeth(a Attachment, bad *findings) netlink.Link {
 	if host.Attrs().Flags&net.FlagUp == 0 {
 		bad.add("host veth %s is down", a.HostVeth)
 	}
-	gw := false
-	if addrs, err := nsutil.Retry(func() ([]netlink.Addr, error) { return s.h.AddrList(host, netlink.FAMILY_V4) }); err == nil {
-		for _, ad := range addrs {
-			gw = gw || ad.IPNet.String() == kernel.HostNet(datapath.GatewayIP).String()
-		}
-	}
-	if !gw {
+	addrs, err := nsutil.Retry(func() ([]netlink.Addr, error) { return s.h.AddrList(host, netlink.FAMILY_V4) })
+	if err != nil || !hasAddr(addrs, kernel.HostNet(datapath.GatewayIP)) {
 		bad.add("host veth %s lacks the gateway address %v/32 the pod's ping of its gateway needs", a.HostVeth, datapath.GatewayIP)
 	}
 	routes, err := nsutil.Retry(func() ([]netlink.Route, error) {
 		return s.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: kernel.HostNet(a.IP), Table: datapath.MainTable},
 			netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
 	})
-	ok := false
-	for _, r := range routes {
-		if r.LinkIndex == host.Attrs().Index && r.Scope == netlink.SCOPE_LINK && r.Gw == nil {
-			ok = true
-		}
-	}
+	ok := slices.ContainsFunc(routes, func(r netlink.Route) bool {
+		return r.LinkIndex == host.Attrs().Index && r.Scope == netlink.SCOPE_LINK && r.Gw == nil
+	})
 	if err != nil || !ok {
 		bad.add("host route %v/32 dev %s scope link is missing", a.IP, a.HostVeth)
 	}
 	return host
+}
+
+// hasAddr reports whether addrs holds want.
+func hasAddr(addrs []netlink.Addr, want *net.IPNet) bool {
+	return slices.ContainsFunc(addrs, func(a netlink.Addr) bool { return a.IPNet.String() == want.String() })
 }
 
 // checkHostRules verifies the pod's rules (the from-rule only for a
@@ -103,13 +101,7 @@ func checkPodSide(a Attachment, mtu int, host netlink.Link, bad *findings) {
 		bad.add("interface %s has MTU %d, want %d", a.IfName, l.Attrs().MTU, mtu)
 	}
 	addrs, _ := nsutil.Retry(func() ([]netlink.Addr, error) { return pod.AddrList(l, netlink.FAMILY_V4) })
-	found := false
-	for _, ad := range addrs {
-		if ad.IPNet.String() == kernel.HostNet(a.IP).String() {
-			found = true
-		}
-	}
-	if !found {
+	if !hasAddr(addrs, kernel.HostNet(a.IP)) {
 		bad.add("address %v/32 is missing from %s", a.IP, a.IfName)
 	}
 	checkPodRoutes(pod, l, a.IfName, bad)
