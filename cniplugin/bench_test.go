@@ -12,8 +12,8 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	"github.com/stretchr/testify/require"
 
+	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/internal/nsutil"
-	"github.com/enilab/enilab/ipamd/netsetup"
 	"github.com/enilab/enilab/ipamd/rpc"
 )
 
@@ -146,7 +146,7 @@ func floorHost(b *testing.B, n *testNode) *hostSide {
 
 func floorAttachment(name, path string, i int) Attachment {
 	ip := netip.AddrFrom4([4]byte{10, 0, 2, byte(1 + i%250)})
-	return Attachment{HostVeth: netsetup.HostVethName("eni", "default", name), IfName: "eth0", Netns: path, IP: ip, MTU: 9001}
+	return Attachment{HostVeth: datapath.HostVethName("eni", "default", name), IfName: "eth0", Netns: path, IP: ip, MTU: 9001}
 }
 
 func noHook(string) error { return nil }

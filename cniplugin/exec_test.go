@@ -15,7 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/enilab/enilab/ipamd/netsetup"
+	"github.com/enilab/enilab/internal/datapath"
+	"github.com/enilab/enilab/internal/datapath/kernel"
 )
 
 // pluginPath is a symlink named aws-cni to the test binary.
@@ -136,12 +137,12 @@ func TestCnitool(t *testing.T) {
 	require.NotNil(t, secondary, "a pod got a secondary-ENI address")
 	for _, p := range pods {
 		n.assertWired(t, p.path, p.name, p.ip, tableOf(p.device), 9001)
-		require.NoError(t, ping(p.path, GatewayIP), "%s pings its gateway", p.name)
+		require.NoError(t, ping(p.path, datapath.GatewayIP), "%s pings its gateway", p.name)
 		out, err := cnitoolRun(p.name, "check", n.network, p.path)
 		require.NoError(t, err, out)
 	}
 
-	require.NoError(t, n.h.RuleDel(FromPodRule(secondary.ip, secondary.device+1)))
+	require.NoError(t, n.h.RuleDel(kernel.FromPodRule(secondary.ip, datapath.ENITable(secondary.device))))
 	out, err := cnitoolRun(secondary.name, "check", n.network, secondary.path)
 	require.Error(t, err)
 	assert.Contains(t, out, `rule "from `+secondary.ip.String()+` lookup `+itoa(secondary.device+1)+`" (priority 1536) is missing`)
@@ -150,7 +151,7 @@ func TestCnitool(t *testing.T) {
 		out, err := cnitoolRun(p.name, "del", n.network, p.path)
 		require.NoError(t, err, out)
 		n.assertClean(t, p.path, p.name, p.ip)
-		_, err = n.h.LinkByName(netsetup.HostVethName("eni", "default", p.name))
+		_, err = n.h.LinkByName(datapath.HostVethName("eni", "default", p.name))
 		assert.Error(t, err)
 	}
 	assert.Zero(t, n.d.Status().AssignedIPs, "ipamd holds no address")

@@ -13,6 +13,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/ipamd/rpc"
 )
 
@@ -97,6 +98,17 @@ func unknownPod(err error) bool {
 	return strings.Contains(strings.ToLower(status.Convert(err).Message()), "unknown pod")
 }
 
+// delRequest asks ipamd to release the address of one attachment, keyed as
+// ipamd keys it (network, container, ifname) and with the pod facts its
+// logs and metrics name.
+func delRequest(reason, network, containerID, ifName string, k K8sArgs) *rpc.DelNetworkRequest {
+	return &rpc.DelNetworkRequest{
+		K8S_POD_NAME: k.PodName, K8S_POD_NAMESPACE: k.PodNamespace, K8S_POD_INFRA_CONTAINER_ID: k.InfraContainerID,
+		K8S_POD_UID: k.PodUID, Reason: reason, IfName: ifName, NetworkName: network, ContainerID: containerID,
+		ClientVersion: ClientVersion,
+	}
+}
+
 // allocation is the first IPv4 allocation of a reply.
 type allocation struct {
 	IP           netip.Addr
@@ -120,7 +132,7 @@ func firstIPv4(meta []*rpc.IPAllocationMetadata) (allocation, error) {
 		case m.GetRouteTableId() > 0 && m.GetDeviceNumber() > 0:
 			a.Table = int(m.GetRouteTableId())
 		case m.GetDeviceNumber() > 0:
-			a.Table = int(m.GetDeviceNumber()) + 1
+			a.Table = datapath.ENITable(int(m.GetDeviceNumber()))
 		}
 		return a, nil
 	}

@@ -23,6 +23,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/enilab/enilab/internal/datapath"
+	"github.com/enilab/enilab/internal/datapath/kernel"
 	"github.com/enilab/enilab/internal/nsutil"
 	"github.com/enilab/enilab/ipamd/netsetup"
 )
@@ -268,7 +270,7 @@ func cniCode(err error) int {
 // assertWired checks every item of DESIGN §4 for a pod.
 func (n *testNode) assertWired(t *testing.T, podPath, pod string, ip netip.Addr, table, mtu int) {
 	t.Helper()
-	hostVeth := netsetup.HostVethName("eni", "default", pod)
+	hostVeth := datapath.HostVethName("eni", "default", pod)
 	host, err := n.h.LinkByName(hostVeth)
 	require.NoError(t, err, "host veth %s in the node namespace", hostVeth)
 	assert.NotZero(t, host.Attrs().Flags&net.FlagUp, "host veth up")
@@ -302,7 +304,7 @@ func (n *testNode) assertWired(t *testing.T, podPath, pod string, ip netip.Addr,
 	require.NoError(t, err)
 	found := false
 	for _, ne := range neighs {
-		if ne.IP.Equal(GatewayIP.AsSlice()) {
+		if ne.IP.Equal(datapath.GatewayIP.AsSlice()) {
 			found = true
 			assert.Equal(t, netlink.NUD_PERMANENT, ne.State, "neighbour is permanent")
 			assert.Equal(t, host.Attrs().HardwareAddr.String(), ne.HardwareAddr.String(), "neighbour → host veth MAC")
@@ -310,24 +312,24 @@ func (n *testNode) assertWired(t *testing.T, podPath, pod string, ip netip.Addr,
 	}
 	assert.True(t, found, "neighbour entry for 169.254.1.1")
 
-	hr, err := n.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: hostNet(ip), Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
+	hr, err := n.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: kernel.HostNet(ip), Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
 	require.NoError(t, err)
 	require.Len(t, hr, 1, "host route %v/32", ip)
 	assert.Equal(t, host.Attrs().Index, hr[0].LinkIndex)
 	assert.Equal(t, netlink.SCOPE_LINK, hr[0].Scope)
 
-	assert.Equal(t, 1, n.countRules(t, ToPodRule(ip)), "rule to %v lookup main prio 512", ip)
+	assert.Equal(t, 1, n.countRules(t, kernel.ToPodRule(ip)), "rule to %v lookup main prio 512", ip)
 	if table > 0 {
-		assert.Equal(t, 1, n.countRules(t, FromPodRule(ip, table)), "rule from %v lookup %d prio 1536", ip, table)
+		assert.Equal(t, 1, n.countRules(t, kernel.FromPodRule(ip, table)), "rule from %v lookup %d prio 1536", ip, table)
 	} else {
-		assert.Zero(t, n.countPodRules(t, ip, FromPodRulePriority), "no 1536 rule for a primary-ENI address")
+		assert.Zero(t, n.countPodRules(t, ip, datapath.FromPodRulePriority), "no 1536 rule for a primary-ENI address")
 	}
 }
 
 // assertClean checks that nothing of a pod is left.
 func (n *testNode) assertClean(t *testing.T, podPath, pod string, ip netip.Addr) {
 	t.Helper()
-	hostVeth := netsetup.HostVethName("eni", "default", pod)
+	hostVeth := datapath.HostVethName("eni", "default", pod)
 	_, err := n.h.LinkByName(hostVeth)
 	assert.Error(t, err, "host veth %s is gone", hostVeth)
 	if ph, err := nsutil.Handle(podPath); err == nil {
@@ -339,11 +341,11 @@ func (n *testNode) assertClean(t *testing.T, podPath, pod string, ip netip.Addr)
 		ph.Close()
 	}
 	if ip.IsValid() {
-		hr, err := n.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: hostNet(ip), Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
+		hr, err := n.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: kernel.HostNet(ip), Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
 		require.NoError(t, err)
 		assert.Empty(t, hr, "host route to %v is gone", ip)
-		assert.Zero(t, n.countPodRules(t, ip, ToPodRulePriority), "512 rule gone")
-		assert.Zero(t, n.countPodRules(t, ip, FromPodRulePriority), "1536 rule gone")
+		assert.Zero(t, n.countPodRules(t, ip, datapath.ToPodRulePriority), "512 rule gone")
+		assert.Zero(t, n.countPodRules(t, ip, datapath.FromPodRulePriority), "1536 rule gone")
 	}
 }
 
@@ -360,7 +362,7 @@ func (n *testNode) assertNothingWired(t *testing.T) {
 	rules, err := n.h.RuleList(netlink.FAMILY_V4)
 	require.NoError(t, err)
 	for _, r := range rules {
-		assert.NotContains(t, []int{ToPodRulePriority, FromPodRulePriority}, r.Priority, "pod rule left: %v", r)
+		assert.NotContains(t, []int{datapath.ToPodRulePriority, datapath.FromPodRulePriority}, r.Priority, "pod rule left: %v", r)
 	}
 }
 
@@ -370,7 +372,7 @@ func (n *testNode) countRules(t testing.TB, want *netlink.Rule) int {
 	require.NoError(t, err)
 	c := 0
 	for _, r := range rules {
-		if netsetup.SameRule(r, *want) {
+		if kernel.SameRule(r, *want) {
 			c++
 		}
 	}
@@ -386,7 +388,7 @@ func (n *testNode) countPodRules(t testing.TB, ip netip.Addr, prio int) int {
 		if r.Priority != prio {
 			continue
 		}
-		if (r.Dst != nil && r.Dst.String() == hostNet(ip).String()) || (r.Src != nil && r.Src.String() == hostNet(ip).String()) {
+		if (r.Dst != nil && r.Dst.String() == kernel.HostNet(ip).String()) || (r.Src != nil && r.Src.String() == kernel.HostNet(ip).String()) {
 			c++
 		}
 	}
@@ -474,13 +476,4 @@ func addrOf(p netip.Prefix) *netlink.Addr {
 
 func defaultVia(linkIndex int, gw string) *netlink.Route {
 	return &netlink.Route{LinkIndex: linkIndex, Gw: net.ParseIP(gw).To4()}
-}
-
-// eniRule is netsetup's `from <eni primary ip> lookup <table>` at 32765.
-func eniRule(ip netip.Addr, table int) *netlink.Rule {
-	r := netlink.NewRule()
-	r.Src = hostNet(ip)
-	r.Table = table
-	r.Priority = netsetup.ENIRulePriority
-	return r
 }

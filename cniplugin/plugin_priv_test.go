@@ -14,8 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/enilab/enilab/internal/datapath"
+	"github.com/enilab/enilab/internal/datapath/kernel"
 	"github.com/enilab/enilab/internal/nsutil"
-	"github.com/enilab/enilab/ipamd/netsetup"
 )
 
 func listDir(t *testing.T, dir string) []string {
@@ -72,7 +73,7 @@ func TestLibcniLifecycle(t *testing.T) {
 			assert.Equal(t, want, ip)
 			assert.Equal(t, "32", maskLen(r.IPs[0].Address.Mask))
 			assert.Equal(t, "169.254.1.1", r.IPs[0].Gateway.String())
-			hostVeth := netsetup.HostVethName("eni", "default", pod)
+			hostVeth := datapath.HostVethName("eni", "default", pod)
 			require.Len(t, r.Interfaces, 2)
 			assert.Equal(t, hostVeth, r.Interfaces[0].Name)
 			assert.Empty(t, r.Interfaces[0].Sandbox)
@@ -98,18 +99,18 @@ func TestLibcniLifecycle(t *testing.T) {
 			}
 
 			n.assertWired(t, podPath, pod, ip, table, 9001)
-			require.NoError(t, ping(podPath, GatewayIP), "the pod pings its gateway")
+			require.NoError(t, ping(podPath, datapath.GatewayIP), "the pod pings its gateway")
 			require.NoError(t, ping(n.ns, ip), "the node reaches the pod over its /32 host route")
 			require.NoError(t, n.check(list, rt), "CHECK of a healthy pod")
 
 			if table > 0 {
-				require.NoError(t, n.h.RuleDel(FromPodRule(ip, table)))
+				require.NoError(t, n.h.RuleDel(kernel.FromPodRule(ip, table)))
 				err = n.check(list, rt)
 				require.Error(t, err, "CHECK after the 1536 rule was deleted")
 				assert.Equal(t, int(ErrCheckFailed), cniCode(err))
 				assert.Contains(t, err.Error(), `rule "from `+ip.String()+` lookup 2" (priority 1536) is missing`)
 			} else {
-				require.NoError(t, n.h.RuleDel(ToPodRule(ip)))
+				require.NoError(t, n.h.RuleDel(kernel.ToPodRule(ip)))
 				err = n.check(list, rt)
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), `rule "to `+ip.String()+` lookup main" (priority 512) is missing`)
@@ -117,7 +118,7 @@ func TestLibcniLifecycle(t *testing.T) {
 
 			require.NoError(t, n.del(list, rt))
 			n.assertClean(t, podPath, pod, ip)
-			assert.Error(t, ping(podPath, GatewayIP), "after DEL the gateway is unreachable")
+			assert.Error(t, ping(podPath, datapath.GatewayIP), "after DEL the gateway is unreachable")
 			assert.Zero(t, ipamd.assignedCount(), "ipamd holds no address")
 			assert.Equal(t, ReasonPodDeleted, ipamd.lastReason())
 			require.NoError(t, n.del(list, rt), "DEL again succeeds")
@@ -160,7 +161,7 @@ func TestInjectedFailureLeavesNothing(t *testing.T) {
 			assert.Equal(t, ReasonSetupFailed, ipamd.lastReason())
 			assert.Zero(t, ipamd.assignedCount(), "no assigned IP left in ipamd")
 			for _, ip := range addrRange(eni1IPs, 9) {
-				assert.Zero(t, n.countPodRules(t, ip, ToPodRulePriority)+n.countPodRules(t, ip, FromPodRulePriority), "no rule for %v", ip)
+				assert.Zero(t, n.countPodRules(t, ip, datapath.ToPodRulePriority)+n.countPodRules(t, ip, datapath.FromPodRulePriority), "no rule for %v", ip)
 			}
 			n.assertClean(t, podPath, pod, netip.MustParseAddr(eni1IPs))
 			n.assertNothingWired(t)
@@ -237,7 +238,7 @@ func TestDelIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	r, _ = types100.GetResult(res)
 	ip, _ = netip.AddrFromSlice(r.IPs[0].Address.IP.To4())
-	l, err := n.h.LinkByName(netsetup.HostVethName("eni", "default", pod))
+	l, err := n.h.LinkByName(datapath.HostVethName("eni", "default", pod))
 	require.NoError(t, err)
 	require.NoError(t, n.h.LinkDel(l))
 	require.NoError(t, n.del(list, rt))
@@ -297,7 +298,7 @@ func TestRepeatedADDAndEmptyPool(t *testing.T) {
 	ip, _ := netip.AddrFromSlice(r.IPs[0].Address.IP.To4())
 	assert.Equal(t, netip.MustParseAddr(eni1IPs), ip)
 	n.assertWired(t, podPath, pod, ip, eni1Table, 9001)
-	require.NoError(t, ping(podPath, GatewayIP))
+	require.NoError(t, ping(podPath, datapath.GatewayIP))
 	assert.Equal(t, 1, ipamd.assignedCount())
 
 	other, otherPath := n.newPod(t)
@@ -318,7 +319,7 @@ func TestRepeatedADDAndEmptyPool(t *testing.T) {
 	for _, ne := range neighs {
 		require.NoError(t, ph.NeighDel(&ne))
 	}
-	require.NoError(t, n.h.RuleDel(ToPodRule(ip)))
+	require.NoError(t, n.h.RuleDel(kernel.ToPodRule(ip)))
 	err = n.check(list, rt)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "permanent neighbour 169.254.1.1")
@@ -353,9 +354,9 @@ func TestPodToPodNeedsRule512(t *testing.T) {
 
 	require.NoError(t, ping(pathA, ipB), "A → B")
 	require.NoError(t, ping(pathB, ipA), "B → A")
-	require.NoError(t, n.h.RuleDel(ToPodRule(ipA)))
+	require.NoError(t, n.h.RuleDel(kernel.ToPodRule(ipA)))
 	assert.Error(t, ping(pathA, ipB), "B's reply to A leaves by eth1 without rule 512")
-	require.NoError(t, n.h.RuleAdd(ToPodRule(ipA)))
+	require.NoError(t, n.h.RuleAdd(kernel.ToPodRule(ipA)))
 	require.NoError(t, ping(pathA, ipB), "restored")
 
 	require.NoError(t, n.del(list, runtimeConf(podA, pathA)))

@@ -21,8 +21,9 @@ import (
 
 	"github.com/enilab/enilab/fakeec2"
 	"github.com/enilab/enilab/internal/clock"
+	"github.com/enilab/enilab/internal/datapath"
+	"github.com/enilab/enilab/internal/datapath/kernel"
 	"github.com/enilab/enilab/ipamd"
-	"github.com/enilab/enilab/ipamd/netsetup"
 )
 
 // ipamdNode is a test node whose ENIs come from fakeec2 (hot-plugged into
@@ -194,9 +195,9 @@ func TestRealIPAMD(t *testing.T) {
 	// ipamd sets the secondary ENI up through netsetup (shortly after it
 	// counts its addresses: they are not handed out before).
 	waitFor(t, "ipamd's rule from the ENI's primary IP at 32765", func() bool {
-		return n.countRules(t, eniRule(eni1.PrimaryIP, eni1.DeviceIndex+1)) == 1
+		return n.countRules(t, kernel.ENIRule(eni1.PrimaryIP, datapath.ENITable(eni1.DeviceIndex))) == 1
 	})
-	assert.Equal(t, 1, n.countRules(t, netsetup.FwmarkRule()), "fwmark rule prio 1024")
+	assert.Equal(t, 1, n.countRules(t, kernel.FwmarkRule()), "fwmark rule prio 1024")
 
 	versions := []string{"0.4.0", "1.0.0", "1.1.0"}
 	type podRun struct {
@@ -226,12 +227,12 @@ func TestRealIPAMD(t *testing.T) {
 
 	for _, p := range pods {
 		n.assertWired(t, p.path, p.name, p.ip, tableOf(p.device), 9001)
-		require.NoError(t, ping(p.path, GatewayIP), "%s pings its gateway", p.name)
+		require.NoError(t, ping(p.path, datapath.GatewayIP), "%s pings its gateway", p.name)
 		require.NoError(t, n.check(n.confList(t, p.version, nil), runtimeConf(p.name, p.path)), "CHECK %s", p.name)
 	}
 	for _, p := range pods {
 		if p.device > 0 {
-			require.NoError(t, n.h.RuleDel(FromPodRule(p.ip, p.device+1)))
+			require.NoError(t, n.h.RuleDel(kernel.FromPodRule(p.ip, datapath.ENITable(p.device))))
 			err := n.check(n.confList(t, p.version, nil), runtimeConf(p.name, p.path))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), `rule "from `+p.ip.String()+` lookup `+itoa(p.device+1)+`" (priority 1536) is missing`)

@@ -8,12 +8,9 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
-)
 
-// GatewayIP is the link-local next hop every pod routes through: a static
-// neighbour entry maps it to the host veth's MAC, so it never needs to exist
-// anywhere on the wire.
-var GatewayIP = netip.MustParseAddr("169.254.1.1")
+	"github.com/enilab/enilab/internal/datapath"
+)
 
 // Attachment is what ADD wired, in the shape every later command needs.
 type Attachment struct {
@@ -39,11 +36,11 @@ func BuildResult(cniVersion string, a Attachment) (types.Result, error) {
 		IPs: []*types100.IPConfig{{
 			Interface: &podIdx,
 			Address:   net.IPNet{IP: a.IP.AsSlice(), Mask: net.CIDRMask(32, 32)},
-			Gateway:   GatewayIP.AsSlice(),
+			Gateway:   datapath.GatewayIP.AsSlice(),
 		}},
 		Routes: []*types.Route{
-			{Dst: net.IPNet{IP: GatewayIP.AsSlice(), Mask: net.CIDRMask(32, 32)}},
-			{Dst: net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, GW: GatewayIP.AsSlice()},
+			{Dst: net.IPNet{IP: datapath.GatewayIP.AsSlice(), Mask: net.CIDRMask(32, 32)}},
+			{Dst: net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, GW: datapath.GatewayIP.AsSlice()},
 		},
 	}
 	if cniVersion == "1.1.0" {

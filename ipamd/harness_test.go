@@ -19,7 +19,7 @@ import (
 
 	"github.com/enilab/enilab/fakeec2"
 	"github.com/enilab/enilab/internal/clock"
-	"github.com/enilab/enilab/ipamd/netsetup"
+	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/ipamd/rpc"
 )
 
@@ -329,4 +329,4 @@ func (n *testNode) connect() {
 	n.conn, n.client = conn, rpc.NewCNIBackendClient(conn)
 }
 
-func vethOf(namespace, pod string) string { return netsetup.HostVethName("eni", namespace, pod) }
+func vethOf(namespace, pod string) string { return datapath.HostVethName("eni", namespace, pod) }

@@ -14,8 +14,8 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/enilab/enilab/fakeec2"
+	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/internal/nsutil"
-	"github.com/enilab/enilab/ipamd/netsetup"
 )
 
 // With a real node namespace: each secondary ENI gets its table and source
@@ -57,7 +57,7 @@ func TestNodeNetworkingInNamespace(t *testing.T) {
 		}
 	}()
 	n.start()
-	addVeth(netsetup.HostVethName("eni", "default", "a"), "pa", "")
+	addVeth(datapath.HostVethName("eni", "default", "a"), "pa", "")
 	require.True(t, n.addPod("a").Success)
 	require.True(t, n.addPod("b").Success)
 	l.advance(10*time.Second, time.Second)
@@ -93,7 +93,7 @@ func TestNodeNetworkingInNamespace(t *testing.T) {
 	// The checkpoint is lost: the plugin's host route to pod a's address
 	// still says who holds it, so it is not handed out again.
 	aIP := n.addPod("a").IPAllocationMetadata[0].IPv4Addr
-	veth, err := h.LinkByName(netsetup.HostVethName("eni", "default", "a"))
+	veth, err := h.LinkByName(datapath.HostVethName("eni", "default", "a"))
 	require.NoError(t, err)
 	require.NoError(t, h.LinkSetUp(veth))
 	require.NoError(t, h.RouteAdd(&netlink.Route{LinkIndex: veth.Attrs().Index, Dst: &net.IPNet{IP: net.ParseIP(aIP).To4(), Mask: net.CIDRMask(32, 32)}, Scope: netlink.SCOPE_LINK}))

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/ipamd/awsapi"
 	"github.com/enilab/enilab/ipamd/datastore"
 	"github.com/enilab/enilab/ipamd/netsetup"
@@ -98,7 +99,7 @@ func (d *Daemon) podGone(pod datastore.Pod) (bool, error) {
 	if pod.Name == "" {
 		return false, nil
 	}
-	name := netsetup.HostVethName(d.cfg.VethPrefix, pod.Namespace, pod.Name)
+	name := datapath.HostVethName(d.cfg.VethPrefix, pod.Namespace, pod.Name)
 	var exists bool
 	var err error
 	switch {

@@ -8,8 +8,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/ipamd/datastore"
-	"github.com/enilab/enilab/ipamd/netsetup"
 	"github.com/enilab/enilab/ipamd/rpc"
 )
 
@@ -81,7 +81,7 @@ func (b *backend) DelNetwork(ctx context.Context, in *rpc.DelNetworkRequest) (*r
 	if errors.Is(err, datastore.ErrUnknownPod) && in.K8S_POD_NAME != "" {
 		// An assignment rebuilt from the host's routes after the
 		// checkpoint was lost is known by the pod's host veth only.
-		veth := netsetup.HostVethName(d.cfg.VethPrefix, in.K8S_POD_NAMESPACE, in.K8S_POD_NAME)
+		veth := datapath.HostVethName(d.cfg.VethPrefix, in.K8S_POD_NAMESPACE, in.K8S_POD_NAME)
 		if ra, rerr := d.store.Release(recoveredKey(veth), d.clock.Now()); rerr == nil {
 			a, err = ra, nil
 		}

@@ -12,6 +12,10 @@ import (
 func TestHostVethNameIsUpstreams(t *testing.T) {
 	assert.Equal(t, "eni83dbd022cd5", HostVethName("eni", "default", "pod-1"))
 	assert.Len(t, HostVethName("abcd", "kube-system", "coredns-1"), 15)
+	// printf 'default.nginx' | sha1sum | cut -c1-11
+	assert.Equal(t, "enic440f455693", HostVethName("eni", "default", "nginx"))
+	assert.NotEqual(t, HostVethName("eni", "default", "nginx"), HostVethName("eni", "default", "nginx2"))
+	assert.NotEqual(t, HostVethName("eni", "default", "nginx"), HostVethName("eni", "kube-system", "nginx"))
 }
 
 func TestENITable(t *testing.T) {

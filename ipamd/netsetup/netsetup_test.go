@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,24 +14,10 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/enilab/enilab/internal/datapath"
+	"github.com/enilab/enilab/internal/datapath/kernel"
 	"github.com/enilab/enilab/internal/nsutil"
 )
-
-func TestHostVethName(t *testing.T) {
-	// the name is the prefix plus
-	// its first 11 hex digits, as the upstream plugin computes it.
-	name := HostVethName("eni", "default", "nginx")
-	assert.Len(t, name, 14)
-	assert.True(t, strings.HasPrefix(name, "eni"))
-	assert.Equal(t, HostVethName("eni", "default", "nginx"), name, "stable")
-	assert.NotEqual(t, name, HostVethName("eni", "default", "nginx2"))
-	assert.NotEqual(t, name, HostVethName("eni", "kube-system", "nginx"))
-	// Known value computed independently: printf 'default.nginx' | sha1sum
-	assert.Equal(t, "eni"+knownSHA1Prefix, name)
-}
-
-// printf 'default.nginx' | sha1sum | cut -c1-11
-const knownSHA1Prefix = "c440f455693"
 
 func TestENIValidate(t *testing.T) {
 	err := ENI{MAC: "zz", PrimaryIP: netip.MustParseAddr("10.0.2.5"), SubnetCIDR: netip.MustParsePrefix("10.0.1.0/24"), MTU: 20}.Validate()
@@ -122,9 +107,9 @@ func TestSetupENIPrivileged(t *testing.T) {
 
 	rule := netlink.NewRule()
 	rule.Src = &net.IPNet{IP: net.ParseIP("10.0.1.20").To4(), Mask: net.CIDRMask(32, 32)}
-	rule.Table, rule.Priority = 2, ENIRulePriority
+	rule.Table, rule.Priority = 2, datapath.ENIRulePriority
 	assert.Equal(t, 1, countRules(t, h, rule), "exactly one rule from 10.0.1.20 lookup 2 at 32765")
-	assert.Equal(t, 1, countRules(t, h, FwmarkRule()), "exactly one fwmark rule at 1024")
+	assert.Equal(t, 1, countRules(t, h, kernel.FwmarkRule()), "exactly one fwmark rule at 1024")
 
 	ok, err := HostVethExists(node, "eth1")
 	require.NoError(t, err)
@@ -143,10 +128,7 @@ func TestSetupENIPrivileged(t *testing.T) {
 
 func TestSetupENIMissingLink(t *testing.T) {
 	node, _ := nodeNS(t, "02:aa:00:00:02:01")
-	old := LinkWait
-	LinkWait = 100 * time.Millisecond
-	t.Cleanup(func() { LinkWait = old })
-	err := SetupENI(node, ENI{MAC: "02:aa:00:00:09:09", PrimaryIP: netip.MustParseAddr("10.0.1.20"), SubnetCIDR: netip.MustParsePrefix("10.0.1.0/24"), DeviceNumber: 1})
+	err := SetupENI(node, ENI{MAC: "02:aa:00:00:09:09", PrimaryIP: netip.MustParseAddr("10.0.1.20"), SubnetCIDR: netip.MustParsePrefix("10.0.1.0/24"), DeviceNumber: 1, LinkWait: 100 * time.Millisecond})
 	require.ErrorIs(t, err, ErrLinkNotFound)
 	assert.Contains(t, err.Error(), "02:aa:00:00:09:09")
 }
@@ -168,7 +150,7 @@ func countRules(t *testing.T, h *netlink.Handle, want *netlink.Rule) int {
 	require.NoError(t, err)
 	n := 0
 	for _, r := range rules {
-		if SameRule(r, *want) {
+		if kernel.SameRule(r, *want) {
 			n++
 		}
 	}

@@ -1,0 +1,45 @@
+package cniplugin
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/enilab/enilab/internal/nsutil"
+)
+
+// selfNetNS is the plugin's own namespace: the node's, where the runtime
+// runs it and where the host ends of veths go.
+const selfNetNS = "/proc/self/ns/net"
+
+// hostSide opens the node namespace the plugin runs in.
+type hostSide struct {
+	h  *netlink.Handle
+	ns *os.File // for placing veth peers
+}
+
+func openHost() (*hostSide, error) {
+	f, err := os.Open(selfNetNS)
+	if err != nil {
+		return nil, fmt.Errorf("open node namespace: %w", err)
+	}
+	h, err := nsutil.Handle(selfNetNS)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &hostSide{h: h, ns: f}, nil
+}
+
+func (s *hostSide) Close() {
+	s.h.Close()
+	s.ns.Close()
+}
+
+func isGone(err error) bool {
+	var nf netlink.LinkNotFoundError
+	return errors.As(err, &nf) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT)
+}

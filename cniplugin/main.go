@@ -1,0 +1,149 @@
+package cniplugin
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/cni/pkg/version"
+)
+
+// about is printed when the binary runs without CNI_COMMAND.
+const about = "aws-cni: the enilab routed-ENI CNI plugin (Amazon VPC CNI compatible)"
+
+// ExecName is the name under which a binary must behave as the plugin.
+const ExecName = PluginType
+
+// Main is the plugin binary: it serves one CNI command from the environment
+// and stdin, and exits the process (0 on success, 1 after printing a CNI
+// error on stdout).
+func Main() {
+	os.Exit(run(os.Getenv, os.Stdin, os.Stdout))
+}
+
+// IsPluginExec reports whether argv0 asks this binary to be the plugin; a
+// lab binary checks it first thing and calls Main (busybox style).
+func IsPluginExec(argv0 string) bool { return filepath.Base(argv0) == ExecName }
+
+// RunIfPlugin is the first statement of every main and TestMain whose binary
+// a lab re-executes as the plugin (LabConfig.PluginPath ""): invoked as
+// aws-cni it serves the CNI command and exits the process, so it never
+// returns; under any other name it returns at once and the binary goes on
+// as itself.
+func RunIfPlugin() {
+	if IsPluginExec(os.Args[0]) {
+		Main()
+	}
+}
+
+func run(getenv func(string) string, stdin io.Reader, stdout io.Writer) int {
+	p := &plugin{dial: dialIPAMD, getenv: getenv}
+	// skel would report unparseable JSON as a decoding failure (6) and an
+	// unknown version tersely; the configuration is checked first so a
+	// person sees code 7 (or 1) and exactly what is wrong.
+	data, err := io.ReadAll(stdin)
+	if err != nil {
+		return printErr(stdout, types.NewError(types.ErrIOFailure, "aws-cni: read stdin: "+err.Error(), ""))
+	}
+	switch getenv("CNI_COMMAND") {
+	case "ADD", "DEL", "CHECK", "STATUS", "GC":
+		if _, err := ParseConfig(data); err != nil {
+			return printErr(stdout, asCNIError(err))
+		}
+	}
+	e := withStdin(data, func() *types.Error {
+		return skel.PluginMainFuncsWithError(skel.CNIFuncs{
+			Add: logged("ADD", p.cmdAdd), Del: logged("DEL", p.cmdDel), Check: logged("CHECK", p.cmdCheck),
+			Status: logged("STATUS", p.cmdStatus), GC: logged("GC", p.cmdGC),
+		}, version.PluginSupports(SupportedVersions...), about)
+	})
+	if e != nil {
+		return printErr(stdout, e)
+	}
+	return 0
+}
+
+// stdinMu serialises withStdin: os.Stdin belongs to the whole process.
+var stdinMu sync.Mutex
+
+// withStdin runs serve with os.Stdin reading data. skel reads the
+// configuration from os.Stdin and nothing else, and run has already
+// consumed the real stdin to check the configuration before skel sees it,
+// so skel gets the same bytes through a pipe. The goroutine filling the pipe
+// is owned here: skel may return without reading (VERSION, a missing
+// variable), so the read end is closed, which ends a blocked write, and
+// withStdin waits for the goroutine before it returns.
+func withStdin(data []byte, serve func() *types.Error) *types.Error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return types.NewError(types.ErrIOFailure, "aws-cni: "+err.Error(), "")
+	}
+	stdinMu.Lock()
+	defer stdinMu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = w.Write(data)
+		w.Close()
+	}()
+	saved := os.Stdin
+	os.Stdin = r
+	defer func() {
+		os.Stdin = saved
+		r.Close()
+		<-done
+	}()
+	return serve()
+}
+
+// logged writes one line per command to pluginLogFile when it is set.
+func logged(cmd string, fn func(*skel.CmdArgs) error) func(*skel.CmdArgs) error {
+	return func(args *skel.CmdArgs) error {
+		start := time.Now()
+		err := fn(args)
+		s, perr := ParseConfig(args.StdinData)
+		if perr != nil || s.LogFile == "" {
+			return err
+		}
+		if mkErr := os.MkdirAll(filepath.Dir(s.LogFile), 0o755); mkErr != nil {
+			return err
+		}
+		f, ferr := os.OpenFile(s.LogFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if ferr != nil {
+			return err
+		}
+		defer f.Close()
+		log := slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: s.LogLevel}))
+		attrs := []any{"container", args.ContainerID, "netns", args.Netns, "ifname", args.IfName, "args", args.Args,
+			"network", s.Conf.Name, "took", time.Since(start)}
+		if err != nil {
+			log.Error(cmd+" failed", append(attrs, "err", err)...)
+		} else {
+			log.Info(cmd+" done", attrs...)
+		}
+		return err
+	}
+}
+
+func printErr(w io.Writer, e *types.Error) int {
+	data, err := json.MarshalIndent(e, "", "    ")
+	if err == nil {
+		_, _ = w.Write(append(data, '\n'))
+	}
+	return 1
+}
+
+func asCNIError(err error) *types.Error {
+	var e *types.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return types.NewError(types.ErrInternal, err.Error(), "")
+}

@@ -1,0 +1,104 @@
+package cniplugin
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/enilab/enilab/internal/datapath"
+	"github.com/enilab/enilab/internal/datapath/kernel"
+	"github.com/enilab/enilab/internal/nsutil"
+)
+
+// unwire removes what wire built for one attachment, tolerating every piece
+// being gone already. The pod's link is removed from inside its namespace
+// when that still exists; otherwise the host veth is removed if its alias
+// says it belongs to this container (another sandbox of the same pod may own
+// a veth of the same name).
+func (s *hostSide) unwire(a Attachment, containerID string) error {
+	var errs []error
+	podGone := false
+	if a.Netns != "" && a.IfName != "" {
+		pod, err := nsutil.Handle(a.Netns)
+		if err != nil {
+			podGone = true // the netns is gone: its veth end went with it
+		} else {
+			if l, err := pod.LinkByName(a.IfName); err == nil {
+				if err := pod.LinkDel(l); err != nil && !isGone(err) {
+					errs = append(errs, fmt.Errorf("delete %s in %s: %w", a.IfName, a.Netns, err))
+				}
+			}
+			pod.Close()
+		}
+	} else {
+		podGone = true
+	}
+	if a.HostVeth != "" {
+		if l, err := s.h.LinkByName(a.HostVeth); err == nil {
+			cid, _, aliasIP, _, ok := parseAlias(l.Attrs().Alias)
+			mine := (ok && cid == containerID) || (!ok && podGone)
+			if mine && !a.IP.IsValid() && aliasIP.IsValid() {
+				a.IP = aliasIP
+			}
+			if mine {
+				if err := s.h.LinkDel(l); err != nil && !isGone(err) {
+					errs = append(errs, fmt.Errorf("delete host veth %s: %w", a.HostVeth, err))
+				}
+			}
+		}
+	}
+	if a.IP.IsValid() && !ownedElsewhere(s.h, a.IP, a.HostVeth) {
+		if err := s.h.RouteDel(&netlink.Route{Dst: kernel.HostNet(a.IP), Table: datapath.MainTable}); err != nil &&
+			!errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("delete host route %v/32: %w", a.IP, err))
+		}
+		if err := removePodRules(s.h, a.IP); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removePodRules deletes every 512 `to ip` and 1536 `from ip` rule, of any
+// table.
+func removePodRules(h *netlink.Handle, ip netip.Addr) error {
+	rules, err := nsutil.Retry(func() ([]netlink.Rule, error) { return h.RuleList(netlink.FAMILY_V4) })
+	if err != nil {
+		return fmt.Errorf("list rules: %w", err)
+	}
+	want := kernel.HostNet(ip).String()
+	var errs []error
+	for _, r := range rules {
+		match := (r.Priority == datapath.ToPodRulePriority && r.Dst != nil && r.Dst.String() == want) ||
+			(r.Priority == datapath.FromPodRulePriority && r.Src != nil && r.Src.String() == want)
+		if !match {
+			continue
+		}
+		if err := h.RuleDel(&r); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("delete %v: %w", r, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ownedElsewhere reports whether another link than hostVeth routes ip: the
+// address already belongs to a newer pod, whose rules must stay.
+func ownedElsewhere(h *netlink.Handle, ip netip.Addr, hostVeth string) bool {
+	routes, err := nsutil.Retry(func() ([]netlink.Route, error) {
+		return h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: kernel.HostNet(ip), Table: datapath.MainTable},
+			netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
+	})
+	if err != nil {
+		return false
+	}
+	for _, r := range routes {
+		l, err := h.LinkByIndex(r.LinkIndex)
+		if err == nil && l.Attrs().Name != hostVeth && l.Type() == "veth" {
+			return true
+		}
+	}
+	return false
+}

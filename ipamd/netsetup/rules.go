@@ -1,0 +1,41 @@
+package netsetup
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/enilab/enilab/internal/datapath/kernel"
+)
+
+// ensureRule adds rule unless an equal one (kernel.SameRule) is installed.
+func ensureRule(h *netlink.Handle, rule *netlink.Rule) error {
+	ok, err := kernel.RuleExists(h, rule)
+	if err != nil {
+		return fmt.Errorf("list rules: %w", err)
+	}
+	if ok {
+		return nil
+	}
+	if err := h.RuleAdd(rule); err != nil && !errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	return nil
+}
+
+// deleteRule removes rule and any duplicates of it; a missing rule is not
+// an error.
+func deleteRule(h *netlink.Handle, rule *netlink.Rule) error {
+	for range 8 { // duplicates can exist; remove them all
+		err := h.RuleDel(rule)
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
