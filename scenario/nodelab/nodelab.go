@@ -9,9 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/enilab/enilab/ipamd/config"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"sync"
@@ -22,17 +22,16 @@ import (
 
 	"github.com/enilab/enilab/fakeec2/chaos"
 	"github.com/enilab/enilab/internal/clock"
+	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/internal/nsutil"
+	"github.com/enilab/enilab/ipamd/config"
 	"github.com/enilab/enilab/node"
 	"github.com/enilab/enilab/scenario"
 )
 
-// FromIPRulePriority is the priority of the rule `from <pod ip> lookup
-// <ENI table>` the plugin adds for pods on secondary ENIs.
-const FromIPRulePriority = 1536
-
-// Lab is a scenario.Lab made of a node.Lab and a chaos.Controller.
-type Lab struct {
+// scenarioLab is the scenario.Lab this package builds: a node.Lab with a
+// chaos.Controller in front of its fakeec2.
+type scenarioLab struct {
 	lab        *node.Lab
 	chaos      *chaos.Controller
 	chaosClock clock.Clock
@@ -46,7 +45,7 @@ type Lab struct {
 	ready map[string]time.Duration
 }
 
-var _ scenario.Lab = (*Lab)(nil)
+var _ scenario.Lab = (*scenarioLab)(nil)
 
 // New builds the lab of sc. It needs root.
 func New(ctx context.Context, sc *scenario.Scenario, opts scenario.LabOptions) (scenario.Lab, error) {
@@ -79,7 +78,7 @@ func New(ctx context.Context, sc *scenario.Scenario, opts scenario.LabOptions) (
 	if err != nil {
 		return nil, err
 	}
-	return &Lab{lab: lab, chaos: ctl, chaosClock: cclk, chaosStart: start, sc: sc, broken: map[string]*netlink.Rule{}, ready: map[string]time.Duration{}}, nil
+	return &scenarioLab{lab: lab, chaos: ctl, chaosClock: cclk, chaosStart: start, sc: sc, broken: map[string]*netlink.Rule{}, ready: map[string]time.Duration{}}, nil
 }
 
 // ChaosConfig turns the scenario's ec2 section into the chaos layer's
@@ -131,9 +130,7 @@ func LabConfig(sc *scenario.Scenario, prefix string, ic *chaos.Controller, logge
 	for _, r := range sc.VPC.Reservations {
 		cfg.Reservations = append(cfg.Reservations, node.ReservationSpec{Subnet: r.Subnet, CIDR: r.CIDR.String(), Type: r.Type})
 	}
-	for k, v := range sc.IPAMDEnv {
-		cfg.IPAMDEnv[k] = v
-	}
+	maps.Copy(cfg.IPAMDEnv, sc.IPAMDEnv)
 	for _, c := range sc.ENIConfigs {
 		cfg.ENIConfigs = append(cfg.ENIConfigs, config.ENIConfig{Name: c.Name, Subnet: c.Subnet, SecurityGroups: c.SecurityGroups})
 	}
@@ -142,18 +139,18 @@ func LabConfig(sc *scenario.Scenario, prefix string, ic *chaos.Controller, logge
 
 // Prefix names the lab's namespaces, links and temporary directories
 // (what `enilab sweep` takes).
-func (l *Lab) Prefix() string { return l.lab.Prefix() }
+func (l *scenarioLab) Prefix() string { return l.lab.Prefix() }
 
 // Clock is the lab clock.
-func (l *Lab) Clock() clock.Clock { return l.lab.Clock() }
+func (l *scenarioLab) Clock() clock.Clock { return l.lab.Clock() }
 
 // AddNode starts one node and its ipamd.
-func (l *Lab) AddNode(ctx context.Context, spec scenario.NodeSpec) error {
-	_, err := l.lab.AddNode(ctx, node.NodeSpec{Name: spec.Name, InstanceType: spec.InstanceType, Subnet: spec.Subnet, MaxPods: spec.MaxPods, Labels: spec.Labels})
+func (l *scenarioLab) AddNode(ctx context.Context, spec scenario.NodeSpec) error {
+	_, err := l.lab.AddNode(ctx, node.Spec{Name: spec.Name, InstanceType: spec.InstanceType, Subnet: spec.Subnet, MaxPods: spec.MaxPods, Labels: spec.Labels})
 	return err
 }
 
-func (l *Lab) node(name string) (*node.Node, error) {
+func (l *scenarioLab) node(name string) (*node.Node, error) {
 	n, ok := l.lab.Node(name)
 	if !ok {
 		return nil, fmt.Errorf("no node %q in the lab", name)
@@ -163,7 +160,7 @@ func (l *Lab) node(name string) (*node.Node, error) {
 
 // AddPods creates n pods on the node; they go Pending and the node's runner
 // retries their ADD.
-func (l *Lab) AddPods(ctx context.Context, nodeName string, n int) error {
+func (l *scenarioLab) AddPods(ctx context.Context, nodeName string, n int) error {
 	nd, err := l.node(nodeName)
 	if err != nil {
 		return err
@@ -172,7 +169,7 @@ func (l *Lab) AddPods(ctx context.Context, nodeName string, n int) error {
 }
 
 // DeletePods deletes the n newest pods of the node.
-func (l *Lab) DeletePods(ctx context.Context, nodeName string, n int) error {
+func (l *scenarioLab) DeletePods(ctx context.Context, nodeName string, n int) error {
 	nd, err := l.node(nodeName)
 	if err != nil {
 		return err
@@ -181,7 +178,7 @@ func (l *Lab) DeletePods(ctx context.Context, nodeName string, n int) error {
 }
 
 // RestartIPAMD kills and restarts the node's ipamd.
-func (l *Lab) RestartIPAMD(ctx context.Context, nodeName string) error {
+func (l *scenarioLab) RestartIPAMD(ctx context.Context, nodeName string) error {
 	nd, err := l.node(nodeName)
 	if err != nil {
 		return err
@@ -190,11 +187,13 @@ func (l *Lab) RestartIPAMD(ctx context.Context, nodeName string) error {
 }
 
 // Ping pings between two pods.
-func (l *Lab) Ping(ctx context.Context, from, to string) error { return l.lab.Ping(ctx, from, to) }
+func (l *scenarioLab) Ping(ctx context.Context, from, to string) error {
+	return l.lab.Ping(ctx, from, to)
+}
 
 // podAddr finds a pod's node and address.
-func (l *Lab) podAddr(pod string) (*node.Node, netip.Addr, error) {
-	nodeName, _, err := scenario.SplitPod(pod)
+func (l *scenarioLab) podAddr(pod string) (*node.Node, netip.Addr, error) {
+	nodeName, _, err := datapath.ParsePodName(pod)
 	if err != nil {
 		return nil, netip.Addr{}, err
 	}
@@ -215,7 +214,7 @@ func (l *Lab) podAddr(pod string) (*node.Node, netip.Addr, error) {
 
 // podHandle returns a netlink handle inside the namespace of the pod's node,
 // with the node and the pod's address; the caller closes the handle.
-func (l *Lab) podHandle(pod string) (*netlink.Handle, *node.Node, netip.Addr, error) {
+func (l *scenarioLab) podHandle(pod string) (*netlink.Handle, *node.Node, netip.Addr, error) {
 	nd, ip, err := l.podAddr(pod)
 	if err != nil {
 		return nil, nil, netip.Addr{}, err
@@ -230,7 +229,7 @@ func (l *Lab) podHandle(pod string) (*netlink.Handle, *node.Node, netip.Addr, er
 // BreakRule deletes the pod's `from <ip> lookup <table>` rule in its node's
 // namespace, so the pod's replies follow the main table out of the primary
 // ENI, where the VPC's source check drops them.
-func (l *Lab) BreakRule(ctx context.Context, pod string) error {
+func (l *scenarioLab) BreakRule(ctx context.Context, pod string) error {
 	h, nd, ip, err := l.podHandle(pod)
 	if err != nil {
 		return err
@@ -242,7 +241,7 @@ func (l *Lab) BreakRule(ctx context.Context, pod string) error {
 	}
 	for i := range rules {
 		r := rules[i]
-		if r.Priority != FromIPRulePriority || r.Src == nil || !r.Src.IP.Equal(net.IP(ip.AsSlice())) {
+		if r.Priority != datapath.FromPodRulePriority || r.Src == nil || !r.Src.IP.Equal(net.IP(ip.AsSlice())) {
 			continue
 		}
 		if err := h.RuleDel(&r); err != nil {
@@ -254,11 +253,11 @@ func (l *Lab) BreakRule(ctx context.Context, pod string) error {
 		return nil
 	}
 	return fmt.Errorf("%s (%s) has no priority-%d rule: its address is on the primary ENI, whose traffic already leaves by eth0; pick a pod on a secondary ENI",
-		pod, ip, FromIPRulePriority)
+		pod, ip, datapath.FromPodRulePriority)
 }
 
 // FixRule puts back the rule BreakRule removed.
-func (l *Lab) FixRule(ctx context.Context, pod string) error {
+func (l *scenarioLab) FixRule(ctx context.Context, pod string) error {
 	l.mu.Lock()
 	r := l.broken[pod]
 	l.mu.Unlock()
@@ -281,7 +280,7 @@ func (l *Lab) FixRule(ctx context.Context, pod string) error {
 
 // AddFault starts a fault rule now; its window opens after the step's
 // start delay.
-func (l *Lab) AddFault(f scenario.Fault) (string, error) {
+func (l *scenarioLab) AddFault(f scenario.Fault) (string, error) {
 	r := chaos.Rule{
 		Name:       f.Name,
 		Kind:       f.Kind,
@@ -298,7 +297,7 @@ func (l *Lab) AddFault(f scenario.Fault) (string, error) {
 }
 
 // Snapshot reads every node, subnet and counter.
-func (l *Lab) Snapshot() scenario.Snapshot {
+func (l *scenarioLab) Snapshot() scenario.Snapshot {
 	var s scenario.Snapshot
 	for _, nd := range l.lab.Nodes() {
 		st := nd.Status()
@@ -334,4 +333,4 @@ func (l *Lab) Snapshot() scenario.Snapshot {
 }
 
 // Close tears the whole lab down.
-func (l *Lab) Close() error { return l.lab.Close() }
+func (l *scenarioLab) Close() error { return l.lab.Close() }
