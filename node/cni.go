@@ -57,10 +57,12 @@ func (n *Node) conflist() (*libcni.NetworkConfigList, error) {
 	return libcni.ConfListFromBytes(b)
 }
 
+// cniSetup loads the node's CNI configuration; its error names no node
+// or pod, the callers do.
 func (n *Node) cniSetup() (cniSetup, error) {
 	list, err := n.conflist()
 	if err != nil {
-		return cniSetup{}, fmt.Errorf("node: %s: CNI config: %w", n.name, err)
+		return cniSetup{}, fmt.Errorf("CNI config: %w", err)
 	}
 	return cniSetup{
 		cni:  libcni.NewCNIConfigWithCacheDir([]string{n.lab.binDir}, filepath.Join(n.lab.dir, "cni-cache"), nil),

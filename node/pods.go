@@ -303,7 +303,10 @@ func (n *Node) CheckPod(ctx context.Context, name string) error {
 	if p == nil {
 		return fmt.Errorf("node: %s: no pod %q", n.name, name)
 	}
-	return n.cniCheck(ctx, p, st.ContainerID)
+	if err := n.cniCheck(ctx, p, st.ContainerID); err != nil {
+		return fmt.Errorf("node: pod %s: CHECK: %w", name, err)
+	}
+	return nil
 }
 
 // findPod returns the pod called name ("<node>/pod-<n>"), or nil.
