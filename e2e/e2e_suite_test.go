@@ -146,7 +146,7 @@ var _ = AfterSuite(func() {
 	Expect(left).To(BeEmpty(), "labs left things behind")
 })
 
-func addNode(lab *node.Lab, spec node.NodeSpec) *node.Node {
+func addNode(lab *node.Lab, spec node.Spec) *node.Node {
 	GinkgoHelper()
 	n, err := lab.AddNode(context.Background(), spec)
 	Expect(err).NotTo(HaveOccurred())
@@ -157,7 +157,7 @@ func addNodes(lab *node.Lab, count int, instanceType string) []*node.Node {
 	GinkgoHelper()
 	var out []*node.Node
 	for i := 1; i <= count; i++ {
-		out = append(out, addNode(lab, node.NodeSpec{Name: fmt.Sprintf("node-%d", i), InstanceType: instanceType}))
+		out = append(out, addNode(lab, node.Spec{Name: fmt.Sprintf("node-%d", i), InstanceType: instanceType}))
 	}
 	return out
 }

@@ -83,7 +83,7 @@ func inNode(n *node.Node, env []string, args ...string) string {
 var _ = Describe("Inside a node", Label("node-view", "dummy"), func() {
 	It("lets the AWS CLI list the node's ENIs and shows the per-ENI route tables", func() {
 		lab := newLab(node.LabConfig{})
-		n := addNode(lab, node.NodeSpec{Name: "node-1", InstanceType: "m5.large"})
+		n := addNode(lab, node.Spec{Name: "node-1", InstanceType: "m5.large"})
 		addPods(n, 10)
 		Eventually(readyPods(n)).Should(Equal(10))
 		Eventually(observed).WithArguments(n).Should(HaveField("ENIs", 3))
@@ -147,7 +147,7 @@ var _ = Describe("Inside a node", Label("node-view", "dummy"), func() {
 var _ = Describe("ENI lifecycle", Label("hotplug", "dummy"), func() {
 	It("plugs each attached ENI in as eth<device> with its MAC and unplugs it when ipamd gives it back", func() {
 		lab := newLab(node.LabConfig{HotplugDelay: 2 * time.Second})
-		n := addNode(lab, node.NodeSpec{Name: "node-1", InstanceType: "m5.large"})
+		n := addNode(lab, node.Spec{Name: "node-1", InstanceType: "m5.large"})
 		addPods(n, 15)
 		Eventually(readyPods(n)).Should(Equal(15))
 		Eventually(observed).WithArguments(n).Should(HaveField("ENIs", 3))

@@ -23,13 +23,13 @@ var _ = Describe("Subnet exhaustion", Label("subnet-exhaustion", "dummy"), func(
 	// then launches into what is left.
 	It("starves a new node when warm ENIs hoard the subnet", func() {
 		lab := newLab(node.LabConfig{Subnets: smallSubnet})
-		n1 := addNode(lab, node.NodeSpec{Name: "node-1", InstanceType: "m5.large"})
+		n1 := addNode(lab, node.Spec{Name: "node-1", InstanceType: "m5.large"})
 		addPods(n1, 1)
 		Eventually(observed).WithArguments(n1).Should(Equal(pool{ENIs: 2, Total: 18, Assigned: 1}))
 
-		n2 := addNode(lab, node.NodeSpec{Name: "node-2", InstanceType: "m5.large"})
+		n2 := addNode(lab, node.Spec{Name: "node-2", InstanceType: "m5.large"})
 		addPods(n2, 8)
-		Eventually(func() int { return lab.EC2Stats().Errors["InsufficientFreeAddressesInSubnet"] }).Should(BeNumerically(">=", 1),
+		Eventually(func() int { return lab.EC2Counters().Errors["InsufficientFreeAddressesInSubnet"] }).Should(BeNumerically(">=", 1),
 			"node-2's ipamd is told the subnet is exhausted")
 		// 27 − 20 − node-2's primary = 6 addresses at most for node-2's pods.
 		Consistently(func() int { return n2.Status().ReadyPods }, realTime(2*time.Second)).Should(BeNumerically("<=", 6))
@@ -39,13 +39,13 @@ var _ = Describe("Subnet exhaustion", Label("subnet-exhaustion", "dummy"), func(
 
 	It("leaves room for the new node with WARM_IP_TARGET and MINIMUM_IP_TARGET", func() {
 		lab := newLab(node.LabConfig{Subnets: smallSubnet})
-		n1 := addNode(lab, node.NodeSpec{Name: "node-1", InstanceType: "m5.large",
+		n1 := addNode(lab, node.Spec{Name: "node-1", InstanceType: "m5.large",
 			IPAMDEnv: map[string]string{"WARM_IP_TARGET": "1", "MINIMUM_IP_TARGET": "2"}})
 		addPods(n1, 1)
 		Eventually(observed).WithArguments(n1).Should(Equal(pool{ENIs: 1, Total: 2, Assigned: 1}))
 		Eventually(func() int { s, _ := lab.EC2().Subnet("subnet-a"); return s.Free }).Should(Equal(24))
 
-		n2 := addNode(lab, node.NodeSpec{Name: "node-2", InstanceType: "m5.large"})
+		n2 := addNode(lab, node.Spec{Name: "node-2", InstanceType: "m5.large"})
 		addPods(n2, 8)
 		Eventually(readyPods(n2)).Should(Equal(8), "node-2 gets every address it needs")
 		expectNoDuplicateIPs(n1, n2)
@@ -59,7 +59,7 @@ var _ = Describe("EC2 throttling", Label("throttling", "dummy"), func() {
 		Expect(err).NotTo(HaveOccurred())
 		lab := newLab(node.LabConfig{Clock: clk, Interceptor: ctl})
 		// m5.xlarge: 4 ENIs × 14 secondary IPs, max pods 58.
-		n := addNode(lab, node.NodeSpec{Name: "node-1", InstanceType: "m5.xlarge"})
+		n := addNode(lab, node.Spec{Name: "node-1", InstanceType: "m5.xlarge"})
 		Eventually(observed).WithArguments(n).Should(Equal(pool{ENIs: 1, Total: 14}))
 
 		const window = 250 * time.Second // lab time: 5 s real on a real CPU
@@ -97,7 +97,7 @@ var _ = Describe("EC2 throttling", Label("throttling", "dummy"), func() {
 			}
 		}
 		Expect(throttled).To(BeNumerically(">=", 1), "the trace shows the throttled calls")
-		Expect(lab.EC2Stats().Errors["RequestLimitExceeded"]).To(BeNumerically(">=", 1))
+		Expect(lab.EC2Counters().Errors["RequestLimitExceeded"]).To(BeNumerically(">=", 1))
 	})
 })
 

@@ -38,7 +38,7 @@ var _ = Describe("Warm pool", Label("warm-pool", "dummy"), func() {
 	DescribeTable("m5.large pool sizing from introspection and metrics",
 		func(env map[string]string, pods int, want pool) {
 			lab := newLab(node.LabConfig{IPAMDEnv: env})
-			n := addNode(lab, node.NodeSpec{Name: "node-1", InstanceType: "m5.large"})
+			n := addNode(lab, node.Spec{Name: "node-1", InstanceType: "m5.large"})
 			addPods(n, pods)
 			Eventually(readyPods(n)).Should(Equal(pods))
 			Eventually(observed).WithArguments(n).Should(Equal(want))
@@ -56,7 +56,7 @@ var _ = Describe("Warm pool", Label("warm-pool", "dummy"), func() {
 var _ = Describe("Max pods", Label("max-pods", "dummy"), func() {
 	It("runs 27 pods on an m5.large and rejects pod 28: the wall is IP slots", func() {
 		lab := newLab(node.LabConfig{})
-		n := addNode(lab, node.NodeSpec{Name: "node-1", InstanceType: "m5.large"})
+		n := addNode(lab, node.Spec{Name: "node-1", InstanceType: "m5.large"})
 		Expect(n.Status().MaxPods).To(Equal(29), "3 ENIs × 9 + 2 host-network pods")
 		addPods(n, 28)
 		Eventually(readyPods(n)).Should(Equal(27))
@@ -75,7 +75,7 @@ var _ = Describe("Max pods", Label("max-pods", "dummy"), func() {
 			Subnets:  []node.SubnetSpec{{ID: "subnet-a", CIDR: "10.0.0.0/20", AZ: "us-west-2a"}},
 			IPAMDEnv: map[string]string{"ENABLE_PREFIX_DELEGATION": "true"},
 		})
-		n := addNode(lab, node.NodeSpec{Name: "node-1", InstanceType: "m5.large"})
+		n := addNode(lab, node.Spec{Name: "node-1", InstanceType: "m5.large"})
 		Eventually(func() int { return n.Status().MaxPods }).Should(Equal(110))
 		addPods(n, 109)
 		Eventually(readyPods(n), realTime(120*time.Second)).Should(Equal(108))

@@ -34,7 +34,7 @@ func BenchmarkLabStart(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				l := benchLab(b, "bs", LabConfig{})
 				for j := 1; j <= nodes; j++ {
-					if _, err := l.AddNode(context.Background(), NodeSpec{Name: fmt.Sprintf("node-%d", j), InstanceType: "m5.large"}); err != nil {
+					if _, err := l.AddNode(context.Background(), Spec{Name: fmt.Sprintf("node-%d", j), InstanceType: "m5.large"}); err != nil {
 						l.Close()
 						b.Fatal(err)
 					}
@@ -55,7 +55,7 @@ func BenchmarkLabStart(b *testing.B) {
 func BenchmarkPodReady(b *testing.B) {
 	l := benchLab(b, "bp", LabConfig{IPAMDEnv: map[string]string{"WARM_IP_TARGET": "30", "MINIMUM_IP_TARGET": "30", "IP_COOLDOWN_PERIOD": "1"}})
 	defer l.Close()
-	n, err := l.AddNode(context.Background(), NodeSpec{Name: "node-1", InstanceType: "m5.2xlarge"})
+	n, err := l.AddNode(context.Background(), Spec{Name: "node-1", InstanceType: "m5.2xlarge"})
 	if err != nil {
 		b.Fatal(err)
 	}

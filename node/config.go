@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/enilab/enilab/ipamd/config"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/enilab/enilab/fakeec2"
 	"github.com/enilab/enilab/internal/clock"
 	"github.com/enilab/enilab/internal/ec2limits"
+	"github.com/enilab/enilab/ipamd/config"
 )
 
 // Backends of ENI links.
@@ -82,7 +82,9 @@ type LabConfig struct {
 	VPC          VPCSpec
 	Subnets      []SubnetSpec
 	Reservations []ReservationSpec
-	// Interceptor is the chaos layer; nil = none.
+	// Interceptor is the chaos layer; nil = a *chaos.Controller that only
+	// counts (no throttling, latency or faults). Lab.EC2Counters reads the
+	// counters of a *chaos.Controller.
 	Interceptor fakeec2.Interceptor
 	IMDSLag     time.Duration
 	DescribeLag time.Duration
@@ -115,8 +117,8 @@ type LabConfig struct {
 	noIPAMD bool
 }
 
-// NodeSpec describes one node (an EC2 instance).
-type NodeSpec struct {
+// Spec describes one node (an EC2 instance).
+type Spec struct {
 	Name         string
 	InstanceType string
 	Subnet       string
@@ -156,44 +158,10 @@ func (c LabConfig) Validate() error {
 	if len(c.Subnets) == 0 {
 		errs = append(errs, errors.New("subnets: at least one subnet is needed"))
 	}
-	ids := map[string]bool{}
-	for i, s := range c.Subnets {
-		if s.ID == "" {
-			errs = append(errs, fmt.Errorf("subnets[%d]: id is required", i))
-		} else if ids[s.ID] {
-			errs = append(errs, fmt.Errorf("subnets[%d]: duplicate id %q", i, s.ID))
-		}
-		ids[s.ID] = true
-		if p, err := netip.ParsePrefix(s.CIDR); err != nil {
-			errs = append(errs, fmt.Errorf("subnets[%d] %s: cidr %q: %w", i, s.ID, s.CIDR, err))
-		} else if !p.Addr().Is4() || p.Bits() > 28 {
-			errs = append(errs, fmt.Errorf("subnets[%d] %s: cidr %q: want an IPv4 block of /28 or larger", i, s.ID, s.CIDR))
-		}
-	}
-	for i, r := range c.Reservations {
-		if !ids[r.Subnet] {
-			errs = append(errs, fmt.Errorf("reservations[%d]: unknown subnet %q", i, r.Subnet))
-		}
-		if r.Type != "prefix" && r.Type != "explicit" {
-			errs = append(errs, fmt.Errorf("reservations[%d]: type %q: want prefix or explicit", i, r.Type))
-		}
-		if _, err := netip.ParsePrefix(r.CIDR); err != nil {
-			errs = append(errs, fmt.Errorf("reservations[%d]: cidr %q: %w", i, r.CIDR, err))
-		}
-	}
-	for i, e := range c.ENIConfigs {
-		if e.Name == "" {
-			errs = append(errs, fmt.Errorf("eniConfigs[%d]: name is required", i))
-		}
-		if !ids[e.Subnet] {
-			errs = append(errs, fmt.Errorf("eniConfigs[%d] %s: unknown subnet %q", i, e.Name, e.Subnet))
-		}
-		for _, sg := range e.SecurityGroups {
-			if !strings.HasPrefix(sg, "sg-") || len(sg) == len("sg-") || !nameRE.MatchString(sg) {
-				errs = append(errs, fmt.Errorf("eniConfigs[%d] %s: security group %q: want a group id such as sg-1", i, e.Name, sg))
-			}
-		}
-	}
+	ids, subnetErrs := c.validateSubnets()
+	errs = append(errs, subnetErrs...)
+	errs = append(errs, c.validateReservations(ids)...)
+	errs = append(errs, c.validateENIConfigs(ids)...)
 	switch c.Backend {
 	case "", BackendVeth, BackendDummy:
 	default:
@@ -216,6 +184,62 @@ func (c LabConfig) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateSubnets returns the subnet ids and what is wrong with the subnets.
+func (c LabConfig) validateSubnets() (map[string]bool, []error) {
+	var errs []error
+	ids := map[string]bool{}
+	for i, s := range c.Subnets {
+		if s.ID == "" {
+			errs = append(errs, fmt.Errorf("subnets[%d]: id is required", i))
+		} else if ids[s.ID] {
+			errs = append(errs, fmt.Errorf("subnets[%d]: duplicate id %q", i, s.ID))
+		}
+		ids[s.ID] = true
+		if p, err := netip.ParsePrefix(s.CIDR); err != nil {
+			errs = append(errs, fmt.Errorf("subnets[%d] %s: cidr %q: %w", i, s.ID, s.CIDR, err))
+		} else if !p.Addr().Is4() || p.Bits() > 28 {
+			errs = append(errs, fmt.Errorf("subnets[%d] %s: cidr %q: want an IPv4 block of /28 or larger", i, s.ID, s.CIDR))
+		}
+	}
+	return ids, errs
+}
+
+// validateReservations checks reservations against the subnet ids.
+func (c LabConfig) validateReservations(ids map[string]bool) []error {
+	var errs []error
+	for i, r := range c.Reservations {
+		if !ids[r.Subnet] {
+			errs = append(errs, fmt.Errorf("reservations[%d]: unknown subnet %q", i, r.Subnet))
+		}
+		if r.Type != "prefix" && r.Type != "explicit" {
+			errs = append(errs, fmt.Errorf("reservations[%d]: type %q: want prefix or explicit", i, r.Type))
+		}
+		if _, err := netip.ParsePrefix(r.CIDR); err != nil {
+			errs = append(errs, fmt.Errorf("reservations[%d]: cidr %q: %w", i, r.CIDR, err))
+		}
+	}
+	return errs
+}
+
+// validateENIConfigs checks ENIConfigs against the subnet ids.
+func (c LabConfig) validateENIConfigs(ids map[string]bool) []error {
+	var errs []error
+	for i, e := range c.ENIConfigs {
+		if e.Name == "" {
+			errs = append(errs, fmt.Errorf("eniConfigs[%d]: name is required", i))
+		}
+		if !ids[e.Subnet] {
+			errs = append(errs, fmt.Errorf("eniConfigs[%d] %s: unknown subnet %q", i, e.Name, e.Subnet))
+		}
+		for _, sg := range e.SecurityGroups {
+			if !strings.HasPrefix(sg, "sg-") || len(sg) == len("sg-") || !nameRE.MatchString(sg) {
+				errs = append(errs, fmt.Errorf("eniConfigs[%d] %s: security group %q: want a group id such as sg-1", i, e.Name, sg))
+			}
+		}
+	}
+	return errs
 }
 
 // withDefaults fills in the zero values.
@@ -251,7 +275,7 @@ func (c LabConfig) withDefaults() LabConfig {
 
 // Validate reports every problem of the node spec at once; subnets are
 // checked against the lab by AddNode.
-func (s NodeSpec) Validate() error {
+func (s Spec) Validate() error {
 	var errs []error
 	if !nameRE.MatchString(s.Name) || len(s.Name) > 32 {
 		errs = append(errs, fmt.Errorf("node name %q: want lower-case letters, digits and '-', at most 32 characters", s.Name))

@@ -3,10 +3,12 @@ package node
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -57,7 +59,7 @@ func (f *fabric) setup(gateways []netip.Addr) error {
 			return fmt.Errorf("node: VPC gateway %s: %w", gw, err)
 		}
 	}
-	return nsutil.Do(f.path, func() error {
+	err = nsutil.Do(f.path, func() error {
 		return writeSysctls(map[string]string{
 			"net/ipv4/ip_forward":                  "1",
 			"net/ipv4/conf/all/rp_filter":          "1",
@@ -69,14 +71,18 @@ func (f *fabric) setup(gateways []netip.Addr) error {
 			"net/ipv4/conf/all/accept_local":       "0",
 		})
 	})
+	if err != nil {
+		return fmt.Errorf("node: VPC namespace: %w", err)
+	}
+	return nil
 }
 
 // writeSysctls must run inside the target namespace: /proc/sys/net follows
 // the calling thread's namespace.
 func writeSysctls(kv map[string]string) error {
-	for _, k := range sortedKeys(kv) {
+	for _, k := range slices.Sorted(maps.Keys(kv)) {
 		if err := os.WriteFile(filepath.Join("/proc/sys", k), []byte(kv[k]), 0o644); err != nil {
-			return fmt.Errorf("node: sysctl %s=%s: %w", k, kv[k], err)
+			return fmt.Errorf("sysctl %s=%s: %w", k, kv[k], err)
 		}
 	}
 	return nil
@@ -101,13 +107,14 @@ func (f *fabric) probeVeth() error {
 // addENILink creates the node-side link eth<device> with the ENI's MAC in
 // the node namespace; with veth its peer (peerName) stays in the VPC
 // namespace, up, with rp_filter=1 and the next-hop neighbour → ENI MAC.
+// Its errors name the link, not the node: the caller adds that.
 // Nothing ever appears in the root namespace: the pair is created inside
 // the VPC namespace with the node end placed directly in the node's.
 func (f *fabric) addENILink(backend string, node *netlink.Handle, nodeNS netns.NsHandle, name, peerName string, mac net.HardwareAddr) error {
 	if backend == BackendDummy {
 		l := &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: name, HardwareAddr: mac, MTU: linkMTU}}
 		if err := node.LinkAdd(l); err != nil {
-			return fmt.Errorf("node: add dummy %s: %w", name, err)
+			return fmt.Errorf("add dummy %s: %w", name, err)
 		}
 		return nil
 	}
@@ -121,11 +128,11 @@ func (f *fabric) addENILink(backend string, node *netlink.Handle, nodeNS netns.N
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.h.LinkAdd(veth); err != nil {
-		return fmt.Errorf("node: add veth %s/%s: %w", peerName, name, err)
+		return fmt.Errorf("add veth %s/%s: %w", peerName, name, err)
 	}
 	peer, err := f.h.LinkByName(peerName)
 	if err != nil {
-		return fmt.Errorf("node: find peer %s: %w", peerName, err)
+		return fmt.Errorf("find peer %s: %w", peerName, err)
 	}
 	if err := nsutil.Do(f.path, func() error {
 		return writeSysctls(map[string]string{
@@ -141,11 +148,11 @@ func (f *fabric) addENILink(backend string, node *netlink.Handle, nodeNS netns.N
 		return err
 	}
 	if err := f.h.LinkSetUp(peer); err != nil {
-		return fmt.Errorf("node: peer %s up: %w", peerName, err)
+		return fmt.Errorf("peer %s up: %w", peerName, err)
 	}
 	nh := net.ParseIP(FabricNextHop)
 	if err := f.h.NeighSet(&netlink.Neigh{LinkIndex: peer.Attrs().Index, Family: unix.AF_INET, State: netlink.NUD_PERMANENT, IP: nh, HardwareAddr: mac}); err != nil {
-		return fmt.Errorf("node: next-hop neighbour on %s: %w", peerName, err)
+		return fmt.Errorf("next-hop neighbour on %s: %w", peerName, err)
 	}
 	return nil
 }

@@ -10,12 +10,14 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/enilab/enilab/fakeec2"
+	"github.com/enilab/enilab/fakeec2/chaos"
 	"github.com/enilab/enilab/internal/clock"
+	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/internal/nsutil"
 )
 
@@ -28,7 +30,6 @@ type Lab struct {
 	log     *slog.Logger
 	clock   clock.Clock
 	ec2     *fakeec2.Server
-	stats   *statsInterceptor
 	backend string
 	dir     string // temp dir: sockets, checkpoints, CNI cache, plugin link
 	binDir  string // holds the aws-cni plugin (or a link to it)
@@ -100,47 +101,15 @@ func NewLab(ctx context.Context, cfg LabConfig) (_ *Lab, err error) {
 		return nil, err
 	}
 
-	l.stats = newStatsInterceptor(cfg.Interceptor)
-	l.ec2, err = fakeec2.New(fakeec2.Config{
-		Seed:        cfg.Seed,
-		Clock:       l.clock,
-		Interceptor: l.stats,
-		IMDSLag:     cfg.IMDSLag,
-		DescribeLag: cfg.DescribeLag,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("node: fakeec2: %w", err)
+	if err := l.startEC2(); err != nil {
+		return nil, err
 	}
 	if err := l.createVPC(); err != nil {
 		return nil, err
 	}
-	l.ec2Ln, err = net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("node: EC2 listener: %w", err)
-	}
-	l.ec2Srv = &http.Server{Handler: l.ec2, ReadHeaderTimeout: 10 * time.Second}
-	l.goServe(l.ec2Srv, l.ec2Ln)
-
-	l.vpcPath, err = nsutil.NewNamed(l.vpcNS)
-	if err != nil {
-		return nil, fmt.Errorf("node: VPC namespace: %w", err)
-	}
-	l.fabric, err = newFabric(l.vpcPath)
-	if err != nil {
+	if err := l.startFabric(); err != nil {
 		return nil, err
 	}
-	var gws []netip.Addr
-	for _, s := range l.ec2.Subnets() {
-		gws = append(gws, s.CIDR.Addr().Next())
-	}
-	if err := l.fabric.setup(gws); err != nil {
-		return nil, err
-	}
-	l.backend, err = l.chooseBackend()
-	if err != nil {
-		return nil, err
-	}
-
 	events, stop := l.ec2.Watch()
 	l.stopW = stop
 	l.wg.Add(1)
@@ -155,6 +124,61 @@ func NewLab(ctx context.Context, cfg LabConfig) (_ *Lab, err error) {
 }
 
 func tempPrefix(prefix string) string { return "enilab-" + prefix + "-" }
+
+// startEC2 creates fakeec2 and serves it on loopback in the root
+// namespace, for the in-process ipamds.
+func (l *Lab) startEC2() error {
+	if l.cfg.Interceptor == nil {
+		// The counts of Lab.EC2Counters come from a chaos layer; without
+		// one the lab has its own, doing nothing but count.
+		ctl, err := chaos.New(chaos.Config{Clock: l.clock, Seed: l.cfg.Seed, Throttle: chaos.ThrottleNone, TraceLimit: -1})
+		if err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
+		l.cfg.Interceptor = ctl
+	}
+	var err error
+	l.ec2, err = fakeec2.New(fakeec2.Config{
+		Seed:        l.cfg.Seed,
+		Clock:       l.clock,
+		Interceptor: l.cfg.Interceptor,
+		IMDSLag:     l.cfg.IMDSLag,
+		DescribeLag: l.cfg.DescribeLag,
+	})
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	l.ec2Ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("node: EC2 listener: %w", err)
+	}
+	l.ec2Srv = &http.Server{Handler: l.ec2, ReadHeaderTimeout: 10 * time.Second}
+	l.goServe(l.ec2Srv, l.ec2Ln)
+	return nil
+}
+
+// startFabric creates the VPC namespace, makes it the subnets' router and
+// picks the ENI backend.
+func (l *Lab) startFabric() error {
+	var err error
+	l.vpcPath, err = nsutil.NewNamed(l.vpcNS)
+	if err != nil {
+		return fmt.Errorf("node: VPC namespace: %w", err)
+	}
+	l.fabric, err = newFabric(l.vpcPath)
+	if err != nil {
+		return err
+	}
+	var gws []netip.Addr
+	for _, s := range l.ec2.Subnets() {
+		gws = append(gws, s.CIDR.Addr().Next())
+	}
+	if err := l.fabric.setup(gws); err != nil {
+		return err
+	}
+	l.backend, err = l.chooseBackend()
+	return err
+}
 
 func (l *Lab) preparePlugin() error {
 	l.binDir = filepath.Join(l.dir, "bin")
@@ -299,8 +323,15 @@ func (l *Lab) VPCNetNS() string { return l.vpcPath }
 // Dir is the lab's temporary directory (sockets, checkpoints, CNI cache).
 func (l *Lab) Dir() string { return l.dir }
 
-// EC2Stats counts the EC2 calls and error codes the lab has seen.
-func (l *Lab) EC2Stats() EC2Stats { return l.stats.snapshot() }
+// EC2Counters are the chaos layer's counts of EC2 calls by action and
+// errors by code; zero when LabConfig.Interceptor is not a
+// *chaos.Controller.
+func (l *Lab) EC2Counters() chaos.Counters {
+	if c, ok := l.cfg.Interceptor.(*chaos.Controller); ok {
+		return c.Counters()
+	}
+	return chaos.Counters{}
+}
 
 // Node returns the named node.
 func (l *Lab) Node(name string) (*Node, bool) {
@@ -318,13 +349,13 @@ func (l *Lab) Node(name string) (*Node, bool) {
 func (l *Lab) Nodes() []*Node {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]*Node(nil), l.nodes...)
+	return slices.Clone(l.nodes)
 }
 
 // Pod finds a pod by its "<node>/pod-<n>" name.
 func (l *Lab) Pod(name string) (PodStatus, bool) {
-	nodeName, _, ok := cutPodName(name)
-	if !ok {
+	nodeName, _, err := datapath.ParsePodName(name)
+	if err != nil {
 		return PodStatus{}, false
 	}
 	n, ok := l.Node(nodeName)
@@ -341,7 +372,7 @@ func (l *Lab) Close() error {
 	l.closeOnce.Do(func() {
 		l.mu.Lock()
 		l.closed = true
-		nodes := append([]*Node(nil), l.nodes...)
+		nodes := slices.Clone(l.nodes)
 		l.mu.Unlock()
 		if l.stopAf != nil {
 			l.stopAf()
@@ -383,66 +414,4 @@ func ignoreClosed(err error) error {
 		return nil
 	}
 	return err
-}
-
-// EC2Stats counts EC2 calls by action and errors by code, as seen at the
-// EC2 endpoint (after the chaos layer).
-type EC2Stats struct {
-	Calls  map[string]int
-	Errors map[string]int
-}
-
-// statsInterceptor counts outcomes and delegates to the configured
-// interceptor, so a lab has EC2 figures even without a chaos layer.
-type statsInterceptor struct {
-	next   fakeec2.Interceptor
-	mu     sync.Mutex
-	calls  map[string]int
-	errors map[string]int
-}
-
-func newStatsInterceptor(next fakeec2.Interceptor) *statsInterceptor {
-	return &statsInterceptor{next: next, calls: map[string]int{}, errors: map[string]int{}}
-}
-
-func (s *statsInterceptor) Before(c fakeec2.Call) fakeec2.Verdict {
-	if s.next == nil {
-		return fakeec2.Verdict{}
-	}
-	return s.next.Before(c)
-}
-
-func (s *statsInterceptor) After(c fakeec2.Call, v fakeec2.Verdict, o fakeec2.Outcome) {
-	s.mu.Lock()
-	s.calls[c.Action]++
-	if o.Code != "" {
-		s.errors[o.Code]++
-	}
-	s.mu.Unlock()
-	if s.next != nil {
-		s.next.After(c, v, o)
-	}
-}
-
-func (s *statsInterceptor) snapshot() EC2Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := EC2Stats{Calls: map[string]int{}, Errors: map[string]int{}}
-	for k, v := range s.calls {
-		out.Calls[k] = v
-	}
-	for k, v := range s.errors {
-		out.Errors[k] = v
-	}
-	return out
-}
-
-// sortedKeys is for deterministic logs.
-func sortedKeys[M ~map[string]V, V any](m M) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

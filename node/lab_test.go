@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"github.com/enilab/enilab/ipamd/config"
 	"io"
 	"log/slog"
 	"net"
@@ -25,7 +24,9 @@ import (
 
 	"github.com/enilab/enilab/cniplugin"
 	"github.com/enilab/enilab/internal/clock"
+	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/internal/nsutil"
+	"github.com/enilab/enilab/ipamd/config"
 )
 
 // TestMain lets the test binary serve as the CNI plugin: a lab re-executes
@@ -60,22 +61,22 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 }
 
 func TestNodeSpecValidate(t *testing.T) {
-	err := NodeSpec{Name: "Node 1", InstanceType: "m5.huge", MaxPods: -1}.Validate()
+	err := Spec{Name: "Node 1", InstanceType: "m5.huge", MaxPods: -1}.Validate()
 	require.Error(t, err)
 	assert.ErrorContains(t, err, `node name "Node 1"`)
 	assert.ErrorContains(t, err, `unknown instance type`)
 	assert.ErrorContains(t, err, "maxPods -1")
-	assert.NoError(t, NodeSpec{Name: "node-1", InstanceType: "m5.large"}.Validate())
+	assert.NoError(t, Spec{Name: "node-1", InstanceType: "m5.large"}.Validate())
 }
 
 func TestPodNames(t *testing.T) {
-	n, i, ok := cutPodName("node-2/pod-17")
-	assert.True(t, ok)
+	n, i, err := datapath.ParsePodName("node-2/pod-17")
+	assert.NoError(t, err)
 	assert.Equal(t, "node-2", n)
 	assert.Equal(t, 17, i)
 	for _, bad := range []string{"node-2", "node-2/pod-0", "/pod-1", "node-2/p-1", "node-2/pod-x"} {
-		_, _, ok := cutPodName(bad)
-		assert.False(t, ok, bad)
+		_, _, err := datapath.ParsePodName(bad)
+		assert.Error(t, err, bad)
 	}
 }
 
@@ -180,7 +181,7 @@ func TestPrimaryENIAndHotplug(t *testing.T) {
 	clk := clock.NewFake(LabEpoch)
 	l := fabricLab(t, "hp", 2*time.Second, clk)
 	ctx := context.Background()
-	n, err := l.AddNode(ctx, NodeSpec{Name: "node-1", InstanceType: "m5.large"})
+	n, err := l.AddNode(ctx, Spec{Name: "node-1", InstanceType: "m5.large"})
 	require.NoError(t, err)
 	inst, ok := l.EC2().Instance(n.InstanceID())
 	require.True(t, ok)
@@ -223,9 +224,9 @@ func TestPrimaryENIAndHotplug(t *testing.T) {
 func TestVPCSourceCheck(t *testing.T) {
 	l := fabricLab(t, "sc", 0, nil)
 	ctx := context.Background()
-	n1, err := l.AddNode(ctx, NodeSpec{Name: "node-1", InstanceType: "m5.large"})
+	n1, err := l.AddNode(ctx, Spec{Name: "node-1", InstanceType: "m5.large"})
 	require.NoError(t, err)
-	n2, err := l.AddNode(ctx, NodeSpec{Name: "node-2", InstanceType: "m5.large"})
+	n2, err := l.AddNode(ctx, Spec{Name: "node-2", InstanceType: "m5.large"})
 	require.NoError(t, err)
 	i1, _ := l.EC2().Instance(n1.InstanceID())
 	i2, _ := l.EC2().Instance(n2.InstanceID())
@@ -290,7 +291,7 @@ func pingFromSource(ctx context.Context, nsPath string, src, dst netip.Addr) err
 
 func TestEndpointsInsideNode(t *testing.T) {
 	l := fabricLab(t, "ep", 0, nil)
-	n, err := l.AddNode(context.Background(), NodeSpec{Name: "node-1", InstanceType: "c5.large"})
+	n, err := l.AddNode(context.Background(), Spec{Name: "node-1", InstanceType: "c5.large"})
 	require.NoError(t, err)
 	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var c net.Conn
@@ -343,7 +344,7 @@ func TestBackendChoice(t *testing.T) {
 		assert.ErrorContains(t, err, "dummy backend unavailable")
 	} else {
 		assert.Equal(t, BackendDummy, l.Backend())
-		n, err := l.AddNode(context.Background(), NodeSpec{Name: "node-1", InstanceType: "m5.large"})
+		n, err := l.AddNode(context.Background(), Spec{Name: "node-1", InstanceType: "m5.large"})
 		require.NoError(t, err)
 		inst, _ := l.EC2().Instance(n.InstanceID())
 		link, ok := linkByMAC(t, n.NetNS(), inst.ENIs[0].MAC)
@@ -367,14 +368,14 @@ func TestCancelledContextTearsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	l, err := NewLab(ctx, LabConfig{Prefix: prefix, TimeScale: 0.01, Subnets: []SubnetSpec{{ID: "subnet-a", CIDR: "10.0.1.0/24"}}, noIPAMD: true})
 	require.NoError(t, err)
-	_, err = l.AddNode(context.Background(), NodeSpec{Name: "node-1", InstanceType: "m5.large"})
+	_, err = l.AddNode(context.Background(), Spec{Name: "node-1", InstanceType: "m5.large"})
 	require.NoError(t, err)
 	left, _ := Leftovers(prefix)
 	require.NotEmpty(t, left)
 	cancel() // as signal.NotifyContext does on SIGINT
 	require.Eventually(t, func() bool { left, _ := Leftovers(prefix); return len(left) == 0 }, 10*time.Second, 10*time.Millisecond)
 	require.NoError(t, l.Close(), "Close after the teardown is a no-op")
-	_, err = l.AddNode(context.Background(), NodeSpec{Name: "node-2", InstanceType: "m5.large"})
+	_, err = l.AddNode(context.Background(), Spec{Name: "node-2", InstanceType: "m5.large"})
 	assert.ErrorContains(t, err, "closed")
 }
 
@@ -474,7 +475,7 @@ func TestPanicTearsDown(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = l.Close() })
 	require.PanicsWithValue(t, "injected panic at node up", func() {
-		_, _ = l.AddNode(context.Background(), NodeSpec{Name: "node-1", InstanceType: "m5.large"})
+		_, _ = l.AddNode(context.Background(), Spec{Name: "node-1", InstanceType: "m5.large"})
 	})
 	assert.Empty(t, l.Nodes(), "the node is not in the lab")
 	names, err := nsutil.ListNamed(prefix + "-node-1")

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/internal/nsutil"
 )
 
@@ -133,7 +134,7 @@ func checksum(b []byte) uint16 {
 }
 
 func sameNode(a, b string) bool {
-	na, _, _ := cutPodName(a)
-	nb, _, _ := cutPodName(b)
+	na, _, _ := datapath.ParsePodName(a)
+	nb, _, _ := datapath.ParsePodName(b)
 	return na == nb
 }

@@ -1,25 +1,17 @@
 package node
 
 import (
+	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
-	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
-	"github.com/containernetworking/cni/libcni"
-	"github.com/containernetworking/cni/pkg/types"
-	types100 "github.com/containernetworking/cni/pkg/types/100"
-
 	"github.com/enilab/enilab/internal/clock"
+	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/internal/nsutil"
 )
 
@@ -105,129 +97,6 @@ func (p *pod) removeNS() error {
 	return nsutil.DeleteNamed(p.nsName)
 }
 
-// cniSetup is what every CNI call of a node shares.
-type cniSetup struct {
-	cni  *libcni.CNIConfig
-	list *libcni.NetworkConfigList
-}
-
-// conflist is the node's CNI configuration, shaped like the upstream
-// 10-aws.conflist with the lab's per-node ipamd socket.
-func (n *Node) conflist() (*libcni.NetworkConfigList, error) {
-	mtu := n.ipamdCfg.PodMTU
-	if mtu == 0 {
-		mtu = n.ipamdCfg.ENIMTU
-	}
-	if mtu == 0 {
-		mtu = linkMTU
-	}
-	prefix := n.ipamdCfg.VethPrefix
-	if prefix == "" {
-		prefix = "eni"
-	}
-	conf := map[string]any{
-		"cniVersion":   "1.0.0",
-		"name":         "aws-cni",
-		"disableCheck": false,
-		"plugins": []map[string]any{{
-			"name":        "aws-cni",
-			"type":        "aws-cni",
-			"vethPrefix":  prefix,
-			"mtu":         strconv.Itoa(mtu),
-			"ipamdSocket": n.ipamdOpts.SocketPath,
-		}},
-	}
-	b, err := json.Marshal(conf)
-	if err != nil {
-		return nil, err
-	}
-	return libcni.ConfListFromBytes(b)
-}
-
-func (n *Node) cniSetup() (cniSetup, error) {
-	list, err := n.conflist()
-	if err != nil {
-		return cniSetup{}, fmt.Errorf("node: %s: CNI config: %w", n.name, err)
-	}
-	return cniSetup{
-		cni:  libcni.NewCNIConfigWithCacheDir([]string{n.lab.binDir}, filepath.Join(n.lab.dir, "cni-cache"), nil),
-		list: list,
-	}, nil
-}
-
-func (n *Node) runtimeConf(p *pod, cid string) *libcni.RuntimeConf {
-	return &libcni.RuntimeConf{
-		ContainerID: cid,
-		NetNS:       p.nsPath,
-		IfName:      "eth0",
-		Args: [][2]string{
-			{"IgnoreUnknown", "1"},
-			{"K8S_POD_NAMESPACE", PodNamespace},
-			{"K8S_POD_NAME", p.k8sName},
-			{"K8S_POD_INFRA_CONTAINER_ID", cid},
-		},
-	}
-}
-
-// inNode runs a CNI operation from inside the node namespace: the plugin
-// process is forked from the locked thread and so starts there, as it would
-// under the kubelet on the instance.
-func (n *Node) inNode(fn func() error) error { return nsutil.Do(n.nsPath, fn) }
-
-func (n *Node) cniAdd(ctx context.Context, p *pod, cid string) (netip.Addr, error) {
-	s, err := n.cniSetup()
-	if err != nil {
-		return netip.Addr{}, err
-	}
-	var res types.Result
-	err = n.inNode(func() error {
-		var err error
-		res, err = s.cni.AddNetworkList(ctx, s.list, n.runtimeConf(p, cid))
-		return err
-	})
-	if err != nil {
-		return netip.Addr{}, err
-	}
-	r, err := types100.NewResultFromResult(res)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("CNI result: %w", err)
-	}
-	for _, ipc := range r.IPs {
-		if a, ok := netip.AddrFromSlice(ipc.Address.IP); ok && a.Unmap().Is4() {
-			return a.Unmap(), nil
-		}
-	}
-	return netip.Addr{}, errors.New("CNI result has no IPv4 address")
-}
-
-func (n *Node) cniDel(ctx context.Context, p *pod, cid string) error {
-	s, err := n.cniSetup()
-	if err != nil {
-		return err
-	}
-	return n.inNode(func() error { return s.cni.DelNetworkList(ctx, s.list, n.runtimeConf(p, cid)) })
-}
-
-func (n *Node) cniCheck(ctx context.Context, p *pod, cid string) error {
-	s, err := n.cniSetup()
-	if err != nil {
-		return err
-	}
-	return n.inNode(func() error { return s.cni.CheckNetworkList(ctx, s.list, n.runtimeConf(p, cid)) })
-}
-
-// containerID is a fresh sandbox id per ADD attempt, as the container
-// runtime creates a new sandbox for each try; unique across labs and nodes
-// because the CNI cache is keyed by it.
-func (n *Node) containerID(p *pod, attempt int) string {
-	n.mu.Lock()
-	n.attempts++
-	seq := n.attempts
-	n.mu.Unlock()
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%s/%s/%d/%d", n.lab.cfg.Prefix, p.name, attempt, seq)))
-	return hex.EncodeToString(sum[:])
-}
-
 // AddPods creates count pods. Pods beyond maxPods − 2 (the two host-network
 // pods count) are Rejected at once; the others go Pending while the
 // kubelet-like runner calls ADD, retrying with backoff until it succeeds.
@@ -261,9 +130,9 @@ func (n *Node) AddPods(ctx context.Context, count int) error {
 		p := &pod{
 			node:    n,
 			num:     num,
-			name:    fmt.Sprintf("%s/pod-%d", n.name, num),
-			k8sName: fmt.Sprintf("pod-%d", num),
-			nsName:  fmt.Sprintf("%s-%s-pod-%d", n.lab.cfg.Prefix, n.name, num),
+			name:    datapath.PodName(n.name, num),
+			k8sName: datapath.PodK8sName(num),
+			nsName:  n.lab.cfg.Prefix + "-" + n.name + "-" + datapath.PodK8sName(num),
 			created: n.lab.clock.Now(),
 			phase:   PhasePending,
 		}
@@ -289,11 +158,8 @@ func (n *Node) AddPods(ctx context.Context, count int) error {
 }
 
 func (n *Node) removePod(p *pod) {
-	for i, o := range n.pods {
-		if o == p {
-			n.pods = append(n.pods[:i], n.pods[i+1:]...)
-			return
-		}
+	if i := slices.Index(n.pods, p); i >= 0 {
+		n.pods = slices.Delete(n.pods, i, i+1)
 	}
 }
 
@@ -437,7 +303,10 @@ func (n *Node) CheckPod(ctx context.Context, name string) error {
 	if p == nil {
 		return fmt.Errorf("node: %s: no pod %q", n.name, name)
 	}
-	return n.cniCheck(ctx, p, st.ContainerID)
+	if err := n.cniCheck(ctx, p, st.ContainerID); err != nil {
+		return fmt.Errorf("node: pod %s: CHECK: %w", name, err)
+	}
+	return nil
 }
 
 // findPod returns the pod called name ("<node>/pod-<n>"), or nil.
@@ -455,9 +324,9 @@ func (n *Node) findPod(name string) *pod {
 // Pods returns every pod, oldest first.
 func (n *Node) Pods() []PodStatus {
 	n.mu.Lock()
-	pods := append([]*pod(nil), n.pods...)
+	pods := slices.Clone(n.pods)
 	n.mu.Unlock()
-	sort.Slice(pods, func(i, j int) bool { return pods[i].num < pods[j].num })
+	slices.SortFunc(pods, func(a, b *pod) int { return cmp.Compare(a.num, b.num) })
 	out := make([]PodStatus, len(pods))
 	for i, p := range pods {
 		out[i] = p.status()
@@ -473,21 +342,4 @@ func (n *Node) Pod(name string) (PodStatus, bool) {
 		}
 	}
 	return PodStatus{}, false
-}
-
-// cutPodName splits "<node>/pod-<n>".
-func cutPodName(name string) (node string, num int, ok bool) {
-	node, rest, ok := strings.Cut(name, "/")
-	if !ok || node == "" {
-		return "", 0, false
-	}
-	s, ok := strings.CutPrefix(rest, "pod-")
-	if !ok {
-		return "", 0, false
-	}
-	num, err := strconv.Atoi(s)
-	if err != nil || num < 1 {
-		return "", 0, false
-	}
-	return node, num, true
 }

@@ -1,7 +1,6 @@
 package nodelab
 
 import (
-	"github.com/enilab/enilab/ipamd/config"
 	"testing"
 	"time"
 
@@ -9,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/enilab/enilab/fakeec2/chaos"
+	"github.com/enilab/enilab/ipamd/config"
 	"github.com/enilab/enilab/node"
 	"github.com/enilab/enilab/scenario"
 )

@@ -1,0 +1,51 @@
+package node
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/enilab/enilab/internal/nsutil"
+)
+
+// startEndpoints serves IMDS at 169.254.169.254:80 and EC2 at EC2Addr inside
+// the namespace (listeners opened on a thread inside it stay there), and
+// this instance's IMDS on loopback for the in-process ipamd.
+func (n *Node) startEndpoints() error {
+	var imdsLn, ec2Ln net.Listener
+	err := nsutil.Do(n.nsPath, func() error {
+		var err error
+		if imdsLn, err = net.Listen("tcp", IMDSAddr); err != nil {
+			return err
+		}
+		ec2Ln, err = net.Listen("tcp", EC2Addr)
+		return err
+	})
+	if err != nil {
+		if imdsLn != nil {
+			imdsLn.Close()
+		}
+		return fmt.Errorf("node: %s: endpoints in namespace: %w", n.name, err)
+	}
+	rootLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		imdsLn.Close()
+		ec2Ln.Close()
+		return fmt.Errorf("node: %s: IMDS listener: %w", n.name, err)
+	}
+	n.imdsURL = "http://" + rootLn.Addr().String()
+	n.imdsSrv = &http.Server{Handler: n.lab.ec2.IMDS(n.instanceID), ReadHeaderTimeout: 10 * time.Second}
+	n.ec2Srv = &http.Server{Handler: n.lab.ec2, ReadHeaderTimeout: 10 * time.Second}
+	for _, s := range []struct {
+		srv *http.Server
+		ln  net.Listener
+	}{{n.imdsSrv, imdsLn}, {n.imdsSrv, rootLn}, {n.ec2Srv, ec2Ln}} {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			_ = s.srv.Serve(s.ln)
+		}()
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"path/filepath"
+
+	"github.com/enilab/enilab/internal/ec2limits"
+	"github.com/enilab/enilab/ipamd"
+	"github.com/enilab/enilab/ipamd/config"
+	"github.com/enilab/enilab/ipamd/pool"
+)
+
+// startIPAMD configures the node's ipamd from the lab's and the spec's
+// environment and starts it.
+func (n *Node) startIPAMD(ctx context.Context) error {
+	env := maps.Clone(n.lab.cfg.IPAMDEnv)
+	if env == nil {
+		env = map[string]string{}
+	}
+	maps.Copy(env, n.spec.IPAMDEnv)
+	cfg, err := config.FromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		return fmt.Errorf("node: %s: ipamd environment: %w", n.name, err)
+	}
+	labels := map[string]string{ZoneLabel: n.subnet.AZ}
+	maps.Copy(labels, n.spec.Labels)
+	n.ipamdCfg = cfg
+	n.ipamdOpts = ipamd.Options{
+		Clock:             n.lab.clock,
+		EC2Endpoint:       n.lab.EC2URL(),
+		IMDSEndpoint:      n.imdsURL,
+		SocketPath:        filepath.Join(n.dir, "ipamd.sock"),
+		CheckpointPath:    filepath.Join(n.dir, "ipam.json"),
+		IntrospectionAddr: "127.0.0.1:0",
+		MetricsAddr:       "127.0.0.1:0",
+		NetNSPath:         n.nsPath,
+		NodeLabels:        labels,
+		ENIConfigs:        n.lab.cfg.ENIConfigs,
+		MaxPods:           n.spec.MaxPods,
+		Logger:            n.log.With("component", "ipamd"),
+	}
+	return n.newIPAMD(ctx)
+}
+
+func (n *Node) newIPAMD(ctx context.Context) error {
+	// ctx bounds ipamd's start-up only (its life is its own until Close);
+	// the node closing aborts a start-up too.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(n.ctx, cancel)()
+	d, err := ipamd.New(sctx, n.ipamdCfg, n.ipamdOpts)
+	if err != nil {
+		// ipamd's errors name ipamd already.
+		return fmt.Errorf("node: %s: %w", n.name, err)
+	}
+	n.mu.Lock()
+	n.daemon = d
+	n.mu.Unlock()
+	return nil
+}
+
+// RestartIPAMD kills ipamd and starts it again with the same checkpoint, as
+// a DaemonSet pod restart does; pods keep running meanwhile.
+func (n *Node) RestartIPAMD(ctx context.Context) error {
+	n.mu.Lock()
+	d := n.daemon
+	n.daemon = nil
+	if d != nil {
+		n.lastStat = d.Status()
+	}
+	n.mu.Unlock()
+	if d != nil {
+		if err := d.Close(); err != nil {
+			n.log.Warn("ipamd close", "err", err)
+		}
+	}
+	if err := n.ctx.Err(); err != nil {
+		return fmt.Errorf("node: %s: restart ipamd: %w", n.name, err)
+	}
+	return n.newIPAMD(ctx)
+}
+
+// IPAMD returns the node's running ipamd (nil while it restarts).
+func (n *Node) IPAMD() *ipamd.Daemon {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.daemon
+}
+
+// ipamdStatus is the running ipamd's status, else the last one seen before
+// a restart, else zero (ipamd has not run yet).
+func (n *Node) ipamdStatus() ipamd.Status {
+	n.mu.Lock()
+	d, st := n.daemon, n.lastStat
+	n.mu.Unlock()
+	if d != nil {
+		return d.Status()
+	}
+	return st
+}
+
+// MaxPods is the kubelet's maxPods as ipamd has it: the spec's value, else
+// DESIGN §3's formula. Before ipamd has ever run it is what ipamd will
+// compute, from the same inputs.
+func (n *Node) MaxPods() int {
+	if m := n.ipamdStatus().MaxPods; m > 0 {
+		return m
+	}
+	if n.spec.MaxPods > 0 {
+		return n.spec.MaxPods
+	}
+	t, ok := ec2limits.Lookup(n.spec.InstanceType)
+	if !ok {
+		return 0
+	}
+	return pool.MaxPods(t.MaxENIs, t.IPv4PerENI, n.ipamdCfg.CustomNetworking, n.ipamdCfg.EnablePrefixDelegation)
+}
