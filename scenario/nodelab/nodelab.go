@@ -22,6 +22,7 @@ import (
 
 	"github.com/enilab/enilab/fakeec2/chaos"
 	"github.com/enilab/enilab/internal/clock"
+	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/internal/nsutil"
 	"github.com/enilab/enilab/node"
 	"github.com/enilab/enilab/scenario"
@@ -194,7 +195,7 @@ func (l *Lab) Ping(ctx context.Context, from, to string) error { return l.lab.Pi
 
 // podAddr finds a pod's node and address.
 func (l *Lab) podAddr(pod string) (*node.Node, netip.Addr, error) {
-	nodeName, _, err := scenario.SplitPod(pod)
+	nodeName, _, err := datapath.ParsePodName(pod)
 	if err != nil {
 		return nil, netip.Addr{}, err
 	}
