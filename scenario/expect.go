@@ -2,6 +2,8 @@ package scenario
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -45,14 +47,14 @@ func (e *Expect) Check(s Snapshot) []Mismatch {
 			}
 		}
 	}
-	for _, id := range sortedKeys(e.SubnetFree) {
+	for _, id := range slices.Sorted(maps.Keys(e.SubnetFree)) {
 		want := e.SubnetFree[id]
 		sub, ok := s.Subnet(id)
 		if !ok || sub.Free != want {
 			out = append(out, Mismatch{Key: "subnetFree[" + id + "]", Want: want, Got: sub.Free, Missing: !ok})
 		}
 	}
-	for _, code := range sortedKeys(e.EC2Errors) {
+	for _, code := range slices.Sorted(maps.Keys(e.EC2Errors)) {
 		want := e.EC2Errors[code]
 		if got := s.EC2.Errors[code]; got < want {
 			out = append(out, Mismatch{Key: "ec2Errors[" + code + "]", Want: want, AtLeast: true, Got: got})

@@ -1,8 +1,9 @@
 package scenario
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -44,6 +45,6 @@ func (ps Problems) Error() string {
 
 func (ps Problems) sorted() Problems {
 	out := append(Problems(nil), ps...)
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Line < out[j].Line })
+	slices.SortStableFunc(out, func(a, b Problem) int { return cmp.Compare(a.Line, b.Line) })
 	return out
 }

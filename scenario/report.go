@@ -3,7 +3,7 @@ package scenario
 import (
 	"encoding/json"
 	"io"
-	"sort"
+	"slices"
 	"time"
 )
 
@@ -79,8 +79,7 @@ func LatencyPercentiles(ds []time.Duration) Percentiles {
 	if len(ds) == 0 {
 		return Percentiles{}
 	}
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	s := slices.Sorted(slices.Values(ds))
 	rank := func(p int) int64 {
 		i := (p*len(s)+99)/100 - 1
 		if i < 0 {

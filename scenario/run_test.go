@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -313,7 +315,7 @@ func TestReportJSONShape(t *testing.T) {
 	require.NoError(t, rep.WriteJSON(&buf))
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal(buf.Bytes(), &doc))
-	keys := func(m map[string]any) []string { return sortedKeys(m) }
+	keys := func(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
 	assert.Equal(t, []string{"ec2", "nodes", "passed", "pods", "scenario", "steps", "subnets"}, keys(doc))
 	assert.Equal(t, "fake-run", doc["scenario"])
 	assert.Equal(t, true, doc["passed"])

@@ -11,10 +11,7 @@
 package scenario
 
 import (
-	"fmt"
 	"net/netip"
-	"sort"
-	"strings"
 	"time"
 )
 
@@ -161,8 +158,8 @@ type PingStep struct {
 	Within time.Duration
 }
 
-// RuleStep names the pod whose from-IP rule (priority 1536) is deleted or
-// restored.
+// RuleStep names the pod whose from-IP rule (datapath.FromPodRulePriority)
+// is deleted or restored.
 type RuleStep struct{ Pod string }
 
 // Fault is an EC2 fault rule added when its step runs.
@@ -192,84 +189,3 @@ type Expect struct {
 
 // NodeKeys are the per-node expect keys, in the order they are shown.
 var NodeKeys = []string{"enis", "totalIPs", "assignedIPs", "warmIPs", "prefixes", "readyPods", "pendingPods", "rejectedPods", "maxPods"}
-
-// Describe renders the step compactly for the timeline.
-func (s Step) Describe() string {
-	switch s.Kind {
-	case KindPods:
-		if s.Pods.Add > 0 {
-			return fmt.Sprintf("pods: add %d on %s", s.Pods.Add, s.Pods.Node)
-		}
-		return fmt.Sprintf("pods: delete %d on %s", s.Pods.Delete, s.Pods.Node)
-	case KindExpect:
-		return "expect: " + s.Expect.Describe()
-	case KindFault:
-		return "fault: " + s.Fault.Describe()
-	case KindRestart:
-		return "restart: ipamd on " + s.Restart.Node
-	case KindPing:
-		want := "ok"
-		if !s.Ping.ExpectOK {
-			want = "fail"
-		}
-		return fmt.Sprintf("ping: %s → %s, expect %s", s.Ping.From, s.Ping.To, want)
-	case KindSleep:
-		return "sleep: " + fmtDur(s.Sleep)
-	case KindBreakRule:
-		return "breakRule: delete the from-IP rule (prio 1536) of " + s.Rule.Pod
-	case KindFixRule:
-		return "fixRule: restore the from-IP rule (prio 1536) of " + s.Rule.Pod
-	}
-	return s.Kind
-}
-
-// Describe renders the expectation as key=value pairs.
-func (e *Expect) Describe() string {
-	var parts []string
-	if e.Node != "" {
-		parts = append(parts, e.Node)
-	}
-	for _, k := range NodeKeys {
-		if v, ok := e.Figures[k]; ok {
-			parts = append(parts, fmt.Sprintf("%s=%d", k, v))
-		}
-	}
-	for _, id := range sortedKeys(e.SubnetFree) {
-		parts = append(parts, fmt.Sprintf("subnetFree[%s]=%d", id, e.SubnetFree[id]))
-	}
-	for _, c := range sortedKeys(e.EC2Errors) {
-		parts = append(parts, fmt.Sprintf("ec2Errors[%s]≥%d", c, e.EC2Errors[c]))
-	}
-	return strings.Join(parts, " ") + " within " + fmtDur(e.Within)
-}
-
-// Describe renders the fault compactly.
-func (f *Fault) Describe() string {
-	ops := "all actions"
-	if len(f.Operations) > 0 {
-		ops = strings.Join(f.Operations, ",")
-	}
-	s := fmt.Sprintf("%s on %s at %d%%", f.Kind, ops, f.Percentage)
-	if f.After > 0 {
-		s += fmt.Sprintf(" after %d calls", f.After)
-	}
-	if f.Delay > 0 {
-		s += " starting in " + fmtDur(f.Delay)
-	}
-	if f.Duration > 0 {
-		s += " for " + fmtDur(f.Duration)
-	}
-	if f.Count > 0 {
-		s += fmt.Sprintf(" for %d calls", f.Count)
-	}
-	return s
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

@@ -3,11 +3,10 @@ package scenario
 import (
 	"fmt"
 	"io"
-	"regexp"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 )
 
@@ -95,7 +94,7 @@ func (t *Timeline) Header(sc *Scenario) {
 		groups[n.InstanceType]++
 	}
 	var types []string
-	for _, k := range sortedKeys(groups) {
+	for _, k := range slices.Sorted(maps.Keys(groups)) {
 		types = append(types, fmt.Sprintf("%d× %s", groups[k], k))
 	}
 	throttle := sc.EC2.Throttle
@@ -107,14 +106,14 @@ func (t *Timeline) Header(sc *Scenario) {
 	t.Plain("  vpc %s · %d subnet%s · nodes %s · %d steps", sc.VPC.CIDR, len(sc.VPC.Subnets), plural(len(sc.VPC.Subnets)), strings.Join(types, ", "), len(sc.Steps))
 	if len(sc.EC2.Latency) > 0 {
 		var lat []string
-		for _, a := range sortedKeys(sc.EC2.Latency) {
+		for _, a := range slices.Sorted(maps.Keys(sc.EC2.Latency)) {
 			lat = append(lat, a+" "+sc.EC2.Latency[a].String())
 		}
 		t.Plain("  ec2 latency %s", strings.Join(lat, ", "))
 	}
 	if len(sc.IPAMDEnv) > 0 {
 		var env []string
-		for _, k := range sortedKeys(sc.IPAMDEnv) {
+		for _, k := range slices.Sorted(maps.Keys(sc.IPAMDEnv)) {
 			env = append(env, k+"="+sc.IPAMDEnv[k])
 		}
 		t.Plain("  ipamd %s", strings.Join(env, " "))
@@ -192,109 +191,6 @@ func (t *Timeline) Summary(s Snapshot) {
 	defer t.mu.Unlock()
 	fmt.Fprintln(t.w)
 	fmt.Fprint(t.w, FormatSummary(s))
-}
-
-// FormatSummary renders the final tables as plain text.
-func FormatSummary(s Snapshot) string {
-	var b strings.Builder
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tINSTANCE\tTYPE\tENIS\tIPS\tASSIGNED\tWARM\tPREFIXES\tREADY\tPENDING\tREJECTED\tMAX PODS")
-	for _, n := range s.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", n.Name, n.InstanceID, n.InstanceType,
-			n.ENIs, n.TotalIPs, n.AssignedIPs, n.WarmIPs, n.Prefixes, n.ReadyPods, n.PendingPods, n.RejectedPods, n.MaxPods)
-	}
-	tw.Flush()
-	b.WriteString("\n")
-	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SUBNET\tCIDR\tFREE")
-	for _, sub := range s.Subnets {
-		fmt.Fprintf(tw, "%s\t%s\t%d\n", sub.ID, sub.CIDR, sub.Free)
-	}
-	tw.Flush()
-	b.WriteString("\n")
-	fmt.Fprintf(&b, "EC2: %d calls, %d errors, %d throttled, %d faults injected\n",
-		s.EC2.TotalCalls(), s.EC2.TotalErrors(), s.EC2.Throttled, s.EC2.FaultsInjected)
-	if len(s.EC2.Calls) > 0 {
-		b.WriteString("  calls:  " + countList(s.EC2.Calls) + "\n")
-	}
-	if len(s.EC2.Errors) > 0 {
-		b.WriteString("  errors: " + countList(s.EC2.Errors) + "\n")
-	}
-	if len(s.Waiting) > 0 {
-		b.WriteString(FormatWaiting(s.Waiting))
-	}
-	p := LatencyPercentiles(s.ReadyLatencies)
-	if len(s.ReadyLatencies) == 0 {
-		b.WriteString("pod ready latency: no pod became ready\n")
-	} else {
-		ms := func(v int64) string { return fmtDur(time.Duration(v) * time.Millisecond) }
-		fmt.Fprintf(&b, "pod ready latency (lab time, %d pods): p50 %s  p90 %s  p99 %s  max %s\n",
-			len(s.ReadyLatencies), ms(p.P50), ms(p.P90), ms(p.P99), ms(p.Max))
-	}
-	return b.String()
-}
-
-// FormatWaiting groups pods that are not running by phase and reason:
-// "7 pods Pending (node-2/pod-10 … node-2/pod-16): no IP address available".
-func FormatWaiting(ps []PodState) string {
-	type group struct {
-		phase, msg string
-		names      []string
-	}
-	var groups []*group
-	byKey := map[string]*group{}
-	for _, p := range ps {
-		p.Message = genericReason(p)
-		k := p.Phase + "\x00" + p.Message
-		g := byKey[k]
-		if g == nil {
-			g = &group{phase: p.Phase, msg: p.Message}
-			byKey[k] = g
-			groups = append(groups, g)
-		}
-		g.names = append(g.names, p.Name)
-	}
-	var b strings.Builder
-	b.WriteString("pods not running:\n")
-	for _, g := range groups {
-		names := strings.Join(g.names, ", ")
-		if len(g.names) > 3 {
-			names = g.names[0] + " … " + g.names[len(g.names)-1]
-		}
-		noun := "pods"
-		if len(g.names) == 1 {
-			noun = "pod"
-		}
-		msg := g.msg
-		if msg == "" {
-			msg = "no reason given"
-		}
-		fmt.Fprintf(&b, "  %d %s %s (%s): %s\n", len(g.names), noun, g.phase, names, msg)
-	}
-	return b.String()
-}
-
-var libcniPrefix = regexp.MustCompile(`^plugin type="[^"]*"( name="[^"]*")? failed \((add|del|check)\): `)
-
-// genericReason drops what makes one pod's reason differ from another's
-// with the same cause: libcni's wrapper and the pod's own name.
-func genericReason(p PodState) string {
-	msg := libcniPrefix.ReplaceAllString(p.Message, "")
-	if _, short, ok := strings.Cut(p.Name, "/"); ok {
-		msg = regexp.MustCompile(`\b`+regexp.QuoteMeta(short)+`\b`).ReplaceAllString(msg, "<pod>")
-	}
-	return msg
-}
-
-// countList renders counts busiest first: "AssignPrivateIpAddresses 12, CreateTags 3".
-func countList(m map[string]int) string {
-	keys := sortedKeys(m)
-	sort.SliceStable(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] })
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s %d", k, m[k])
-	}
-	return strings.Join(parts, ", ")
 }
 
 // Result prints the final verdict.

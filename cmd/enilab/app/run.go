@@ -1,0 +1,196 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/enilab/enilab/internal/nsutil"
+	"github.com/enilab/enilab/scenario"
+)
+
+type runFlags struct {
+	report, trace, replay, prefix, log, color string
+}
+
+// parseInterleaved accepts flags before and after the positional FILE.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func (c CLI) run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	f, file, err := parseRunFlags(args)
+	if err != nil {
+		return err
+	}
+	color, err := f.useColor(stdout)
+	if err != nil {
+		return err
+	}
+	sc, lerr := scenario.Load(file)
+	if lerr != nil {
+		var probs scenario.Problems
+		if errors.As(lerr, &probs) {
+			printProblems(stderr, file, probs)
+			return &exitError{code: ExitUsage, err: lerr, quiet: true}
+		}
+		return &exitError{code: ExitUsage, err: lerr}
+	}
+	if c.NeedRoot && !nsutil.IsRoot() {
+		return &exitError{code: ExitLab, err: errors.New("run needs root: a lab is made of network namespaces (try sudo, or `enilab validate` to only check the file)")}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	opts := scenario.Options{Out: brokenPipe{w: stdout, cancel: cancel}, Color: color, NewLab: c.NewLab, Lab: scenario.LabOptions{Prefix: f.prefix}}
+	closers, err := f.openFiles(&opts.Lab)
+	defer func() {
+		for _, cl := range closers {
+			if cerr := cl.Close(); cerr != nil && err == nil {
+				err = &exitError{code: ExitLab, err: cerr}
+			}
+		}
+	}()
+	if err != nil {
+		return err
+	}
+
+	rep, rerr := scenario.Run(ctx, sc, opts)
+	if f.report != "" && rep != nil {
+		if werr := writeReport(f.report, rep); werr != nil {
+			fmt.Fprintf(stderr, "enilab: --report: %v\n", werr)
+			if rerr == nil {
+				return &exitError{code: ExitLab, err: werr, quiet: true}
+			}
+		} else {
+			fmt.Fprintf(stdout, "report written to %s\n", f.report)
+		}
+	}
+	return runExit(rerr)
+}
+
+// parseRunFlags reads run's flags and its one scenario file.
+func parseRunFlags(args []string) (f runFlags, file string, err error) {
+	fs := flag.NewFlagSet("enilab run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&f.report, "report", "", "write the report JSON here")
+	fs.StringVar(&f.trace, "trace", "", "write the EC2 request trace (JSON Lines) here")
+	fs.StringVar(&f.replay, "replay", "", "re-inject the faults of this trace")
+	fs.StringVar(&f.prefix, "prefix", "", "name prefix of the lab's namespaces and links (default random)")
+	fs.StringVar(&f.log, "log", "", "write the lab's own logs (ipamd, nodes) to this file")
+	fs.StringVar(&f.color, "color", "auto", "colour the timeline: auto, always or never")
+	pos, perr := parseInterleaved(fs, args)
+	if perr != nil {
+		return f, "", usageErr("run: %v", perr)
+	}
+	if len(pos) != 1 {
+		return f, "", usageErr("run: name exactly one scenario file")
+	}
+	return f, pos[0], nil
+}
+
+// useColor decides --color: auto colours only a terminal, and only when
+// NO_COLOR is unset and TERM is not dumb.
+func (f runFlags) useColor(stdout io.Writer) (bool, error) {
+	switch f.color {
+	case "auto":
+		return isTerminal(stdout) && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb", nil
+	case "always":
+		return true, nil
+	case "never":
+		return false, nil
+	}
+	return false, usageErr("run: --color wants auto, always or never, got %q", f.color)
+}
+
+// openFiles opens --replay for reading and --trace and --log for writing,
+// before the lab is built, so a bad path costs nothing. The caller closes
+// what is returned, also on error.
+func (f runFlags) openFiles(lab *scenario.LabOptions) ([]io.Closer, error) {
+	if f.replay != "" && f.trace != "" && sameFile(f.replay, f.trace) {
+		return nil, usageErr("run: --trace would overwrite the --replay trace %s; write the new trace elsewhere", f.replay)
+	}
+	var closers []io.Closer
+	for _, ff := range []struct {
+		flag, path string
+		open       func(string) (*os.File, error)
+		use        func(*os.File)
+	}{
+		{"replay", f.replay, os.Open, func(fl *os.File) { lab.Replay = fl }},
+		{"trace", f.trace, os.Create, func(fl *os.File) { lab.Trace = fl }},
+		{"log", f.log, os.Create, func(fl *os.File) { lab.Log = fl }},
+	} {
+		if ff.path == "" {
+			continue
+		}
+		fl, oerr := ff.open(ff.path)
+		if oerr != nil {
+			return closers, &exitError{code: ExitUsage, err: fmt.Errorf("--%s: %w", ff.flag, oerr)}
+		}
+		closers = append(closers, fl)
+		ff.use(fl)
+	}
+	return closers, nil
+}
+
+// runExit maps scenario.Run's error to the command's exit status.
+func runExit(rerr error) error {
+	var failed *scenario.Failed
+	switch {
+	case rerr == nil:
+		return nil
+	case errors.Is(rerr, scenario.ErrInterrupted):
+		return &exitError{code: ExitInterrupted, err: rerr}
+	case errors.As(rerr, &failed):
+		return &exitError{code: ExitFailed, err: rerr}
+	default:
+		return &exitError{code: ExitLab, err: rerr}
+	}
+}
+
+func sameFile(a, b string) bool {
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
+}
+
+func writeReport(path string, rep *scenario.Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteJSON(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

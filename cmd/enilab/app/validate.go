@@ -1,0 +1,46 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/enilab/enilab/scenario"
+)
+
+func validate(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usageErr("validate: name at least one scenario file")
+	}
+	bad := 0
+	for _, file := range args {
+		if strings.HasPrefix(file, "-") {
+			return usageErr("validate: unknown flag %s", file)
+		}
+		sc, err := scenario.Load(file)
+		var probs scenario.Problems
+		switch {
+		case errors.As(err, &probs):
+			bad++
+			printProblems(stdout, file, probs)
+		case err != nil:
+			bad++
+			fmt.Fprintf(stdout, "%s: %v\n", file, err)
+		default:
+			fmt.Fprintf(stdout, "%s: ok (%s: %d node%s, %d step%s)\n", file, sc.Name, len(sc.Nodes), plural(len(sc.Nodes)), len(sc.Steps), plural(len(sc.Steps)))
+		}
+	}
+	if bad > 0 {
+		return &exitError{code: ExitUsage, err: fmt.Errorf("%d of %d files invalid", bad, len(args)), quiet: true}
+	}
+	return nil
+}
+
+// printProblems lists an invalid file's problems, one a line.
+func printProblems(w io.Writer, file string, probs scenario.Problems) {
+	fmt.Fprintf(w, "%s: %d problem%s\n", file, len(probs), plural(len(probs)))
+	for _, p := range probs {
+		fmt.Fprintf(w, "  %s\n", p)
+	}
+}

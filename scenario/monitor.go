@@ -1,0 +1,65 @@
+package scenario
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// monitor prints a node's pool line whenever its figures move: on its own
+// ticker, and whenever the runner asks (at the end of every step, so a
+// step's effect is shown before the step is reported done).
+type monitor struct {
+	r      *runner
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+
+	mu   sync.Mutex
+	last map[string]NodeState
+}
+
+func (m *monitor) look() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	snap := m.r.lab.Snapshot()
+	at := m.r.at()
+	for _, n := range snap.Nodes {
+		prev, seen := m.last[n.Name]
+		if !seen {
+			m.r.tl.Pool(at, nil, n)
+		} else if poolChanged(prev, n) {
+			m.r.tl.Pool(at, &prev, n)
+		}
+		m.last[n.Name] = n
+	}
+}
+
+func (r *runner) startMonitor(ctx context.Context) *monitor {
+	ctx, cancel := context.WithCancel(ctx)
+	m := &monitor{r: r, cancel: cancel, done: make(chan struct{}), last: map[string]NodeState{}}
+	m.look()
+	go func() {
+		defer close(m.done)
+		tick := time.NewTicker(r.opts.Poll)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				m.look()
+			}
+		}
+	}()
+	return m
+}
+
+// stop ends the monitor after one last look; idempotent.
+func (m *monitor) stop() {
+	m.once.Do(func() {
+		m.cancel()
+		<-m.done
+		m.look()
+	})
+}

@@ -1,0 +1,108 @@
+package scenario
+
+import "time"
+
+// Snapshot is the lab's figures at one moment.
+type Snapshot struct {
+	Nodes   []NodeState
+	Subnets []SubnetState
+	EC2     EC2Counts
+	// ReadyLatencies holds, for every pod that became ready, the lab time
+	// from creation to ready.
+	ReadyLatencies []time.Duration
+	// Waiting lists the pods that are not running (Pending or Rejected)
+	// with the reason the kubelet-like runner last saw.
+	Waiting []PodState
+}
+
+// PodState is a pod that is not running.
+type PodState struct {
+	Name    string
+	Phase   string
+	Message string
+}
+
+// NodeState is one node's pool and pods.
+type NodeState struct {
+	Name, InstanceID, InstanceType                          string
+	MaxPods, ENIs, TotalIPs, AssignedIPs, WarmIPs, Prefixes int
+	ReadyPods, PendingPods, RejectedPods                    int
+}
+
+// Figure returns the value of a per-node expect key.
+func (n NodeState) Figure(key string) int {
+	switch key {
+	case "enis":
+		return n.ENIs
+	case "totalIPs":
+		return n.TotalIPs
+	case "assignedIPs":
+		return n.AssignedIPs
+	case "warmIPs":
+		return n.WarmIPs
+	case "prefixes":
+		return n.Prefixes
+	case "readyPods":
+		return n.ReadyPods
+	case "pendingPods":
+		return n.PendingPods
+	case "rejectedPods":
+		return n.RejectedPods
+	case "maxPods":
+		return n.MaxPods
+	}
+	return 0
+}
+
+// SubnetState is one subnet's free address count.
+type SubnetState struct {
+	ID   string
+	CIDR string
+	Free int
+}
+
+// EC2Counts are the fake EC2's request counters.
+type EC2Counts struct {
+	Calls          map[string]int // by action
+	Errors         map[string]int // by error code
+	Throttled      int
+	FaultsInjected int
+}
+
+// TotalCalls sums Calls.
+func (c EC2Counts) TotalCalls() int {
+	t := 0
+	for _, n := range c.Calls {
+		t += n
+	}
+	return t
+}
+
+// TotalErrors sums Errors.
+func (c EC2Counts) TotalErrors() int {
+	t := 0
+	for _, n := range c.Errors {
+		t += n
+	}
+	return t
+}
+
+// Node returns the named node's state.
+func (s Snapshot) Node(name string) (NodeState, bool) {
+	for _, n := range s.Nodes {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return NodeState{}, false
+}
+
+// Subnet returns the subnet's state.
+func (s Snapshot) Subnet(id string) (SubnetState, bool) {
+	for _, n := range s.Subnets {
+		if n.ID == id {
+			return n, true
+		}
+	}
+	return SubnetState{}, false
+}
