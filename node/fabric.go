@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"github.com/enilab/enilab/internal/datapath/kernel"
 	"maps"
 	"net"
 	"net/netip"
@@ -54,7 +55,7 @@ func (f *fabric) setup(gateways []netip.Addr) error {
 		return fmt.Errorf("node: VPC lo up: %w", err)
 	}
 	for _, gw := range gateways {
-		a := &netlink.Addr{IPNet: hostNet(gw)}
+		a := &netlink.Addr{IPNet: kernel.HostNet(gw)}
 		if err := f.h.AddrAdd(lo, a); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("node: VPC gateway %s: %w", gw, err)
 		}
@@ -231,7 +232,7 @@ func (f *fabric) syncRoutes(peerName string, current func() (fakeec2.ENI, bool))
 	for p := range want {
 		r := &netlink.Route{
 			LinkIndex: idx,
-			Dst:       prefixNet(p),
+			Dst:       kernel.PrefixNet(p),
 			Gw:        nh,
 			Flags:     int(netlink.FLAG_ONLINK),
 			Table:     unix.RT_TABLE_MAIN,
@@ -241,14 +242,6 @@ func (f *fabric) syncRoutes(peerName string, current func() (fakeec2.ENI, bool))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func hostNet(a netip.Addr) *net.IPNet {
-	return &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(a.BitLen(), a.BitLen())}
-}
-
-func prefixNet(p netip.Prefix) *net.IPNet {
-	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
 func netipPrefix(n *net.IPNet) (netip.Prefix, bool) {

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"github.com/enilab/enilab/internal/datapath/kernel"
 	"io"
 	"log/slog"
 	"net"
@@ -255,7 +256,7 @@ func addLocal(t *testing.T, nsPath string, a netip.Addr) {
 	defer h.Close()
 	lo, err := h.LinkByName("lo")
 	require.NoError(t, err)
-	require.NoError(t, h.AddrAdd(lo, &netlink.Addr{IPNet: hostNet(a)}))
+	require.NoError(t, h.AddrAdd(lo, &netlink.Addr{IPNet: kernel.HostNet(a)}))
 }
 
 // pingFromSource is PingFrom with the echo's source address pinned.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/enilab/enilab/internal/datapath/kernel"
 	"log/slog"
 	"net"
 	"net/http"
@@ -249,7 +250,7 @@ func (n *Node) createNamespace() error {
 	}
 	for _, hp := range []string{IMDSAddr, EC2Addr} {
 		ap := netip.MustParseAddrPort(hp)
-		if err := n.h.AddrAdd(lo, &netlink.Addr{IPNet: hostNet(ap.Addr())}); err != nil && !errors.Is(err, unix.EEXIST) {
+		if err := n.h.AddrAdd(lo, &netlink.Addr{IPNet: kernel.HostNet(ap.Addr())}); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("node: %s: address %s on lo: %w", n.name, ap.Addr(), err)
 		}
 	}
