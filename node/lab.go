@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -72,6 +71,9 @@ func NewLab(ctx context.Context, cfg LabConfig) (_ *Lab, err error) {
 	if !nsutil.IsRoot() {
 		return nil, errors.New("node: a lab needs root (network namespaces)")
 	}
+	if err := refuseInsidePlugin(os.Args[0], os.Getenv); err != nil {
+		return nil, err
+	}
 	l := &Lab{
 		cfg:     cfg,
 		log:     cfg.Logger.With("lab", cfg.Prefix),
@@ -97,7 +99,7 @@ func NewLab(ctx context.Context, cfg LabConfig) (_ *Lab, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: temp dir: %w", err)
 	}
-	if err := l.preparePlugin(); err != nil {
+	if err := l.preparePlugin(ctx); err != nil {
 		return nil, err
 	}
 
@@ -178,29 +180,6 @@ func (l *Lab) startFabric() error {
 	}
 	l.backend, err = l.chooseBackend()
 	return err
-}
-
-func (l *Lab) preparePlugin() error {
-	l.binDir = filepath.Join(l.dir, "bin")
-	if err := os.MkdirAll(l.binDir, 0o755); err != nil {
-		return fmt.Errorf("node: plugin dir: %w", err)
-	}
-	target := l.cfg.PluginPath
-	if target == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("node: find own executable for the aws-cni plugin: %w", err)
-		}
-		target = exe
-	}
-	abs, err := filepath.Abs(target)
-	if err != nil {
-		return fmt.Errorf("node: plugin path: %w", err)
-	}
-	if err := os.Symlink(abs, filepath.Join(l.binDir, "aws-cni")); err != nil {
-		return fmt.Errorf("node: plugin link: %w", err)
-	}
-	return nil
 }
 
 func (l *Lab) createVPC() error {

@@ -1,0 +1,68 @@
+package node
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/enilab/enilab/internal/nsutil"
+)
+
+func TestRefuseInsidePlugin(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	assert.NoError(t, refuseInsidePlugin("/tmp/node.test", env(nil)))
+
+	err := refuseInsidePlugin("/tmp/node.test", env(map[string]string{"CNI_COMMAND": "ADD"}))
+	require.Error(t, err)
+	assert.ErrorContains(t, err, `CNI_COMMAND="ADD"`)
+	assert.ErrorContains(t, err, "cniplugin.RunIfPlugin()")
+
+	assert.ErrorContains(t, refuseInsidePlugin("/lab/bin/aws-cni", env(nil)), `argv0 "aws-cni"`)
+}
+
+// A lab whose plugin does not answer VERSION fails at lab start, naming the
+// binary and the fix.
+func TestLabRefusesAPluginThatDoesNotAnswer(t *testing.T) {
+	if !nsutil.IsRoot() {
+		t.Skip("a lab needs root")
+	}
+	_, err := NewLab(context.Background(), LabConfig{
+		Prefix:     "enlt-node-probe",
+		PluginPath: "/bin/true",
+		Subnets:    []SubnetSpec{{ID: "subnet-a", CIDR: "10.0.1.0/24", AZ: "us-west-2a"}},
+	})
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "/bin/true does not answer the CNI VERSION command")
+}
+
+// The new user's mistake: a test binary that builds labs without calling
+// cniplugin.RunIfPlugin in TestMain. Before the guard it re-executed itself
+// for every pod, each copy building labs of its own; now the lab fails at
+// once and the re-executed copy refuses to build one.
+func TestTestBinaryWithoutRunIfPluginFailsAtOnce(t *testing.T) {
+	if !nsutil.IsRoot() {
+		t.Skip("a lab needs root")
+	}
+	if testing.Short() {
+		t.Skip("compiles a test binary")
+	}
+	bin := filepath.Join(t.TempDir(), "norunifplugin.test")
+	build := exec.Command("go", "test", "-c", "-o", bin, "./testdata/norunifplugin")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	run := exec.Command(bin, "-test.v")
+	run.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+	out, err = run.CombinedOutput()
+	require.Error(t, err, "%s", out)
+	assert.Contains(t, string(out), "does not answer the CNI VERSION command when executed as aws-cni")
+	assert.Contains(t, string(out), "must call cniplugin.RunIfPlugin() first thing")
+	// The re-executed copy's own refusal, quoted in the error: without the
+	// guard it would have built a lab and probed itself again.
+	assert.Contains(t, string(out), "refusing to build a lab")
+}
