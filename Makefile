@@ -1,9 +1,10 @@
 # enilab: `make demo` sets up and runs the default tour; `make test` runs every test.
 GO      ?= go
+FUZZTIME ?= 10s
 BIN     := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all setup build test unit e2e bench lint demo vm-test proto generate clean
+.PHONY: all setup build test unit e2e bench fuzz race lint demo vm-test proto generate clean
 
 all: build
 
@@ -26,6 +27,14 @@ e2e: setup build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Every fuzz target for FUZZTIME each (default 10s; CI runs a short smoke).
+fuzz:
+	@FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+# Every package under the race detector (privileged suites too, as root).
+race: setup build
+	$(GO) test -race -count=1 ./...
 
 # vet, gofmt, and the import rules of docs/ARCHITECTURE.md.
 lint:
