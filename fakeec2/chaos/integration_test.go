@@ -32,10 +32,11 @@ import (
 var start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 type lab struct {
-	ctrl *chaos.Controller
-	ec2  *fakeec2.Server
-	url  string
-	eni  string // primary ENI of one m5.24xlarge instance
+	ctrl   *chaos.Controller
+	ec2    *fakeec2.Server
+	url    string
+	eni    string // primary ENI of one m5.24xlarge instance
+	subnet string // 10.0.0.0/20, the instance's
 }
 
 // newLab serves a fakeec2 with ctrl in front of it, the chaos admin API at
@@ -60,7 +61,7 @@ func newLab(t *testing.T, clk clock.Clock, cfg chaos.Config) *lab {
 	mux.Handle("/", srv)
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
-	return &lab{ctrl: ctrl, ec2: srv, url: hs.URL, eni: in.ENIs[0].ID}
+	return &lab{ctrl: ctrl, ec2: srv, url: hs.URL, eni: in.ENIs[0].ID, subnet: sn.ID}
 }
 
 // client is an unmodified SDK client; retryer nil means no retries.
