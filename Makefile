@@ -4,7 +4,7 @@ FUZZTIME ?= 10s
 BIN     := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all setup build test unit e2e bench fuzz race lint demo vm-test proto generate clean
+.PHONY: all setup build test unit e2e bench fuzz race chaos lint demo vm-test proto generate clean
 
 all: build
 
@@ -31,6 +31,13 @@ bench:
 # Every fuzz target for FUZZTIME each (default 10s; CI runs a short smoke).
 fuzz:
 	@FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+# The model-based random test of ipamd: N operations per seed (make chaos
+# N=100000 SEED=7 for one long run; SEED=0 runs the four CI seeds).
+N ?= 2000
+SEED ?= 0
+chaos:
+	$(GO) test -count=1 -timeout 0 -run TestModelRandom -v ./ipamd/ -args -model.ops=$(N) -model.seed=$(SEED)
 
 # Every package under the race detector (privileged suites too, as root).
 race: setup build
