@@ -292,6 +292,9 @@ func (s *Server) describeNetworkInterfaces(p params, x *xw, now time.Time) *Erro
 		return e
 	}
 	ids := p.list("NetworkInterfaceId")
+	if e := eniIDs.checkIDs(ids); e != nil {
+		return e
+	}
 	var missing []string
 	for _, id := range ids {
 		if _, ok := s.st.enis[id]; !ok {

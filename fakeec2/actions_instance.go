@@ -117,7 +117,9 @@ func (s *Server) runInstances(p params, x *xw, now time.Time) *Error {
 	}
 	image := p.get("ImageId")
 	if image == "" {
-		image = "ami-enilab"
+		image = defaultAMI
+	} else if e := amiIDs.check(image); e != nil {
+		return e
 	}
 	count := min(maxN, instanceLimit)
 	if sn, ok := s.st.subnets[subnetID]; ok && !primary.IsValid() && count > sn.free && sn.free >= minN {
