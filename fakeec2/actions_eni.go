@@ -3,7 +3,6 @@ package fakeec2
 import (
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -211,83 +210,12 @@ func (s *Server) detachNetworkInterface(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) eniMatches(n *eni, v eniView, fs []filter) bool {
-	for _, f := range fs {
-		if m, ok := tagFilter(f, n.tags); ok {
-			if !m {
-				return false
-			}
-			continue
-		}
-		ok := false
-		switch f.name {
-		case "network-interface-id":
-			ok = anyMatch(f.values, n.id)
-		case "vpc-id":
-			ok = anyMatch(f.values, n.subnet.vpcID)
-		case "subnet-id":
-			ok = anyMatch(f.values, n.subnet.id)
-		case "availability-zone":
-			ok = anyMatch(f.values, n.subnet.az)
-		case "status":
-			st := "available"
-			if v.attached {
-				st = "in-use"
-			}
-			ok = anyMatch(f.values, st)
-		case "description":
-			ok = anyMatch(f.values, n.desc)
-		case "mac-address":
-			ok = anyMatch(f.values, n.mac)
-		case "interface-type":
-			ok = anyMatch(f.values, n.ifType)
-		case "owner-id":
-			ok = anyMatch(f.values, s.cfg.AccountID)
-		case "requester-managed":
-			ok = anyMatch(f.values, "false")
-		case "group-id":
-			for _, g := range n.sgs {
-				ok = ok || anyMatch(f.values, g)
-			}
-		case "private-ip-address", "addresses.private-ip-address":
-			for _, a := range v.ips {
-				ok = ok || anyMatch(f.values, a.a.String())
-			}
-		case "ipv4-prefix", "ipv4-prefixes.ipv4-prefix":
-			for _, q := range v.pfx {
-				ok = ok || anyMatch(f.values, q.p.String())
-			}
-		case "attachment.instance-id":
-			ok = v.attached && anyMatch(f.values, n.inst.id)
-		case "attachment.attachment-id":
-			ok = v.attached && anyMatch(f.values, n.attachID)
-		case "attachment.status":
-			ok = v.attached && anyMatch(f.values, "attached")
-		case "attachment.device-index":
-			ok = v.attached && anyMatch(f.values, strconv.Itoa(n.device))
-		case "attachment.network-card-index":
-			ok = v.attached && anyMatch(f.values, strconv.Itoa(n.card))
-		case "attachment.delete-on-termination":
-			ok = v.attached && anyMatch(f.values, strconv.FormatBool(n.dot))
-		case "attachment.instance-owner-id":
-			ok = v.attached && anyMatch(f.values, s.cfg.AccountID)
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
+	return eniFields.match(eniRow{s, n, v}, n.tags, fs)
 }
 
-var eniFilters = []string{
-	"network-interface-id", "vpc-id", "subnet-id", "availability-zone", "status", "description",
-	"mac-address", "interface-type", "owner-id", "requester-managed", "group-id", "private-ip-address",
-	"addresses.private-ip-address", "ipv4-prefix", "ipv4-prefixes.ipv4-prefix", "attachment.instance-id",
-	"attachment.attachment-id", "attachment.status", "attachment.device-index",
-	"attachment.network-card-index", "attachment.delete-on-termination", "attachment.instance-owner-id",
-}
 
 func (s *Server) describeNetworkInterfaces(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters(eniFilters...)
+	fs, e := p.filters(eniFields.names()...)
 	if e != nil {
 		return e
 	}

@@ -1,0 +1,71 @@
+package fakeec2
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+)
+
+// fields maps each filter name EC2 documents for one Describe action to the
+// values a resource holds under it. EC2's rules: a filter matches when any
+// of its values (with * and ? wildcards) matches any of the resource's
+// values; several filters must all match. A name the fake keeps no state
+// for yields no values, so it matches nothing, as EC2 matches nothing for
+// an attribute a resource does not have.
+type fields[T any] map[string]func(T) []string
+
+// names returns the filter names the table accepts, tag filters aside.
+func (fm fields[T]) names() []string { return slices.Sorted(maps.Keys(fm)) }
+
+// match reports whether r, tagged tags, passes every filter.
+func (fm fields[T]) match(r T, tags map[string]string, fs []filter) bool {
+	for _, f := range fs {
+		if m, ok := tagFilter(f, tags); ok {
+			if !m {
+				return false
+			}
+			continue
+		}
+		get := fm[f.name]
+		if get == nil || !anyMatchAny(f.values, get(r)) {
+			return false
+		}
+	}
+	return true
+}
+
+func anyMatchAny(patterns, values []string) bool {
+	for _, v := range values {
+		if anyMatch(patterns, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// Small value constructors for the tables.
+
+func one(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+func boolVal(b bool) []string { return []string{strconv.FormatBool(b)} }
+func intVal(n int) []string   { return []string{strconv.Itoa(n)} }
+
+// none is the value of an attribute the fake never holds.
+func none[T any](T) []string { return nil }
+
+// constant is the value of an attribute every resource of the fake shares.
+func constant[T any](vs ...string) func(T) []string { return func(T) []string { return vs } }
+
+// alias registers extra names for existing entries (EC2 documents some
+// filters under two spellings).
+func (fm fields[T]) alias(pairs ...string) fields[T] {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		fm[pairs[i]] = fm[pairs[i+1]]
+	}
+	return fm
+}
