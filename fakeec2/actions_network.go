@@ -279,21 +279,6 @@ func (s *Server) getSubnetCidrReservations(p params, x *xw, now time.Time) *Erro
 	return nil
 }
 
-func (s *Server) describeAvailabilityZones(p params, x *xw, now time.Time) *Error {
-	x.open("availabilityZoneInfo")
-	for _, l := range "abcd" {
-		az := s.cfg.Region + string(l)
-		x.open("item")
-		x.el("zoneName", az)
-		x.el("zoneId", s.st.azID(az))
-		x.el("zoneState", "available")
-		x.el("regionName", s.cfg.Region)
-		x.el("zoneType", "availability-zone")
-		x.close("item")
-	}
-	x.close("availabilityZoneInfo")
-	return nil
-}
 
 // ---- security groups ----
 

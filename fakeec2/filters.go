@@ -1,6 +1,8 @@
 package fakeec2
 
 import (
+	_ "embed"
+	"encoding/json"
 	"maps"
 	"slices"
 	"strconv"
@@ -13,6 +15,34 @@ import (
 // for yields no values, so it matches nothing, as EC2 matches nothing for
 // an attribute a resource does not have.
 type fields[T any] map[string]func(T) []string
+
+//go:generate sh -c "python3 testdata/ec2filters.py > ec2filters.json"
+
+// ec2FiltersJSON is the filter names EC2 documents per Describe action, as
+// botocore's service model lists them (its version is in the file).
+//
+//go:embed ec2filters.json
+var ec2FiltersJSON []byte
+
+// documented maps a Describe action to the filter names EC2 documents for it.
+var documented = func() map[string][]string {
+	var f struct{ Filters map[string][]string }
+	if err := json.Unmarshal(ec2FiltersJSON, &f); err != nil {
+		panic("fakeec2: ec2filters.json: " + err.Error())
+	}
+	return f.Filters
+}()
+
+// documented completes a table with every filter EC2 documents for action;
+// the names the table does not list hold no value in the fake.
+func (fm fields[T]) documented(action string) fields[T] {
+	for _, n := range documented[action] {
+		if _, ok := fm[n]; !ok {
+			fm[n] = none[T]
+		}
+	}
+	return fm
+}
 
 // names returns the filter names the table accepts, tag filters aside.
 func (fm fields[T]) names() []string { return slices.Sorted(maps.Keys(fm)) }

@@ -27,16 +27,6 @@ func (r eniRow) addresses() []string {
 // eniFields holds every filter EC2 documents for DescribeNetworkInterfaces
 // (botocore's ec2/2016-11-15), plus ipv4-prefix, which ipamd has used.
 var eniFields = fields[eniRow]{
-	"association.allocation-id":        none[eniRow],
-	"association.association-id":       none[eniRow],
-	"addresses.association.owner-id":   none[eniRow],
-	"addresses.association.public-ip":  none[eniRow],
-	"association.ip-owner-id":          none[eniRow],
-	"association.public-ip":            none[eniRow],
-	"association.public-dns-name":      none[eniRow],
-	"ipv6-addresses.ipv6-address":      none[eniRow],
-	"operator.principal":               none[eniRow],
-	"requester-id":                     none[eniRow],
 	"operator.managed":                 constant[eniRow]("false"),
 	"requester-managed":                constant[eniRow]("false"),
 	"addresses.primary":                func(r eniRow) []string { return primaries(len(r.v.ips)) },
@@ -65,7 +55,7 @@ var eniFields = fields[eniRow]{
 	"attachment.instance-id":           eniRow{}.attached(func(r eniRow) []string { return one(r.n.inst.id) }),
 	"attachment.instance-owner-id":     eniRow{}.attached(func(r eniRow) []string { return one(r.s.cfg.AccountID) }),
 	"attachment.status":                eniRow{}.attached(func(eniRow) []string { return []string{"attached"} }),
-}
+}.documented("DescribeNetworkInterfaces")
 
 // primaries is the addresses.primary values of an ENI with n addresses:
 // the first is primary, the rest are not.

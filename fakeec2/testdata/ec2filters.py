@@ -1,0 +1,29 @@
+#!/usr/bin/env python3
+"""Prints the filter names EC2 documents for each Describe action fakeec2
+serves, read from botocore's ec2/2016-11-15 service model (Debian's
+python3-botocore or the AWS CLI's), as JSON. `go generate ./fakeec2/` keeps
+fakeec2/ec2filters.json current; TestFilterListsMatchBotocore checks it."""
+import json
+import re
+import sys
+
+import botocore
+import botocore.loaders
+
+ACTIONS = sys.argv[1:] or [
+    "DescribeAvailabilityZones", "DescribeInstanceTypes", "DescribeInstances",
+    "DescribeNetworkInterfaces", "DescribeSecurityGroups", "DescribeSubnets",
+    "DescribeVpcs", "GetSubnetCidrReservations",
+]
+
+model = botocore.loaders.Loader().load_service_model("ec2", "service-2", "2016-11-15")
+out = {"botocore": botocore.__version__, "filters": {}}
+for action in ACTIONS:
+    shape = model["shapes"][model["operations"][action]["input"]["shape"]]
+    doc = shape["members"]["Filters"].get("documentation", "")
+    names = re.findall(r"<li>\s*<p>\s*<code>([^<]+)</code>", doc)
+    # tag:<key> is written tag or tag:&lt;key&gt;; the fake takes every tag:K.
+    names = sorted({n for n in names if n != "tag" and not n.startswith("tag:")})
+    out["filters"][action] = names
+json.dump(out, sys.stdout, indent=1, sort_keys=True)
+print()
