@@ -213,7 +213,6 @@ func (s *Server) eniMatches(n *eni, v eniView, fs []filter) bool {
 	return eniFields.match(eniRow{s, n, v}, n.tags, fs)
 }
 
-
 func (s *Server) describeNetworkInterfaces(p params, x *xw, now time.Time) *Error {
 	fs, e := p.filters(eniFields.names()...)
 	if e != nil {

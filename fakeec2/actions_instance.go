@@ -4,8 +4,6 @@ import (
 	"maps"
 	"net/netip"
 	"time"
-
-	"github.com/enilab/enilab/internal/ec2limits"
 )
 
 // Wire handlers for instances and instance types.
@@ -16,13 +14,10 @@ func (s *Server) writeInstance(x *xw, in *instance, now time.Time, lag time.Dura
 	x.open(tag)
 	x.el("instanceId", in.id)
 	x.el("imageId", in.imageID)
+	name, code := in.phase(now)
 	x.open("instanceState")
-	if in.state == "running" {
-		x.elInt("code", 16)
-	} else {
-		x.elInt("code", 48)
-	}
-	x.el("name", in.state)
+	x.elInt("code", code)
+	x.el("name", name)
 	x.close("instanceState")
 	running := in.state == "running"
 	if running {
@@ -31,7 +26,7 @@ func (s *Server) writeInstance(x *xw, in *instance, now time.Time, lag time.Dura
 		x.raw("<privateDnsName/>")
 	}
 	x.raw("<dnsName/>")
-	x.elInt("amiLaunchIndex", 0)
+	x.elInt("amiLaunchIndex", in.launchIndex)
 	x.el("instanceType", in.typ)
 	x.el("launchTime", ts(in.launched))
 	x.open("placement")
@@ -46,14 +41,11 @@ func (s *Server) writeInstance(x *xw, in *instance, now time.Time, lag time.Dura
 		x.elBool("sourceDestCheck", true)
 	}
 	s.groupSet(x, in.sgs)
-	x.el("architecture", "x86_64")
+	x.el("architecture", in.lim.Architecture)
 	x.el("rootDeviceType", "ebs")
 	x.el("virtualizationType", "hvm")
-	if in.lim.Hypervisor == ec2limits.Xen {
-		x.el("hypervisor", "xen")
-	} else {
-		x.el("hypervisor", "nitro")
-	}
+	// The model's enum is xen|ovm, and EC2 answers xen for Nitro types too.
+	x.el("hypervisor", "xen")
 	x.open("networkInterfaceSet")
 	for _, n := range in.sortedENIs() {
 		v := lagged(n, now, lag)
@@ -134,6 +126,9 @@ func (s *Server) runInstances(p params, x *xw, now time.Time) *Error {
 			maps.Copy(n.tags, eniTags)
 		}
 	}
+	for _, in := range ins {
+		in.runningAt = now.Add(s.cfg.InstancePending)
+	}
 	s.emitLaunch(ins, now)
 	x.el("reservationId", ins[0].reservationID)
 	x.el("ownerId", s.cfg.AccountID)
@@ -159,16 +154,22 @@ func (s *Server) terminateInstances(p params, x *xw, now time.Time) *Error {
 	x.open("instancesSet")
 	for _, id := range ids {
 		in := s.st.instances[id]
-		prev := in.state
+		prevName, prevCode := in.phase(now)
+		if in.state == "running" {
+			in.goneAt = now.Add(s.cfg.InstanceShutdown)
+		}
 		s.terminateLocked(in)
+		name, code := in.phase(now)
 		x.open("item")
 		x.el("instanceId", id)
-		x.raw("<currentState><code>48</code><name>terminated</name></currentState>")
-		if prev == "running" {
-			x.raw("<previousState><code>16</code><name>running</name></previousState>")
-		} else {
-			x.raw("<previousState><code>48</code><name>terminated</name></previousState>")
-		}
+		x.open("currentState")
+		x.elInt("code", code)
+		x.el("name", name)
+		x.close("currentState")
+		x.open("previousState")
+		x.elInt("code", prevCode)
+		x.el("name", prevName)
+		x.close("previousState")
 		x.close("item")
 	}
 	x.close("instancesSet")

@@ -279,7 +279,6 @@ func (s *Server) getSubnetCidrReservations(p params, x *xw, now time.Time) *Erro
 	return nil
 }
 
-
 // ---- security groups ----
 
 func (s *Server) createSecurityGroup(p params, x *xw, now time.Time) *Error {

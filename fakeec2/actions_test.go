@@ -61,7 +61,7 @@ func TestSetupThroughTheWire(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, run.Instances, 2)
 	in := run.Instances[0]
-	assert.Equal(t, types.InstanceStateNameRunning, in.State.Name)
+	assert.Equal(t, types.InstanceStateNamePending, in.State.Name, "RunInstances answers pending, as EC2 does")
 	require.Len(t, in.NetworkInterfaces, 1)
 	assert.EqualValues(t, 0, aws.ToInt32(in.NetworkInterfaces[0].Attachment.DeviceIndex))
 	assert.True(t, aws.ToBool(in.NetworkInterfaces[0].Attachment.DeleteOnTermination))
@@ -79,7 +79,7 @@ func TestSetupThroughTheWire(t *testing.T) {
 	eniID := aws.ToString(in.NetworkInterfaces[0].NetworkInterfaceId)
 	term, err := e.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{aws.ToString(in.InstanceId)}})
 	require.NoError(t, err)
-	assert.Equal(t, types.InstanceStateNameTerminated, term.TerminatingInstances[0].CurrentState.Name)
+	assert.Equal(t, types.InstanceStateNameShuttingDown, term.TerminatingInstances[0].CurrentState.Name)
 	_, err = e.ec2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{eniID}})
 	assert.Equal(t, "InvalidNetworkInterfaceID.NotFound", code(t, err))
 	s, _ := e.srv.Subnet(subID)
@@ -694,7 +694,8 @@ func TestTerminateHonoursDeleteOnTermination(t *testing.T) {
 	require.NoError(t, err)
 	di, err := l.ec2.DescribeInstances(l.ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{l.inst.ID}})
 	require.NoError(t, err)
-	assert.Equal(t, types.InstanceStateNameTerminated, di.Reservations[0].Instances[0].State.Name)
+	assert.Contains(t, []types.InstanceStateName{types.InstanceStateNameShuttingDown, types.InstanceStateNameTerminated},
+		di.Reservations[0].Instances[0].State.Name, "shutting-down for InstanceShutdown, then terminated (TestInstanceLifecycle)")
 	_, err = l.attach(t, keep, 1)
 	assert.Equal(t, "IncorrectInstanceState", code(t, err))
 }
