@@ -177,7 +177,7 @@ func (s *Server) terminateInstances(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) describeInstances(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters("instance-id", "instance-state-name", "instance-state-code", "instance-type", "subnet-id", "vpc-id", "availability-zone", "private-ip-address", "network-interface.network-interface-id", "reservation-id", "image-id")
+	fs, e := p.filters(instFields.names()...)
 	if e != nil {
 		return e
 	}
@@ -198,7 +198,7 @@ func (s *Server) describeInstances(p params, x *xw, now time.Time) *Error {
 	var sel []*instance
 	var next uint64
 	for _, in := range s.st.instOrder {
-		if in.seq < after || (len(ids) > 0 && !want[in.id]) || !s.instanceMatches(in, fs) {
+		if in.seq < after || (len(ids) > 0 && !want[in.id]) || !s.instanceMatches(in, fs, now) {
 			continue
 		}
 		if maxN > 0 && len(sel) == maxN {
@@ -232,48 +232,6 @@ func (s *Server) describeInstances(p params, x *xw, now time.Time) *Error {
 	return nil
 }
 
-func (s *Server) instanceMatches(in *instance, fs []filter) bool {
-	for _, f := range fs {
-		if m, ok := tagFilter(f, in.tags); ok {
-			if !m {
-				return false
-			}
-			continue
-		}
-		ok := false
-		switch f.name {
-		case "instance-id":
-			ok = anyMatch(f.values, in.id)
-		case "instance-state-name":
-			ok = anyMatch(f.values, in.state)
-		case "instance-state-code":
-			code := "16"
-			if in.state != "running" {
-				code = "48"
-			}
-			ok = anyMatch(f.values, code)
-		case "instance-type":
-			ok = anyMatch(f.values, in.typ)
-		case "subnet-id":
-			ok = anyMatch(f.values, in.subnet.id)
-		case "vpc-id":
-			ok = anyMatch(f.values, in.subnet.vpcID)
-		case "availability-zone":
-			ok = anyMatch(f.values, in.az)
-		case "private-ip-address":
-			ok = in.state == "running" && anyMatch(f.values, in.primaryIP.String())
-		case "reservation-id":
-			ok = anyMatch(f.values, in.reservationID)
-		case "image-id":
-			ok = anyMatch(f.values, in.imageID)
-		case "network-interface.network-interface-id":
-			for _, n := range in.enis {
-				ok = ok || anyMatch(f.values, n.id)
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
+func (s *Server) instanceMatches(in *instance, fs []filter, now time.Time) bool {
+	return instFields.match(instRow{s, in, now}, in.tags, fs)
 }

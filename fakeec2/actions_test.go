@@ -84,7 +84,7 @@ func TestSetupThroughTheWire(t *testing.T) {
 	assert.Equal(t, "InvalidNetworkInterfaceID.NotFound", code(t, err))
 	s, _ := e.srv.Subnet(subID)
 	assert.Equal(t, 250, s.Free, "one instance left")
-	di, err = e.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{{Name: aws.String("instance-state-name"), Values: []string{"running"}}}})
+	di, err = e.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{{Name: aws.String("instance-state-name"), Values: []string{"pending", "running"}}}})
 	require.NoError(t, err)
 	require.Len(t, di.Reservations, 1)
 	assert.Len(t, di.Reservations[0].Instances, 1)
