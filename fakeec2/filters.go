@@ -99,3 +99,21 @@ func (fm fields[T]) alias(pairs ...string) fields[T] {
 	}
 	return fm
 }
+
+// pageOf cuts one page of at most maxN items (0 = all) starting at offset
+// after; next is the offset of the following page, 0 when there is none.
+func pageOf[T any](items []T, maxN int, after uint64) (page []T, next uint64) {
+	start := min(int(min(after, uint64(len(items)))), len(items))
+	page = items[start:]
+	if maxN > 0 && len(page) > maxN {
+		return page[:maxN], uint64(start + maxN)
+	}
+	return page, 0
+}
+
+// nextToken writes the token of the page at offset next, if any.
+func (x *xw) nextToken(kind string, next uint64) {
+	if next != 0 {
+		x.el("nextToken", encodeToken(kind, next))
+	}
+}

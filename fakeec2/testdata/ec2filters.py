@@ -22,6 +22,8 @@ for action in ACTIONS:
     shape = model["shapes"][model["operations"][action]["input"]["shape"]]
     doc = shape["members"]["Filters"].get("documentation", "")
     names = re.findall(r"<li>\s*<p>\s*<code>([^<]+)</code>", doc)
+    # documented second spellings: "You can also use <code>x</code> as the filter name"
+    names += re.findall(r"also use <code>([^<]+)</code> as the filter name", doc)
     # tag:<key> is written tag or tag:&lt;key&gt;; the fake takes every tag:K.
     names = sorted({n for n in names if n != "tag" and not n.startswith("tag:")})
     out["filters"][action] = names
