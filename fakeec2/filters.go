@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"sync"
 )
 
 // fields maps each filter name EC2 documents for one Describe action to the
@@ -24,19 +25,30 @@ type fields[T any] map[string]func(T) []string
 //go:embed ec2filters.json
 var ec2FiltersJSON []byte
 
-// documented maps a Describe action to the filter names EC2 documents for it.
-var documented = func() map[string][]string {
-	var f struct{ Filters map[string][]string }
-	if err := json.Unmarshal(ec2FiltersJSON, &f); err != nil {
-		panic("fakeec2: ec2filters.json: " + err.Error())
-	}
-	return f.Filters
-}()
+// documentedFilters maps a Describe action to the filter names EC2
+// documents for it. (A function over zero-value state, not an initialised
+// variable: the tables that call it are initialised in file order, which
+// the compiler does not reorder through generic methods.)
+func documentedFilters() map[string][]string {
+	docOnce.Do(func() {
+		var f struct{ Filters map[string][]string }
+		if err := json.Unmarshal(ec2FiltersJSON, &f); err != nil {
+			panic("fakeec2: ec2filters.json: " + err.Error())
+		}
+		docFilters = f.Filters
+	})
+	return docFilters
+}
+
+var (
+	docOnce    sync.Once
+	docFilters map[string][]string
+)
 
 // documented completes a table with every filter EC2 documents for action;
 // the names the table does not list hold no value in the fake.
 func (fm fields[T]) documented(action string) fields[T] {
-	for _, n := range documented[action] {
+	for _, n := range documentedFilters()[action] {
 		if _, ok := fm[n]; !ok {
 			fm[n] = none[T]
 		}

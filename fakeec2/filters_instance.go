@@ -65,7 +65,7 @@ var instFields = func() fields[instRow] {
 		"network-interface.tag-key":   func(r instRow) []string { return r.eniTags(true) },
 		"network-interface.tag-value": func(r instRow) []string { return r.eniTags(false) },
 	}
-	for _, name := range documented["DescribeInstances"] {
+	for _, name := range documentedFilters()["DescribeInstances"] {
 		if sub, ok := strings.CutPrefix(name, "network-interface."); ok && fm[name] == nil && eniFields[sub] != nil {
 			fm[name] = viaENIs(sub)
 		}

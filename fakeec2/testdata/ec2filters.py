@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Prints the filter names EC2 documents for each Describe action fakeec2
-serves, read from botocore's ec2/2016-11-15 service model (Debian's
+serves, and every element name its response may carry, read from botocore's ec2/2016-11-15 service model (Debian's
 python3-botocore or the AWS CLI's), as JSON. `go generate ./fakeec2/` keeps
 fakeec2/ec2filters.json current; TestFilterListsMatchBotocore checks it."""
 import json
@@ -27,5 +27,28 @@ for action in ACTIONS:
     # tag:<key> is written tag or tag:&lt;key&gt;; the fake takes every tag:K.
     names = sorted({n for n in names if n != "tag" and not n.startswith("tag:")})
     out["filters"][action] = names
+
+
+def element_names(shape_name, seen):
+    """Every XML element name reachable from a shape (EC2 protocol: a member
+    is serialized under its locationName, else its name lower-camelled)."""
+    if shape_name in seen:
+        return set()
+    seen.add(shape_name)
+    shape = model["shapes"][shape_name]
+    names = set()
+    if shape["type"] == "structure":
+        for m, ref in shape["members"].items():
+            names.add(ref.get("locationName") or m[0].lower() + m[1:])
+            names |= element_names(ref["shape"], seen)
+    elif shape["type"] == "list":
+        names.add(shape["member"].get("locationName", "member"))
+        names |= element_names(shape["member"]["shape"], seen)
+    return names
+
+
+out["elements"] = {}
+for action in ACTIONS:
+    out["elements"][action] = sorted(element_names(model["operations"][action]["output"]["shape"], set()))
 json.dump(out, sys.stdout, indent=1, sort_keys=True)
 print()
