@@ -39,14 +39,26 @@ func lagged(n *eni, now time.Time, lag time.Duration) eniView {
 }
 
 func (s *Server) writeENI(x *xw, n *eni, v eniView, tag string) {
+	s.writeENIAs(x, n, v, tag, false)
+}
+
+// writeENIAs writes an ENI as DescribeNetworkInterfaces does, or, when
+// inInstance, as DescribeInstances nests it (EC2's InstanceNetworkInterface
+// has no zone, requester, attachment instance or tags).
+func (s *Server) writeENIAs(x *xw, n *eni, v eniView, tag string, inInstance bool) {
 	x.open(tag)
 	x.el("networkInterfaceId", n.id)
 	x.el("subnetId", n.subnet.id)
 	x.el("vpcId", n.subnet.vpcID)
-	x.el("availabilityZone", n.subnet.az)
+	if !inInstance {
+		x.el("availabilityZone", n.subnet.az)
+		x.el("availabilityZoneId", s.st.azID(n.subnet.az))
+	}
 	x.el("description", n.desc)
 	x.el("ownerId", s.cfg.AccountID)
-	x.elBool("requesterManaged", false)
+	if !inInstance {
+		x.elBool("requesterManaged", false)
+	}
 	if v.attached {
 		x.el("status", "in-use")
 	} else {
@@ -62,8 +74,10 @@ func (s *Server) writeENI(x *xw, n *eni, v eniView, tag string) {
 	if v.attached {
 		x.open("attachment")
 		x.el("attachmentId", n.attachID)
-		x.el("instanceId", n.inst.id)
-		x.el("instanceOwnerId", s.cfg.AccountID)
+		if !inInstance {
+			x.el("instanceId", n.inst.id)
+			x.el("instanceOwnerId", s.cfg.AccountID)
+		}
 		x.elInt("deviceIndex", n.device)
 		x.elInt("networkCardIndex", n.card)
 		x.el("status", "attached")
@@ -73,7 +87,9 @@ func (s *Server) writeENI(x *xw, n *eni, v eniView, tag string) {
 		x.elBool("deleteOnTermination", n.dot)
 		x.close("attachment")
 	}
-	x.tagSet(n.tags)
+	if !inInstance {
+		x.tagSet(n.tags)
+	}
 	x.open("privateIpAddressesSet")
 	for i, e := range v.ips {
 		a := e.a
@@ -95,6 +111,10 @@ func (s *Server) writeENI(x *xw, n *eni, v eniView, tag string) {
 	}
 	x.raw("<ipv6AddressesSet/>")
 	x.el("interfaceType", n.ifType)
+	if !inInstance {
+		x.elBool("ipv6Native", false)
+	}
+	x.raw("<operator><managed>false</managed></operator>")
 	x.close(tag)
 }
 

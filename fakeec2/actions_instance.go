@@ -31,6 +31,8 @@ func (s *Server) writeInstance(x *xw, in *instance, now time.Time, lag time.Dura
 	x.el("launchTime", ts(in.launched))
 	x.open("placement")
 	x.el("availabilityZone", in.az)
+	x.el("availabilityZoneId", s.st.azID(in.az))
+	x.raw("<groupName/>")
 	x.el("tenancy", "default")
 	x.close("placement")
 	x.raw("<monitoring><state>disabled</state></monitoring>")
@@ -38,7 +40,7 @@ func (s *Server) writeInstance(x *xw, in *instance, now time.Time, lag time.Dura
 		x.el("subnetId", in.subnet.id)
 		x.el("vpcId", in.subnet.vpcID)
 		x.el("privateIpAddress", in.primaryIP.String())
-		x.elBool("sourceDestCheck", true)
+		x.elBool("sourceDestCheck", in.sourceDestCheck())
 	}
 	s.groupSet(x, in.sgs)
 	x.el("architecture", in.lim.Architecture)
@@ -46,13 +48,14 @@ func (s *Server) writeInstance(x *xw, in *instance, now time.Time, lag time.Dura
 	x.el("virtualizationType", "hvm")
 	// The model's enum is xen|ovm, and EC2 answers xen for Nitro types too.
 	x.el("hypervisor", "xen")
+	writeInstanceDetails(x, in)
 	x.open("networkInterfaceSet")
 	for _, n := range in.sortedENIs() {
 		v := lagged(n, now, lag)
 		if !v.attached {
 			continue
 		}
-		s.writeENI(x, n, v, "item")
+		s.writeENIAs(x, n, v, "item", true)
 	}
 	x.close("networkInterfaceSet")
 	x.tagSet(in.tags)

@@ -118,6 +118,12 @@ func (s *Server) writeSubnet(x *xw, sn *subnet, tag string) {
 	x.elBool("defaultForAz", false)
 	x.elBool("mapPublicIpOnLaunch", false)
 	x.elBool("assignIpv6AddressOnCreation", false)
+	x.elBool("mapCustomerOwnedIpOnLaunch", false)
+	x.elBool("enableDns64", false)
+	x.elBool("ipv6Native", false)
+	x.raw("<privateDnsNameOptionsOnLaunch><hostnameType>ip-name</hostnameType><enableResourceNameDnsARecord>false</enableResourceNameDnsARecord>" +
+		"<enableResourceNameDnsAAAARecord>false</enableResourceNameDnsAAAARecord></privateDnsNameOptionsOnLaunch>")
+	x.raw("<blockPublicAccessStates><internetGatewayBlockMode>off</internetGatewayBlockMode></blockPublicAccessStates>")
 	x.tagSet(sn.tags)
 	x.close(tag)
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -170,8 +171,8 @@ func TestAvailabilityZones(t *testing.T) {
 // MaxResults and NextToken on every paginated action, with EC2's ranges.
 func TestPaging(t *testing.T) {
 	l := newLab(t, "m5.large")
-	for range 6 {
-		_, err := l.srv.CreateSecurityGroup("", l.vpc.ID)
+	for i := range 6 {
+		_, err := l.srv.CreateSecurityGroup("group-"+strconv.Itoa(i), l.vpc.ID)
 		require.NoError(t, err)
 	}
 	ranges := map[string][2]string{
@@ -224,7 +225,7 @@ func TestResponseMembersAgainstModel(t *testing.T) {
 	}
 	must := map[string][]string{
 		"DescribeInstances": {"amiLaunchIndex", "architecture", "hypervisor", "rootDeviceName", "blockDeviceMapping",
-			"ebsOptimized", "enaSupport", "cpuOptions", "metadataOptions", "groupName", "platformDetails", "bootMode"},
+			"ebsOptimized", "enaSupport", "cpuOptions", "metadataOptions", "groupName", "platformDetails", "currentInstanceBootMode"},
 		"DescribeSubnets":           {"mapCustomerOwnedIpOnLaunch", "enableDns64", "ipv6Native", "privateDnsNameOptionsOnLaunch"},
 		"DescribeSecurityGroups":    {"securityGroupArn", "ipPermissionsEgress"},
 		"DescribeAvailabilityZones": {"optInStatus", "groupName", "networkBorderGroup"},

@@ -1,0 +1,68 @@
+package fakeec2
+
+// The members of a DescribeInstances item that EC2 always answers and the
+// fake holds no state for: the root volume, CPU, metadata and DNS options,
+// with the values a default launch of an EKS-style node gets.
+
+// rootDevice is the root device of every instance (EC2's for HVM AMIs).
+const rootDevice = "/dev/xvda"
+
+// writeInstanceDetails writes those members for in.
+func writeInstanceDetails(x *xw, in *instance) {
+	x.el("rootDeviceName", rootDevice)
+	x.open("blockDeviceMapping")
+	x.open("item")
+	x.el("deviceName", rootDevice)
+	x.open("ebs")
+	x.el("volumeId", in.rootVolume())
+	if in.state == "running" {
+		x.el("status", "attached")
+	} else {
+		x.el("status", "detached")
+	}
+	x.el("attachTime", ts(in.launched))
+	x.elBool("deleteOnTermination", true)
+	x.close("ebs")
+	x.close("item")
+	x.close("blockDeviceMapping")
+	nitro := modern(in.lim)
+	x.elBool("ebsOptimized", nitro)
+	x.elBool("enaSupport", nitro)
+	x.el("clientToken", "")
+	x.raw("<productCodes/>")
+	x.el("platformDetails", "Linux/UNIX")
+	x.el("usageOperation", "RunInstances")
+	x.el("usageOperationUpdateTime", ts(in.launched))
+	if c, th := cores(in.lim); c > 0 {
+		x.open("cpuOptions")
+		x.elInt("coreCount", c)
+		x.elInt("threadsPerCore", th)
+		x.close("cpuOptions")
+	}
+	x.raw("<capacityReservationSpecification><capacityReservationPreference>open</capacityReservationPreference></capacityReservationSpecification>")
+	x.raw("<hibernationOptions><configured>false</configured></hibernationOptions>")
+	x.raw("<metadataOptions><state>applied</state><httpTokens>required</httpTokens><httpPutResponseHopLimit>2</httpPutResponseHopLimit>" +
+		"<httpEndpoint>enabled</httpEndpoint><httpProtocolIpv6>disabled</httpProtocolIpv6><instanceMetadataTags>disabled</instanceMetadataTags></metadataOptions>")
+	x.raw("<enclaveOptions><enabled>false</enabled></enclaveOptions>")
+	x.raw("<maintenanceOptions><autoRecovery>default</autoRecovery></maintenanceOptions>")
+	x.raw("<privateDnsNameOptions><hostnameType>ip-name</hostnameType><enableResourceNameDnsARecord>false</enableResourceNameDnsARecord>" +
+		"<enableResourceNameDnsAAAARecord>false</enableResourceNameDnsAAAARecord></privateDnsNameOptions>")
+	if in.lim.Architecture == "arm64" {
+		x.el("currentInstanceBootMode", "uefi")
+	} else {
+		x.el("currentInstanceBootMode", "legacy-bios")
+	}
+}
+
+// rootVolume is the id of in's root EBS volume, derived from its own id.
+func (in *instance) rootVolume() string { return "vol-" + in.id[len("i-"):] }
+
+// sourceDestCheck is the primary ENI's, which is the instance's in EC2.
+func (in *instance) sourceDestCheck() bool {
+	for _, n := range in.enis {
+		if n.device == 0 {
+			return !n.noSourceDestCheck
+		}
+	}
+	return true
+}
