@@ -433,6 +433,7 @@ func (s *Server) modifyNetworkInterfaceAttribute(p params, x *xw, now time.Time)
 		}
 		n.dot = dot
 	}
+	s.emit(Event{Kind: AttributeChanged, InstanceID: instID(n), ENI: n.view(), At: now})
 	x.ret()
 	return nil
 }
