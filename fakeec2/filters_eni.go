@@ -7,7 +7,8 @@ type eniRow struct {
 	v eniView
 }
 
-func (r eniRow) attached(f func(eniRow) []string) func(eniRow) []string {
+// whenAttached is f's value while the ENI is attached, none otherwise.
+func whenAttached(f func(eniRow) []string) func(eniRow) []string {
 	return func(r eniRow) []string {
 		if !r.v.attached {
 			return nil
@@ -47,14 +48,14 @@ var eniFields = fields[eniRow]{
 	"vpc-id":                           func(r eniRow) []string { return one(r.n.subnet.vpcID) },
 	"ipv4-prefix":                      eniPrefixes,
 	"ipv4-prefixes.ipv4-prefix":        eniPrefixes,
-	"attachment.attach-time":           eniRow{}.attached(func(r eniRow) []string { return one(ts(r.n.attachTime)) }),
-	"attachment.attachment-id":         eniRow{}.attached(func(r eniRow) []string { return one(r.n.attachID) }),
-	"attachment.delete-on-termination": eniRow{}.attached(func(r eniRow) []string { return boolVal(r.n.dot) }),
-	"attachment.device-index":          eniRow{}.attached(func(r eniRow) []string { return intVal(r.n.device) }),
-	"attachment.network-card-index":    eniRow{}.attached(func(r eniRow) []string { return intVal(r.n.card) }),
-	"attachment.instance-id":           eniRow{}.attached(func(r eniRow) []string { return one(r.n.inst.id) }),
-	"attachment.instance-owner-id":     eniRow{}.attached(func(r eniRow) []string { return one(r.s.cfg.AccountID) }),
-	"attachment.status":                eniRow{}.attached(func(eniRow) []string { return []string{"attached"} }),
+	"attachment.attach-time":           whenAttached(func(r eniRow) []string { return one(ts(r.n.attachTime)) }),
+	"attachment.attachment-id":         whenAttached(func(r eniRow) []string { return one(r.n.attachID) }),
+	"attachment.delete-on-termination": whenAttached(func(r eniRow) []string { return boolVal(r.n.dot) }),
+	"attachment.device-index":          whenAttached(func(r eniRow) []string { return intVal(r.n.device) }),
+	"attachment.network-card-index":    whenAttached(func(r eniRow) []string { return intVal(r.n.card) }),
+	"attachment.instance-id":           whenAttached(func(r eniRow) []string { return one(r.n.inst.id) }),
+	"attachment.instance-owner-id":     whenAttached(func(r eniRow) []string { return one(r.s.cfg.AccountID) }),
+	"attachment.status":                whenAttached(func(eniRow) []string { return []string{"attached"} }),
 }.documented("DescribeNetworkInterfaces")
 
 // primaries is the addresses.primary values of an ENI with n addresses:
