@@ -103,6 +103,7 @@ var typeFields = fields[ec2limits.Type]{
 	"supported-virtualization-type":             constant[ec2limits.Type]("hvm"),
 	"supported-root-device-type":                constant[ec2limits.Type]("ebs"),
 	"supported-usage-class":                     constant[ec2limits.Type]("on-demand", "spot"),
+	"memory-info.size-in-mib":                   func(t ec2limits.Type) []string { return knownInt(t.MemoryMiB) },
 	"vcpu-info.default-vcpus":                   func(t ec2limits.Type) []string { return knownInt(t.VCPUs) },
 	"vcpu-info.default-cores":                   func(t ec2limits.Type) []string { c, _ := cores(t); return knownInt(c) },
 	"vcpu-info.default-threads-per-core":        func(t ec2limits.Type) []string { _, th := cores(t); return knownInt(th) },
@@ -166,6 +167,11 @@ func writeInstanceType(x *xw, t ec2limits.Type) {
 		x.elInt("defaultCores", c)
 		x.elInt("defaultThreadsPerCore", th)
 		x.close("vCpuInfo")
+	}
+	if t.MemoryMiB > 0 {
+		x.open("memoryInfo")
+		x.elInt("sizeInMiB", t.MemoryMiB)
+		x.close("memoryInfo")
 	}
 	x.open("networkInfo")
 	x.elInt("maximumNetworkInterfaces", totalENIs(t))

@@ -229,7 +229,7 @@ func TestResponseMembersAgainstModel(t *testing.T) {
 		"DescribeSubnets":           {"mapCustomerOwnedIpOnLaunch", "enableDns64", "ipv6Native", "privateDnsNameOptionsOnLaunch"},
 		"DescribeSecurityGroups":    {"securityGroupArn", "ipPermissionsEgress"},
 		"DescribeAvailabilityZones": {"optInStatus", "groupName", "networkBorderGroup"},
-		"DescribeInstanceTypes":     {"vCpuInfo", "defaultVCpus", "processorInfo", "supportedArchitectures"},
+		"DescribeInstanceTypes":     {"vCpuInfo", "defaultVCpus", "processorInfo", "supportedArchitectures", "memoryInfo", "sizeInMiB"},
 		"DescribeNetworkInterfaces": {"sourceDestCheck", "availabilityZoneId"},
 	}
 	for action, names := range must {

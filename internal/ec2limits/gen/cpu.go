@@ -39,6 +39,43 @@ func readExceptions(path string) (map[string]int, error) {
 	return out, sc.Err()
 }
 
+// fact is one row of api-2020.tsv.
+type fact struct{ vcpus, memoryMiB int }
+
+// readFacts reads api-2020.tsv: instance type → vCPUs and memory (MiB, 0
+// unknown) as EC2 answered them.
+func readFacts(path string) (map[string]fact, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]fact{}
+	sc := bufio.NewScanner(f)
+	header := true
+	for sc.Scan() {
+		text := sc.Text()
+		if strings.HasPrefix(text, "#") || strings.TrimSpace(text) == "" {
+			continue
+		}
+		if header {
+			header = false
+			continue
+		}
+		c := strings.Split(text, "\t")
+		if len(c) != 3 {
+			return nil, fmt.Errorf("%s: bad row %q", path, text)
+		}
+		v, err1 := strconv.Atoi(c[1])
+		m, err2 := strconv.Atoi(c[2])
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("%s: bad row %q", path, text)
+		}
+		out[c[0]] = fact{v, m}
+	}
+	return out, sc.Err()
+}
+
 var sized = regexp.MustCompile(`^(\d*)xlarge$`)
 
 // vcpusOf applies the size rule vcpus.tsv's header states, then its
