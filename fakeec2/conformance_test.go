@@ -112,7 +112,8 @@ func TestFilterMatchingRules(t *testing.T) {
 	assert.Equal(t, 1, count(f("tag-key", "team")))
 	assert.Equal(t, 1, count(f("network-interface.subnet-id", l.sub.ID)))
 	assert.Equal(t, 1, count(f("hypervisor", "xen")), "the model's enum is xen|ovm")
-	assert.Equal(t, 0, count(f("block-device-mapping.volume-id", "*")), "state the fake does not keep matches nothing")
+	assert.Equal(t, 1, count(f("block-device-mapping.volume-id", "vol-*")), "the root volume")
+	assert.Equal(t, 0, count(f("network-interface.association.public-ip", "*")), "no public address: matches nothing")
 }
 
 // Ids that break EC2's syntax are *.Malformed on every action that takes

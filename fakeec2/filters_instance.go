@@ -62,8 +62,31 @@ var instFields = func() fields[instRow] {
 			}
 			return out
 		},
-		"network-interface.tag-key":   func(r instRow) []string { return r.eniTags(true) },
-		"network-interface.tag-value": func(r instRow) []string { return r.eniTags(false) },
+		// the fixed members writeInstanceDetails answers
+		"block-device-mapping.device-name":                                   constant[instRow](rootDevice),
+		"block-device-mapping.volume-id":                                     func(r instRow) []string { return one(r.in.rootVolume()) },
+		"block-device-mapping.delete-on-termination":                         constant[instRow]("true"),
+		"block-device-mapping.attach-time":                                   func(r instRow) []string { return one(ts(r.in.launched)) },
+		"block-device-mapping.status":                                        func(r instRow) []string { return one(r.in.rootStatus()) },
+		"current-instance-boot-mode":                                         func(r instRow) []string { return one(r.in.bootMode()) },
+		"platform-details":                                                   constant[instRow]("Linux/UNIX"),
+		"usage-operation":                                                    constant[instRow]("RunInstances"),
+		"usage-operation-update-time":                                        func(r instRow) []string { return one(ts(r.in.launched)) },
+		"metadata-options.state":                                             constant[instRow]("applied"),
+		"metadata-options.http-tokens":                                       constant[instRow]("required"),
+		"metadata-options.http-put-response-hop-limit":                       constant[instRow]("2"),
+		"metadata-options.http-endpoint":                                     constant[instRow]("enabled"),
+		"metadata-options.http-protocol-ipv6":                                constant[instRow]("disabled"),
+		"metadata-options.instance-metadata-tags":                            constant[instRow]("disabled"),
+		"enclave-options.enabled":                                            constant[instRow]("false"),
+		"hibernation-options.configured":                                     constant[instRow]("false"),
+		"maintenance-options.auto-recovery":                                  constant[instRow]("default"),
+		"capacity-reservation-specification.capacity-reservation-preference": constant[instRow]("open"),
+		"private-dns-name-options.hostname-type":                             constant[instRow]("ip-name"),
+		"private-dns-name-options.enable-resource-name-dns-a-record":         constant[instRow]("false"),
+		"private-dns-name-options.enable-resource-name-dns-aaaa-record":      constant[instRow]("false"),
+		"network-interface.tag-key":                                          func(r instRow) []string { return r.eniTags(true) },
+		"network-interface.tag-value":                                        func(r instRow) []string { return r.eniTags(false) },
 	}
 	for _, name := range documentedFilters()["DescribeInstances"] {
 		if sub, ok := strings.CutPrefix(name, "network-interface."); ok && fm[name] == nil && eniFields[sub] != nil {

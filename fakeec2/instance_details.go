@@ -15,11 +15,7 @@ func writeInstanceDetails(x *xw, in *instance) {
 	x.el("deviceName", rootDevice)
 	x.open("ebs")
 	x.el("volumeId", in.rootVolume())
-	if in.state == "running" {
-		x.el("status", "attached")
-	} else {
-		x.el("status", "detached")
-	}
+	x.el("status", in.rootStatus())
 	x.el("attachTime", ts(in.launched))
 	x.elBool("deleteOnTermination", true)
 	x.close("ebs")
@@ -47,11 +43,24 @@ func writeInstanceDetails(x *xw, in *instance) {
 	x.raw("<maintenanceOptions><autoRecovery>default</autoRecovery></maintenanceOptions>")
 	x.raw("<privateDnsNameOptions><hostnameType>ip-name</hostnameType><enableResourceNameDnsARecord>false</enableResourceNameDnsARecord>" +
 		"<enableResourceNameDnsAAAARecord>false</enableResourceNameDnsAAAARecord></privateDnsNameOptions>")
-	if in.lim.Architecture == "arm64" {
-		x.el("currentInstanceBootMode", "uefi")
-	} else {
-		x.el("currentInstanceBootMode", "legacy-bios")
+	x.el("currentInstanceBootMode", in.bootMode())
+}
+
+// rootStatus is the root volume's attachment status.
+func (in *instance) rootStatus() string {
+	if in.state == "running" {
+		return "attached"
 	}
+	return "detached"
+}
+
+// bootMode is uefi on Graviton, legacy-bios on x86 (EC2's default for AMIs
+// that do not ask for uefi).
+func (in *instance) bootMode() string {
+	if in.lim.Architecture == "arm64" {
+		return "uefi"
+	}
+	return "legacy-bios"
 }
 
 // rootVolume is the id of in's root EBS volume, derived from its own id.
