@@ -48,7 +48,7 @@ func (s *Server) writeInstance(x *xw, in *instance, now time.Time, lag time.Dura
 	x.el("virtualizationType", "hvm")
 	// The model's enum is xen|ovm, and EC2 answers xen for Nitro types too.
 	x.el("hypervisor", "xen")
-	writeInstanceDetails(x, in)
+	writeInstanceDetails(x, in, now)
 	x.open("networkInterfaceSet")
 	for _, n := range in.sortedENIs() {
 		v := lagged(n, now, lag)

@@ -62,7 +62,10 @@ var instFields = func() fields[instRow] {
 			}
 			return out
 		},
-		// the fixed members writeInstanceDetails answers
+		// the members writeInstanceDetails answers
+		"reason":                                                             func(r instRow) []string { return one(r.in.transitionReason(r.now)) },
+		"state-reason-code":                                                  func(r instRow) []string { c, _ := r.in.stateReason(r.now); return one(c) },
+		"state-reason-message":                                               func(r instRow) []string { _, m := r.in.stateReason(r.now); return one(m) },
 		"block-device-mapping.device-name":                                   constant[instRow](rootDevice),
 		"block-device-mapping.volume-id":                                     func(r instRow) []string { return one(r.in.rootVolume()) },
 		"block-device-mapping.delete-on-termination":                         constant[instRow]("true"),

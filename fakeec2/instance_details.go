@@ -1,5 +1,7 @@
 package fakeec2
 
+import "time"
+
 // The members of a DescribeInstances item that EC2 always answers and the
 // fake holds no state for: the root volume, CPU, metadata and DNS options,
 // with the values a default launch of an EKS-style node gets.
@@ -7,8 +9,15 @@ package fakeec2
 // rootDevice is the root device of every instance (EC2's for HVM AMIs).
 const rootDevice = "/dev/xvda"
 
-// writeInstanceDetails writes those members for in.
-func writeInstanceDetails(x *xw, in *instance) {
+// writeInstanceDetails writes those members for in at now.
+func writeInstanceDetails(x *xw, in *instance, now time.Time) {
+	x.el("reason", in.transitionReason(now))
+	if code, msg := in.stateReason(now); code != "" {
+		x.open("stateReason")
+		x.el("code", code)
+		x.el("message", msg)
+		x.close("stateReason")
+	}
 	x.el("rootDeviceName", rootDevice)
 	x.open("blockDeviceMapping")
 	x.open("item")
@@ -44,6 +53,26 @@ func writeInstanceDetails(x *xw, in *instance) {
 	x.raw("<privateDnsNameOptions><hostnameType>ip-name</hostnameType><enableResourceNameDnsARecord>false</enableResourceNameDnsARecord>" +
 		"<enableResourceNameDnsAAAARecord>false</enableResourceNameDnsAAAARecord></privateDnsNameOptions>")
 	x.el("currentInstanceBootMode", in.bootMode())
+}
+
+// transitionReason is EC2's stateTransitionReason: why the instance left
+// running, if it did.
+func (in *instance) transitionReason(now time.Time) string {
+	if in.state == "running" {
+		return ""
+	}
+	return "User initiated (" + in.goneAt.Add(-time.Nanosecond).UTC().Format("2006-01-02 15:04:05 MST") + ")"
+}
+
+// stateReason is EC2's stateReason of a pending or terminated instance.
+func (in *instance) stateReason(now time.Time) (code, message string) {
+	switch name, _ := in.phase(now); name {
+	case "pending":
+		return "pending", "pending"
+	case "shutting-down", "terminated":
+		return "Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown"
+	}
+	return "", ""
 }
 
 // rootStatus is the root volume's attachment status.

@@ -51,6 +51,11 @@ func TestInstanceLifecycle(t *testing.T) {
 	assert.Equal(t, types.InstanceStateNameRunning, out.TerminatingInstances[0].PreviousState.Name)
 	assert.Equal(t, types.InstanceStateNameShuttingDown, state().Name)
 	assert.EqualValues(t, 32, aws.ToInt32(state().Code))
+	di, err := e.ec2.DescribeInstances(e.ctx, &ec2.DescribeInstancesInput{InstanceIds: ids[:1]})
+	require.NoError(t, err)
+	gone := di.Reservations[0].Instances[0]
+	assert.Equal(t, "Client.UserInitiatedShutdown", aws.ToString(gone.StateReason.Code))
+	assert.Contains(t, aws.ToString(gone.StateTransitionReason), "User initiated")
 	clk.Advance(5 * time.Second)
 	assert.Equal(t, types.InstanceStateNameTerminated, state().Name)
 	assert.EqualValues(t, 48, aws.ToInt32(state().Code))
