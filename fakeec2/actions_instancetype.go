@@ -103,11 +103,33 @@ var typeFields = fields[ec2limits.Type]{
 	"supported-virtualization-type":             constant[ec2limits.Type]("hvm"),
 	"supported-root-device-type":                constant[ec2limits.Type]("ebs"),
 	"supported-usage-class":                     constant[ec2limits.Type]("on-demand", "spot"),
+	"burstable-performance-supported":           func(t ec2limits.Type) []string { return boolVal(burstable(t)) },
+	"free-tier-eligible":                        func(t ec2limits.Type) []string { return boolVal(freeTier(t)) },
+	"supported-boot-mode":                       func(t ec2limits.Type) []string { return bootModes(t) },
 	"memory-info.size-in-mib":                   func(t ec2limits.Type) []string { return knownInt(t.MemoryMiB) },
 	"vcpu-info.default-vcpus":                   func(t ec2limits.Type) []string { return knownInt(t.VCPUs) },
 	"vcpu-info.default-cores":                   func(t ec2limits.Type) []string { c, _ := cores(t); return knownInt(c) },
 	"vcpu-info.default-threads-per-core":        func(t ec2limits.Type) []string { _, th := cores(t); return knownInt(th) },
 }.documented("DescribeInstanceTypes")
+
+// burstable is the T family's CPU credits.
+func burstable(t ec2limits.Type) bool {
+	return strings.HasPrefix(t.Name, "t") && !strings.HasPrefix(t.Name, "trn")
+}
+
+// freeTier is EC2's free-tier types.
+func freeTier(t ec2limits.Type) bool { return t.Name == "t2.micro" || t.Name == "t3.micro" }
+
+// bootModes: Graviton boots uefi only, Xen legacy-bios only, other x86 both.
+func bootModes(t ec2limits.Type) []string {
+	switch {
+	case t.Architecture == "arm64":
+		return []string{"uefi"}
+	case t.Hypervisor == ec2limits.Xen:
+		return []string{"legacy-bios"}
+	}
+	return []string{"legacy-bios", "uefi"}
+}
 
 func typeHypervisor(t ec2limits.Type) []string {
 	if t.BareMetal || t.Hypervisor == ec2limits.Unknown {
@@ -156,6 +178,13 @@ func writeInstanceType(x *xw, t ec2limits.Type) {
 	x.raw("<supportedUsageClasses><item>on-demand</item><item>spot</item></supportedUsageClasses>")
 	x.raw("<supportedRootDeviceTypes><item>ebs</item></supportedRootDeviceTypes>")
 	x.raw("<supportedVirtualizationTypes><item>hvm</item></supportedVirtualizationTypes>")
+	x.elBool("freeTierEligible", freeTier(t))
+	x.elBool("burstablePerformanceSupported", burstable(t))
+	x.open("supportedBootModes")
+	for _, m := range bootModes(t) {
+		x.el("item", m)
+	}
+	x.close("supportedBootModes")
 	x.open("processorInfo")
 	x.open("supportedArchitectures")
 	x.el("item", t.Architecture)
