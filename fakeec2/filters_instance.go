@@ -1,6 +1,7 @@
 package fakeec2
 
 import (
+	"maps"
 	"strings"
 	"time"
 )
@@ -62,35 +63,10 @@ var instFields = func() fields[instRow] {
 			}
 			return out
 		},
-		// the members writeInstanceDetails answers
-		"reason":                                                             func(r instRow) []string { return one(r.in.transitionReason(r.now)) },
-		"state-reason-code":                                                  func(r instRow) []string { c, _ := r.in.stateReason(r.now); return one(c) },
-		"state-reason-message":                                               func(r instRow) []string { _, m := r.in.stateReason(r.now); return one(m) },
-		"block-device-mapping.device-name":                                   constant[instRow](rootDevice),
-		"block-device-mapping.volume-id":                                     func(r instRow) []string { return one(r.in.rootVolume()) },
-		"block-device-mapping.delete-on-termination":                         constant[instRow]("true"),
-		"block-device-mapping.attach-time":                                   func(r instRow) []string { return one(ts(r.in.launched)) },
-		"block-device-mapping.status":                                        func(r instRow) []string { return one(r.in.rootStatus()) },
-		"current-instance-boot-mode":                                         func(r instRow) []string { return one(r.in.bootMode()) },
-		"platform-details":                                                   constant[instRow]("Linux/UNIX"),
-		"usage-operation":                                                    constant[instRow]("RunInstances"),
-		"usage-operation-update-time":                                        func(r instRow) []string { return one(ts(r.in.launched)) },
-		"metadata-options.state":                                             constant[instRow]("applied"),
-		"metadata-options.http-tokens":                                       constant[instRow]("required"),
-		"metadata-options.http-put-response-hop-limit":                       constant[instRow]("2"),
-		"metadata-options.http-endpoint":                                     constant[instRow]("enabled"),
-		"metadata-options.http-protocol-ipv6":                                constant[instRow]("disabled"),
-		"metadata-options.instance-metadata-tags":                            constant[instRow]("disabled"),
-		"enclave-options.enabled":                                            constant[instRow]("false"),
-		"hibernation-options.configured":                                     constant[instRow]("false"),
-		"maintenance-options.auto-recovery":                                  constant[instRow]("default"),
-		"capacity-reservation-specification.capacity-reservation-preference": constant[instRow]("open"),
-		"private-dns-name-options.hostname-type":                             constant[instRow]("ip-name"),
-		"private-dns-name-options.enable-resource-name-dns-a-record":         constant[instRow]("false"),
-		"private-dns-name-options.enable-resource-name-dns-aaaa-record":      constant[instRow]("false"),
-		"network-interface.tag-key":                                          func(r instRow) []string { return r.eniTags(true) },
-		"network-interface.tag-value":                                        func(r instRow) []string { return r.eniTags(false) },
+		"network-interface.tag-key":   func(r instRow) []string { return r.eniTags(true) },
+		"network-interface.tag-value": func(r instRow) []string { return r.eniTags(false) },
 	}
+	maps.Copy(fm, instDetailFields)
 	for _, name := range documentedFilters()["DescribeInstances"] {
 		if sub, ok := strings.CutPrefix(name, "network-interface."); ok && fm[name] == nil && eniFields[sub] != nil {
 			fm[name] = viaENIs(sub)
@@ -98,6 +74,36 @@ var instFields = func() fields[instRow] {
 	}
 	return fm.documented("DescribeInstances")
 }()
+
+// instDetailFields are the filters on the members writeInstanceDetails
+// answers.
+var instDetailFields = fields[instRow]{
+	"reason":                                                             func(r instRow) []string { return one(r.in.transitionReason(r.now)) },
+	"state-reason-code":                                                  func(r instRow) []string { c, _ := r.in.stateReason(r.now); return one(c) },
+	"state-reason-message":                                               func(r instRow) []string { _, m := r.in.stateReason(r.now); return one(m) },
+	"block-device-mapping.device-name":                                   constant[instRow](rootDevice),
+	"block-device-mapping.volume-id":                                     func(r instRow) []string { return one(r.in.rootVolume()) },
+	"block-device-mapping.delete-on-termination":                         constant[instRow]("true"),
+	"block-device-mapping.attach-time":                                   func(r instRow) []string { return one(ts(r.in.launched)) },
+	"block-device-mapping.status":                                        func(r instRow) []string { return one(r.in.rootStatus()) },
+	"current-instance-boot-mode":                                         func(r instRow) []string { return one(r.in.bootMode()) },
+	"platform-details":                                                   constant[instRow]("Linux/UNIX"),
+	"usage-operation":                                                    constant[instRow]("RunInstances"),
+	"usage-operation-update-time":                                        func(r instRow) []string { return one(ts(r.in.launched)) },
+	"metadata-options.state":                                             constant[instRow]("applied"),
+	"metadata-options.http-tokens":                                       constant[instRow]("required"),
+	"metadata-options.http-put-response-hop-limit":                       constant[instRow]("2"),
+	"metadata-options.http-endpoint":                                     constant[instRow]("enabled"),
+	"metadata-options.http-protocol-ipv6":                                constant[instRow]("disabled"),
+	"metadata-options.instance-metadata-tags":                            constant[instRow]("disabled"),
+	"enclave-options.enabled":                                            constant[instRow]("false"),
+	"hibernation-options.configured":                                     constant[instRow]("false"),
+	"maintenance-options.auto-recovery":                                  constant[instRow]("default"),
+	"capacity-reservation-specification.capacity-reservation-preference": constant[instRow]("open"),
+	"private-dns-name-options.hostname-type":                             constant[instRow]("ip-name"),
+	"private-dns-name-options.enable-resource-name-dns-a-record":         constant[instRow]("false"),
+	"private-dns-name-options.enable-resource-name-dns-aaaa-record":      constant[instRow]("false"),
+}
 
 // viaENIs reads an ENI filter over an instance's attached ENIs.
 func viaENIs(name string) func(instRow) []string {
