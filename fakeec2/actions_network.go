@@ -30,6 +30,7 @@ func (s *Server) writeVPC(x *xw, v *vpc, tag string) {
 	x.el("dhcpOptionsId", dhcpOptionsID)
 	x.el("instanceTenancy", "default")
 	x.elBool("isDefault", false)
+	x.raw("<blockPublicAccessStates><internetGatewayBlockMode>off</internetGatewayBlockMode></blockPublicAccessStates>")
 	x.tagSet(v.tags)
 	x.close(tag)
 }

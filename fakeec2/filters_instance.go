@@ -96,6 +96,8 @@ var instDetailFields = fields[instRow]{
 	"metadata-options.http-endpoint":                                     constant[instRow]("enabled"),
 	"metadata-options.http-protocol-ipv6":                                constant[instRow]("disabled"),
 	"metadata-options.instance-metadata-tags":                            constant[instRow]("disabled"),
+	"network-performance-options.bandwidth-weighting":                    constant[instRow]("default"),
+	"operator.managed":                                                   constant[instRow]("false"),
 	"enclave-options.enabled":                                            constant[instRow]("false"),
 	"hibernation-options.configured":                                     constant[instRow]("false"),
 	"maintenance-options.auto-recovery":                                  constant[instRow]("default"),

@@ -49,6 +49,8 @@ func writeInstanceDetails(x *xw, in *instance, now time.Time) {
 	x.raw("<metadataOptions><state>applied</state><httpTokens>required</httpTokens><httpPutResponseHopLimit>2</httpPutResponseHopLimit>" +
 		"<httpEndpoint>enabled</httpEndpoint><httpProtocolIpv6>disabled</httpProtocolIpv6><instanceMetadataTags>disabled</instanceMetadataTags></metadataOptions>")
 	x.raw("<enclaveOptions><enabled>false</enabled></enclaveOptions>")
+	x.raw("<networkPerformanceOptions><bandwidthWeighting>default</bandwidthWeighting></networkPerformanceOptions>")
+	x.raw("<operator><managed>false</managed></operator>")
 	x.raw("<maintenanceOptions><autoRecovery>default</autoRecovery></maintenanceOptions>")
 	x.raw("<privateDnsNameOptions><hostnameType>ip-name</hostnameType><enableResourceNameDnsARecord>false</enableResourceNameDnsARecord>" +
 		"<enableResourceNameDnsAAAARecord>false</enableResourceNameDnsAAAARecord></privateDnsNameOptions>")
