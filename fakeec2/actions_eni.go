@@ -3,7 +3,6 @@ package fakeec2
 import (
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -40,14 +39,26 @@ func lagged(n *eni, now time.Time, lag time.Duration) eniView {
 }
 
 func (s *Server) writeENI(x *xw, n *eni, v eniView, tag string) {
+	s.writeENIAs(x, n, v, tag, false)
+}
+
+// writeENIAs writes an ENI as DescribeNetworkInterfaces does, or, when
+// inInstance, as DescribeInstances nests it (EC2's InstanceNetworkInterface
+// has no zone, requester, attachment instance or tags).
+func (s *Server) writeENIAs(x *xw, n *eni, v eniView, tag string, inInstance bool) {
 	x.open(tag)
 	x.el("networkInterfaceId", n.id)
 	x.el("subnetId", n.subnet.id)
 	x.el("vpcId", n.subnet.vpcID)
-	x.el("availabilityZone", n.subnet.az)
+	if !inInstance {
+		x.el("availabilityZone", n.subnet.az)
+		x.el("availabilityZoneId", s.st.azID(n.subnet.az))
+	}
 	x.el("description", n.desc)
 	x.el("ownerId", s.cfg.AccountID)
-	x.elBool("requesterManaged", false)
+	if !inInstance {
+		x.elBool("requesterManaged", false)
+	}
 	if v.attached {
 		x.el("status", "in-use")
 	} else {
@@ -63,8 +74,10 @@ func (s *Server) writeENI(x *xw, n *eni, v eniView, tag string) {
 	if v.attached {
 		x.open("attachment")
 		x.el("attachmentId", n.attachID)
-		x.el("instanceId", n.inst.id)
-		x.el("instanceOwnerId", s.cfg.AccountID)
+		if !inInstance {
+			x.el("instanceId", n.inst.id)
+			x.el("instanceOwnerId", s.cfg.AccountID)
+		}
 		x.elInt("deviceIndex", n.device)
 		x.elInt("networkCardIndex", n.card)
 		x.el("status", "attached")
@@ -74,7 +87,9 @@ func (s *Server) writeENI(x *xw, n *eni, v eniView, tag string) {
 		x.elBool("deleteOnTermination", n.dot)
 		x.close("attachment")
 	}
-	x.tagSet(n.tags)
+	if !inInstance {
+		x.tagSet(n.tags)
+	}
 	x.open("privateIpAddressesSet")
 	for i, e := range v.ips {
 		a := e.a
@@ -96,6 +111,10 @@ func (s *Server) writeENI(x *xw, n *eni, v eniView, tag string) {
 	}
 	x.raw("<ipv6AddressesSet/>")
 	x.el("interfaceType", n.ifType)
+	if !inInstance {
+		x.elBool("ipv6Native", false)
+	}
+	x.raw("<operator><managed>false</managed></operator>")
 	x.close(tag)
 }
 
@@ -211,87 +230,18 @@ func (s *Server) detachNetworkInterface(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) eniMatches(n *eni, v eniView, fs []filter) bool {
-	for _, f := range fs {
-		if m, ok := tagFilter(f, n.tags); ok {
-			if !m {
-				return false
-			}
-			continue
-		}
-		ok := false
-		switch f.name {
-		case "network-interface-id":
-			ok = anyMatch(f.values, n.id)
-		case "vpc-id":
-			ok = anyMatch(f.values, n.subnet.vpcID)
-		case "subnet-id":
-			ok = anyMatch(f.values, n.subnet.id)
-		case "availability-zone":
-			ok = anyMatch(f.values, n.subnet.az)
-		case "status":
-			st := "available"
-			if v.attached {
-				st = "in-use"
-			}
-			ok = anyMatch(f.values, st)
-		case "description":
-			ok = anyMatch(f.values, n.desc)
-		case "mac-address":
-			ok = anyMatch(f.values, n.mac)
-		case "interface-type":
-			ok = anyMatch(f.values, n.ifType)
-		case "owner-id":
-			ok = anyMatch(f.values, s.cfg.AccountID)
-		case "requester-managed":
-			ok = anyMatch(f.values, "false")
-		case "group-id":
-			for _, g := range n.sgs {
-				ok = ok || anyMatch(f.values, g)
-			}
-		case "private-ip-address", "addresses.private-ip-address":
-			for _, a := range v.ips {
-				ok = ok || anyMatch(f.values, a.a.String())
-			}
-		case "ipv4-prefix", "ipv4-prefixes.ipv4-prefix":
-			for _, q := range v.pfx {
-				ok = ok || anyMatch(f.values, q.p.String())
-			}
-		case "attachment.instance-id":
-			ok = v.attached && anyMatch(f.values, n.inst.id)
-		case "attachment.attachment-id":
-			ok = v.attached && anyMatch(f.values, n.attachID)
-		case "attachment.status":
-			ok = v.attached && anyMatch(f.values, "attached")
-		case "attachment.device-index":
-			ok = v.attached && anyMatch(f.values, strconv.Itoa(n.device))
-		case "attachment.network-card-index":
-			ok = v.attached && anyMatch(f.values, strconv.Itoa(n.card))
-		case "attachment.delete-on-termination":
-			ok = v.attached && anyMatch(f.values, strconv.FormatBool(n.dot))
-		case "attachment.instance-owner-id":
-			ok = v.attached && anyMatch(f.values, s.cfg.AccountID)
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-var eniFilters = []string{
-	"network-interface-id", "vpc-id", "subnet-id", "availability-zone", "status", "description",
-	"mac-address", "interface-type", "owner-id", "requester-managed", "group-id", "private-ip-address",
-	"addresses.private-ip-address", "ipv4-prefix", "ipv4-prefixes.ipv4-prefix", "attachment.instance-id",
-	"attachment.attachment-id", "attachment.status", "attachment.device-index",
-	"attachment.network-card-index", "attachment.delete-on-termination", "attachment.instance-owner-id",
+	return eniFields.match(eniRow{s, n, v}, n.tags, fs)
 }
 
 func (s *Server) describeNetworkInterfaces(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters(eniFilters...)
+	fs, e := p.filters(eniFields.names()...)
 	if e != nil {
 		return e
 	}
 	ids := p.list("NetworkInterfaceId")
+	if e := eniIDs.checkIDs(ids); e != nil {
+		return e
+	}
 	var missing []string
 	for _, id := range ids {
 		if _, ok := s.st.enis[id]; !ok {
@@ -483,6 +433,7 @@ func (s *Server) modifyNetworkInterfaceAttribute(p params, x *xw, now time.Time)
 		}
 		n.dot = dot
 	}
+	s.emit(Event{Kind: AttributeChanged, InstanceID: instID(n), ENI: n.view(), At: now})
 	x.ret()
 	return nil
 }

@@ -4,8 +4,6 @@ import (
 	"maps"
 	"net/netip"
 	"time"
-
-	"github.com/enilab/enilab/internal/ec2limits"
 )
 
 // Wire handlers for instances and instance types.
@@ -16,13 +14,10 @@ func (s *Server) writeInstance(x *xw, in *instance, now time.Time, lag time.Dura
 	x.open(tag)
 	x.el("instanceId", in.id)
 	x.el("imageId", in.imageID)
+	name, code := in.phase(now)
 	x.open("instanceState")
-	if in.state == "running" {
-		x.elInt("code", 16)
-	} else {
-		x.elInt("code", 48)
-	}
-	x.el("name", in.state)
+	x.elInt("code", code)
+	x.el("name", name)
 	x.close("instanceState")
 	running := in.state == "running"
 	if running {
@@ -31,11 +26,13 @@ func (s *Server) writeInstance(x *xw, in *instance, now time.Time, lag time.Dura
 		x.raw("<privateDnsName/>")
 	}
 	x.raw("<dnsName/>")
-	x.elInt("amiLaunchIndex", 0)
+	x.elInt("amiLaunchIndex", in.launchIndex)
 	x.el("instanceType", in.typ)
 	x.el("launchTime", ts(in.launched))
 	x.open("placement")
 	x.el("availabilityZone", in.az)
+	x.el("availabilityZoneId", s.st.azID(in.az))
+	x.raw("<groupName/>")
 	x.el("tenancy", "default")
 	x.close("placement")
 	x.raw("<monitoring><state>disabled</state></monitoring>")
@@ -43,24 +40,22 @@ func (s *Server) writeInstance(x *xw, in *instance, now time.Time, lag time.Dura
 		x.el("subnetId", in.subnet.id)
 		x.el("vpcId", in.subnet.vpcID)
 		x.el("privateIpAddress", in.primaryIP.String())
-		x.elBool("sourceDestCheck", true)
+		x.elBool("sourceDestCheck", in.sourceDestCheck())
 	}
 	s.groupSet(x, in.sgs)
-	x.el("architecture", "x86_64")
+	x.el("architecture", in.lim.Architecture)
 	x.el("rootDeviceType", "ebs")
 	x.el("virtualizationType", "hvm")
-	if in.lim.Hypervisor == ec2limits.Xen {
-		x.el("hypervisor", "xen")
-	} else {
-		x.el("hypervisor", "nitro")
-	}
+	// The model's enum is xen|ovm, and EC2 answers xen for Nitro types too.
+	x.el("hypervisor", "xen")
+	writeInstanceDetails(x, in, now)
 	x.open("networkInterfaceSet")
 	for _, n := range in.sortedENIs() {
 		v := lagged(n, now, lag)
 		if !v.attached {
 			continue
 		}
-		s.writeENI(x, n, v, "item")
+		s.writeENIAs(x, n, v, "item", true)
 	}
 	x.close("networkInterfaceSet")
 	x.tagSet(in.tags)
@@ -117,7 +112,9 @@ func (s *Server) runInstances(p params, x *xw, now time.Time) *Error {
 	}
 	image := p.get("ImageId")
 	if image == "" {
-		image = "ami-enilab"
+		image = defaultAMI
+	} else if e := amiIDs.check(image); e != nil {
+		return e
 	}
 	count := min(maxN, instanceLimit)
 	if sn, ok := s.st.subnets[subnetID]; ok && !primary.IsValid() && count > sn.free && sn.free >= minN {
@@ -131,6 +128,9 @@ func (s *Server) runInstances(p params, x *xw, now time.Time) *Error {
 		for _, n := range in.enis {
 			maps.Copy(n.tags, eniTags)
 		}
+	}
+	for _, in := range ins {
+		in.runningAt = now.Add(s.cfg.InstancePending)
 	}
 	s.emitLaunch(ins, now)
 	x.el("reservationId", ins[0].reservationID)
@@ -157,16 +157,22 @@ func (s *Server) terminateInstances(p params, x *xw, now time.Time) *Error {
 	x.open("instancesSet")
 	for _, id := range ids {
 		in := s.st.instances[id]
-		prev := in.state
+		prevName, prevCode := in.phase(now)
+		if in.state == "running" {
+			in.goneAt = now.Add(s.cfg.InstanceShutdown)
+		}
 		s.terminateLocked(in)
+		name, code := in.phase(now)
 		x.open("item")
 		x.el("instanceId", id)
-		x.raw("<currentState><code>48</code><name>terminated</name></currentState>")
-		if prev == "running" {
-			x.raw("<previousState><code>16</code><name>running</name></previousState>")
-		} else {
-			x.raw("<previousState><code>48</code><name>terminated</name></previousState>")
-		}
+		x.open("currentState")
+		x.elInt("code", code)
+		x.el("name", name)
+		x.close("currentState")
+		x.open("previousState")
+		x.elInt("code", prevCode)
+		x.el("name", prevName)
+		x.close("previousState")
 		x.close("item")
 	}
 	x.close("instancesSet")
@@ -174,7 +180,7 @@ func (s *Server) terminateInstances(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) describeInstances(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters("instance-id", "instance-state-name", "instance-state-code", "instance-type", "subnet-id", "vpc-id", "availability-zone", "private-ip-address", "network-interface.network-interface-id", "reservation-id", "image-id")
+	fs, e := p.filters(instFields.names()...)
 	if e != nil {
 		return e
 	}
@@ -195,7 +201,7 @@ func (s *Server) describeInstances(p params, x *xw, now time.Time) *Error {
 	var sel []*instance
 	var next uint64
 	for _, in := range s.st.instOrder {
-		if in.seq < after || (len(ids) > 0 && !want[in.id]) || !s.instanceMatches(in, fs) {
+		if in.seq < after || (len(ids) > 0 && !want[in.id]) || !s.instanceMatches(in, fs, now) {
 			continue
 		}
 		if maxN > 0 && len(sel) == maxN {
@@ -229,48 +235,6 @@ func (s *Server) describeInstances(p params, x *xw, now time.Time) *Error {
 	return nil
 }
 
-func (s *Server) instanceMatches(in *instance, fs []filter) bool {
-	for _, f := range fs {
-		if m, ok := tagFilter(f, in.tags); ok {
-			if !m {
-				return false
-			}
-			continue
-		}
-		ok := false
-		switch f.name {
-		case "instance-id":
-			ok = anyMatch(f.values, in.id)
-		case "instance-state-name":
-			ok = anyMatch(f.values, in.state)
-		case "instance-state-code":
-			code := "16"
-			if in.state != "running" {
-				code = "48"
-			}
-			ok = anyMatch(f.values, code)
-		case "instance-type":
-			ok = anyMatch(f.values, in.typ)
-		case "subnet-id":
-			ok = anyMatch(f.values, in.subnet.id)
-		case "vpc-id":
-			ok = anyMatch(f.values, in.subnet.vpcID)
-		case "availability-zone":
-			ok = anyMatch(f.values, in.az)
-		case "private-ip-address":
-			ok = in.state == "running" && anyMatch(f.values, in.primaryIP.String())
-		case "reservation-id":
-			ok = anyMatch(f.values, in.reservationID)
-		case "image-id":
-			ok = anyMatch(f.values, in.imageID)
-		case "network-interface.network-interface-id":
-			for _, n := range in.enis {
-				ok = ok || anyMatch(f.values, n.id)
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
+func (s *Server) instanceMatches(in *instance, fs []filter, now time.Time) bool {
+	return instFields.match(instRow{s, in, now}, in.tags, fs)
 }

@@ -2,7 +2,6 @@ package fakeec2
 
 import (
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -12,8 +11,7 @@ import (
 // DescribeInstanceTypes, answered from internal/ec2limits.
 
 func (s *Server) describeInstanceTypes(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters("instance-type", "hypervisor", "bare-metal", "current-generation",
-		"network-info.maximum-network-interfaces", "network-info.ipv4-addresses-per-interface", "network-info.maximum-network-cards")
+	fs, e := p.filters(typeFields.names()...)
 	if e != nil {
 		return e
 	}
@@ -60,7 +58,7 @@ func (s *Server) describeInstanceTypes(p params, x *xw, now time.Time) *Error {
 	next := -1
 	for i := int(after); i < len(names); i++ {
 		t, _ := ec2limits.Lookup(names[i])
-		if !typeMatches(t, fs) {
+		if !typeFields.match(t, nil, fs) {
 			continue
 		}
 		if count == maxN {
@@ -88,32 +86,85 @@ func totalENIs(t ec2limits.Type) int {
 	return n
 }
 
-func typeMatches(t ec2limits.Type, fs []filter) bool {
-	for _, f := range fs {
-		var v string
-		switch f.name {
-		case "instance-type":
-			v = t.Name
-		case "hypervisor":
-			v = string(t.Hypervisor)
-		case "bare-metal":
-			v = strconv.FormatBool(t.BareMetal)
-		case "current-generation":
-			v = "true"
-		case "network-info.maximum-network-interfaces":
-			v = strconv.Itoa(totalENIs(t))
-		case "network-info.ipv4-addresses-per-interface":
-			v = strconv.Itoa(t.IPv4PerENI)
-		case "network-info.maximum-network-cards":
-			v = strconv.Itoa(len(t.NetworkCards))
-		default:
-			return false // tag filters: instance types carry no tags
-		}
-		if !anyMatch(f.values, v) {
-			return false
-		}
+// typeFields holds every filter EC2 documents for DescribeInstanceTypes.
+var typeFields = fields[ec2limits.Type]{
+	"instance-type":      func(t ec2limits.Type) []string { return one(t.Name) },
+	"hypervisor":         typeHypervisor,
+	"bare-metal":         func(t ec2limits.Type) []string { return boolVal(t.BareMetal) },
+	"current-generation": constant[ec2limits.Type]("true"),
+	"network-info.maximum-network-interfaces":   func(t ec2limits.Type) []string { return intVal(totalENIs(t)) },
+	"network-info.ipv4-addresses-per-interface": func(t ec2limits.Type) []string { return intVal(t.IPv4PerENI) },
+	"network-info.ipv6-addresses-per-interface": func(t ec2limits.Type) []string { return intVal(t.IPv4PerENI) },
+	"network-info.ipv6-supported":               func(t ec2limits.Type) []string { return boolVal(modern(t)) },
+	"network-info.maximum-network-cards":        func(t ec2limits.Type) []string { return intVal(max(1, len(t.NetworkCards))) },
+	"network-info.ena-support":                  func(t ec2limits.Type) []string { return one(enaSupport(t)) },
+	"network-info.efa-supported":                constant[ec2limits.Type]("false"),
+	"processor-info.supported-architecture":     func(t ec2limits.Type) []string { return one(t.Architecture) },
+	"supported-virtualization-type":             constant[ec2limits.Type]("hvm"),
+	"supported-root-device-type":                constant[ec2limits.Type]("ebs"),
+	"supported-usage-class":                     constant[ec2limits.Type]("on-demand", "spot"),
+	"burstable-performance-supported":           func(t ec2limits.Type) []string { return boolVal(burstable(t)) },
+	"free-tier-eligible":                        func(t ec2limits.Type) []string { return boolVal(freeTier(t)) },
+	"supported-boot-mode":                       func(t ec2limits.Type) []string { return bootModes(t) },
+	"memory-info.size-in-mib":                   func(t ec2limits.Type) []string { return knownInt(t.MemoryMiB) },
+	"vcpu-info.default-vcpus":                   func(t ec2limits.Type) []string { return knownInt(t.VCPUs) },
+	"vcpu-info.default-cores":                   func(t ec2limits.Type) []string { c, _ := cores(t); return knownInt(c) },
+	"vcpu-info.default-threads-per-core":        func(t ec2limits.Type) []string { _, th := cores(t); return knownInt(th) },
+}.documented("DescribeInstanceTypes")
+
+// burstable is the T family's CPU credits.
+func burstable(t ec2limits.Type) bool {
+	return strings.HasPrefix(t.Name, "t") && !strings.HasPrefix(t.Name, "trn")
+}
+
+// freeTier is EC2's free-tier types.
+func freeTier(t ec2limits.Type) bool { return t.Name == "t2.micro" || t.Name == "t3.micro" }
+
+// bootModes: Graviton boots uefi only, Xen legacy-bios only, other x86 both.
+func bootModes(t ec2limits.Type) []string {
+	switch {
+	case t.Architecture == "arm64":
+		return []string{"uefi"}
+	case t.Hypervisor == ec2limits.Xen:
+		return []string{"legacy-bios"}
 	}
-	return true
+	return []string{"legacy-bios", "uefi"}
+}
+
+func typeHypervisor(t ec2limits.Type) []string {
+	if t.BareMetal || t.Hypervisor == ec2limits.Unknown {
+		return nil
+	}
+	return one(string(t.Hypervisor))
+}
+
+// modern is a Nitro or bare-metal type: ENA, IPv6, prefixes.
+func modern(t ec2limits.Type) bool { return t.Hypervisor == ec2limits.Nitro || t.BareMetal }
+
+func enaSupport(t ec2limits.Type) string {
+	if modern(t) {
+		return "required"
+	}
+	return "unsupported"
+}
+
+func knownInt(n int) []string {
+	if n == 0 {
+		return nil
+	}
+	return intVal(n)
+}
+
+// cores splits a type's vCPUs into cores and threads per core: Graviton
+// and single-vCPU types run one thread per core, others two.
+func cores(t ec2limits.Type) (cores, threads int) {
+	if t.VCPUs == 0 {
+		return 0, 0
+	}
+	if t.Architecture == "arm64" || t.Architecture == "arm64_mac" || t.VCPUs == 1 {
+		return t.VCPUs, 1
+	}
+	return t.VCPUs / 2, 2
 }
 
 func writeInstanceType(x *xw, t ec2limits.Type) {
@@ -124,7 +175,33 @@ func writeInstanceType(x *xw, t ec2limits.Type) {
 	if !t.BareMetal && t.Hypervisor != ec2limits.Unknown {
 		x.el("hypervisor", string(t.Hypervisor))
 	}
+	x.raw("<supportedUsageClasses><item>on-demand</item><item>spot</item></supportedUsageClasses>")
+	x.raw("<supportedRootDeviceTypes><item>ebs</item></supportedRootDeviceTypes>")
 	x.raw("<supportedVirtualizationTypes><item>hvm</item></supportedVirtualizationTypes>")
+	x.elBool("freeTierEligible", freeTier(t))
+	x.elBool("burstablePerformanceSupported", burstable(t))
+	x.open("supportedBootModes")
+	for _, m := range bootModes(t) {
+		x.el("item", m)
+	}
+	x.close("supportedBootModes")
+	x.open("processorInfo")
+	x.open("supportedArchitectures")
+	x.el("item", t.Architecture)
+	x.close("supportedArchitectures")
+	x.close("processorInfo")
+	if c, th := cores(t); c > 0 {
+		x.open("vCpuInfo")
+		x.elInt("defaultVCpus", t.VCPUs)
+		x.elInt("defaultCores", c)
+		x.elInt("defaultThreadsPerCore", th)
+		x.close("vCpuInfo")
+	}
+	if t.MemoryMiB > 0 {
+		x.open("memoryInfo")
+		x.elInt("sizeInMiB", t.MemoryMiB)
+		x.close("memoryInfo")
+	}
 	x.open("networkInfo")
 	x.elInt("maximumNetworkInterfaces", totalENIs(t))
 	x.elInt("maximumNetworkCards", max(1, len(t.NetworkCards)))
@@ -139,12 +216,8 @@ func writeInstanceType(x *xw, t ec2limits.Type) {
 	x.close("networkCards")
 	x.elInt("ipv4AddressesPerInterface", t.IPv4PerENI)
 	x.elInt("ipv6AddressesPerInterface", t.IPv4PerENI)
-	x.elBool("ipv6Supported", t.Hypervisor == ec2limits.Nitro || t.BareMetal)
-	if t.Hypervisor == ec2limits.Nitro || t.BareMetal {
-		x.el("enaSupport", "required")
-	} else {
-		x.el("enaSupport", "unsupported")
-	}
+	x.elBool("ipv6Supported", modern(t))
+	x.el("enaSupport", enaSupport(t))
 	x.elBool("efaSupported", false)
 	x.close("networkInfo")
 	x.close("item")

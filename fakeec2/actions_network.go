@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -28,9 +27,10 @@ func (s *Server) writeVPC(x *xw, v *vpc, tag string) {
 		x.close("item")
 	}
 	x.close("cidrBlockAssociationSet")
-	x.el("dhcpOptionsId", "dopt-00000000000000001")
+	x.el("dhcpOptionsId", dhcpOptionsID)
 	x.el("instanceTenancy", "default")
 	x.elBool("isDefault", false)
+	x.raw("<blockPublicAccessStates><internetGatewayBlockMode>off</internetGatewayBlockMode></blockPublicAccessStates>")
 	x.tagSet(v.tags)
 	x.close(tag)
 }
@@ -50,7 +50,7 @@ func (s *Server) createVpc(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) describeVpcs(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters("vpc-id", "cidr", "cidr-block-association.cidr-block", "cidr-block-association.association-id", "state", "owner-id", "is-default")
+	fs, e := p.filters(vpcFields.names()...)
 	if e != nil {
 		return e
 	}
@@ -60,58 +60,28 @@ func (s *Server) describeVpcs(p params, x *xw, now time.Time) *Error {
 			return vpcNotFound(id)
 		}
 	}
+	maxN, after, e := p.paging("vpc", 5, 1000, len(ids) > 0)
+	if e != nil {
+		return e
+	}
 	var vs []*vpc
 	for _, v := range s.st.vpcs {
 		if len(ids) > 0 && !slices.Contains(ids, v.id) {
 			continue
 		}
-		if vpcMatches(v, fs, s.cfg.AccountID) {
+		if vpcFields.match(vpcRow{s, v}, v.tags, fs) {
 			vs = append(vs, v)
 		}
 	}
 	sort.Slice(vs, func(i, j int) bool { return vs[i].id < vs[j].id })
+	vs, next := pageOf(vs, maxN, after)
 	x.open("vpcSet")
 	for _, v := range vs {
 		s.writeVPC(x, v, "item")
 	}
 	x.close("vpcSet")
+	x.nextToken("vpc", next)
 	return nil
-}
-
-func vpcMatches(v *vpc, fs []filter, owner string) bool {
-	for _, f := range fs {
-		if m, ok := tagFilter(f, v.tags); ok {
-			if !m {
-				return false
-			}
-			continue
-		}
-		var ok bool
-		switch f.name {
-		case "vpc-id":
-			ok = anyMatch(f.values, v.id)
-		case "cidr":
-			ok = anyMatch(f.values, v.cidrs[0].p.String())
-		case "cidr-block-association.cidr-block":
-			for _, c := range v.cidrs {
-				ok = ok || anyMatch(f.values, c.p.String())
-			}
-		case "cidr-block-association.association-id":
-			for _, c := range v.cidrs {
-				ok = ok || anyMatch(f.values, c.id)
-			}
-		case "state":
-			ok = anyMatch(f.values, "available")
-		case "owner-id":
-			ok = anyMatch(f.values, owner)
-		case "is-default":
-			ok = anyMatch(f.values, "false")
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
 }
 
 func (s *Server) associateVpcCidrBlock(p params, x *xw, now time.Time) *Error {
@@ -137,7 +107,7 @@ func (s *Server) associateVpcCidrBlock(p params, x *xw, now time.Time) *Error {
 func (s *Server) writeSubnet(x *xw, sn *subnet, tag string) {
 	x.open(tag)
 	x.el("subnetId", sn.id)
-	x.el("subnetArn", fmt.Sprintf("arn:aws:ec2:%s:%s:subnet/%s", s.cfg.Region, s.cfg.AccountID, sn.id))
+	x.el("subnetArn", s.subnetARN(sn))
 	x.el("state", "available")
 	x.el("ownerId", s.cfg.AccountID)
 	x.el("vpcId", sn.vpcID)
@@ -149,6 +119,12 @@ func (s *Server) writeSubnet(x *xw, sn *subnet, tag string) {
 	x.elBool("defaultForAz", false)
 	x.elBool("mapPublicIpOnLaunch", false)
 	x.elBool("assignIpv6AddressOnCreation", false)
+	x.elBool("mapCustomerOwnedIpOnLaunch", false)
+	x.elBool("enableDns64", false)
+	x.elBool("ipv6Native", false)
+	x.raw("<privateDnsNameOptionsOnLaunch><hostnameType>ip-name</hostnameType><enableResourceNameDnsARecord>false</enableResourceNameDnsARecord>" +
+		"<enableResourceNameDnsAAAARecord>false</enableResourceNameDnsAAAARecord></privateDnsNameOptionsOnLaunch>")
+	x.raw("<blockPublicAccessStates><internetGatewayBlockMode>off</internetGatewayBlockMode></blockPublicAccessStates>")
 	x.tagSet(sn.tags)
 	x.close(tag)
 }
@@ -167,7 +143,7 @@ func (s *Server) createSubnet(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) describeSubnets(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters("subnet-id", "vpc-id", "availability-zone", "availability-zone-id", "cidr-block", "cidr", "cidrBlock", "state", "default-for-az", "owner-id", "available-ip-address-count")
+	fs, e := p.filters(subnetFields.names()...)
 	if e != nil {
 		return e
 	}
@@ -203,39 +179,11 @@ func (s *Server) describeSubnets(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) subnetMatches(sn *subnet, fs []filter) bool {
-	for _, f := range fs {
-		if m, ok := tagFilter(f, sn.tags); ok {
-			if !m {
-				return false
-			}
-			continue
-		}
-		var v string
-		switch f.name {
-		case "subnet-id":
-			v = sn.id
-		case "vpc-id":
-			v = sn.vpcID
-		case "availability-zone":
-			v = sn.az
-		case "availability-zone-id":
-			v = s.st.azID(sn.az)
-		case "cidr-block", "cidr", "cidrBlock":
-			v = sn.cidr.String()
-		case "state":
-			v = "available"
-		case "default-for-az":
-			v = "false"
-		case "owner-id":
-			v = s.cfg.AccountID
-		case "available-ip-address-count":
-			v = strconv.Itoa(sn.free)
-		}
-		if !anyMatch(f.values, v) {
-			return false
-		}
-	}
-	return true
+	return subnetFields.match(subnetRow{s, sn}, sn.tags, fs)
+}
+
+func (s *Server) subnetARN(sn *subnet) string {
+	return fmt.Sprintf("arn:aws:ec2:%s:%s:subnet/%s", s.cfg.Region, s.cfg.AccountID, sn.id)
 }
 
 func (s *Server) writeReservation(x *xw, r *reservation, tag string) {
@@ -262,6 +210,10 @@ func (s *Server) createSubnetCidrReservation(p params, x *xw, now time.Time) *Er
 }
 
 func (s *Server) getSubnetCidrReservations(p params, x *xw, now time.Time) *Error {
+	fs, e := p.filters(reservationFields.names()...)
+	if e != nil {
+		return e
+	}
 	id, e := p.required("SubnetId")
 	if e != nil {
 		return e
@@ -270,28 +222,24 @@ func (s *Server) getSubnetCidrReservations(p params, x *xw, now time.Time) *Erro
 	if !ok {
 		return subnetNotFound(id)
 	}
-	x.open("subnetIpv4CidrReservationSet")
+	maxN, after, e := p.paging("scr", 5, 1000, false)
+	if e != nil {
+		return e
+	}
+	var rs []*reservation
 	for _, r := range sn.reservations {
+		if reservationFields.match(r, nil, fs) {
+			rs = append(rs, r)
+		}
+	}
+	rs, next := pageOf(rs, maxN, after)
+	x.open("subnetIpv4CidrReservationSet")
+	for _, r := range rs {
 		s.writeReservation(x, r, "item")
 	}
 	x.close("subnetIpv4CidrReservationSet")
 	x.raw("<subnetIpv6CidrReservationSet/>")
-	return nil
-}
-
-func (s *Server) describeAvailabilityZones(p params, x *xw, now time.Time) *Error {
-	x.open("availabilityZoneInfo")
-	for _, l := range "abcd" {
-		az := s.cfg.Region + string(l)
-		x.open("item")
-		x.el("zoneName", az)
-		x.el("zoneId", s.st.azID(az))
-		x.el("zoneState", "available")
-		x.el("regionName", s.cfg.Region)
-		x.el("zoneType", "availability-zone")
-		x.close("item")
-	}
-	x.close("availabilityZoneInfo")
+	x.nextToken("scr", next)
 	return nil
 }
 
@@ -320,12 +268,12 @@ func (s *Server) createSecurityGroup(p params, x *xw, now time.Time) *Error {
 	g.tags = tags
 	x.ret()
 	x.el("groupId", g.id)
-	x.el("securityGroupArn", fmt.Sprintf("arn:aws:ec2:%s:%s:security-group/%s", s.cfg.Region, s.cfg.AccountID, g.id))
+	x.el("securityGroupArn", s.groupARN(g.id))
 	return nil
 }
 
 func (s *Server) describeSecurityGroups(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters("group-id", "group-name", "vpc-id", "description", "owner-id")
+	fs, e := p.filters(groupFields.names()...)
 	if e != nil {
 		return e
 	}
@@ -336,6 +284,10 @@ func (s *Server) describeSecurityGroups(p params, x *xw, now time.Time) *Error {
 		}
 	}
 	names := p.list("GroupName")
+	maxN, after, e := p.paging("sg", 5, 1000, len(ids) > 0 || len(names) > 0)
+	if e != nil {
+		return e
+	}
 	var gs []*secGroup
 	for _, g := range s.st.sgs {
 		if len(ids) > 0 && !slices.Contains(ids, g.id) {
@@ -344,34 +296,37 @@ func (s *Server) describeSecurityGroups(p params, x *xw, now time.Time) *Error {
 		if len(names) > 0 && !slices.Contains(names, g.name) {
 			continue
 		}
-		ok := true
-		for _, f := range fs {
-			if m, isTag := tagFilter(f, g.tags); isTag {
-				ok = ok && m
-				continue
-			}
-			v := map[string]string{"group-id": g.id, "group-name": g.name, "vpc-id": g.vpcID, "description": g.desc, "owner-id": s.cfg.AccountID}[f.name]
-			ok = ok && anyMatch(f.values, v)
-		}
-		if ok {
+		if groupFields.match(groupRow{s, g}, g.tags, fs) {
 			gs = append(gs, g)
 		}
 	}
 	sort.Slice(gs, func(i, j int) bool { return gs[i].id < gs[j].id })
+	gs, next := pageOf(gs, maxN, after)
 	x.open("securityGroupInfo")
 	for _, g := range gs {
-		x.open("item")
-		x.el("ownerId", s.cfg.AccountID)
-		x.el("groupId", g.id)
-		x.el("groupName", g.name)
-		x.el("groupDescription", g.desc)
-		x.el("vpcId", g.vpcID)
-		x.raw("<ipPermissions/><ipPermissionsEgress/>")
-		x.tagSet(g.tags)
-		x.close("item")
+		s.writeGroup(x, g)
 	}
 	x.close("securityGroupInfo")
+	x.nextToken("sg", next)
 	return nil
+}
+
+func (s *Server) writeGroup(x *xw, g *secGroup) {
+	x.open("item")
+	x.el("ownerId", s.cfg.AccountID)
+	x.el("groupId", g.id)
+	x.el("groupName", g.name)
+	x.el("groupDescription", g.desc)
+	x.el("vpcId", g.vpcID)
+	x.el("securityGroupArn", s.groupARN(g.id))
+	x.raw("<ipPermissions/>")
+	x.raw("<ipPermissionsEgress><item><ipProtocol>-1</ipProtocol><groups/><ipRanges><item><cidrIp>0.0.0.0/0</cidrIp></item></ipRanges><ipv6Ranges/><prefixListIds/></item></ipPermissionsEgress>")
+	x.tagSet(g.tags)
+	x.close("item")
+}
+
+func (s *Server) groupARN(id string) string {
+	return fmt.Sprintf("arn:aws:ec2:%s:%s:security-group/%s", s.cfg.Region, s.cfg.AccountID, id)
 }
 
 func (s *Server) groupSet(x *xw, ids []string) {

@@ -56,12 +56,12 @@ func TestSetupThroughTheWire(t *testing.T) {
 	_, err = e.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("nodes"), Description: aws.String("again"), VpcId: aws.String(vpcID)})
 	assert.Equal(t, "InvalidGroup.Duplicate", code(t, err))
 
-	run, err := e.ec2.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-1"), InstanceType: types.InstanceTypeC5Large,
+	run, err := e.ec2.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-0123456789abcdef0"), InstanceType: types.InstanceTypeC5Large,
 		MinCount: aws.Int32(2), MaxCount: aws.Int32(2), SubnetId: aws.String(subID), SecurityGroupIds: []string{aws.ToString(sg.GroupId)}})
 	require.NoError(t, err)
 	require.Len(t, run.Instances, 2)
 	in := run.Instances[0]
-	assert.Equal(t, types.InstanceStateNameRunning, in.State.Name)
+	assert.Equal(t, types.InstanceStateNamePending, in.State.Name, "RunInstances answers pending, as EC2 does")
 	require.Len(t, in.NetworkInterfaces, 1)
 	assert.EqualValues(t, 0, aws.ToInt32(in.NetworkInterfaces[0].Attachment.DeviceIndex))
 	assert.True(t, aws.ToBool(in.NetworkInterfaces[0].Attachment.DeleteOnTermination))
@@ -79,12 +79,12 @@ func TestSetupThroughTheWire(t *testing.T) {
 	eniID := aws.ToString(in.NetworkInterfaces[0].NetworkInterfaceId)
 	term, err := e.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{aws.ToString(in.InstanceId)}})
 	require.NoError(t, err)
-	assert.Equal(t, types.InstanceStateNameTerminated, term.TerminatingInstances[0].CurrentState.Name)
+	assert.Equal(t, types.InstanceStateNameShuttingDown, term.TerminatingInstances[0].CurrentState.Name)
 	_, err = e.ec2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{eniID}})
 	assert.Equal(t, "InvalidNetworkInterfaceID.NotFound", code(t, err))
 	s, _ := e.srv.Subnet(subID)
 	assert.Equal(t, 250, s.Free, "one instance left")
-	di, err = e.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{{Name: aws.String("instance-state-name"), Values: []string{"running"}}}})
+	di, err = e.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{{Name: aws.String("instance-state-name"), Values: []string{"pending", "running"}}}})
 	require.NoError(t, err)
 	require.Len(t, di.Reservations, 1)
 	assert.Len(t, di.Reservations[0].Instances, 1)
@@ -463,29 +463,29 @@ func TestNotFoundQuotesTheID(t *testing.T) {
 			return err
 		}, "InvalidNetworkInterfaceID.NotFound", "eni-0badbadbadbadbad0"},
 		{func() error {
-			_, err := l.ec2.DeleteNetworkInterface(l.ctx, &ec2.DeleteNetworkInterfaceInput{NetworkInterfaceId: aws.String("eni-123")})
+			_, err := l.ec2.DeleteNetworkInterface(l.ctx, &ec2.DeleteNetworkInterfaceInput{NetworkInterfaceId: aws.String("eni-00000000000000123")})
 			return err
-		}, "InvalidNetworkInterfaceID.NotFound", "eni-123"},
+		}, "InvalidNetworkInterfaceID.NotFound", "eni-00000000000000123"},
 		{func() error {
 			_, err := l.ec2.DescribeInstances(l.ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{"i-0123456789abcdef0"}})
 			return err
 		}, "InvalidInstanceID.NotFound", "i-0123456789abcdef0"},
 		{func() error {
-			_, err := l.ec2.AttachNetworkInterface(l.ctx, &ec2.AttachNetworkInterfaceInput{NetworkInterfaceId: aws.String(l.inst.ENIs[0].ID), InstanceId: aws.String("i-0fff"), DeviceIndex: aws.Int32(1)})
+			_, err := l.ec2.AttachNetworkInterface(l.ctx, &ec2.AttachNetworkInterfaceInput{NetworkInterfaceId: aws.String(l.inst.ENIs[0].ID), InstanceId: aws.String("i-00000000000000fff"), DeviceIndex: aws.Int32(1)})
 			return err
-		}, "InvalidInstanceID.NotFound", "i-0fff"},
+		}, "InvalidInstanceID.NotFound", "i-00000000000000fff"},
 		{func() error {
-			_, err := l.ec2.CreateNetworkInterface(l.ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: aws.String("subnet-zzz")})
+			_, err := l.ec2.CreateNetworkInterface(l.ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: aws.String("subnet-00000000000000fff")})
 			return err
-		}, "InvalidSubnetID.NotFound", "subnet-zzz"},
+		}, "InvalidSubnetID.NotFound", "subnet-00000000000000fff"},
 		{func() error {
-			_, err := l.ec2.DetachNetworkInterface(l.ctx, &ec2.DetachNetworkInterfaceInput{AttachmentId: aws.String("eni-attach-0f")})
+			_, err := l.ec2.DetachNetworkInterface(l.ctx, &ec2.DetachNetworkInterfaceInput{AttachmentId: aws.String("eni-attach-0000000000000000f")})
 			return err
-		}, "InvalidAttachmentID.NotFound", "eni-attach-0f"},
+		}, "InvalidAttachmentID.NotFound", "eni-attach-0000000000000000f"},
 		{func() error {
-			_, err := l.ec2.AssignPrivateIpAddresses(l.ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String("eni-9"), SecondaryPrivateIpAddressCount: aws.Int32(1)})
+			_, err := l.ec2.AssignPrivateIpAddresses(l.ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String("eni-00000000000000009"), SecondaryPrivateIpAddressCount: aws.Int32(1)})
 			return err
-		}, "InvalidNetworkInterfaceID.NotFound", "eni-9"},
+		}, "InvalidNetworkInterfaceID.NotFound", "eni-00000000000000009"},
 	}
 	for _, c := range cases {
 		err := c.call()
@@ -493,10 +493,10 @@ func TestNotFoundQuotesTheID(t *testing.T) {
 		assert.Contains(t, message(t, err), "'"+c.id+"'")
 	}
 	err := func() error {
-		_, err := l.ec2.DescribeNetworkInterfaces(l.ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{"eni-1"}})
+		_, err := l.ec2.DescribeNetworkInterfaces(l.ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{"eni-00000000000000001"}})
 		return err
 	}()
-	assert.Equal(t, "The networkInterface ID 'eni-1' does not exist", message(t, err))
+	assert.Equal(t, "The networkInterface ID 'eni-00000000000000001' does not exist", message(t, err))
 }
 
 func TestDescribeNetworkInterfacesPagination(t *testing.T) {
@@ -655,7 +655,7 @@ func TestSecurityGroupsNamedLikeIDs(t *testing.T) {
 	out, err := l.ec2.CreateNetworkInterface(l.ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: aws.String(l.sub.ID), Groups: []string{"sg-1", other}})
 	require.NoError(t, err)
 	assert.Len(t, out.NetworkInterface.Groups, 2)
-	_, err = l.ec2.CreateNetworkInterface(l.ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: aws.String(l.sub.ID), Groups: []string{"sg-2"}})
+	_, err = l.ec2.CreateNetworkInterface(l.ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: aws.String(l.sub.ID), Groups: []string{"sg-00000000000000002"}})
 	assert.Equal(t, "InvalidSecurityGroupID.NotFound", code(t, err))
 	_, err = l.ec2.ModifyNetworkInterfaceAttribute(l.ctx, &ec2.ModifyNetworkInterfaceAttributeInput{NetworkInterfaceId: out.NetworkInterface.NetworkInterfaceId, Groups: []string{other}})
 	require.NoError(t, err)
@@ -694,7 +694,8 @@ func TestTerminateHonoursDeleteOnTermination(t *testing.T) {
 	require.NoError(t, err)
 	di, err := l.ec2.DescribeInstances(l.ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{l.inst.ID}})
 	require.NoError(t, err)
-	assert.Equal(t, types.InstanceStateNameTerminated, di.Reservations[0].Instances[0].State.Name)
+	assert.Contains(t, []types.InstanceStateName{types.InstanceStateNameShuttingDown, types.InstanceStateNameTerminated},
+		di.Reservations[0].Instances[0].State.Name, "shutting-down for InstanceShutdown, then terminated (TestInstanceLifecycle)")
 	_, err = l.attach(t, keep, 1)
 	assert.Equal(t, "IncorrectInstanceState", code(t, err))
 }
@@ -741,7 +742,7 @@ func TestDeletesRespectDependencies(t *testing.T) {
 func TestRunInstancesTagSpecifications(t *testing.T) {
 	l := newLab(t, "m5.large")
 	tag := func(k, v string) []types.Tag { return []types.Tag{{Key: aws.String(k), Value: aws.String(v)}} }
-	run, err := l.ec2.RunInstances(l.ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-1"), InstanceType: types.InstanceTypeM5Large,
+	run, err := l.ec2.RunInstances(l.ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-0123456789abcdef0"), InstanceType: types.InstanceTypeM5Large,
 		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SubnetId: aws.String(l.sub.ID),
 		TagSpecifications: []types.TagSpecification{
 			{ResourceType: types.ResourceTypeInstance, Tags: tag("Name", "node-2")},
@@ -758,7 +759,7 @@ func TestRunInstancesTagSpecifications(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, map[string]string{"role": "primary"}, n.Tags, "only the network-interface tags")
 
-	_, err = l.ec2.RunInstances(l.ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-1"), InstanceType: types.InstanceTypeM5Large,
+	_, err = l.ec2.RunInstances(l.ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-0123456789abcdef0"), InstanceType: types.InstanceTypeM5Large,
 		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SubnetId: aws.String(l.sub.ID),
 		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeVpc, Tags: tag("a", "b")}}})
 	assert.Equal(t, "InvalidParameterValue", code(t, err))
@@ -784,7 +785,7 @@ func TestDescribeAvailabilityZonesAndInterfaceAttribute(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, gs.Groups, 1)
 	assert.Equal(t, l.inst.ENIs[0].SecurityGroups[0], aws.ToString(gs.Groups[0].GroupId))
-	_, err = l.ec2.DescribeNetworkInterfaceAttribute(l.ctx, &ec2.DescribeNetworkInterfaceAttributeInput{NetworkInterfaceId: aws.String("eni-404"), Attribute: types.NetworkInterfaceAttributeGroupSet})
+	_, err = l.ec2.DescribeNetworkInterfaceAttribute(l.ctx, &ec2.DescribeNetworkInterfaceAttributeInput{NetworkInterfaceId: aws.String("eni-00000000000000404"), Attribute: types.NetworkInterfaceAttributeGroupSet})
 	assert.Equal(t, "InvalidNetworkInterfaceID.NotFound", code(t, err))
 }
 
@@ -798,7 +799,7 @@ func TestUnknownSecurityGroupCodePerAction(t *testing.T) {
 	var ae smithy.APIError
 	require.ErrorAs(t, err, &ae)
 	assert.Contains(t, ae.ErrorMessage(), "'sg-0123456789abcdef0'")
-	_, err = l.ec2.RunInstances(l.ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-1"), InstanceType: types.InstanceTypeM5Large,
+	_, err = l.ec2.RunInstances(l.ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-0123456789abcdef0"), InstanceType: types.InstanceTypeM5Large,
 		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SubnetId: aws.String(l.sub.ID), SecurityGroupIds: []string{"sg-0123456789abcdef0"}})
 	assert.Equal(t, "InvalidGroup.NotFound", code(t, err))
 	_, err = l.ec2.ModifyNetworkInterfaceAttribute(l.ctx, &ec2.ModifyNetworkInterfaceAttributeInput{NetworkInterfaceId: aws.String(l.inst.ENIs[0].ID),

@@ -18,7 +18,12 @@
 // AttachNetworkInterface, DetachNetworkInterface, DescribeNetworkInterfaces,
 // DescribeNetworkInterfaceAttribute, ModifyNetworkInterfaceAttribute,
 // AssignPrivateIpAddresses, UnassignPrivateIpAddresses, CreateTags and
-// DeleteTags (see Actions).
+// DeleteTags (see Actions). Every Describe takes every filter EC2 documents
+// for it (ec2filters.json, from botocore's model), with EC2's matching
+// rules; ids that break EC2's syntax answer *.Malformed, well-formed unknown
+// ones *.NotFound; wire-launched instances are pending, then running, and
+// terminated ones shutting-down, on the lab clock (Config.InstancePending,
+// Config.InstanceShutdown).
 //
 // Where EC2's behaviour is unpublished the fake picks what a client can
 // rely on: addresses are drawn at a seeded random offset (never from a CIDR
@@ -28,5 +33,7 @@
 // InsufficientFreeAddressesInSubnet once it has none; changes apply at once
 // (attachments are "attached", not "attaching") except as Config.IMDSLag
 // and Config.DescribeLag delay their visibility; terminated instances stay
-// visible to DescribeInstances, like on EC2, but not to Server.Instance.
+// visible to DescribeInstances, like on EC2, but not to Server.Instance; a
+// filter on state the fake does not keep (public addresses, IPv6, rules of
+// groups) matches nothing.
 package fakeec2

@@ -32,15 +32,37 @@ func notFound(code, kind, id string) *Error {
 	return errCode(code, 400, "The %s ID '%s' does not exist", kind, id)
 }
 
+// The NotFound constructors answer Malformed for an id that breaks EC2's
+// syntax: such an id can never exist, and EC2 checks syntax first.
+
 func eniNotFound(id string) *Error {
+	if e := eniIDs.check(id); e != nil {
+		return e
+	}
 	return notFound("InvalidNetworkInterfaceID.NotFound", "networkInterface", id)
 }
 func instanceNotFound(id string) *Error {
+	if e := instanceIDs.check(id); e != nil {
+		return e
+	}
 	return notFound("InvalidInstanceID.NotFound", "instance", id)
 }
-func subnetNotFound(id string) *Error { return notFound("InvalidSubnetID.NotFound", "subnet", id) }
-func vpcNotFound(id string) *Error    { return notFound("InvalidVpcID.NotFound", "vpc", id) }
+func subnetNotFound(id string) *Error {
+	if e := subnetIDs.check(id); e != nil {
+		return e
+	}
+	return notFound("InvalidSubnetID.NotFound", "subnet", id)
+}
+func vpcNotFound(id string) *Error {
+	if e := vpcIDs.check(id); e != nil {
+		return e
+	}
+	return notFound("InvalidVpcID.NotFound", "vpc", id)
+}
 func attachmentNotFound(id string) *Error {
+	if e := attachmentIDs.check(id); e != nil {
+		return e
+	}
 	return notFound("InvalidAttachmentID.NotFound", "attachment", id)
 }
 
@@ -48,10 +70,16 @@ func attachmentNotFound(id string) *Error {
 // unknown group; RunInstances and ModifyNetworkInterfaceAttribute answer
 // groupNotFound.
 func securityGroupNotFound(id string) *Error {
+	if e := groupIDs.check(id); e != nil {
+		return e
+	}
 	return notFound("InvalidSecurityGroupID.NotFound", "securityGroup", id)
 }
 
 func groupNotFound(id string) *Error {
+	if e := groupIDs.check(id); e != nil {
+		return e
+	}
 	return errCode("InvalidGroup.NotFound", 400, "The security group '%s' does not exist", id)
 }
 

@@ -73,7 +73,7 @@ func (s *Server) RunInstance(spec InstanceSpec) (Instance, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.cfg.Clock.Now()
-	ins, e := s.st.runInstances(spec.Type, spec.SubnetID, spec.SecurityGroups, netip.Addr{}, 1, "ami-enilab", nil, now)
+	ins, e := s.st.runInstances(spec.Type, spec.SubnetID, spec.SecurityGroups, netip.Addr{}, 1, defaultAMI, nil, now)
 	if e != nil {
 		return Instance{}, e
 	}

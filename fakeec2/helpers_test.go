@@ -59,7 +59,7 @@ func newLab(t testing.TB, typ string) *lab {
 	e := newEnv(t, fakeec2.Config{Seed: 1})
 	v, err := e.srv.CreateVPC(fakeec2.VPCSpec{CIDR: "10.0.0.0/16"})
 	require.NoError(t, err)
-	sn, err := e.srv.CreateSubnet(fakeec2.SubnetSpec{ID: "subnet-a", VPCID: v.ID, CIDR: "10.0.0.0/24", AZ: "us-west-2a"})
+	sn, err := e.srv.CreateSubnet(fakeec2.SubnetSpec{ID: "subnet-0000000000000000a", VPCID: v.ID, CIDR: "10.0.0.0/24", AZ: "us-west-2a"})
 	require.NoError(t, err)
 	in, err := e.srv.RunInstance(fakeec2.InstanceSpec{Type: typ, SubnetID: sn.ID})
 	require.NoError(t, err)

@@ -123,7 +123,7 @@ func (s *Server) imdsDynamic(in *instance, path string) (body string, ok, known 
 	switch path {
 	case "/latest/dynamic/instance-identity/document":
 		doc := map[string]any{
-			"accountId": s.cfg.AccountID, "architecture": "x86_64", "availabilityZone": in.az,
+			"accountId": s.cfg.AccountID, "architecture": in.lim.Architecture, "availabilityZone": in.az,
 			"imageId": in.imageID, "instanceId": in.id, "instanceType": in.typ,
 			"pendingTime": ts(in.launched), "privateIp": in.primaryIP.String(), "region": s.cfg.Region,
 			"version": "2017-09-30",

@@ -39,7 +39,7 @@ func (st *state) runInstances(typ, subnetID string, groups []string, primary net
 	}
 	resID := st.newID("r")
 	var out []*instance
-	for range count {
+	for i := range count {
 		n, e := st.createENI(eniRequest{subnetID: subnetID, groups: groups, primary: primary,
 			desc: ""}, now)
 		if e != nil { // roll back: the call launches all or nothing
@@ -53,7 +53,7 @@ func (st *state) runInstances(typ, subnetID string, groups []string, primary net
 		in := &instance{
 			id: st.newID("i"), typ: typ, az: sn.az, lim: lim, subnet: sn, primaryIP: n.ips[0].a,
 			sgs: n.sgs, state: "running", launched: now, tags: map[string]string{}, seq: st.nextSeq(),
-			imageID: imageID, reservationID: resID,
+			imageID: imageID, reservationID: resID, launchIndex: i,
 		}
 		maps.Copy(in.tags, tags)
 		st.instances[in.id] = in
@@ -87,4 +87,26 @@ func (st *state) terminate(in *instance) (detached, deleted []*eni) {
 	}
 	in.state = "terminated"
 	return detached, deleted
+}
+
+// EC2's instance state codes.
+const (
+	codePending      = 0
+	codeRunning      = 16
+	codeShuttingDown = 32
+	codeTerminated   = 48
+)
+
+// phase is the state EC2 reports at now: a launched instance is pending
+// until runningAt, a terminated one shutting-down until goneAt.
+func (in *instance) phase(now time.Time) (name string, code int) {
+	switch {
+	case in.state == "running" && now.Before(in.runningAt):
+		return "pending", codePending
+	case in.state == "running":
+		return "running", codeRunning
+	case now.Before(in.goneAt):
+		return "shutting-down", codeShuttingDown
+	}
+	return "terminated", codeTerminated
 }

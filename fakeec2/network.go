@@ -133,6 +133,9 @@ func (st *state) createSubnet(id, vpcID, cidr, az string, tags map[string]string
 	if az == "" {
 		az = st.region + "a"
 	}
+	if e := st.checkSubnetZone(az); e != nil {
+		return nil, e
+	}
 	if id == "" {
 		id = st.newID("subnet")
 	} else if st.idTaken(id) {

@@ -23,9 +23,19 @@ type Config struct {
 	IMDSLag time.Duration
 	// DescribeLag delays the same for DescribeNetworkInterfaces and
 	// DescribeInstances.
-	DescribeLag  time.Duration
-	MaxBodyBytes int64 // default 1 MiB
+	DescribeLag time.Duration
+	// InstancePending is how long an instance RunInstances launches stays
+	// pending on the lab clock before it is running; InstanceShutdown how
+	// long a terminated one stays shutting-down. Default 500ms each;
+	// negative = none. (The Go API's RunInstance starts running: a lab
+	// node boots once its instance runs.)
+	InstancePending, InstanceShutdown time.Duration
+	MaxBodyBytes                      int64 // default 1 MiB
 }
+
+// defaultTransition is how long pending and shutting-down last by default:
+// long enough to be seen, short enough for no client to wait on it.
+const defaultTransition = 500 * time.Millisecond
 
 // Validate reports every problem with the config at once.
 func (c Config) Validate() error {
@@ -60,6 +70,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
+	}
+	if c.InstancePending == 0 {
+		c.InstancePending = defaultTransition
+	}
+	if c.InstanceShutdown == 0 {
+		c.InstanceShutdown = defaultTransition
 	}
 	return c
 }

@@ -60,8 +60,10 @@ type instance struct {
 	primaryIP                           netip.Addr
 	sgs                                 []string
 	enis                                []*eni // attached, any order
-	state                               string // running | terminated
+	state                               string // running | terminated (pending and shutting-down: see phase)
 	launched                            time.Time
+	runningAt, goneAt                   time.Time // pending until runningAt, shutting-down until goneAt
+	launchIndex                         int       // amiLaunchIndex: its place in its RunInstances call
 	tags                                map[string]string
 	seq                                 uint64
 }

@@ -72,6 +72,9 @@ type ENI struct {
 	SecurityGroups      []string
 	DeleteOnTermination bool
 	SubnetCIDR          netip.Prefix
+	// SourceDestCheck is EC2's source/destination check (default true;
+	// ModifyNetworkInterfaceAttribute turns it off for NAT instances).
+	SourceDestCheck bool
 }
 
 // Instance is a copy of a running instance's state; ENIs are ordered by
@@ -96,6 +99,7 @@ const (
 	AddressesChanged // assign/unassign of IPs or prefixes
 	ENIDeleted
 	InstanceTerminated
+	AttributeChanged // ModifyNetworkInterfaceAttribute (description, groups, SourceDestCheck, DeleteOnTermination)
 )
 
 // String names the kind as the constant does, for logs and test failures.
@@ -111,6 +115,8 @@ func (k EventKind) String() string {
 		return "ENIDeleted"
 	case InstanceTerminated:
 		return "InstanceTerminated"
+	case AttributeChanged:
+		return "AttributeChanged"
 	}
 	return "EventKind(?)"
 }
@@ -144,6 +150,7 @@ func (n *eni) view() ENI {
 		ID: n.id, MAC: n.mac, SubnetID: n.subnet.id, VPCID: n.subnet.vpcID, AZ: n.subnet.az,
 		Description: n.desc, Status: "available", Tags: maps.Clone(n.tags),
 		SecurityGroups: append([]string(nil), n.sgs...), SubnetCIDR: n.subnet.cidr,
+		SourceDestCheck: !n.noSourceDestCheck,
 	}
 	if n.inst != nil {
 		e.Status = "in-use"

@@ -65,7 +65,7 @@ func TestSuccessXMLShape(t *testing.T) {
 	b, _ := io.ReadAll(r.Body)
 	r.Body.Close()
 	assert.Equal(t, 200, r.StatusCode)
-	assert.Contains(t, string(b), "<subnetId>subnet-a</subnetId>")
+	assert.Contains(t, string(b), "<subnetId>subnet-0000000000000000a</subnetId>")
 }
 
 func TestBadInputGetsEC2Errors(t *testing.T) {
@@ -83,7 +83,7 @@ func TestBadInputGetsEC2Errors(t *testing.T) {
 		{"huge count", "Action=AssignPrivateIpAddresses&NetworkInterfaceId=" + eni + "&SecondaryPrivateIpAddressCount=99999999999999999999", 400, "InvalidParameterValue"},
 		{"large count", "Action=AssignPrivateIpAddresses&NetworkInterfaceId=" + eni + "&SecondaryPrivateIpAddressCount=1000000000", 400, "PrivateIpAddressLimitExceeded"},
 		{"negative count", "Action=AssignPrivateIpAddresses&NetworkInterfaceId=" + eni + "&Ipv4PrefixCount=-1", 400, "InvalidParameterValue"},
-		{"huge instance count", "Action=RunInstances&MinCount=100000&MaxCount=100000&SubnetId=subnet-a&InstanceType=m5.large", 400, "InstanceLimitExceeded"},
+		{"huge instance count", "Action=RunInstances&MinCount=100000&MaxCount=100000&SubnetId=subnet-0000000000000000a&InstanceType=m5.large", 400, "InstanceLimitExceeded"},
 		{"bad cidr", "Action=CreateVpc&CidrBlock=10.0.0.0/33", 400, "InvalidParameterValue"},
 		{"unaligned cidr", "Action=CreateVpc&CidrBlock=10.0.0.1/16", 400, "InvalidParameterValue"},
 		{"ipv6 cidr", "Action=CreateVpc&CidrBlock=fd00::/64", 400, "InvalidParameterValue"},
@@ -91,7 +91,7 @@ func TestBadInputGetsEC2Errors(t *testing.T) {
 		{"bad prefix", "Action=AssignPrivateIpAddresses&NetworkInterfaceId=" + eni + "&Ipv4Prefix.1=10.0.0.16/27", 400, "InvalidParameterValue"},
 		{"missing subnet", "Action=CreateNetworkInterface", 400, "MissingParameter"},
 		{"missing device index", "Action=AttachNetworkInterface&NetworkInterfaceId=" + eni + "&InstanceId=" + l.inst.ID, 400, "MissingParameter"},
-		{"missing counts", "Action=RunInstances&SubnetId=subnet-a", 400, "MissingParameter"},
+		{"missing counts", "Action=RunInstances&SubnetId=subnet-0000000000000000a", 400, "MissingParameter"},
 		{"nothing to assign", "Action=AssignPrivateIpAddresses&NetworkInterfaceId=" + eni, 400, "MissingParameter"},
 		{"ips and prefixes", "Action=AssignPrivateIpAddresses&NetworkInterfaceId=" + eni + "&SecondaryPrivateIpAddressCount=1&Ipv4PrefixCount=1", 400, "InvalidParameterCombination"},
 		{"bad bool", "Action=DetachNetworkInterface&AttachmentId=x&Force=maybe", 400, "InvalidParameterValue"},
@@ -101,8 +101,8 @@ func TestBadInputGetsEC2Errors(t *testing.T) {
 		{"dry run", "Action=DescribeVpcs&DryRun=true", 412, "DryRunOperation"},
 		{"bad escape", "Action=DescribeVpcs&VpcId.1=%zz", 400, "InvalidParameterValue"},
 		{"modify nothing", "Action=ModifyNetworkInterfaceAttribute&NetworkInterfaceId=" + eni, 400, "InvalidParameterCombination"},
-		{"unknown instance type", "Action=RunInstances&MinCount=1&MaxCount=1&SubnetId=subnet-a&InstanceType=m5.enormous", 400, "InvalidParameterValue"},
-		{"bad reservation type", "Action=CreateSubnetCidrReservation&SubnetId=subnet-a&Cidr=10.0.0.0/28&ReservationType=both", 400, "InvalidParameterValue"},
+		{"unknown instance type", "Action=RunInstances&MinCount=1&MaxCount=1&SubnetId=subnet-0000000000000000a&InstanceType=m5.enormous", 400, "InvalidParameterValue"},
+		{"bad reservation type", "Action=CreateSubnetCidrReservation&SubnetId=subnet-0000000000000000a&Cidr=10.0.0.0/28&ReservationType=both", 400, "InvalidParameterValue"},
 		{"tag on unknown id", "Action=CreateTags&ResourceId.1=nope-1&Tag.1.Key=a&Tag.1.Value=b", 400, "InvalidID"},
 		{"xml in input", "Action=<Bad>&x=]]>", 400, "InvalidAction"},
 	}

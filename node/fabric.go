@@ -62,8 +62,11 @@ func (f *fabric) setup(gateways []netip.Addr) error {
 	}
 	err = nsutil.Do(f.path, func() error {
 		return writeSysctls(map[string]string{
-			"net/ipv4/ip_forward":                  "1",
-			"net/ipv4/conf/all/rp_filter":          "1",
+			"net/ipv4/ip_forward": "1",
+			// rp_filter is EC2's source check, set per ENI peer (default
+			// on, off where SourceDestCheck is false); all=0 lets a peer's
+			// own value rule, as the kernel takes the larger of the two.
+			"net/ipv4/conf/all/rp_filter":          "0",
 			"net/ipv4/conf/default/rp_filter":      "1",
 			"net/ipv4/conf/all/send_redirects":     "0",
 			"net/ipv4/conf/default/send_redirects": "0",
@@ -213,6 +216,11 @@ func (f *fabric) syncRoutes(peerName string, current func() (fakeec2.ENI, bool))
 	if err != nil {
 		return fmt.Errorf("node: routes on %s: %w", peerName, err)
 	}
+	if ok {
+		if err := f.setSourceCheck(peerName, e.SourceDestCheck); err != nil {
+			return err
+		}
+	}
 	want := eniRoutes(e)
 	var errs []error
 	for _, r := range have {
@@ -251,4 +259,21 @@ func netipPrefix(n *net.IPNet) (netip.Prefix, bool) {
 	}
 	ones, _ := n.Mask.Size()
 	return netip.PrefixFrom(a.Unmap(), ones).Masked(), true
+}
+
+// setSourceCheck turns EC2's source/destination check on a peer on or off:
+// off, the VPC accepts packets from the ENI whatever their source (a NAT
+// instance forwarding for others). Destinations stay routed per address.
+func (f *fabric) setSourceCheck(peerName string, on bool) error {
+	v := "0"
+	if on {
+		v = "1"
+	}
+	err := nsutil.Do(f.path, func() error {
+		return writeSysctls(map[string]string{"net/ipv4/conf/" + peerName + "/rp_filter": v})
+	})
+	if err != nil {
+		return fmt.Errorf("node: source/destination check on %s: %w", peerName, err)
+	}
+	return nil
 }

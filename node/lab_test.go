@@ -247,6 +247,40 @@ func TestVPCSourceCheck(t *testing.T) {
 	ec2(t, l, map[string]string{"Action": "UnassignPrivateIpAddresses", "NetworkInterfaceId": i1.ENIs[0].ID, "PrivateIpAddress.1": spoof.String()})
 	require.Eventually(t, func() bool { return pingFromSource(ctx, n1.NetNS(), spoof, i2.PrimaryIP) != nil }, 10*time.Second, 50*time.Millisecond,
 		"unassigning takes the route away again")
+
+	// SourceDestCheck=false (a NAT instance) lifts the check on that ENI's
+	// peer only; true restores it.
+	ec2(t, l, map[string]string{"Action": "ModifyNetworkInterfaceAttribute", "NetworkInterfaceId": i1.ENIs[0].ID, "SourceDestCheck.Value": "false"})
+	require.Eventually(t, func() bool { return uncheckedPeers(t, l) == 1 }, 5*time.Second, 50*time.Millisecond)
+	ec2(t, l, map[string]string{"Action": "ModifyNetworkInterfaceAttribute", "NetworkInterfaceId": i1.ENIs[0].ID, "SourceDestCheck.Value": "true"})
+	require.Eventually(t, func() bool { return uncheckedPeers(t, l) == 0 }, 5*time.Second, 50*time.Millisecond)
+}
+
+// uncheckedPeers counts the ENI peers in the VPC namespace without the
+// source check (rp_filter 0).
+func uncheckedPeers(t *testing.T, l *Lab) int {
+	t.Helper()
+	n := 0
+	require.NoError(t, nsutil.Do(l.VPCNetNS(), func() error {
+		dirs, err := os.ReadDir("/proc/sys/net/ipv4/conf")
+		if err != nil {
+			return err
+		}
+		for _, d := range dirs {
+			if !regexp.MustCompile(`^n\d+x\d+$`).MatchString(d.Name()) {
+				continue
+			}
+			b, err := os.ReadFile("/proc/sys/net/ipv4/conf/" + d.Name() + "/rp_filter")
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(string(b)) == "0" {
+				n++
+			}
+		}
+		return nil
+	}))
+	return n
 }
 
 func addLocal(t *testing.T, nsPath string, a netip.Addr) {

@@ -159,7 +159,7 @@ func (n *Node) apply(ev fakeec2.Event) {
 			return
 		}
 		n.links[ev.ENI.ID] = &eniLink{id: ev.ENI.ID, device: ev.ENI.DeviceIndex, due: n.lab.clock.Now().Add(n.lab.cfg.HotplugDelay)}
-	case fakeec2.AddressesChanged:
+	case fakeec2.AddressesChanged, fakeec2.AttributeChanged:
 		if link != nil {
 			if err := n.syncLink(link); err != nil {
 				n.log.Error("VPC routes", "eni", ev.ENI.ID, "err", err)

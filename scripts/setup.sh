@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 pkgs=()
 command -v ip >/dev/null 2>&1 || pkgs+=(iproute2)
 [ -x /usr/bin/aws ] || pkgs+=(awscli)
+# fakeec2's conformance test regenerates its filter lists from botocore's EC2 model
+python3 -c 'import botocore' >/dev/null 2>&1 || pkgs+=(python3-botocore)
 command -v protoc >/dev/null 2>&1 || pkgs+=(protobuf-compiler)
 command -v nft >/dev/null 2>&1 || pkgs+=(nftables)
 command -v ping >/dev/null 2>&1 || pkgs+=(iputils-ping)

@@ -107,11 +107,11 @@ func TestThrottledCallsBackOffOnTheLabClock(t *testing.T) {
 func TestClientErrorsAreNotRetried(t *testing.T) {
 	clk := clock.NewFake(time.Unix(1000, 0))
 	c, _ := newClient(t, nil, clk, nil)
-	_, err := c.AssignIPs(context.Background(), "eni-nope", 1)
+	_, err := c.AssignIPs(context.Background(), "eni-00000000000000bad", 1)
 	require.Error(t, err)
 	assert.Equal(t, "InvalidNetworkInterfaceID.NotFound", Code(err))
 	assert.True(t, IsNotFound(err))
-	require.NoError(t, c.DeleteENI(context.Background(), "eni-nope"))
+	require.NoError(t, c.DeleteENI(context.Background(), "eni-00000000000000bad"))
 	_, err = c.DescribeInstanceType(context.Background(), "no.such-type")
 	require.Error(t, err)
 }

@@ -24,6 +24,7 @@ type options struct {
 	throttle                string
 	trace, replay, faults   string
 	imdsLag, describeLag    time.Duration
+	pending, shutdown       time.Duration
 }
 
 const usage = `usage: fakeec2 [flags]
@@ -55,6 +56,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.faults, "faults", "", "load fault rules (YAML or JSON) from `FILE`")
 	fs.DurationVar(&o.imdsLag, "imds-lag", 0, "delay before an attach/assign shows in IMDS")
 	fs.DurationVar(&o.describeLag, "describe-lag", 0, "delay before an attach/assign shows in DescribeNetworkInterfaces")
+	fs.DurationVar(&o.pending, "pending", 0, "how long a launched instance stays pending (0 = 500ms, negative = none)")
+	fs.DurationVar(&o.shutdown, "shutting-down", 0, "how long a terminated instance stays shutting-down (0 = 500ms, negative = none)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
@@ -130,7 +133,7 @@ func serve(ctx context.Context, o options, stdout io.Writer) (err error) {
 	}
 	srv, err := fakeec2.New(fakeec2.Config{
 		Region: o.region, AccountID: o.account, Seed: o.seed, Interceptor: ctl,
-		IMDSLag: o.imdsLag, DescribeLag: o.describeLag,
+		IMDSLag: o.imdsLag, DescribeLag: o.describeLag, InstancePending: o.pending, InstanceShutdown: o.shutdown,
 	})
 	if err != nil {
 		return err

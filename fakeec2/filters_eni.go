@@ -1,0 +1,93 @@
+package fakeec2
+
+// eniRow is one ENI as a DescribeNetworkInterfaces filter sees it.
+type eniRow struct {
+	s *Server
+	n *eni
+	v eniView
+}
+
+// whenAttached is f's value while the ENI is attached, none otherwise.
+func whenAttached(f func(eniRow) []string) func(eniRow) []string {
+	return func(r eniRow) []string {
+		if !r.v.attached {
+			return nil
+		}
+		return f(r)
+	}
+}
+
+func (r eniRow) addresses() []string {
+	out := make([]string, 0, len(r.v.ips))
+	for _, a := range r.v.ips {
+		out = append(out, a.a.String())
+	}
+	return out
+}
+
+// eniFields holds every filter EC2 documents for DescribeNetworkInterfaces
+// (botocore's ec2/2016-11-15), plus ipv4-prefix, which ipamd has used.
+var eniFields = fields[eniRow]{
+	"operator.managed":                 constant[eniRow]("false"),
+	"requester-managed":                constant[eniRow]("false"),
+	"addresses.primary":                func(r eniRow) []string { return primaries(len(r.v.ips)) },
+	"addresses.private-ip-address":     eniRow.addresses,
+	"private-ip-address":               eniRow.addresses,
+	"availability-zone":                func(r eniRow) []string { return one(r.n.subnet.az) },
+	"availability-zone-id":             func(r eniRow) []string { return one(r.s.st.azID(r.n.subnet.az)) },
+	"description":                      func(r eniRow) []string { return []string{r.n.desc} },
+	"group-id":                         func(r eniRow) []string { return r.n.sgs },
+	"interface-type":                   func(r eniRow) []string { return one(r.n.ifType) },
+	"mac-address":                      func(r eniRow) []string { return one(r.n.mac) },
+	"network-interface-id":             func(r eniRow) []string { return one(r.n.id) },
+	"owner-id":                         func(r eniRow) []string { return one(r.s.cfg.AccountID) },
+	"private-dns-name":                 eniDNSName,
+	"source-dest-check":                func(r eniRow) []string { return boolVal(!r.n.noSourceDestCheck) },
+	"status":                           eniStatus,
+	"subnet-id":                        func(r eniRow) []string { return one(r.n.subnet.id) },
+	"vpc-id":                           func(r eniRow) []string { return one(r.n.subnet.vpcID) },
+	"ipv4-prefix":                      eniPrefixes,
+	"ipv4-prefixes.ipv4-prefix":        eniPrefixes,
+	"attachment.attach-time":           whenAttached(func(r eniRow) []string { return one(ts(r.n.attachTime)) }),
+	"attachment.attachment-id":         whenAttached(func(r eniRow) []string { return one(r.n.attachID) }),
+	"attachment.delete-on-termination": whenAttached(func(r eniRow) []string { return boolVal(r.n.dot) }),
+	"attachment.device-index":          whenAttached(func(r eniRow) []string { return intVal(r.n.device) }),
+	"attachment.network-card-index":    whenAttached(func(r eniRow) []string { return intVal(r.n.card) }),
+	"attachment.instance-id":           whenAttached(func(r eniRow) []string { return one(r.n.inst.id) }),
+	"attachment.instance-owner-id":     whenAttached(func(r eniRow) []string { return one(r.s.cfg.AccountID) }),
+	"attachment.status":                whenAttached(func(eniRow) []string { return []string{"attached"} }),
+}.documented("DescribeNetworkInterfaces")
+
+// primaries is the addresses.primary values of an ENI with n addresses:
+// the first is primary, the rest are not.
+func primaries(n int) []string {
+	switch {
+	case n == 0:
+		return nil
+	case n == 1:
+		return []string{"true"}
+	}
+	return []string{"true", "false"}
+}
+
+func eniPrefixes(r eniRow) []string {
+	out := make([]string, 0, len(r.v.pfx))
+	for _, q := range r.v.pfx {
+		out = append(out, q.p.String())
+	}
+	return out
+}
+
+func eniDNSName(r eniRow) []string {
+	if len(r.n.ips) == 0 {
+		return nil
+	}
+	return one(r.s.st.dnsName(r.n.ips[0].a))
+}
+
+func eniStatus(r eniRow) []string {
+	if r.v.attached {
+		return []string{"in-use"}
+	}
+	return []string{"available"}
+}

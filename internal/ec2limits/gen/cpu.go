@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// readExceptions reads vcpus.tsv: instance type → default vCPUs where the
+// size rule is wrong.
+func readExceptions(path string) (map[string]int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]int{}
+	sc := bufio.NewScanner(f)
+	header := true
+	for sc.Scan() {
+		text := sc.Text()
+		if strings.HasPrefix(text, "#") || strings.TrimSpace(text) == "" {
+			continue
+		}
+		if header {
+			header = false
+			continue
+		}
+		name, n, ok := strings.Cut(text, "\t")
+		v, err := strconv.Atoi(n)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("%s: bad row %q", path, text)
+		}
+		out[name] = v
+	}
+	return out, sc.Err()
+}
+
+// fact is one row of api-2020.tsv.
+type fact struct{ vcpus, memoryMiB int }
+
+// readFacts reads api-2020.tsv: instance type → vCPUs and memory (MiB, 0
+// unknown) as EC2 answered them.
+func readFacts(path string) (map[string]fact, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]fact{}
+	sc := bufio.NewScanner(f)
+	header := true
+	for sc.Scan() {
+		text := sc.Text()
+		if strings.HasPrefix(text, "#") || strings.TrimSpace(text) == "" {
+			continue
+		}
+		if header {
+			header = false
+			continue
+		}
+		c := strings.Split(text, "\t")
+		if len(c) != 3 {
+			return nil, fmt.Errorf("%s: bad row %q", path, text)
+		}
+		v, err1 := strconv.Atoi(c[1])
+		m, err2 := strconv.Atoi(c[2])
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("%s: bad row %q", path, text)
+		}
+		out[c[0]] = fact{v, m}
+	}
+	return out, sc.Err()
+}
+
+var sized = regexp.MustCompile(`^(\d*)xlarge$`)
+
+// vcpusOf applies the size rule vcpus.tsv's header states, then its
+// exceptions.
+func vcpusOf(name string, all []string, ex map[string]int) int {
+	if v, ok := ex[name]; ok {
+		return v
+	}
+	family, size, _ := strings.Cut(name, ".")
+	switch size {
+	case "nano", "micro", "small":
+		if family == "t1" || family == "t2" || family == "m1" {
+			return 1
+		}
+		return 2
+	case "medium":
+		switch family {
+		case "t2", "t3", "t3a", "t4g", "c1":
+			return 2
+		}
+		return 1
+	case "large":
+		return 2
+	case "metal":
+		best := 0
+		for _, o := range all {
+			if f, s, _ := strings.Cut(o, "."); f == family && s != "metal" {
+				best = max(best, vcpusOf(o, nil, ex))
+			}
+		}
+		return best
+	}
+	if n, ok := strings.CutPrefix(size, "metal-"); ok {
+		size = strings.TrimSuffix(n, "xl") + "xlarge"
+	}
+	if m := sized.FindStringSubmatch(size); m != nil {
+		k := 1
+		if m[1] != "" {
+			k, _ = strconv.Atoi(m[1])
+		}
+		return 4 * k
+	}
+	return 0
+}
+
+var graviton = regexp.MustCompile(`^[a-z]+\d+[a-z]*g[a-z]*$`)
+
+// archOf is EC2's ArchitectureType for a type: Graviton families carry a g
+// after their generation (m6g, c7gn, is4gen, t4g), plus a1; Mac hosts are
+// x86_64_mac (mac1) or arm64_mac.
+func archOf(name string) string {
+	family, _, _ := strings.Cut(name, ".")
+	switch {
+	case family == "mac1":
+		return "x86_64_mac"
+	case strings.HasPrefix(family, "mac"):
+		return "arm64_mac"
+	case family == "a1":
+		return "arm64"
+	}
+	base, _, _ := strings.Cut(family, "-")
+	if graviton.MatchString(base) {
+		return "arm64"
+	}
+	return "x86_64"
+}
