@@ -122,6 +122,8 @@ func (ad *addition) wire(reply *rpc.AddNetworkReply) (types.Result, error) {
 	a := Attachment{
 		HostVeth: datapath.HostVethName(ad.s.VethPrefix, ad.k.PodNamespace, ad.k.PodName),
 		IfName:   args.IfName, Netns: args.Netns, IP: alloc.IP, MTU: ad.s.MTU,
+		Table: alloc.Table, DeviceNumber: alloc.DeviceNumber,
+		Dummy: datapath.HostVethName(datapath.DummyPrefix, ad.k.PodNamespace, ad.k.PodName),
 	}
 	if err := host.wire(&a, alloc.Table, hostAlias(args.ContainerID, args.IfName, alloc.IP, alloc.Table), ad.hook); err != nil {
 		return nil, err

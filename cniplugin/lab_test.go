@@ -276,9 +276,8 @@ func (n *testNode) assertWired(t *testing.T, podPath, pod string, ip netip.Addr,
 	assert.NotZero(t, host.Attrs().Flags&net.FlagUp, "host veth up")
 	haddrs, err := n.h.AddrList(host, netlink.FAMILY_V4)
 	require.NoError(t, err)
-	require.Len(t, haddrs, 1, "host veth carries only the gateway address")
-	assert.Equal(t, "169.254.1.1/32", haddrs[0].IPNet.String())
-	assert.Equal(t, unix.RT_SCOPE_HOST, haddrs[0].Scope, "scope host: never a source address for traffic to pods")
+	assert.Empty(t, haddrs, "the host veth carries no IPv4 address (upstream createVethPairContext.run)")
+	n.assertHostVethSysctls(t, hostVeth)
 
 	ph, err := nsutil.Handle(podPath)
 	require.NoError(t, err)
@@ -319,11 +318,35 @@ func (n *testNode) assertWired(t *testing.T, podPath, pod string, ip netip.Addr,
 	assert.Equal(t, netlink.SCOPE_LINK, hr[0].Scope)
 
 	assert.Equal(t, 1, n.countRules(t, kernel.ToPodRule(ip)), "rule to %v lookup main prio 512", ip)
-	if table > 0 {
+	if table != datapath.MainTable {
 		assert.Equal(t, 1, n.countRules(t, kernel.FromPodRule(ip, table)), "rule from %v lookup %d prio 1536", ip, table)
 	} else {
 		assert.Zero(t, n.countPodRules(t, ip, datapath.FromPodRulePriority), "no 1536 rule for a primary-ENI address")
 	}
+}
+
+// assertHostVethSysctls checks upstream's setHostVethV6Sysctls values on
+// the host veth (skipped on a kernel without IPv6).
+func (n *testNode) assertHostVethSysctls(t *testing.T, hostVeth string) {
+	t.Helper()
+	got := map[string]string{}
+	require.NoError(t, nsutil.Do(n.ns, func() error {
+		for _, k := range []string{"accept_ra", "accept_redirects", "forwarding"} {
+			b, err := os.ReadFile("/proc/sys/net/ipv6/conf/" + hostVeth + "/" + k)
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			got[k] = strings.TrimSpace(string(b))
+		}
+		return nil
+	}))
+	if len(got) == 0 {
+		return
+	}
+	assert.Equal(t, map[string]string{"accept_ra": "0", "accept_redirects": "1", "forwarding": "0"}, got, "IPv6 sysctls of %s", hostVeth)
 }
 
 // assertClean checks that nothing of a pod is left.
