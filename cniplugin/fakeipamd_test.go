@@ -123,6 +123,13 @@ func (f *fakeIPAMD) DelNetwork(_ context.Context, in *rpc.DelNetworkRequest) (*r
 	}}}, nil
 }
 
+// forget drops every assignment, as an ipamd that lost its state.
+func (f *fakeIPAMD) forget() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.assigned = map[string]fakeAssignment{}
+}
+
 func (f *fakeIPAMD) assignedCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
