@@ -148,10 +148,12 @@ func (b *backend) DelNetwork(ctx context.Context, in *rpc.DelNetworkRequest) (*r
 			a, err = ra, nil
 		}
 	}
+	if errors.Is(err, datastore.ErrUnknownPod) {
+		err = datastore.ErrUnknownPod // upstream's text, without our key
+	} else if err != nil {
+		d.metrics.ipamdError("DelNetwork")
+	}
 	if err != nil {
-		if !errors.Is(err, datastore.ErrUnknownPod) {
-			d.metrics.ipamdError("DelNetwork")
-		}
 		d.log.Info(fmt.Sprintf("Send DelNetworkReply: IPAddress: [], err: %v", err), "key", k)
 		return &rpc.DelNetworkReply{Success: false}, multiError(err)
 	}
