@@ -297,7 +297,8 @@ func (n *testNode) assertWired(t *testing.T, podPath, pod string, ip netip.Addr,
 	for _, r := range routes {
 		got = append(got, routeString(r))
 	}
-	assert.ElementsMatch(t, []string{"169.254.1.1/32 scope link", "default via 169.254.1.1"}, got)
+	gw := datapath.GatewayIP.String()
+	assert.ElementsMatch(t, []string{gw + "/32 scope link", "default via " + gw}, got, "the pod's routes (upstream createVethPairContext.run)")
 
 	neighs, err := ph.NeighList(eth0.Attrs().Index, netlink.FAMILY_V4)
 	require.NoError(t, err)
