@@ -331,11 +331,13 @@ func TestCommandsAgainstStubIPAMD(t *testing.T) {
 	assert.Contains(t, err.Error(), "ipamd is unreachable at /var/run/aws-node/ipamd.sock")
 }
 
+// TestIPAMDErrorClasses: an unknown pod is recognised as upstream's del
+// recognises it (strings.Contains of datastore.ErrUnknownPod's text).
 func TestIPAMDErrorClasses(t *testing.T) {
 	assert.True(t, unreachable(status.Error(codes.Unavailable, "x")))
 	assert.True(t, unreachable(context.DeadlineExceeded))
 	assert.False(t, unreachable(status.Error(codes.NotFound, "x")))
-	assert.True(t, unknownPod(status.Error(codes.NotFound, "x")))
-	assert.True(t, unknownPod(status.Error(codes.Unknown, "datastore: unknown pod")), "upstream's message")
+	assert.False(t, unknownPod(status.Error(codes.NotFound, "x")), "upstream's del goes by the text, not the code")
+	assert.True(t, unknownPod(status.Error(codes.Unknown, "1 error occurred:\n\t* datastore: unknown pod\n\n")), "upstream's message")
 	assert.False(t, unknownPod(status.Error(codes.Internal, "checkpoint write failed")))
 }

@@ -91,14 +91,14 @@ func unreachable(err error) bool {
 }
 
 // unknownPod reports whether ipamd's DelNetwork error means it holds no
-// address for the pod — which DEL and GC treat as done.
+// address for the pod — which DEL and GC treat as done. Upstream's del
+// looks for the datastore's error text in the message, whatever the code.
 func unknownPod(err error) bool {
-	if status.Code(err) == codes.NotFound {
-		return true
-	}
-	// Upstream ipamd answers an unknown pod with this message and no code.
-	return strings.Contains(strings.ToLower(status.Convert(err).Message()), "unknown pod")
+	return err != nil && strings.Contains(err.Error(), errUnknownPod)
 }
+
+// errUnknownPod is the text of upstream's datastore.ErrUnknownPod.
+const errUnknownPod = "datastore: unknown pod"
 
 // delRequest asks ipamd to release the address of one attachment, keyed as
 // ipamd keys it (network, container, ifname) and with the pod facts its
