@@ -11,8 +11,9 @@ import (
 	"github.com/enilab/enilab/ipamd/rpc"
 )
 
-// cmdDel releases the address and removes the pod's rules and route, in
-// upstream's order (cni.go del): ipamd first; ipamd unreachable or failing
+// cmdDel releases the address and removes the pod's rules and route (not
+// its veth: that goes with the netns the runtime removes), in upstream's
+// order (cni.go del, driver.go TeardownPodNetwork): ipamd first; ipamd unreachable or failing
 // → tear down what prevResult names and succeed (ipamd reclaims the address
 // later); ipamd does not know the pod → succeed without touching anything;
 // ipamd answers Success=false → fail.
@@ -61,7 +62,7 @@ func (p *plugin) cmdDel(args *skel.CmdArgs) error {
 		return types.NewError(types.ErrInternal, "aws-cni: DEL: "+err.Error(), "")
 	}
 	defer host.Close()
-	if err := host.unwire(a, args.ContainerID); err != nil {
+	if err := host.unroute(a); err != nil {
 		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("aws-cni: DEL of container %s: %v", args.ContainerID, err), "")
 	}
 	return st.removeOrError(s.Conf.Name, args.ContainerID, args.IfName)

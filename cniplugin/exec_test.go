@@ -150,9 +150,7 @@ func TestCnitool(t *testing.T) {
 	for _, p := range pods {
 		out, err := cnitoolRun(p.name, "del", n.network, p.path)
 		require.NoError(t, err, out)
-		n.assertClean(t, p.path, p.name, p.ip)
-		_, err = n.h.LinkByName(datapath.HostVethName("eni", "default", p.name))
-		assert.Error(t, err)
+		n.assertTornDown(t, p.path, p.name, p.ip)
 	}
 	assert.Zero(t, n.d.Status().AssignedIPs, "ipamd holds no address")
 }

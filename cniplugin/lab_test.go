@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -350,6 +351,18 @@ func (n *testNode) assertHostVethSysctls(t *testing.T, hostVeth string) {
 	assert.Equal(t, map[string]string{"accept_ra": "0", "accept_redirects": "1", "forwarding": "0"}, got, "IPv6 sysctls of %s", hostVeth)
 }
 
+// assertTornDown checks what DEL removes, as upstream's TeardownPodNetwork:
+// the host route to the pod and its 512 and 1536 rules. The veth pair is
+// not DEL's to remove: it goes with the netns the runtime deletes.
+func (n *testNode) assertTornDown(t *testing.T, podPath, pod string, ip netip.Addr) {
+	t.Helper()
+	hr, err := n.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: kernel.HostNet(ip), Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
+	require.NoError(t, err)
+	assert.Empty(t, hr, "host route to %v is gone", ip)
+	assert.Zero(t, n.countPodRules(t, ip, datapath.ToPodRulePriority), "512 rule gone")
+	assert.Zero(t, n.countPodRules(t, ip, datapath.FromPodRulePriority), "1536 rule gone")
+}
+
 // assertClean checks that nothing of a pod is left.
 func (n *testNode) assertClean(t *testing.T, podPath, pod string, ip netip.Addr) {
 	t.Helper()
@@ -374,14 +387,16 @@ func (n *testNode) assertClean(t *testing.T, podPath, pod string, ip netip.Addr)
 }
 
 // assertNothingWired checks that no pod is wired on the node at all: no
-// host veth (vethPrefix "eni") and no rule at 512 or 1536 — what a failed
-// ADD whose address is unknown to the test must leave.
-func (n *testNode) assertNothingWired(t *testing.T) {
+// host veth (vethPrefix "eni") but those of deleted pods in keep (DEL leaves
+// them to the netns removal) and no rule at 512 or 1536 — what a failed ADD
+// whose address is unknown to the test must leave.
+func (n *testNode) assertNothingWired(t *testing.T, keep ...string) {
 	t.Helper()
 	links, err := n.h.LinkList()
 	require.NoError(t, err)
 	for _, l := range links {
-		assert.False(t, strings.HasPrefix(l.Attrs().Name, "eni"), "host veth %s left", l.Attrs().Name)
+		name := l.Attrs().Name
+		assert.False(t, strings.HasPrefix(name, "eni") && !slices.Contains(keep, name), "host veth %s left", name)
 	}
 	rules, err := n.h.RuleList(netlink.FAMILY_V4)
 	require.NoError(t, err)

@@ -99,7 +99,9 @@ func TestLibcniLifecycle(t *testing.T) {
 			}
 
 			require.NoError(t, n.del(list, rt))
-			n.assertClean(t, podPath, pod, ip)
+			n.assertTornDown(t, podPath, pod, ip)
+			_, err = n.h.LinkByName(datapath.HostVethName("eni", "default", pod))
+			assert.NoError(t, err, "DEL leaves the veth to the netns removal, as upstream's TeardownPodNetwork")
 			assert.Error(t, ping(n.ns, ip), "after DEL the node no longer reaches the pod")
 			assert.Zero(t, ipamd.assignedCount(), "ipamd holds no address")
 			assert.Equal(t, ReasonPodDeleted, ipamd.lastReason())
@@ -196,7 +198,7 @@ func TestIPAMDDown(t *testing.T) {
 	ipamd.stop()
 	require.NoError(t, os.RemoveAll(n.stateDir), "only prevResult (and the veth) say what to clean")
 	require.NoError(t, n.del(list, rt), "DEL succeeds with ipamd down")
-	n.assertClean(t, podPath, pod, ip)
+	n.assertTornDown(t, podPath, pod, ip)
 	require.NoError(t, n.del(list, rt), "and again")
 
 	logged, err := os.ReadFile(logFile)
@@ -223,7 +225,7 @@ func TestDelIdempotent(t *testing.T) {
 	ip, _ := netip.AddrFromSlice(r.IPs[0].Address.IP.To4())
 	require.NoError(t, nsutil.DeleteNamed(n.base+"-"+pod))
 	require.NoError(t, n.del(list, rt))
-	n.assertClean(t, podPath, pod, ip)
+	n.assertTornDown(t, podPath, pod, ip)
 	assert.Zero(t, ipamd.assignedCount())
 
 	// link gone: someone deleted the host veth.
@@ -237,7 +239,7 @@ func TestDelIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, n.h.LinkDel(l))
 	require.NoError(t, n.del(list, rt))
-	n.assertClean(t, podPath, pod, ip)
+	n.assertTornDown(t, podPath, pod, ip)
 	require.NoError(t, n.del(list, rt), "repeated")
 
 	// A pod ipamd does not know and the plugin never wired.
@@ -321,7 +323,7 @@ func TestRepeatedADDAndEmptyPool(t *testing.T) {
 	assert.Contains(t, err.Error(), `rule "to `+ip.String()+` lookup main" (priority 512) is missing`)
 
 	require.NoError(t, n.del(list, rt))
-	n.assertClean(t, podPath, pod, ip)
+	n.assertTornDown(t, podPath, pod, ip)
 }
 
 // TestPodToPodNeedsRule512: a primary-ENI pod and a secondary-ENI pod on
@@ -356,6 +358,6 @@ func TestPodToPodNeedsRule512(t *testing.T) {
 
 	require.NoError(t, n.del(list, runtimeConf(podA, pathA)))
 	require.NoError(t, n.del(list, runtimeConf(podB, pathB)))
-	n.assertClean(t, pathA, podA, ipA)
-	n.assertClean(t, pathB, podB, ipB)
+	n.assertTornDown(t, pathA, podA, ipA)
+	n.assertTornDown(t, pathB, podB, ipB)
 }

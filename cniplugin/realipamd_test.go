@@ -248,7 +248,7 @@ func TestRealIPAMD(t *testing.T) {
 	// DEL everything (the GC'd pod too: ipamd no longer knows it — success).
 	for _, p := range pods {
 		require.NoError(t, n.del(n.confList(t, p.version, nil), runtimeConf(p.name, p.path)))
-		n.assertClean(t, p.path, p.name, p.ip)
+		n.assertTornDown(t, p.path, p.name, p.ip)
 	}
 	assert.Zero(t, n.d.Status().AssignedIPs, "ipamd holds no address after DEL")
 
@@ -260,5 +260,9 @@ func TestRealIPAMD(t *testing.T) {
 	assert.Equal(t, int(ErrSetupFailed), cniCode(err))
 	assert.Zero(t, n.d.Status().AssignedIPs, "no assigned IP left behind")
 	n.assertClean(t, path, name, netip.Addr{})
-	n.assertNothingWired(t)
+	var deleted []string
+	for _, p := range pods {
+		deleted = append(deleted, datapath.HostVethName("eni", "default", p.name))
+	}
+	n.assertNothingWired(t, deleted...)
 }

@@ -50,14 +50,25 @@ func (s *hostSide) unwire(a Attachment, containerID string) error {
 			}
 		}
 	}
-	if a.IP.IsValid() && !ownedElsewhere(s.h, a.IP, a.HostVeth) {
-		if err := s.h.RouteDel(&netlink.Route{Dst: kernel.HostNet(a.IP), Table: datapath.MainTable}); err != nil &&
-			!errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, fmt.Errorf("delete host route %v/32: %w", a.IP, err))
-		}
-		if err := removePodRules(s.h, a.IP); err != nil {
-			errs = append(errs, err)
-		}
+	errs = append(errs, s.unroute(a))
+	return errors.Join(errs...)
+}
+
+// unroute removes the pod's host route and its 512 and 1536 rules, what
+// upstream's TeardownPodNetwork removes (links are left to the runtime's
+// removal of the netns). Rules and route of an address that another link
+// routes already belong to a newer pod and stay.
+func (s *hostSide) unroute(a Attachment) error {
+	if !a.IP.IsValid() || ownedElsewhere(s.h, a.IP, a.HostVeth) {
+		return nil
+	}
+	var errs []error
+	if err := s.h.RouteDel(&netlink.Route{Dst: kernel.HostNet(a.IP), Scope: netlink.SCOPE_LINK, Table: datapath.MainTable}); err != nil &&
+		!errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
+		errs = append(errs, fmt.Errorf("delete host route %v/32: %w", a.IP, err))
+	}
+	if err := removePodRules(s.h, a.IP); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -80,7 +80,7 @@ func TestCheckAndDelOfUpstreamPrevResult(t *testing.T) {
 	require.NoError(t, n.del(list, rt), "DEL succeeds with ipamd down")
 	assert.Zero(t, n.countPodRules(t, ip, datapath.ToPodRulePriority), "512 rule removed from prevResult")
 	assert.Zero(t, n.countPodRules(t, ip, datapath.FromPodRulePriority), "1536 rule removed from prevResult")
-	n.assertClean(t, podPath, pod, ip)
+	n.assertTornDown(t, podPath, pod, ip)
 }
 
 // TestDelOfPodUnknownToIPAMD: ipamd answers DEL of a pod it does not hold
