@@ -168,7 +168,7 @@ func benchFloor(b *testing.B, count int, measureDel bool) {
 			b.StartTimer()
 		}
 		for i := range count {
-			wg.Go(func() { errs[i] = host.wire(&as[i], eni1Table, "floor", noHook) })
+			wg.Go(func() { errs[i] = host.wire(&as[i], eni1Table, noHook) })
 		}
 		wg.Wait()
 		if !measureDel {
@@ -181,7 +181,7 @@ func benchFloor(b *testing.B, count int, measureDel bool) {
 			b.StartTimer()
 		}
 		for i := range count {
-			wg.Go(func() { errs[i] = host.unwire(as[i], "") })
+			wg.Go(func() { errs[i] = host.unwire(as[i]) })
 		}
 		wg.Wait()
 		if measureDel {

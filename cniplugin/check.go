@@ -47,10 +47,6 @@ func (p *plugin) cmdCheck(args *skel.CmdArgs) error {
 		if rec.IP != prev.IP {
 			bad = append(bad, fmt.Sprintf("prevResult address %v differs from the recorded %v", prev.IP, rec.IP))
 		}
-	} else if l, err := host.h.LinkByName(a.HostVeth); err == nil && table == 0 {
-		if _, _, _, t, ok := parseAlias(l.Attrs().Alias); ok {
-			table = t
-		}
 	}
 	table = tableOf(table)
 	if k.PodName != "" && k.PodNamespace != "" {

@@ -189,17 +189,6 @@ func TestFirstIPv4Table(t *testing.T) {
 	assert.ErrorContains(t, err, "no IPv4")
 }
 
-func TestAliasRoundTrip(t *testing.T) {
-	cid, ifn, ip, table, ok := parseAlias(hostAlias("c1", "eth0", netip.MustParseAddr("10.0.1.22"), 2))
-	require.True(t, ok)
-	assert.Equal(t, "c1", cid)
-	assert.Equal(t, "eth0", ifn)
-	assert.Equal(t, "10.0.1.22", ip.String())
-	assert.Equal(t, 2, table)
-	_, _, _, _, ok = parseAlias("something else")
-	assert.False(t, ok)
-}
-
 func TestStateStore(t *testing.T) {
 	st := store{filepath.Join(t.TempDir(), "state")}
 	r := record{Network: "n", ContainerID: "c", IfName: "eth0", IP: netip.MustParseAddr("10.0.1.9"), Table: 2, HostVeth: "eni1"}

@@ -278,6 +278,7 @@ func (n *testNode) assertWired(t *testing.T, podPath, pod string, ip netip.Addr,
 	haddrs, err := n.h.AddrList(host, netlink.FAMILY_V4)
 	require.NoError(t, err)
 	assert.Empty(t, haddrs, "the host veth carries no IPv4 address (upstream createVethPairContext.run)")
+	assert.Empty(t, host.Attrs().Alias, "no alias: `ip link` shows the host veth as upstream's")
 	n.assertHostVethSysctls(t, hostVeth)
 
 	ph, err := nsutil.Handle(podPath)

@@ -13,41 +13,22 @@ import (
 	"github.com/enilab/enilab/internal/nsutil"
 )
 
-// unwire removes what wire built for one attachment, tolerating every piece
-// being gone already. The pod's link is removed from inside its namespace
-// when that still exists; otherwise the host veth is removed if its alias
-// says it belongs to this container (another sandbox of the same pod may own
-// a veth of the same name).
-func (s *hostSide) unwire(a Attachment, containerID string) error {
+// unwire removes what wire built for one attachment (a failed ADD, GC),
+// tolerating every piece being gone already: the pod's link is deleted from
+// inside its namespace, which takes the host end with it, then the route and
+// rules. A host veth whose pod namespace is gone goes with that namespace;
+// one of the same name may belong to a newer sandbox of the pod, so it is
+// never deleted by name.
+func (s *hostSide) unwire(a Attachment) error {
 	var errs []error
-	podGone := false
 	if a.Netns != "" && a.IfName != "" {
-		pod, err := nsutil.Handle(a.Netns)
-		if err != nil {
-			podGone = true // the netns is gone: its veth end went with it
-		} else {
+		if pod, err := nsutil.Handle(a.Netns); err == nil {
 			if l, err := pod.LinkByName(a.IfName); err == nil {
 				if err := pod.LinkDel(l); err != nil && !isGone(err) {
 					errs = append(errs, fmt.Errorf("delete %s in %s: %w", a.IfName, a.Netns, err))
 				}
 			}
 			pod.Close()
-		}
-	} else {
-		podGone = true
-	}
-	if a.HostVeth != "" {
-		if l, err := s.h.LinkByName(a.HostVeth); err == nil {
-			cid, _, aliasIP, _, ok := parseAlias(l.Attrs().Alias)
-			mine := (ok && cid == containerID) || (!ok && podGone)
-			if mine && !a.IP.IsValid() && aliasIP.IsValid() {
-				a.IP = aliasIP
-			}
-			if mine {
-				if err := s.h.LinkDel(l); err != nil && !isGone(err) {
-					errs = append(errs, fmt.Errorf("delete host veth %s: %w", a.HostVeth, err))
-				}
-			}
 		}
 	}
 	errs = append(errs, s.unroute(a))

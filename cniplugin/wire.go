@@ -56,7 +56,7 @@ func setHostVethSysctls(name string) error {
 // wire builds everything DESIGN §4 lists for a pod, and undoes whatever it
 // built if any step fails. a.HostVeth, IfName, Netns, IP, MTU are inputs; the
 // MACs are filled in.
-func (s *hostSide) wire(a *Attachment, table int, alias string, hook stageHook) error {
+func (s *hostSide) wire(a *Attachment, table int, hook stageHook) error {
 	pod, err := nsutil.Handle(a.Netns)
 	if err != nil {
 		return fmt.Errorf("pod namespace %s: %w", a.Netns, err)
@@ -82,7 +82,7 @@ func (s *hostSide) wire(a *Attachment, table int, alias string, hook stageHook) 
 	if err := hook("veth"); err != nil {
 		return err
 	}
-	host, err := s.setupHostVeth(a, alias)
+	host, err := s.setupHostVeth(a)
 	if err != nil {
 		return err
 	}
@@ -142,18 +142,15 @@ func (s *hostSide) deleteVeth(pod *netlink.Handle, a *Attachment) {
 	}
 }
 
-// setupHostVeth labels the host end with its owner (alias), sets its IPv6
-// sysctls and brings it up, as upstream's createVethPairContext.run does: the
-// host end carries no address. a.HostMAC is filled in.
-func (s *hostSide) setupHostVeth(a *Attachment, alias string) (netlink.Link, error) {
+// setupHostVeth sets the host end's IPv6 sysctls and brings it up, as
+// upstream's createVethPairContext.run does: no address, no alias.
+// a.HostMAC is filled in.
+func (s *hostSide) setupHostVeth(a *Attachment) (netlink.Link, error) {
 	host, err := s.h.LinkByName(a.HostVeth)
 	if err != nil {
 		return nil, fmt.Errorf("host veth %s: %w", a.HostVeth, err)
 	}
 	a.HostMAC = host.Attrs().HardwareAddr.String()
-	if err := s.h.LinkSetAlias(host, alias); err != nil {
-		return nil, fmt.Errorf("host veth %s: set alias: %w", a.HostVeth, err)
-	}
 	if err := setHostVethSysctls(a.HostVeth); err != nil {
 		return nil, err
 	}
