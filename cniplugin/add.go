@@ -122,8 +122,10 @@ func (ad *addition) wire(reply *rpc.AddNetworkReply) (types.Result, error) {
 	a := Attachment{
 		HostVeth: datapath.HostVethName(ad.s.VethPrefix, ad.k.PodNamespace, ad.k.PodName),
 		IfName:   args.IfName, Netns: args.Netns, IP: alloc.IP, MTU: ad.s.MTU,
+		Table: alloc.Table, DeviceNumber: alloc.DeviceNumber,
+		Dummy: datapath.HostVethName(datapath.DummyPrefix, ad.k.PodNamespace, ad.k.PodName),
 	}
-	if err := host.wire(&a, alloc.Table, hostAlias(args.ContainerID, args.IfName, alloc.IP, alloc.Table), ad.hook); err != nil {
+	if err := host.wire(&a, alloc.Table, ad.hook); err != nil {
 		return nil, err
 	}
 	ad.wired = &a
@@ -134,12 +136,12 @@ func (ad *addition) wire(reply *rpc.AddNetworkReply) (types.Result, error) {
 		IP: alloc.IP, DeviceNumber: alloc.DeviceNumber, Table: alloc.Table,
 	}
 	if err := st.put(rec); err != nil {
-		_ = host.unwire(a, args.ContainerID)
+		_ = host.unwire(a)
 		return nil, err
 	}
 	result, err := BuildResult(ad.s.Conf.CNIVersion, a)
 	if err != nil {
-		_ = host.unwire(a, args.ContainerID)
+		_ = host.unwire(a)
 		_ = st.remove(rec.Network, rec.ContainerID, rec.IfName)
 		return nil, err
 	}
@@ -153,7 +155,7 @@ func (ad *addition) unwireAfterPanic() {
 		return
 	}
 	if h, err := openHost(); err == nil {
-		_ = h.unwire(*ad.wired, ad.args.ContainerID)
+		_ = h.unwire(*ad.wired)
 		h.Close()
 	}
 }

@@ -168,7 +168,7 @@ func benchFloor(b *testing.B, count int, measureDel bool) {
 			b.StartTimer()
 		}
 		for i := range count {
-			wg.Go(func() { errs[i] = host.wire(&as[i], eni1Table, "floor", noHook) })
+			wg.Go(func() { errs[i] = host.wire(&as[i], eni1Table, noHook) })
 		}
 		wg.Wait()
 		if !measureDel {
@@ -181,7 +181,7 @@ func benchFloor(b *testing.B, count int, measureDel bool) {
 			b.StartTimer()
 		}
 		for i := range count {
-			wg.Go(func() { errs[i] = host.unwire(as[i], "") })
+			wg.Go(func() { errs[i] = host.unwire(as[i]) })
 		}
 		wg.Wait()
 		if measureDel {
@@ -223,12 +223,12 @@ func BenchmarkIPAMDAddNetwork(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		req := &rpc.AddNetworkRequest{K8S_POD_NAME: fmt.Sprintf("p%d", i), K8S_POD_NAMESPACE: "default",
-			ContainerID: fmt.Sprintf("c%d", i), IfName: "eth0", NetworkName: n.network}
+			ContainerID: fmt.Sprintf("c%d", i), IfName: "eth0", NetworkName: n.network, ClientVersion: rpc.Version}
 		reply, err := be.AddNetwork(b.Context(), req)
 		b.StopTimer()
 		require.NoError(b, err)
 		require.True(b, reply.Success)
-		_, err = be.DelNetwork(b.Context(), &rpc.DelNetworkRequest{ContainerID: req.ContainerID, IfName: "eth0", NetworkName: n.network})
+		_, err = be.DelNetwork(b.Context(), &rpc.DelNetworkRequest{ContainerID: req.ContainerID, IfName: "eth0", NetworkName: n.network, ClientVersion: rpc.Version})
 		require.NoError(b, err)
 		b.StartTimer()
 	}

@@ -39,17 +39,16 @@ func (p *plugin) cmdCheck(args *skel.CmdArgs) error {
 	defer host.Close()
 
 	var bad []string
-	table := 0
+	table := prev.Table // the pod interface's mac, as upstream writes it
 	if rec, ok := (store{s.StateDir}).get(s.Conf.Name, args.ContainerID, args.IfName); ok {
-		table = rec.Table
+		if table == 0 {
+			table = rec.Table
+		}
 		if rec.IP != prev.IP {
 			bad = append(bad, fmt.Sprintf("prevResult address %v differs from the recorded %v", prev.IP, rec.IP))
 		}
-	} else if l, err := host.h.LinkByName(a.HostVeth); err == nil {
-		if _, _, _, t, ok := parseAlias(l.Attrs().Alias); ok {
-			table = t
-		}
 	}
+	table = tableOf(table)
 	if k.PodName != "" && k.PodNamespace != "" {
 		if want := datapath.HostVethName(s.VethPrefix, k.PodNamespace, k.PodName); want != prev.HostVeth {
 			bad = append(bad, fmt.Sprintf("prevResult host interface %s is not the pod's veth name %s", prev.HostVeth, want))

@@ -13,11 +13,13 @@ import (
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
+	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/ipamd/rpc"
 )
 
@@ -94,19 +96,24 @@ func TestParseK8sArgs(t *testing.T) {
 	assert.Equal(t, types.ErrInvalidEnvironmentVariables, err.(*types.Error).Code)
 }
 
+// TestBuildResultPerVersion: ADD's result has upstream's layout (cni.go
+// add) in every version and reads back into the same attachment.
 func TestBuildResultPerVersion(t *testing.T) {
-	a := Attachment{HostVeth: "eni0123456789a", HostMAC: "02:00:00:00:00:aa", IfName: "eth0", PodMAC: "02:00:00:00:00:bb",
-		Netns: "/run/netns/p", IP: netip.MustParseAddr("10.0.1.21"), MTU: 9001}
+	a := Attachment{HostVeth: "eni0123456789a", IfName: "eth0", Netns: "/run/netns/p", IP: netip.MustParseAddr("10.0.1.21"),
+		Table: 2, DeviceNumber: 1, Dummy: "dummy0123456789a"}
+	common := []string{`"address":"10.0.1.21/32"`, `"interface":1`}
+	wantIfs := []any{
+		map[string]any{"name": "eni0123456789a"},
+		map[string]any{"name": "eth0", "mac": "2", "sandbox": "/run/netns/p"},
+		map[string]any{"name": "dummy0123456789a", "mac": "0", "sandbox": "1"},
+	}
 	for _, tc := range []struct {
 		version     string
 		has, hasNot []string
 	}{
-		{"0.4.0", []string{`"cniVersion":"0.4.0"`, `"version":"4"`, `"address":"10.0.1.21/32"`, `"gateway":"169.254.1.1"`, `"interface":1`},
-			[]string{`"scope"`, `"mtu"`}},
-		{"1.0.0", []string{`"cniVersion":"1.0.0"`, `"address":"10.0.1.21/32"`, `{"dst":"169.254.1.1/32"}`, `{"dst":"0.0.0.0/0","gw":"169.254.1.1"}`},
-			[]string{`"version":"4"`, `"scope"`, `"mtu"`}},
-		{"1.1.0", []string{`"cniVersion":"1.1.0"`, `{"dst":"169.254.1.1/32","scope":253}`, `"mtu":9001`, `"sandbox":"/run/netns/p"`, `"name":"eni0123456789a"`},
-			[]string{`"version":"4"`}},
+		{"0.4.0", []string{`"cniVersion":"0.4.0"`, `"version":"4"`}, nil},
+		{"1.0.0", []string{`"cniVersion":"1.0.0"`}, []string{`"version":"4"`}},
+		{"1.1.0", []string{`"cniVersion":"1.1.0"`}, []string{`"version":"4"`}},
 	} {
 		t.Run(tc.version, func(t *testing.T) {
 			r, err := BuildResult(tc.version, a)
@@ -114,45 +121,72 @@ func TestBuildResultPerVersion(t *testing.T) {
 			assert.Equal(t, tc.version, r.Version())
 			raw, err := json.Marshal(r)
 			require.NoError(t, err)
-			for _, s := range tc.has {
+			for _, s := range append(tc.has, common...) {
 				assert.Contains(t, string(raw), s)
 			}
-			for _, s := range tc.hasNot {
+			for _, s := range append(tc.hasNot, `"gateway"`, `"routes"`, `"mtu"`) {
 				assert.NotContains(t, string(raw), s)
 			}
+			var doc map[string]any
+			require.NoError(t, json.Unmarshal(raw, &doc))
+			assert.Equal(t, wantIfs, doc["interfaces"])
 			// And it reads back into the same attachment (what DEL/CHECK use).
 			back, err := attachmentFromResult(r, "eth0")
 			require.NoError(t, err)
-			assert.Equal(t, a.IP, back.IP)
-			assert.Equal(t, a.HostVeth, back.HostVeth)
-			assert.Equal(t, a.Netns, back.Netns)
-			assert.Equal(t, a.PodMAC, back.PodMAC)
+			assert.Equal(t, a, back)
 		})
 	}
 }
 
+// TestAttachmentFromUpstreamResult feeds the reader a prevResult exactly
+// as upstream's plugin prints it (cni.go add; read back by
+// teardownPodNetworkWithPrevResult): the table comes from the pod
+// interface's mac, else from the dummy interface's device number.
+func TestAttachmentFromUpstreamResult(t *testing.T) {
+	const upstream = `{"cniVersion":"1.0.0","interfaces":[{"name":"enib6f1d8c7a5e"},` +
+		`{"name":"eth0","mac":"3","sandbox":"/var/run/netns/cni-1234"},{"name":"dummyb6f1d8c7a5e","mac":"0","sandbox":"2"}],` +
+		`"ips":[{"interface":1,"address":"10.0.2.17/32"}],"dns":{}}`
+	r, err := types100.NewResult([]byte(upstream))
+	require.NoError(t, err)
+	a, err := attachmentFromResult(r, "eth0")
+	require.NoError(t, err)
+	assert.Equal(t, Attachment{HostVeth: "enib6f1d8c7a5e", IfName: "eth0", Netns: "/var/run/netns/cni-1234",
+		IP: netip.MustParseAddr("10.0.2.17"), Table: 3, DeviceNumber: 2, Dummy: "dummyb6f1d8c7a5e"}, a)
+
+	// Before v1.20 the pod interface had no mac: the dummy's device number decides.
+	old := strings.Replace(upstream, `"mac":"3",`, "", 1)
+	r, err = types100.NewResult([]byte(old))
+	require.NoError(t, err)
+	a, err = attachmentFromResult(r, "eth0")
+	require.NoError(t, err)
+	assert.Equal(t, 3, a.Table)
+	assert.Equal(t, 2, a.DeviceNumber)
+
+	// A primary-ENI pod: mac "254", no source rule.
+	main := strings.Replace(upstream, `"mac":"3",`, `"mac":"254",`, 1)
+	r, err = types100.NewResult([]byte(main))
+	require.NoError(t, err)
+	a, err = attachmentFromResult(r, "eth0")
+	require.NoError(t, err)
+	assert.Equal(t, datapath.MainTable, a.Table)
+}
+
+// TestFirstIPv4Table: the table as upstream's SetupPodNetwork takes it from
+// RouteTableId: the id when above 1, main otherwise.
 func TestFirstIPv4Table(t *testing.T) {
-	a, err := firstIPv4([]*rpc.IPAllocationMetadata{{IPv4Addr: "10.0.1.5", DeviceNumber: 0, RouteTableId: 1}})
+	a, err := firstIPv4([]*rpc.IPAllocationMetadata{{IPv4Addr: "10.0.1.5", DeviceNumber: 0, RouteTableId: 254}})
 	require.NoError(t, err)
-	assert.Equal(t, 0, a.Table, "primary-ENI addresses get no source rule")
-	a, err = firstIPv4([]*rpc.IPAllocationMetadata{{IPv4Addr: "10.0.1.6", DeviceNumber: 2}})
+	assert.Equal(t, datapath.MainTable, a.Table, "primary ENI: main, no source rule")
+	a, err = firstIPv4([]*rpc.IPAllocationMetadata{{IPv4Addr: "10.0.1.5", DeviceNumber: 0, RouteTableId: 1}})
 	require.NoError(t, err)
-	assert.Equal(t, 3, a.Table, "device + 1 when ipamd leaves RouteTableId out")
+	assert.Equal(t, datapath.MainTable, a.Table, "1 (an old ipamd's primary table) is main")
+	a, err = firstIPv4([]*rpc.IPAllocationMetadata{{IPv4Addr: "10.0.1.6", DeviceNumber: 2, RouteTableId: 3}})
+	require.NoError(t, err)
+	assert.Equal(t, 3, a.Table)
 	_, err = firstIPv4([]*rpc.IPAllocationMetadata{{IPv4Addr: "fe80::1"}})
 	assert.ErrorContains(t, err, "not an IPv4")
 	_, err = firstIPv4(nil)
 	assert.ErrorContains(t, err, "no IPv4")
-}
-
-func TestAliasRoundTrip(t *testing.T) {
-	cid, ifn, ip, table, ok := parseAlias(hostAlias("c1", "eth0", netip.MustParseAddr("10.0.1.22"), 2))
-	require.True(t, ok)
-	assert.Equal(t, "c1", cid)
-	assert.Equal(t, "eth0", ifn)
-	assert.Equal(t, "10.0.1.22", ip.String())
-	assert.Equal(t, 2, table)
-	_, _, _, _, ok = parseAlias("something else")
-	assert.False(t, ok)
 }
 
 func TestStateStore(t *testing.T) {
@@ -286,11 +320,13 @@ func TestCommandsAgainstStubIPAMD(t *testing.T) {
 	assert.Contains(t, err.Error(), "ipamd is unreachable at /var/run/aws-node/ipamd.sock")
 }
 
+// TestIPAMDErrorClasses: an unknown pod is recognised as upstream's del
+// recognises it (strings.Contains of datastore.ErrUnknownPod's text).
 func TestIPAMDErrorClasses(t *testing.T) {
 	assert.True(t, unreachable(status.Error(codes.Unavailable, "x")))
 	assert.True(t, unreachable(context.DeadlineExceeded))
 	assert.False(t, unreachable(status.Error(codes.NotFound, "x")))
-	assert.True(t, unknownPod(status.Error(codes.NotFound, "x")))
-	assert.True(t, unknownPod(status.Error(codes.Unknown, "datastore: unknown pod")), "upstream's message")
+	assert.False(t, unknownPod(status.Error(codes.NotFound, "x")), "upstream's del goes by the text, not the code")
+	assert.True(t, unknownPod(status.Error(codes.Unknown, "1 error occurred:\n\t* datastore: unknown pod\n\n")), "upstream's message")
 	assert.False(t, unknownPod(status.Error(codes.Internal, "checkpoint write failed")))
 }

@@ -8,9 +8,15 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/enilab/enilab/internal/datapath"
+	"github.com/enilab/enilab/ipamd/rpc"
 )
 
-// cmdDel removes what ADD built and releases the address; see DESIGN §4 "DEL".
+// cmdDel releases the address and removes the pod's rules and route (not
+// its veth: that goes with the netns the runtime removes), in upstream's
+// order (cni.go del, driver.go TeardownPodNetwork): ipamd first; ipamd unreachable or failing
+// → tear down what prevResult names and succeed (ipamd reclaims the address
+// later); ipamd does not know the pod → succeed without touching anything;
+// ipamd answers Success=false → fail.
 func (p *plugin) cmdDel(args *skel.CmdArgs) error {
 	s, err := ParseConfig(args.StdinData)
 	if err != nil {
@@ -20,55 +26,64 @@ func (p *plugin) cmdDel(args *skel.CmdArgs) error {
 	st := store{s.StateDir}
 	rec, haveRec := st.get(s.Conf.Name, args.ContainerID, args.IfName)
 	prev, _ := attachmentFromResult(s.Conf.PrevResult, args.IfName)
-
-	a := Attachment{IfName: args.IfName, Netns: args.Netns, IP: prev.IP, HostVeth: prev.HostVeth}
+	if k.PodName == "" && haveRec {
+		k.PodName, k.PodNamespace, k.PodUID = rec.PodName, rec.PodNamespace, rec.PodUID
+	}
+	a := Attachment{IfName: args.IfName, Netns: args.Netns, IP: prev.IP, HostVeth: prev.HostVeth, Table: prev.Table}
 	if k.PodName != "" && k.PodNamespace != "" {
 		a.HostVeth = datapath.HostVethName(s.VethPrefix, k.PodNamespace, k.PodName)
 	}
-	if haveRec {
-		if a.HostVeth == "" {
-			a.HostVeth = rec.HostVeth
-		}
-		if !a.IP.IsValid() {
-			a.IP = rec.IP
-		}
-		if k.PodName == "" {
-			k.PodName, k.PodNamespace, k.PodUID = rec.PodName, rec.PodNamespace, rec.PodUID
-		}
+	if haveRec && !a.IP.IsValid() {
+		a.IP, a.Table = rec.IP, rec.Table
+	}
+	if haveRec && a.HostVeth == "" {
+		a.HostVeth = rec.HostVeth
 	}
 
-	var ipamdErr error
-	if b, err := p.dial(s.IPAMDSocket); err != nil {
-		ipamdErr = err
-	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), s.IPAMDTimeout)
-		reply, err := b.DelNetwork(ctx, delRequest(ReasonPodDeleted, s.Conf.Name, args.ContainerID, args.IfName, k))
-		cancel()
-		b.Close()
-		ipamdErr = err
-		if err == nil && reply.GetSuccess() {
-			if alloc, aerr := firstIPv4(reply.GetIPAllocationMetadata()); aerr == nil {
-				a.IP = alloc.IP
-			}
+	reply, ipamdErr := p.release(s, args, k)
+	switch {
+	case ipamdErr != nil && unknownPod(ipamdErr):
+		// Upstream: "Container %s not found", DEL succeeds and leaves the
+		// node as it is.
+		return st.removeOrError(s.Conf.Name, args.ContainerID, args.IfName)
+	case ipamdErr == nil && !reply.GetSuccess():
+		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf(
+			"aws-cni: DEL of container %s: ipamd failed to process the delete request (Success == false)", args.ContainerID), "")
+	case ipamdErr == nil:
+		if alloc, aerr := firstIPv4(reply.GetIPAllocationMetadata()); aerr == nil {
+			a.IP, a.Table = alloc.IP, alloc.Table
 		}
 	}
-
+	// ipamd unreachable or failing: prevResult (or the plugin's record)
+	// guides the teardown and DEL succeeds, as upstream's
+	// teardownPodNetworkWithPrevResult; ipamd's restore reclaims the address.
 	host, err := openHost()
 	if err != nil {
 		return types.NewError(types.ErrInternal, "aws-cni: DEL: "+err.Error(), "")
 	}
 	defer host.Close()
-	if err := host.unwire(a, args.ContainerID); err != nil {
+	if err := host.unroute(a); err != nil {
 		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("aws-cni: DEL of container %s: %v", args.ContainerID, err), "")
 	}
-	if err := st.remove(s.Conf.Name, args.ContainerID, args.IfName); err != nil {
-		return types.NewError(types.ErrIOFailure, "aws-cni: DEL: "+err.Error(), "")
+	return st.removeOrError(s.Conf.Name, args.ContainerID, args.IfName)
+}
+
+// release asks ipamd to free the attachment's address.
+func (p *plugin) release(s *Settings, args *skel.CmdArgs, k K8sArgs) (*rpc.DelNetworkReply, error) {
+	b, err := p.dial(s.IPAMDSocket)
+	if err != nil {
+		return nil, err
 	}
-	// ipamd down: its restore drops addresses whose host veth is gone, so
-	// DEL succeeds rather than block sandbox removal on it.
-	if ipamdErr != nil && !unreachable(ipamdErr) && !unknownPod(ipamdErr) {
-		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf(
-			"aws-cni: the pod's networking is removed but ipamd at %s failed to release its address: %v", s.IPAMDSocket, ipamdErr), "")
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), s.IPAMDTimeout)
+	defer cancel()
+	return b.DelNetwork(ctx, delRequest(ReasonPodDeleted, s.Conf.Name, args.ContainerID, args.IfName, k))
+}
+
+// removeOrError drops the plugin's record of an attachment, as a CNI error.
+func (s store) removeOrError(network, containerID, ifName string) error {
+	if err := s.remove(network, containerID, ifName); err != nil {
+		return types.NewError(types.ErrIOFailure, "aws-cni: DEL: "+err.Error(), "")
 	}
 	return nil
 }

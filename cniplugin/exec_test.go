@@ -136,8 +136,8 @@ func TestCnitool(t *testing.T) {
 	}
 	require.NotNil(t, secondary, "a pod got a secondary-ENI address")
 	for _, p := range pods {
-		n.assertWired(t, p.path, p.name, p.ip, tableOf(p.device), 9001)
-		require.NoError(t, ping(p.path, datapath.GatewayIP), "%s pings its gateway", p.name)
+		n.assertWired(t, p.path, p.name, p.ip, datapath.ENITable(p.device), 9001)
+		require.NoError(t, ping(n.ns, p.ip), "the node reaches %s over its host route", p.name)
 		out, err := cnitoolRun(p.name, "check", n.network, p.path)
 		require.NoError(t, err, out)
 	}
@@ -150,9 +150,7 @@ func TestCnitool(t *testing.T) {
 	for _, p := range pods {
 		out, err := cnitoolRun(p.name, "del", n.network, p.path)
 		require.NoError(t, err, out)
-		n.assertClean(t, p.path, p.name, p.ip)
-		_, err = n.h.LinkByName(datapath.HostVethName("eni", "default", p.name))
-		assert.Error(t, err)
+		n.assertTornDown(t, p.path, p.name, p.ip)
 	}
 	assert.Zero(t, n.d.Status().AssignedIPs, "ipamd holds no address")
 }

@@ -2,7 +2,7 @@ package cniplugin
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -15,6 +15,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/ipamd/rpc"
 )
 
@@ -84,6 +85,9 @@ func (f *fakeIPAMD) setDevice(d int) {
 func key(network, cid, ifName string) string { return network + "/" + cid + "/" + ifName }
 
 func (f *fakeIPAMD) AddNetwork(_ context.Context, in *rpc.AddNetworkRequest) (*rpc.AddNetworkReply, error) {
+	if in.ClientVersion != rpc.Version {
+		return nil, status.Errorf(codes.FailedPrecondition, "wrong client version %q (!= %q)", in.ClientVersion, rpc.Version)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	k := key(in.NetworkName, in.ContainerID, in.IfName)
@@ -98,7 +102,7 @@ func (f *fakeIPAMD) AddNetwork(_ context.Context, in *rpc.AddNetworkRequest) (*r
 		f.assigned[k] = a
 	}
 	return &rpc.AddNetworkReply{Success: true, IPAllocationMetadata: []*rpc.IPAllocationMetadata{{
-		IPv4Addr: a.ip.String(), DeviceNumber: int32(a.device), RouteTableId: int32(a.device + 1),
+		IPv4Addr: a.ip.String(), DeviceNumber: int32(a.device), RouteTableId: int32(datapath.ENITable(a.device)),
 	}}, VPCv4CIDRs: []string{"10.0.0.0/16"}}, nil
 }
 
@@ -109,13 +113,21 @@ func (f *fakeIPAMD) DelNetwork(_ context.Context, in *rpc.DelNetworkRequest) (*r
 	k := key(in.NetworkName, in.ContainerID, in.IfName)
 	a, ok := f.assigned[k]
 	if !ok {
-		return nil, status.Error(codes.NotFound, fmt.Sprintf("datastore: unknown pod %s", k))
+		// upstream DelNetwork's answer: a go-multierror, gRPC code Unknown
+		return nil, errors.New("1 error occurred:\n\t* datastore: unknown pod\n\n")
 	}
 	delete(f.assigned, k)
 	f.free[a.device] = append(f.free[a.device], a.ip)
 	return &rpc.DelNetworkReply{Success: true, IPAllocationMetadata: []*rpc.IPAllocationMetadata{{
-		IPv4Addr: a.ip.String(), DeviceNumber: int32(a.device), RouteTableId: int32(a.device + 1),
+		IPv4Addr: a.ip.String(), DeviceNumber: int32(a.device), RouteTableId: int32(datapath.ENITable(a.device)),
 	}}}, nil
+}
+
+// forget drops every assignment, as an ipamd that lost its state.
+func (f *fakeIPAMD) forget() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.assigned = map[string]fakeAssignment{}
 }
 
 func (f *fakeIPAMD) assignedCount() int {

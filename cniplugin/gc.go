@@ -57,7 +57,7 @@ func (p *plugin) cmdGC(args *skel.CmdArgs) error {
 			errs = append(errs, fmt.Sprintf("release %v of container %s: %v", r.IP, r.ContainerID, err))
 			continue
 		}
-		if err := host.unwire(Attachment{HostVeth: r.HostVeth, IfName: r.IfName, Netns: r.Netns, IP: r.IP}, r.ContainerID); err != nil {
+		if err := host.unwire(Attachment{HostVeth: r.HostVeth, IfName: r.IfName, Netns: r.Netns, IP: r.IP}); err != nil {
 			errs = append(errs, fmt.Sprintf("clean up container %s: %v", r.ContainerID, err))
 			continue
 		}

@@ -17,8 +17,10 @@ import (
 	"github.com/enilab/enilab/ipamd/rpc"
 )
 
-// ClientVersion is what the plugin reports to ipamd in every request.
-const ClientVersion = "enilab-aws-cni/1"
+// ClientVersion is what the plugin reports to ipamd in every request; ipamd
+// refuses any other (upstream's validateVersion), so it is the protocol's
+// version, shared with the lab's ipamd.
+const ClientVersion = rpc.Version
 
 // backend is the part of ipamd the plugin talks to; a small interface so
 // command logic can be exercised against a hand-written fake.
@@ -89,14 +91,14 @@ func unreachable(err error) bool {
 }
 
 // unknownPod reports whether ipamd's DelNetwork error means it holds no
-// address for the pod — which DEL and GC treat as done.
+// address for the pod — which DEL and GC treat as done. Upstream's del
+// looks for the datastore's error text in the message, whatever the code.
 func unknownPod(err error) bool {
-	if status.Code(err) == codes.NotFound {
-		return true
-	}
-	// Upstream ipamd answers an unknown pod with this message and no code.
-	return strings.Contains(strings.ToLower(status.Convert(err).Message()), "unknown pod")
+	return err != nil && strings.Contains(err.Error(), errUnknownPod)
 }
+
+// errUnknownPod is the text of upstream's datastore.ErrUnknownPod.
+const errUnknownPod = "datastore: unknown pod"
 
 // delRequest asks ipamd to release the address of one attachment, keyed as
 // ipamd keys it (network, container, ifname) and with the pod facts its
@@ -113,8 +115,8 @@ func delRequest(reason, network, containerID, ifName string, k K8sArgs) *rpc.Del
 type allocation struct {
 	IP           netip.Addr
 	DeviceNumber int
-	// Table is the route table of the ENI holding IP; 0 for the primary
-	// ENI, whose addresses need no source rule.
+	// Table is the route table of the ENI holding IP as upstream's
+	// SetupPodNetwork takes it: RouteTableId when above 1, main otherwise.
 	Table int
 }
 
@@ -127,12 +129,9 @@ func firstIPv4(meta []*rpc.IPAllocationMetadata) (allocation, error) {
 		if err != nil || !ip.Is4() {
 			return allocation{}, fmt.Errorf("ipamd returned %q, which is not an IPv4 address", m.GetIPv4Addr())
 		}
-		a := allocation{IP: ip, DeviceNumber: int(m.GetDeviceNumber())}
-		switch {
-		case m.GetRouteTableId() > 0 && m.GetDeviceNumber() > 0:
+		a := allocation{IP: ip, DeviceNumber: int(m.GetDeviceNumber()), Table: datapath.MainTable}
+		if m.GetRouteTableId() > 1 {
 			a.Table = int(m.GetRouteTableId())
-		case m.GetDeviceNumber() > 0:
-			a.Table = datapath.ENITable(int(m.GetDeviceNumber()))
 		}
 		return a, nil
 	}

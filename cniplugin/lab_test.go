@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -276,9 +277,9 @@ func (n *testNode) assertWired(t *testing.T, podPath, pod string, ip netip.Addr,
 	assert.NotZero(t, host.Attrs().Flags&net.FlagUp, "host veth up")
 	haddrs, err := n.h.AddrList(host, netlink.FAMILY_V4)
 	require.NoError(t, err)
-	require.Len(t, haddrs, 1, "host veth carries only the gateway address")
-	assert.Equal(t, "169.254.1.1/32", haddrs[0].IPNet.String())
-	assert.Equal(t, unix.RT_SCOPE_HOST, haddrs[0].Scope, "scope host: never a source address for traffic to pods")
+	assert.Empty(t, haddrs, "the host veth carries no IPv4 address (upstream createVethPairContext.run)")
+	assert.Empty(t, host.Attrs().Alias, "no alias: `ip link` shows the host veth as upstream's")
+	n.assertHostVethSysctls(t, hostVeth)
 
 	ph, err := nsutil.Handle(podPath)
 	require.NoError(t, err)
@@ -298,7 +299,8 @@ func (n *testNode) assertWired(t *testing.T, podPath, pod string, ip netip.Addr,
 	for _, r := range routes {
 		got = append(got, routeString(r))
 	}
-	assert.ElementsMatch(t, []string{"169.254.1.1/32 scope link", "default via 169.254.1.1"}, got)
+	gw := datapath.GatewayIP.String()
+	assert.ElementsMatch(t, []string{gw + "/32 scope link", "default via " + gw}, got, "the pod's routes (upstream createVethPairContext.run)")
 
 	neighs, err := ph.NeighList(eth0.Attrs().Index, netlink.FAMILY_V4)
 	require.NoError(t, err)
@@ -319,11 +321,47 @@ func (n *testNode) assertWired(t *testing.T, podPath, pod string, ip netip.Addr,
 	assert.Equal(t, netlink.SCOPE_LINK, hr[0].Scope)
 
 	assert.Equal(t, 1, n.countRules(t, kernel.ToPodRule(ip)), "rule to %v lookup main prio 512", ip)
-	if table > 0 {
+	if table != datapath.MainTable {
 		assert.Equal(t, 1, n.countRules(t, kernel.FromPodRule(ip, table)), "rule from %v lookup %d prio 1536", ip, table)
 	} else {
 		assert.Zero(t, n.countPodRules(t, ip, datapath.FromPodRulePriority), "no 1536 rule for a primary-ENI address")
 	}
+}
+
+// assertHostVethSysctls checks upstream's setHostVethV6Sysctls values on
+// the host veth (skipped on a kernel without IPv6).
+func (n *testNode) assertHostVethSysctls(t *testing.T, hostVeth string) {
+	t.Helper()
+	got := map[string]string{}
+	require.NoError(t, nsutil.Do(n.ns, func() error {
+		for _, k := range []string{"accept_ra", "accept_redirects", "forwarding"} {
+			b, err := os.ReadFile("/proc/sys/net/ipv6/conf/" + hostVeth + "/" + k)
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			got[k] = strings.TrimSpace(string(b))
+		}
+		return nil
+	}))
+	if len(got) == 0 {
+		return
+	}
+	assert.Equal(t, map[string]string{"accept_ra": "0", "accept_redirects": "1", "forwarding": "0"}, got, "IPv6 sysctls of %s", hostVeth)
+}
+
+// assertTornDown checks what DEL removes, as upstream's TeardownPodNetwork:
+// the host route to the pod and its 512 and 1536 rules. The veth pair is
+// not DEL's to remove: it goes with the netns the runtime deletes.
+func (n *testNode) assertTornDown(t *testing.T, podPath, pod string, ip netip.Addr) {
+	t.Helper()
+	hr, err := n.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: kernel.HostNet(ip), Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
+	require.NoError(t, err)
+	assert.Empty(t, hr, "host route to %v is gone", ip)
+	assert.Zero(t, n.countPodRules(t, ip, datapath.ToPodRulePriority), "512 rule gone")
+	assert.Zero(t, n.countPodRules(t, ip, datapath.FromPodRulePriority), "1536 rule gone")
 }
 
 // assertClean checks that nothing of a pod is left.
@@ -350,14 +388,16 @@ func (n *testNode) assertClean(t *testing.T, podPath, pod string, ip netip.Addr)
 }
 
 // assertNothingWired checks that no pod is wired on the node at all: no
-// host veth (vethPrefix "eni") and no rule at 512 or 1536 — what a failed
-// ADD whose address is unknown to the test must leave.
-func (n *testNode) assertNothingWired(t *testing.T) {
+// host veth (vethPrefix "eni") but those of deleted pods in keep (DEL leaves
+// them to the netns removal) and no rule at 512 or 1536 — what a failed ADD
+// whose address is unknown to the test must leave.
+func (n *testNode) assertNothingWired(t *testing.T, keep ...string) {
 	t.Helper()
 	links, err := n.h.LinkList()
 	require.NoError(t, err)
 	for _, l := range links {
-		assert.False(t, strings.HasPrefix(l.Attrs().Name, "eni"), "host veth %s left", l.Attrs().Name)
+		name := l.Attrs().Name
+		assert.False(t, strings.HasPrefix(name, "eni") && !slices.Contains(keep, name), "host veth %s left", name)
 	}
 	rules, err := n.h.RuleList(netlink.FAMILY_V4)
 	require.NoError(t, err)

@@ -1,9 +1,11 @@
 // Package cniplugin is the routed-ENI CNI plugin of the Amazon VPC CNI as a
 // library: ADD asks ipamd (over its gRPC unix socket) for an address and
 // wires the pod the way upstream does — a veth whose host end lives in the
-// node namespace, the pod's /32 behind the link-local gateway 169.254.1.1
-// with a static neighbour entry, a host /32 route and the policy rules that
-// keep a secondary-ENI pod's traffic on its own ENI. DEL, CHECK, STATUS and
+// node namespace with no address, the pod's /32 behind the link-local
+// gateway 169.254.1.1 with a static neighbour entry, a host /32 route and
+// the policy rules that keep a secondary-ENI pod's traffic on its own ENI.
+// Its ADD result has upstream's layout, so CHECK and DEL read results the
+// upstream plugin made. DEL, CHECK, STATUS and
 // GC complete the CNI 1.1 surface. Main is the whole binary.
 //
 // Test hook: when the environment variable ENILAB_CNI_TEST_FAIL is set, ADD

@@ -62,7 +62,7 @@ func TestLibcniLifecycle(t *testing.T) {
 			require.Len(t, r.IPs, 1)
 			ip, ok := netip.AddrFromSlice(r.IPs[0].Address.IP.To4())
 			require.True(t, ok)
-			table := 0
+			table := datapath.MainTable
 			want := netip.MustParseAddr(primaryIPs)
 			if tc.device == 1 {
 				table, want = eni1Table, netip.MustParseAddr(eni1IPs)
@@ -72,38 +72,20 @@ func TestLibcniLifecycle(t *testing.T) {
 			}
 			assert.Equal(t, want, ip)
 			assert.Equal(t, "32", maskLen(r.IPs[0].Address.Mask))
-			assert.Equal(t, "169.254.1.1", r.IPs[0].Gateway.String())
-			hostVeth := datapath.HostVethName("eni", "default", pod)
-			require.Len(t, r.Interfaces, 2)
-			assert.Equal(t, hostVeth, r.Interfaces[0].Name)
-			assert.Empty(t, r.Interfaces[0].Sandbox)
-			assert.Equal(t, "eth0", r.Interfaces[1].Name)
-			assert.Equal(t, podPath, r.Interfaces[1].Sandbox)
-			require.NotNil(t, r.IPs[0].Interface)
-			assert.Equal(t, 1, *r.IPs[0].Interface)
-			require.Len(t, r.Routes, 2)
-			assert.Equal(t, "169.254.1.1/32", r.Routes[0].Dst.String())
-			assert.Equal(t, "0.0.0.0/0", r.Routes[1].Dst.String())
-			assert.Equal(t, "169.254.1.1", r.Routes[1].GW.String())
+			assert.Nil(t, r.IPs[0].Gateway, "no gateway: upstream passes PodENISubnetGW, empty for a non-branch pod")
+			assertUpstreamLayout(t, r, pod, podPath, table, tc.device)
 			raw, _ := json.Marshal(res)
-			switch tc.version {
-			case "0.4.0":
+			assert.NotContains(t, string(raw), `"routes"`, "upstream's result lists no routes")
+			if tc.version == "0.4.0" {
 				assert.Contains(t, string(raw), `"version":"4"`)
-				assert.NotContains(t, string(raw), `"scope"`)
-			case "1.0.0":
-				assert.NotContains(t, string(raw), `"scope"`)
-				assert.NotContains(t, string(raw), `"mtu"`)
-			case "1.1.0":
-				assert.Contains(t, string(raw), `"scope":253`)
-				assert.Contains(t, string(raw), `"mtu":9001`)
 			}
 
 			n.assertWired(t, podPath, pod, ip, table, 9001)
-			require.NoError(t, ping(podPath, datapath.GatewayIP), "the pod pings its gateway")
+			assert.Error(t, ping(podPath, datapath.GatewayIP), "169.254.1.1 is no address on the node: a pod cannot ping it, as on EKS")
 			require.NoError(t, ping(n.ns, ip), "the node reaches the pod over its /32 host route")
 			require.NoError(t, n.check(list, rt), "CHECK of a healthy pod")
 
-			if table > 0 {
+			if table != datapath.MainTable {
 				require.NoError(t, n.h.RuleDel(kernel.FromPodRule(ip, table)))
 				err = n.check(list, rt)
 				require.Error(t, err, "CHECK after the 1536 rule was deleted")
@@ -117,13 +99,28 @@ func TestLibcniLifecycle(t *testing.T) {
 			}
 
 			require.NoError(t, n.del(list, rt))
-			n.assertClean(t, podPath, pod, ip)
-			assert.Error(t, ping(podPath, datapath.GatewayIP), "after DEL the gateway is unreachable")
+			n.assertTornDown(t, podPath, pod, ip)
+			_, err = n.h.LinkByName(datapath.HostVethName("eni", "default", pod))
+			assert.NoError(t, err, "DEL leaves the veth to the netns removal, as upstream's TeardownPodNetwork")
+			assert.Error(t, ping(n.ns, ip), "after DEL the node no longer reaches the pod")
 			assert.Zero(t, ipamd.assignedCount(), "ipamd holds no address")
 			assert.Equal(t, ReasonPodDeleted, ipamd.lastReason())
 			require.NoError(t, n.del(list, rt), "DEL again succeeds")
 		})
 	}
+}
+
+// assertUpstreamLayout checks the interfaces of an ADD result against
+// upstream's cni.go add: [host veth, pod interface with the route table id
+// as mac, dummy<hash> with mac "0" and the device number as sandbox].
+func assertUpstreamLayout(t *testing.T, r *types100.Result, pod, podPath string, table, device int) {
+	t.Helper()
+	require.Len(t, r.Interfaces, 3)
+	assert.Equal(t, types100.Interface{Name: datapath.HostVethName("eni", "default", pod)}, *r.Interfaces[0])
+	assert.Equal(t, types100.Interface{Name: "eth0", Sandbox: podPath, Mac: itoa(table)}, *r.Interfaces[1])
+	assert.Equal(t, types100.Interface{Name: datapath.HostVethName("dummy", "default", pod), Mac: "0", Sandbox: itoa(device)}, *r.Interfaces[2])
+	require.NotNil(t, r.IPs[0].Interface)
+	assert.Equal(t, 1, *r.IPs[0].Interface)
 }
 
 func maskLen(m []byte) string {
@@ -201,7 +198,7 @@ func TestIPAMDDown(t *testing.T) {
 	ipamd.stop()
 	require.NoError(t, os.RemoveAll(n.stateDir), "only prevResult (and the veth) say what to clean")
 	require.NoError(t, n.del(list, rt), "DEL succeeds with ipamd down")
-	n.assertClean(t, podPath, pod, ip)
+	n.assertTornDown(t, podPath, pod, ip)
 	require.NoError(t, n.del(list, rt), "and again")
 
 	logged, err := os.ReadFile(logFile)
@@ -228,7 +225,7 @@ func TestDelIdempotent(t *testing.T) {
 	ip, _ := netip.AddrFromSlice(r.IPs[0].Address.IP.To4())
 	require.NoError(t, nsutil.DeleteNamed(n.base+"-"+pod))
 	require.NoError(t, n.del(list, rt))
-	n.assertClean(t, podPath, pod, ip)
+	n.assertTornDown(t, podPath, pod, ip)
 	assert.Zero(t, ipamd.assignedCount())
 
 	// link gone: someone deleted the host veth.
@@ -242,7 +239,7 @@ func TestDelIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, n.h.LinkDel(l))
 	require.NoError(t, n.del(list, rt))
-	n.assertClean(t, podPath, pod, ip)
+	n.assertTornDown(t, podPath, pod, ip)
 	require.NoError(t, n.del(list, rt), "repeated")
 
 	// A pod ipamd does not know and the plugin never wired.
@@ -298,7 +295,7 @@ func TestRepeatedADDAndEmptyPool(t *testing.T) {
 	ip, _ := netip.AddrFromSlice(r.IPs[0].Address.IP.To4())
 	assert.Equal(t, netip.MustParseAddr(eni1IPs), ip)
 	n.assertWired(t, podPath, pod, ip, eni1Table, 9001)
-	require.NoError(t, ping(podPath, datapath.GatewayIP))
+	require.NoError(t, ping(n.ns, ip), "the node reaches the pod over its /32 host route")
 	assert.Equal(t, 1, ipamd.assignedCount())
 
 	other, otherPath := n.newPod(t)
@@ -326,7 +323,7 @@ func TestRepeatedADDAndEmptyPool(t *testing.T) {
 	assert.Contains(t, err.Error(), `rule "to `+ip.String()+` lookup main" (priority 512) is missing`)
 
 	require.NoError(t, n.del(list, rt))
-	n.assertClean(t, podPath, pod, ip)
+	n.assertTornDown(t, podPath, pod, ip)
 }
 
 // TestPodToPodNeedsRule512: a primary-ENI pod and a secondary-ENI pod on
@@ -361,6 +358,6 @@ func TestPodToPodNeedsRule512(t *testing.T) {
 
 	require.NoError(t, n.del(list, runtimeConf(podA, pathA)))
 	require.NoError(t, n.del(list, runtimeConf(podB, pathB)))
-	n.assertClean(t, pathA, podA, ipA)
-	n.assertClean(t, pathB, podB, ipB)
+	n.assertTornDown(t, pathA, podA, ipA)
+	n.assertTornDown(t, pathB, podB, ipB)
 }

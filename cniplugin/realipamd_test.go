@@ -158,15 +158,6 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// tableOf is the route table a pod's 1536 rule names for an address on
-// ENI device: none (0) on the primary ENI.
-func tableOf(device int) int {
-	if device > 0 {
-		return device + 1
-	}
-	return 0
-}
-
 // deviceOf is the device index of the ENI EC2 says holds ip.
 func (n *ipamdNode) deviceOf(ip netip.Addr) int {
 	inst, _ := n.ec2.Instance(n.inst.ID)
@@ -226,8 +217,8 @@ func TestRealIPAMD(t *testing.T) {
 	assert.Equal(t, len(pods), n.d.Status().AssignedIPs)
 
 	for _, p := range pods {
-		n.assertWired(t, p.path, p.name, p.ip, tableOf(p.device), 9001)
-		require.NoError(t, ping(p.path, datapath.GatewayIP), "%s pings its gateway", p.name)
+		n.assertWired(t, p.path, p.name, p.ip, datapath.ENITable(p.device), 9001)
+		require.NoError(t, ping(n.ns, p.ip), "the node reaches %s over its host route", p.name)
 		require.NoError(t, n.check(n.confList(t, p.version, nil), runtimeConf(p.name, p.path)), "CHECK %s", p.name)
 	}
 	for _, p := range pods {
@@ -257,7 +248,7 @@ func TestRealIPAMD(t *testing.T) {
 	// DEL everything (the GC'd pod too: ipamd no longer knows it — success).
 	for _, p := range pods {
 		require.NoError(t, n.del(n.confList(t, p.version, nil), runtimeConf(p.name, p.path)))
-		n.assertClean(t, p.path, p.name, p.ip)
+		n.assertTornDown(t, p.path, p.name, p.ip)
 	}
 	assert.Zero(t, n.d.Status().AssignedIPs, "ipamd holds no address after DEL")
 
@@ -269,5 +260,9 @@ func TestRealIPAMD(t *testing.T) {
 	assert.Equal(t, int(ErrSetupFailed), cniCode(err))
 	assert.Zero(t, n.d.Status().AssignedIPs, "no assigned IP left behind")
 	n.assertClean(t, path, name, netip.Addr{})
-	n.assertNothingWired(t)
+	var deleted []string
+	for _, p := range pods {
+		deleted = append(deleted, datapath.HostVethName("eni", "default", p.name))
+	}
+	n.assertNothingWired(t, deleted...)
 }

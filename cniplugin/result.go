@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/vishvananda/netlink"
 
 	"github.com/enilab/enilab/internal/datapath"
 )
@@ -19,34 +20,31 @@ type Attachment struct {
 	Netns             string
 	IP                netip.Addr
 	MTU               int
+	// Table is the pod's route table (main for the primary ENI); 0 when a
+	// prevResult did not say.
+	Table        int
+	DeviceNumber int
+	// Dummy is the name of upstream's dummy interface for this pod.
+	Dummy string
 }
 
-// BuildResult is the ADD result for cniVersion: interfaces [host veth, pod
-// ifname], the pod's /32 with 169.254.1.1 as gateway, and the two pod routes.
-// Fields the version's spec does not have are left out (interface mtu, route
-// scope: 1.1.0 only; 0.4.0 IPs carry "version").
+// BuildResult is the ADD result for cniVersion in upstream's layout (cni.go
+// add): interfaces [host veth, pod interface whose mac carries the route
+// table id, dummy interface with mac "0" and the device number as sandbox],
+// the pod's /32 on interface 1 with no gateway, and no routes.
 func BuildResult(cniVersion string, a Attachment) (types.Result, error) {
 	podIdx := 1
 	r := &types100.Result{
 		CNIVersion: types100.ImplementedSpecVersion,
 		Interfaces: []*types100.Interface{
-			{Name: a.HostVeth, Mac: a.HostMAC},
-			{Name: a.IfName, Mac: a.PodMAC, Sandbox: a.Netns},
+			{Name: a.HostVeth},
+			{Name: a.IfName, Sandbox: a.Netns, Mac: strconv.Itoa(a.Table)},
+			{Name: a.Dummy, Mac: "0", Sandbox: strconv.Itoa(a.DeviceNumber)},
 		},
 		IPs: []*types100.IPConfig{{
 			Interface: &podIdx,
 			Address:   net.IPNet{IP: a.IP.AsSlice(), Mask: net.CIDRMask(32, 32)},
-			Gateway:   datapath.GatewayIP.AsSlice(),
 		}},
-		Routes: []*types.Route{
-			{Dst: net.IPNet{IP: datapath.GatewayIP.AsSlice(), Mask: net.CIDRMask(32, 32)}},
-			{Dst: net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, GW: datapath.GatewayIP.AsSlice()},
-		},
-	}
-	if cniVersion == "1.1.0" {
-		scope := int(netlink.SCOPE_LINK)
-		r.Routes[0].Scope = &scope
-		r.Interfaces[1].Mtu = a.MTU
 	}
 	out, err := r.GetAsVersion(cniVersion)
 	if err != nil {
@@ -55,8 +53,13 @@ func BuildResult(cniVersion string, a Attachment) (types.Result, error) {
 	return out, nil
 }
 
-// attachmentFromResult reads back what BuildResult wrote; missing pieces stay
-// zero, so DEL can clean whatever a partial prevResult still names.
+// attachmentFromResult reads back a prevResult made by BuildResult or by
+// upstream's plugin: the pod interface is the one named ifName (else the
+// first with a netns path as sandbox), the host veth the interface before
+// it, the table the pod interface's mac or, failing that, the dummy
+// interface's device number (upstream teardownPodNetworkWithPrevResult).
+// Missing pieces stay zero, so DEL can clean whatever a partial prevResult
+// still names.
 func attachmentFromResult(prev types.Result, ifName string) (Attachment, error) {
 	var a Attachment
 	if prev == nil {
@@ -66,27 +69,84 @@ func attachmentFromResult(prev types.Result, ifName string) (Attachment, error) 
 	if err != nil {
 		return a, fmt.Errorf("prevResult: %w", err)
 	}
+	pod := podInterface(r.Interfaces, ifName)
+	dev := -1
 	for i, intf := range r.Interfaces {
-		if intf.Sandbox != "" && (ifName == "" || intf.Name == ifName) {
-			a.IfName, a.PodMAC, a.Netns, a.MTU = intf.Name, intf.Mac, intf.Sandbox, intf.Mtu
-			for _, ip := range r.IPs {
-				if ip.Interface != nil && *ip.Interface == i {
-					if addr, ok := netip.AddrFromSlice(ip.Address.IP.To4()); ok && ip.Address.IP.To4() != nil {
-						a.IP = addr
-					}
-				}
+		switch {
+		case i == pod:
+		case strings.HasPrefix(intf.Name, datapath.DummyPrefix) && intf.Sandbox != "" && !strings.Contains(intf.Sandbox, "/"):
+			a.Dummy = intf.Name
+			if d, err := strconv.Atoi(intf.Sandbox); err == nil && d >= 0 {
+				dev = d
 			}
-		} else if intf.Sandbox == "" && a.HostVeth == "" {
-			a.HostVeth, a.HostMAC = intf.Name, intf.Mac
+		case intf.Sandbox == "" && (a.HostVeth == "" || i == pod-1):
+			a.HostVeth, a.HostMAC = intf.Name, macOrEmpty(intf.Mac)
 		}
 	}
-	if !a.IP.IsValid() { // interface index missing: take the first IPv4
-		for _, ip := range r.IPs {
-			if v4 := ip.Address.IP.To4(); v4 != nil {
-				a.IP, _ = netip.AddrFromSlice(v4)
-				break
-			}
+	if pod >= 0 {
+		intf := r.Interfaces[pod]
+		a.IfName, a.Netns, a.MTU, a.PodMAC = intf.Name, intf.Sandbox, intf.Mtu, macOrEmpty(intf.Mac)
+		if t, err := strconv.Atoi(intf.Mac); err == nil {
+			a.Table = tableOf(t)
 		}
 	}
+	if dev >= 0 {
+		a.DeviceNumber = dev
+		if a.Table == 0 {
+			a.Table = datapath.ENITable(dev)
+		}
+	}
+	a.IP = podIPv4(r.IPs, pod)
 	return a, nil
+}
+
+// podInterface is the index of the pod's interface, -1 if none.
+func podInterface(ifs []*types100.Interface, ifName string) int {
+	first := -1
+	for i, intf := range ifs {
+		if ifName != "" && intf.Name == ifName && intf.Sandbox != "" {
+			return i
+		}
+		if first < 0 && strings.Contains(intf.Sandbox, "/") {
+			first = i
+		}
+	}
+	return first
+}
+
+// podIPv4 is the IPv4 address on interface pod, else the first IPv4.
+func podIPv4(ips []*types100.IPConfig, pod int) netip.Addr {
+	var first netip.Addr
+	for _, ip := range ips {
+		v4 := ip.Address.IP.To4()
+		if v4 == nil {
+			continue
+		}
+		addr, _ := netip.AddrFromSlice(v4)
+		if ip.Interface != nil && *ip.Interface == pod {
+			return addr
+		}
+		if !first.IsValid() {
+			first = addr
+		}
+	}
+	return first
+}
+
+// tableOf is the table upstream routes a pod through for a route table id
+// (SetupPodNetwork: main unless the id is above 1).
+func tableOf(id int) int {
+	if id > 1 {
+		return id
+	}
+	return datapath.MainTable
+}
+
+// macOrEmpty is s when it is a MAC address (results of older enilab
+// versions), "" for upstream's route table id in that field.
+func macOrEmpty(s string) string {
+	if _, err := net.ParseMAC(s); err != nil {
+		return ""
+	}
+	return s
 }

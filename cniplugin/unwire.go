@@ -13,19 +13,16 @@ import (
 	"github.com/enilab/enilab/internal/nsutil"
 )
 
-// unwire removes what wire built for one attachment, tolerating every piece
-// being gone already. The pod's link is removed from inside its namespace
-// when that still exists; otherwise the host veth is removed if its alias
-// says it belongs to this container (another sandbox of the same pod may own
-// a veth of the same name).
-func (s *hostSide) unwire(a Attachment, containerID string) error {
+// unwire removes what wire built for one attachment (a failed ADD, GC),
+// tolerating every piece being gone already: the pod's link is deleted from
+// inside its namespace, which takes the host end with it, then the route and
+// rules. A host veth whose pod namespace is gone goes with that namespace;
+// one of the same name may belong to a newer sandbox of the pod, so it is
+// never deleted by name.
+func (s *hostSide) unwire(a Attachment) error {
 	var errs []error
-	podGone := false
 	if a.Netns != "" && a.IfName != "" {
-		pod, err := nsutil.Handle(a.Netns)
-		if err != nil {
-			podGone = true // the netns is gone: its veth end went with it
-		} else {
+		if pod, err := nsutil.Handle(a.Netns); err == nil {
 			if l, err := pod.LinkByName(a.IfName); err == nil {
 				if err := pod.LinkDel(l); err != nil && !isGone(err) {
 					errs = append(errs, fmt.Errorf("delete %s in %s: %w", a.IfName, a.Netns, err))
@@ -33,31 +30,26 @@ func (s *hostSide) unwire(a Attachment, containerID string) error {
 			}
 			pod.Close()
 		}
-	} else {
-		podGone = true
 	}
-	if a.HostVeth != "" {
-		if l, err := s.h.LinkByName(a.HostVeth); err == nil {
-			cid, _, aliasIP, _, ok := parseAlias(l.Attrs().Alias)
-			mine := (ok && cid == containerID) || (!ok && podGone)
-			if mine && !a.IP.IsValid() && aliasIP.IsValid() {
-				a.IP = aliasIP
-			}
-			if mine {
-				if err := s.h.LinkDel(l); err != nil && !isGone(err) {
-					errs = append(errs, fmt.Errorf("delete host veth %s: %w", a.HostVeth, err))
-				}
-			}
-		}
+	errs = append(errs, s.unroute(a))
+	return errors.Join(errs...)
+}
+
+// unroute removes the pod's host route and its 512 and 1536 rules, what
+// upstream's TeardownPodNetwork removes (links are left to the runtime's
+// removal of the netns). Rules and route of an address that another link
+// routes already belong to a newer pod and stay.
+func (s *hostSide) unroute(a Attachment) error {
+	if !a.IP.IsValid() || ownedElsewhere(s.h, a.IP, a.HostVeth) {
+		return nil
 	}
-	if a.IP.IsValid() && !ownedElsewhere(s.h, a.IP, a.HostVeth) {
-		if err := s.h.RouteDel(&netlink.Route{Dst: kernel.HostNet(a.IP), Table: datapath.MainTable}); err != nil &&
-			!errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, fmt.Errorf("delete host route %v/32: %w", a.IP, err))
-		}
-		if err := removePodRules(s.h, a.IP); err != nil {
-			errs = append(errs, err)
-		}
+	var errs []error
+	if err := s.h.RouteDel(&netlink.Route{Dst: kernel.HostNet(a.IP), Scope: netlink.SCOPE_LINK, Table: datapath.MainTable}); err != nil &&
+		!errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
+		errs = append(errs, fmt.Errorf("delete host route %v/32: %w", a.IP, err))
+	}
+	if err := removePodRules(s.h, a.IP); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -27,7 +27,7 @@ func (s *hostSide) check(a Attachment, table int, mtu int) []string {
 	return bad
 }
 
-// checkHostVeth verifies the host veth (MAC, up, gateway address) and the
+// checkHostVeth verifies the host veth (MAC, up) and the
 // host route to the pod; it returns the veth, nil when it is missing.
 func (s *hostSide) checkHostVeth(a Attachment, bad *findings) netlink.Link {
 	host, err := s.h.LinkByName(a.HostVeth)
@@ -40,10 +40,6 @@ func (s *hostSide) checkHostVeth(a Attachment, bad *findings) netlink.Link {
 	}
 	if host.Attrs().Flags&net.FlagUp == 0 {
 		bad.add("host veth %s is down", a.HostVeth)
-	}
-	addrs, err := nsutil.Retry(func() ([]netlink.Addr, error) { return s.h.AddrList(host, netlink.FAMILY_V4) })
-	if err != nil || !hasAddr(addrs, kernel.HostNet(datapath.GatewayIP)) {
-		bad.add("host veth %s lacks the gateway address %v/32 the pod's ping of its gateway needs", a.HostVeth, datapath.GatewayIP)
 	}
 	routes, err := nsutil.Retry(func() ([]netlink.Route, error) {
 		return s.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: kernel.HostNet(a.IP), Table: datapath.MainTable},
@@ -64,12 +60,12 @@ func hasAddr(addrs []netlink.Addr, want *net.IPNet) bool {
 }
 
 // checkHostRules verifies the pod's rules (the from-rule only for a
-// secondary-ENI table).
+// table other than main, as upstream's setupIPBasedContainerRouteRules).
 func (s *hostSide) checkHostRules(a Attachment, table int, bad *findings) {
 	if ok, err := kernel.RuleExists(s.h, kernel.ToPodRule(a.IP)); err != nil || !ok {
 		bad.add("rule \"to %v lookup main\" (priority %d) is missing", a.IP, datapath.ToPodRulePriority)
 	}
-	if table > 0 {
+	if table != datapath.MainTable {
 		if ok, err := kernel.RuleExists(s.h, kernel.FromPodRule(a.IP, table)); err != nil || !ok {
 			bad.add("rule \"from %v lookup %d\" (priority %d) is missing", a.IP, table, datapath.FromPodRulePriority)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -30,17 +31,32 @@ func (u undoList) run() {
 	}
 }
 
-// gatewayAddr sits on every host veth with scope host so the pod's gateway
-// answers (a pod can ping 169.254.1.1, a health signal the lab relies on)
-// without ever being chosen as a source address for traffic to the pod.
-func gatewayAddr() *netlink.Addr {
-	return &netlink.Addr{IPNet: kernel.HostNet(datapath.GatewayIP), Scope: unix.RT_SCOPE_HOST}
+// hostVethSysctls are the IPv6 settings upstream gives every host veth
+// before it comes up (driver.go setHostVethV6Sysctls), so the host end
+// never accepts a router advertisement from the pod side.
+var hostVethSysctls = []struct{ key, value string }{
+	{"accept_ra", "0"},
+	{"accept_redirects", "1"},
+	{"forwarding", "0"},
+}
+
+// setHostVethSysctls writes hostVethSysctls for the named link of the
+// plugin's own (the node's) namespace. A kernel without IPv6 has no such
+// files, which upstream ignores too.
+func setHostVethSysctls(name string) error {
+	for _, s := range hostVethSysctls {
+		path := "/proc/sys/net/ipv6/conf/" + name + "/" + s.key
+		if err := os.WriteFile(path, []byte(s.value), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("host veth %s: set %s=%s: %w", name, s.key, s.value, err)
+		}
+	}
+	return nil
 }
 
 // wire builds everything DESIGN §4 lists for a pod, and undoes whatever it
 // built if any step fails. a.HostVeth, IfName, Netns, IP, MTU are inputs; the
 // MACs are filled in.
-func (s *hostSide) wire(a *Attachment, table int, alias string, hook stageHook) error {
+func (s *hostSide) wire(a *Attachment, table int, hook stageHook) error {
 	pod, err := nsutil.Handle(a.Netns)
 	if err != nil {
 		return fmt.Errorf("pod namespace %s: %w", a.Netns, err)
@@ -66,7 +82,7 @@ func (s *hostSide) wire(a *Attachment, table int, alias string, hook stageHook) 
 	if err := hook("veth"); err != nil {
 		return err
 	}
-	host, err := s.setupHostVeth(a, alias)
+	host, err := s.setupHostVeth(a)
 	if err != nil {
 		return err
 	}
@@ -126,19 +142,17 @@ func (s *hostSide) deleteVeth(pod *netlink.Handle, a *Attachment) {
 	}
 }
 
-// setupHostVeth labels the host end with its owner (alias), gives it the
-// gateway address and brings it up; a.HostMAC is filled in.
-func (s *hostSide) setupHostVeth(a *Attachment, alias string) (netlink.Link, error) {
+// setupHostVeth sets the host end's IPv6 sysctls and brings it up, as
+// upstream's createVethPairContext.run does: no address, no alias.
+// a.HostMAC is filled in.
+func (s *hostSide) setupHostVeth(a *Attachment) (netlink.Link, error) {
 	host, err := s.h.LinkByName(a.HostVeth)
 	if err != nil {
 		return nil, fmt.Errorf("host veth %s: %w", a.HostVeth, err)
 	}
 	a.HostMAC = host.Attrs().HardwareAddr.String()
-	if err := s.h.LinkSetAlias(host, alias); err != nil {
-		return nil, fmt.Errorf("host veth %s: set alias: %w", a.HostVeth, err)
-	}
-	if err := s.h.AddrAdd(host, gatewayAddr()); err != nil && !errors.Is(err, unix.EEXIST) {
-		return nil, fmt.Errorf("host veth %s: add %v: %w", a.HostVeth, datapath.GatewayIP, err)
+	if err := setHostVethSysctls(a.HostVeth); err != nil {
+		return nil, err
 	}
 	if err := s.h.LinkSetUp(host); err != nil {
 		return nil, fmt.Errorf("host veth %s: set up: %w", a.HostVeth, err)
@@ -181,8 +195,8 @@ func setupPodSide(pod *netlink.Handle, a *Attachment, hostMAC net.HardwareAddr) 
 }
 
 // setupHostRouting installs the host /32 route to the pod and its rules:
-// `to ip lookup main` and, for a secondary-ENI address (table > 0),
-// `from ip lookup table`. Rules left for this address by an earlier owner
+// `to ip lookup main` and, for a table other than main (a secondary ENI),
+// `from ip lookup table` (upstream setupIPBasedContainerRouteRules). Rules left for this address by an earlier owner
 // would misroute it, so they go first.
 func (s *hostSide) setupHostRouting(a *Attachment, host netlink.Link, table int, undo *undoList) error {
 	if err := s.h.RouteReplace(kernel.HostRoute(a.IP, host.Attrs().Index, 0)); err != nil {
@@ -195,7 +209,7 @@ func (s *hostSide) setupHostRouting(a *Attachment, host netlink.Link, table int,
 	if err := s.h.RuleAdd(kernel.ToPodRule(a.IP)); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("rule to %v lookup main (priority %d): %w", a.IP, datapath.ToPodRulePriority, err)
 	}
-	if table > 0 {
+	if table != datapath.MainTable {
 		if err := s.h.RuleAdd(kernel.FromPodRule(a.IP, table)); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("rule from %v lookup %d (priority %d): %w", a.IP, table, datapath.FromPodRulePriority, err)
 		}

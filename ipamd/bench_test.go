@@ -34,7 +34,7 @@ func BenchmarkAddNetworkSocket(b *testing.B) {
 			b.Fatalf("AddNetwork: %v %v", r, err)
 		}
 		b.StopTimer()
-		if _, err := n.client.DelNetwork(ctx, &rpc.DelNetworkRequest{ContainerID: req.ContainerID, IfName: "eth0", NetworkName: "aws-cni"}); err != nil {
+		if _, err := n.client.DelNetwork(ctx, &rpc.DelNetworkRequest{ContainerID: req.ContainerID, IfName: "eth0", NetworkName: "aws-cni", ClientVersion: rpc.Version}); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()

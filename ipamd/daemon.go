@@ -91,6 +91,8 @@ type ec2API interface {
 type imdsAPI interface {
 	Identity(ctx context.Context) (awsapi.Identity, error)
 	PrimaryMAC(ctx context.Context) (string, error)
+	// Get reads one meta-data path (AddNetwork's VPC CIDRs).
+	Get(ctx context.Context, path string) (string, error)
 	ENI(ctx context.Context, mac string) (awsapi.ENIMeta, error)
 }
 

@@ -163,6 +163,7 @@ func (n *testNode) addReq(pod string) *rpc.AddNetworkRequest {
 	return &rpc.AddNetworkRequest{
 		K8S_POD_NAME: pod, K8S_POD_NAMESPACE: "default", K8S_POD_INFRA_CONTAINER_ID: "c-" + pod,
 		ContainerID: "c-" + pod, IfName: "eth0", NetworkName: "aws-cni", Netns: "/var/run/netns/" + pod,
+		ClientVersion: rpc.Version,
 	}
 }
 
@@ -214,6 +215,7 @@ func (n *testNode) del(pod string) (*rpc.DelNetworkReply, error) {
 	return n.client.DelNetwork(ctx, &rpc.DelNetworkRequest{
 		K8S_POD_NAME: pod, K8S_POD_NAMESPACE: "default", K8S_POD_INFRA_CONTAINER_ID: "c-" + pod,
 		ContainerID: "c-" + pod, IfName: "eth0", NetworkName: "aws-cni", Reason: "PodDeleted",
+		ClientVersion: rpc.Version,
 	})
 }
 

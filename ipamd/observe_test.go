@@ -52,7 +52,7 @@ func TestSocketIntrospectionMetrics(t *testing.T) {
 	_, r := n.add()
 	require.True(t, r.Success)
 	assert.Equal(t, []string{"10.0.0.0/16", "100.64.0.0/16"}, r.VPCv4CIDRs)
-	assert.Equal(t, int32(0), r.IPAllocationMetadata[0].RouteTableId, "primary ENI: main table")
+	assert.Equal(t, int32(254), r.IPAllocationMetadata[0].RouteTableId, "primary ENI: main table")
 	l.advance(10*time.Second, time.Second)
 
 	var enis struct {

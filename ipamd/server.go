@@ -3,47 +3,53 @@ package ipamd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/enilab/enilab/internal/datapath"
+	"github.com/enilab/enilab/ipamd/config"
 	"github.com/enilab/enilab/ipamd/datastore"
 	"github.com/enilab/enilab/ipamd/rpc"
 )
 
-// backend serves the CNIBackend protocol to the CNI plugin.
+// backend serves the CNIBackend protocol to the CNI plugin, as upstream's
+// rpc_handler.go server does.
 type backend struct {
 	rpc.UnimplementedCNIBackendServer
 	d *Daemon
 }
 
-func keyOf(networkName, containerID, infraID, ifName string) datastore.Key {
-	if containerID == "" {
-		containerID = infraID
+// validateVersion refuses a client of another version, with upstream's
+// status and wording (rpc_handler.go validateVersion).
+func validateVersion(clientVersion string) error {
+	if clientVersion != rpc.Version {
+		return status.Errorf(codes.FailedPrecondition, "wrong client version %q (!= %q)", clientVersion, rpc.Version)
 	}
-	return datastore.Key{NetworkName: networkName, ContainerID: containerID, IfName: ifName}
+	return nil
 }
 
-// routeTable is the table a pod on the given device routes through: the
-// ENI's own table (device+1) for secondary ENIs, 0 (main) for the primary.
-func routeTable(device int) int32 {
-	if device == 0 {
-		return 0
-	}
-	return int32(device + 1)
-}
-
-// AddNetwork assigns the pod an address. An empty pool is Success=false
-// (the plugin reports "try again later"), not a transport error.
+// AddNetwork assigns the pod an address (upstream rpc_handler.go
+// AddNetwork): a request without ContainerID, IfName or NetworkName, and an
+// empty pool, are Success=false (the plugin reports "try again later"); the
+// VPC CIDRs are read from IMDS on every ADD, with the SNAT exclusions added
+// unless external SNAT is on.
 func (b *backend) AddNetwork(ctx context.Context, in *rpc.AddNetworkRequest) (*rpc.AddNetworkReply, error) {
 	d := b.d
 	d.metrics.addIPReq.Inc()
-	k := keyOf(in.NetworkName, in.ContainerID, in.K8S_POD_INFRA_CONTAINER_ID, in.IfName)
-	if k.ContainerID == "" || k.IfName == "" {
-		return nil, status.Errorf(codes.InvalidArgument, "AddNetwork: ContainerID and IfName are required (got %q, %q)", k.ContainerID, k.IfName)
+	if err := validateVersion(in.ClientVersion); err != nil {
+		d.log.Warn(fmt.Sprintf("Rejecting AddNetwork request: %v", err))
+		return nil, err
 	}
+	failure := &rpc.AddNetworkReply{Success: false}
+	if in.ContainerID == "" || in.IfName == "" || in.NetworkName == "" {
+		d.log.Error(fmt.Sprintf("Unable to generate IPAMKey from %+v", in))
+		return failure, nil
+	}
+	k := datastore.Key{NetworkName: in.NetworkName, ContainerID: in.ContainerID, IfName: in.IfName}
 	pod := datastore.Pod{Name: in.K8S_POD_NAME, Namespace: in.K8S_POD_NAMESPACE, Netns: in.Netns}
 	a, err := d.store.Assign(k, pod, d.clock.Now())
 	if err != nil {
@@ -56,27 +62,83 @@ func (b *backend) AddNetwork(ctx context.Context, in *rpc.AddNetworkRequest) (*r
 			d.metrics.ipamdError("AddNetwork")
 			d.log.Error("AddNetwork failed", "pod", in.K8S_POD_NAMESPACE+"/"+in.K8S_POD_NAME, "err", err)
 		}
-		return &rpc.AddNetworkReply{Success: false}, nil
+		return failure, nil
 	}
 	d.updateStoreGauges()
-	d.log.Info("Send AddNetworkReply", "IPv4Addr", a.IP, "DeviceNumber", a.DeviceNumber, "pod", in.K8S_POD_NAMESPACE+"/"+in.K8S_POD_NAME, "key", k)
-	return &rpc.AddNetworkReply{
+	cidrs, err := d.vpcIPv4CIDRs(ctx)
+	if err != nil {
+		// As upstream: the address stays assigned; the runtime's DEL
+		// after the failed ADD releases it.
+		return failure, err
+	}
+	if !d.cfg.ExternalSNAT {
+		cidrs = append(cidrs, d.excludeSNATCIDRs()...)
+	}
+	reply := &rpc.AddNetworkReply{
 		Success: true,
 		IPAllocationMetadata: []*rpc.IPAllocationMetadata{{
-			IPv4Addr: a.IP.String(), DeviceNumber: int32(a.DeviceNumber), RouteTableId: routeTable(a.DeviceNumber),
+			IPv4Addr: a.IP.String(), DeviceNumber: int32(a.DeviceNumber), RouteTableId: int32(datapath.ENITable(a.DeviceNumber)),
 		}},
 		UseExternalSNAT: d.cfg.ExternalSNAT,
-		VPCv4CIDRs:      prefixStrings(d.vpcCIDRs),
-	}, nil
+		VPCv4CIDRs:      cidrs,
+	}
+	d.log.Info("Send AddNetworkReply", "IPv4Addr", a.IP, "DeviceNumber", a.DeviceNumber, "pod", in.K8S_POD_NAMESPACE+"/"+in.K8S_POD_NAME, "key", k)
+	return reply, nil
 }
 
-// DelNetwork releases the pod's address. An unknown pod is a NotFound
-// status whose message carries upstream's "datastore: unknown pod", which
-// the plugin treats as success.
+// vpcIPv4CIDRs reads the VPC's IPv4 CIDR blocks from IMDS through the
+// primary ENI's MAC, as upstream's GetVPCIPv4CIDRs does on every ADD.
+func (d *Daemon) vpcIPv4CIDRs(ctx context.Context) ([]string, error) {
+	text, err := d.imds.Get(ctx, "network/interfaces/macs/"+d.primary.MAC+"/vpc-ipv4-cidr-blocks")
+	if err != nil {
+		d.metrics.ipamdError("GetVPCIPv4CIDRBlocks")
+		return nil, fmt.Errorf("get VPC IPv4 CIDR blocks: %w", err)
+	}
+	var out []string
+	for _, f := range strings.Fields(text) {
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("get VPC IPv4 CIDR blocks: IMDS returned %q", f)
+		}
+		out = append(out, p.Masked().String())
+	}
+	return out, nil
+}
+
+// excludeSNATCIDRs parses AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS on every call,
+// dropping (and logging) what is not an IPv4 CIDR, as upstream's
+// parseCIDRString does.
+func (d *Daemon) excludeSNATCIDRs() []string {
+	var out []string
+	for _, c := range strings.Split(d.cfg.ExcludeSNATCIDRs, ",") {
+		if strings.TrimSpace(c) == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(strings.TrimSpace(c))
+		switch {
+		case err != nil:
+			d.log.Error(fmt.Sprintf("%v from %s is not a valid CIDR", c, config.EnvExcludeSNATCIDRs))
+		case !p.Addr().Is4():
+			d.log.Error(fmt.Sprintf("%v from %s is an IPV6 CIDR", c, config.EnvExcludeSNATCIDRs))
+		default:
+			out = append(out, p.Masked().String())
+		}
+	}
+	return out
+}
+
+// DelNetwork releases the pod's address (upstream rpc_handler.go
+// DelNetwork). A pod ipamd does not know is answered as upstream answers
+// it: an error whose text carries "datastore: unknown pod", which the plugin
+// treats as success.
 func (b *backend) DelNetwork(ctx context.Context, in *rpc.DelNetworkRequest) (*rpc.DelNetworkReply, error) {
 	d := b.d
 	d.metrics.delIPReq.WithLabelValues(in.Reason).Inc()
-	k := keyOf(in.NetworkName, in.ContainerID, in.K8S_POD_INFRA_CONTAINER_ID, in.IfName)
+	if err := validateVersion(in.ClientVersion); err != nil {
+		d.log.Warn(fmt.Sprintf("Rejecting DelNetwork request: %v", err))
+		return nil, err
+	}
+	k := datastore.Key{NetworkName: in.NetworkName, ContainerID: in.ContainerID, IfName: in.IfName}
 	a, err := d.store.Release(k, d.clock.Now())
 	if errors.Is(err, datastore.ErrUnknownPod) && in.K8S_POD_NAME != "" {
 		// An assignment rebuilt from the host's routes after the
@@ -87,27 +149,26 @@ func (b *backend) DelNetwork(ctx context.Context, in *rpc.DelNetworkRequest) (*r
 		}
 	}
 	if errors.Is(err, datastore.ErrUnknownPod) {
-		d.log.Info("DelNetwork: unknown pod", "key", k, "pod", in.K8S_POD_NAMESPACE+"/"+in.K8S_POD_NAME)
-		return nil, status.Error(codes.NotFound, datastore.ErrUnknownPod.Error())
+		err = datastore.ErrUnknownPod // upstream's text, without our key
+	} else if err != nil {
+		d.metrics.ipamdError("DelNetwork")
 	}
 	if err != nil {
-		d.metrics.ipamdError("DelNetwork")
-		return nil, status.Errorf(codes.Internal, "DelNetwork: %v", err)
+		d.log.Info(fmt.Sprintf("Send DelNetworkReply: IPAddress: [], err: %v", err), "key", k)
+		return &rpc.DelNetworkReply{Success: false}, multiError(err)
 	}
 	d.updateStoreGauges()
 	d.log.Info("Send DelNetworkReply", "IPv4Addr", a.IP, "DeviceNumber", a.DeviceNumber, "reason", in.Reason, "key", k)
 	return &rpc.DelNetworkReply{
 		Success: true,
 		IPAllocationMetadata: []*rpc.IPAllocationMetadata{{
-			IPv4Addr: a.IP.String(), DeviceNumber: int32(a.DeviceNumber), RouteTableId: routeTable(a.DeviceNumber),
+			IPv4Addr: a.IP.String(), DeviceNumber: int32(a.DeviceNumber), RouteTableId: int32(datapath.ENITable(a.DeviceNumber)),
 		}},
 	}, nil
 }
 
-func prefixStrings(ps []netip.Prefix) []string {
-	out := make([]string, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, p.String())
-	}
-	return out
+// multiError words one error as upstream's go-multierror does, the text
+// its DelNetwork returns (gRPC code Unknown).
+func multiError(err error) error {
+	return errors.New("1 error occurred:\n\t* " + err.Error() + "\n\n")
 }

@@ -35,9 +35,16 @@ const MainTable = 254
 // return by the primary ENI (AWS_VPC_K8S_CNI_CONNMARK default 0x80).
 const ConnMark = 0x80
 
-// GatewayIP is the link-local next hop every pod routes through; the host
-// veth answers for it by proxy ARP, it is never an address on the host.
+// GatewayIP is the link-local next hop every pod routes through: a static
+// neighbour entry in the pod points it at the host veth's MAC. It is never an
+// address on the node, so a pod cannot ping it (as on EKS).
 var GatewayIP = netip.MustParseAddr("169.254.1.1")
+
+// DummyPrefix names the purely virtual interface upstream's plugin appends
+// to every ADD result: HostVethName(DummyPrefix, namespace, pod), mac "0"
+// (the VLAN id of a non-branch pod) and sandbox the device number, read back
+// by DEL when ipamd cannot answer (cni.go dummyInterfacePrefix).
+const DummyPrefix = "dummy"
 
 // ENITable is the route table of the ENI at a device index: main for the
 // primary ENI (device 0), device + 1 otherwise (upstream SetupENINetwork).

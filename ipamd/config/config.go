@@ -31,6 +31,7 @@ const (
 	EnvPodMTU                 = "POD_MTU"
 	EnvVethPrefix             = "AWS_VPC_K8S_CNI_VETHPREFIX"
 	EnvExternalSNAT           = "AWS_VPC_K8S_CNI_EXTERNALSNAT"
+	EnvExcludeSNATCIDRs       = "AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS"
 	EnvClusterName            = "CLUSTER_NAME"
 	EnvAdditionalENITags      = "ADDITIONAL_ENI_TAGS"
 	EnvLogLevel               = "AWS_VPC_K8S_CNI_LOGLEVEL"
@@ -74,6 +75,9 @@ type Config struct {
 	VethPrefix        string
 	ClusterName       string
 	LogLevel          string
+	// ExcludeSNATCIDRs is AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS as given;
+	// AddNetwork parses it on every ADD, as upstream does.
+	ExcludeSNATCIDRs string
 
 	IPCooldown time.Duration
 	ENIMTU     int
@@ -175,6 +179,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	r.strVar(EnvVethPrefix, &c.VethPrefix)
 	r.strVar(EnvClusterName, &c.ClusterName)
 	r.strVar(EnvLogLevel, &c.LogLevel)
+	r.strVar(EnvExcludeSNATCIDRs, &c.ExcludeSNATCIDRs)
 	if _, ok := r.get(EnvIPCooldownPeriod); ok {
 		cooldown := -1
 		r.intVar(EnvIPCooldownPeriod, &cooldown, 0)
