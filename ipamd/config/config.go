@@ -24,6 +24,7 @@ const (
 	EnvMaxENI                 = "MAX_ENI"
 	EnvCustomNetwork          = "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG"
 	EnvENIConfigLabelDef      = "ENI_CONFIG_LABEL_DEF"
+	EnvENIConfigAnnotationDef = "ENI_CONFIG_ANNOTATION_DEF"
 	EnvEnableSubnetDiscovery  = "ENABLE_SUBNET_DISCOVERY"
 	EnvIPCooldownPeriod       = "IP_COOLDOWN_PERIOD"
 	EnvDisableLeakedENI       = "DISABLE_LEAKED_ENI_CLEANUP"
@@ -40,6 +41,14 @@ const (
 // name from when ENI_CONFIG_LABEL_DEF is unset. Labs that select ENIConfigs
 // by zone set ENI_CONFIG_LABEL_DEF=topology.kubernetes.io/zone, as EKS users do.
 const DefaultENIConfigLabelDef = "k8s.amazonaws.com/eniConfig"
+
+// DefaultENIConfigAnnotationDef is the node annotation upstream reads the
+// ENIConfig name from (before the label) when ENI_CONFIG_ANNOTATION_DEF is unset.
+const DefaultENIConfigAnnotationDef = "k8s.amazonaws.com/eniConfig"
+
+// ExternalENIConfigLabel, when a node carries it, names the node's ENIConfig
+// before any annotation or label (upstream's externalEniConfigLabel).
+const ExternalENIConfigLabel = "vpc.amazonaws.com/externalEniConfig"
 
 // DefaultENIConfigName is the ENIConfig used when the node has no label
 // naming one (upstream's "default").
@@ -70,16 +79,21 @@ type Config struct {
 	DisableLeakedENICleanup bool
 	ExternalSNAT            bool
 
-	ENIConfigLabelDef string
-	VethPrefix        string
-	ClusterName       string
-	LogLevel          string
+	ENIConfigLabelDef      string
+	ENIConfigAnnotationDef string
+	VethPrefix             string
+	ClusterName            string
+	LogLevel               string
 
 	IPCooldown time.Duration
 	ENIMTU     int
 	PodMTU     int
 
 	AdditionalENITags map[string]string
+
+	// Warnings are the settings FromEnv ignored or replaced as upstream
+	// does (the daemon logs each at start-up with upstream's line).
+	Warnings []Warning
 
 	PoolCheckPeriod time.Duration // 5 s: how often the warm pool is checked
 	ReconcilePeriod time.Duration // 60 s: how often the datastore is compared with EC2
@@ -108,16 +122,17 @@ const (
 // DefaultConfig is what FromEnv returns for an empty environment.
 func Default() Config {
 	c := Config{
-		WarmENITarget:         1,
-		WarmPrefixTarget:      1,
-		MaxENI:                -1,
-		EnableSubnetDiscovery: true,
-		ENIConfigLabelDef:     DefaultENIConfigLabelDef,
-		VethPrefix:            "eni",
-		LogLevel:              "DEBUG",
-		IPCooldown:            DefaultIPCooldown,
-		ENIMTU:                DefaultMTU,
-		PodMTU:                DefaultMTU,
+		WarmENITarget:          1,
+		WarmPrefixTarget:       1,
+		MaxENI:                 -1,
+		EnableSubnetDiscovery:  true,
+		ENIConfigLabelDef:      DefaultENIConfigLabelDef,
+		ENIConfigAnnotationDef: DefaultENIConfigAnnotationDef,
+		VethPrefix:             "eni",
+		LogLevel:               "DEBUG",
+		IPCooldown:             DefaultIPCooldown,
+		ENIMTU:                 DefaultMTU,
+		PodMTU:                 DefaultMTU,
 	}
 	c.SetDefaults()
 	return c
@@ -150,6 +165,9 @@ func (c *Config) SetDefaults() {
 	if c.ENIConfigLabelDef == "" {
 		c.ENIConfigLabelDef = DefaultENIConfigLabelDef
 	}
+	if c.ENIConfigAnnotationDef == "" {
+		c.ENIConfigAnnotationDef = DefaultENIConfigAnnotationDef
+	}
 	if c.LogLevel == "" {
 		c.LogLevel = "DEBUG"
 	}
@@ -161,17 +179,18 @@ func (c *Config) SetDefaults() {
 func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	c := Default()
 	r := &envReader{lookup: lookup}
-	r.intVar(EnvWarmENITarget, &c.WarmENITarget, 0)
-	r.intVar(EnvWarmIPTarget, &c.WarmIPTarget, 0)
-	r.intVar(EnvMinimumIPTarget, &c.MinimumIPTarget, 0)
-	r.intVar(EnvWarmPrefixTarget, &c.WarmPrefixTarget, 0)
-	r.intVar(EnvMaxENI, &c.MaxENI, -1)
-	r.boolVar(EnvEnablePrefixDelegation, &c.EnablePrefixDelegation)
-	r.boolVar(EnvCustomNetwork, &c.CustomNetworking)
-	r.boolVar(EnvEnableSubnetDiscovery, &c.EnableSubnetDiscovery)
-	r.boolVar(EnvDisableLeakedENI, &c.DisableLeakedENICleanup)
-	r.boolVar(EnvExternalSNAT, &c.ExternalSNAT)
+	r.fallbackInt(EnvWarmENITarget, &c.WarmENITarget, 0, "the default, 1")
+	r.fallbackInt(EnvWarmIPTarget, &c.WarmIPTarget, 0, "none (unset)")
+	r.fallbackInt(EnvMinimumIPTarget, &c.MinimumIPTarget, 0, "none (unset)")
+	r.fallbackInt(EnvWarmPrefixTarget, &c.WarmPrefixTarget, 0, "the default, 1")
+	r.fallbackInt(EnvMaxENI, &c.MaxENI, 1, "the instance type's limit")
+	r.fallbackBool(EnvEnablePrefixDelegation, &c.EnablePrefixDelegation, boolUtils)
+	r.fallbackBool(EnvCustomNetwork, &c.CustomNetworking, boolIPAMD)
+	r.fallbackBool(EnvEnableSubnetDiscovery, &c.EnableSubnetDiscovery, boolIPAMD)
+	r.fallbackBool(EnvDisableLeakedENI, &c.DisableLeakedENICleanup, boolUtils)
+	r.fallbackBool(EnvExternalSNAT, &c.ExternalSNAT, boolNetworkUtils)
 	r.strVar(EnvENIConfigLabelDef, &c.ENIConfigLabelDef)
+	r.strVar(EnvENIConfigAnnotationDef, &c.ENIConfigAnnotationDef)
 	r.strVar(EnvVethPrefix, &c.VethPrefix)
 	r.strVar(EnvClusterName, &c.ClusterName)
 	r.strVar(EnvLogLevel, &c.LogLevel)
@@ -192,14 +211,8 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	} else if eniMTUSet {
 		c.PodMTU = c.ENIMTU
 	}
-	if v, ok := r.get(EnvAdditionalENITags); ok {
-		tags := map[string]string{}
-		if err := json.Unmarshal([]byte(v), &tags); err != nil {
-			r.errs = append(r.errs, fmt.Errorf("%s=%q: not a JSON object of strings (e.g. {\"team\":\"net\"}): %w", EnvAdditionalENITags, v, err))
-		} else {
-			c.AdditionalENITags = tags
-		}
-	}
+	r.additionalTags(&c.AdditionalENITags)
+	c.Warnings = r.warn
 	if err := c.Validate(); err != nil {
 		r.errs = append(r.errs, err)
 	}
@@ -213,6 +226,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 type envReader struct {
 	lookup func(string) (string, bool)
 	errs   []error
+	warn   []Warning
 }
 
 // get is the variable's trimmed value; unset and empty are alike.
@@ -236,19 +250,6 @@ func (r *envReader) intVar(name string, dst *int, min int) {
 	default:
 		*dst = n
 	}
-}
-
-func (r *envReader) boolVar(name string, dst *bool) {
-	v, ok := r.get(name)
-	if !ok {
-		return
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		r.errs = append(r.errs, fmt.Errorf("%s=%q: not a boolean (use true or false)", name, v))
-		return
-	}
-	*dst = b
 }
 
 func (r *envReader) strVar(name string, dst *string) {
@@ -293,11 +294,6 @@ func (c Config) Validate() error {
 	if c.LogLevel != "" {
 		if _, err := parseLevel(c.LogLevel); err != nil {
 			bad("%s=%q: %v", EnvLogLevel, c.LogLevel, err)
-		}
-	}
-	for k := range c.AdditionalENITags {
-		if strings.HasPrefix(k, "k8s.amazonaws.com") || strings.HasPrefix(k, "node.k8s.amazonaws.com") || strings.HasPrefix(k, "cluster.k8s.amazonaws.com") {
-			bad("%s: tag key %q is reserved for the CNI's own tags", EnvAdditionalENITags, k)
 		}
 	}
 	for _, p := range []struct {
