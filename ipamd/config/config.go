@@ -213,6 +213,11 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	}
 	r.additionalTags(&c.AdditionalENITags)
 	c.Warnings = r.warn
+	if c.EnablePrefixDelegation && c.WarmIPTarget <= 0 && c.WarmPrefixTarget <= 0 && c.MinimumIPTarget <= 0 {
+		// The aws-vpc-cni init container (validateEnvVars) refuses this.
+		r.errs = append(r.errs, fmt.Errorf("%s=0 with %s=true: Setting WARM_PREFIX_TARGET = 0 is not supported while WARM_IP_TARGET/MINIMUM_IP_TARGET is not set. Please configure either one of the WARM_{PREFIX/IP}_TARGET or MINIMUM_IP_TARGET env variables",
+			EnvWarmPrefixTarget, EnvEnablePrefixDelegation))
+	}
 	if err := c.Validate(); err != nil {
 		r.errs = append(r.errs, err)
 	}

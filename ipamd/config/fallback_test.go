@@ -65,3 +65,13 @@ func TestAdditionalTagsAsUpstreamLoadAdditionalENITags(t *testing.T) {
 	w := warningFor(t, c.Warnings, EnvAdditionalENITags)
 	assert.Equal(t, "ignoring tagKey x.k8s.amazonaws.com/y from additional ENI Tags as it contains reserved prefix k8s.amazonaws.com", w.Log)
 }
+
+// The aws-vpc-cni init container's validateEnvVars refuses prefix
+// delegation with no target at all: aws-node never starts.
+func TestPrefixModeWithoutTargetsRefusedAsUpstreamValidateEnvVars(t *testing.T) {
+	_, err := FromEnv(envOf(map[string]string{"ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "0"}))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Setting WARM_PREFIX_TARGET = 0 is not supported while WARM_IP_TARGET/MINIMUM_IP_TARGET is not set")
+	_, err = FromEnv(envOf(map[string]string{"ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "0", "WARM_IP_TARGET": "5"}))
+	require.NoError(t, err)
+}
