@@ -77,6 +77,10 @@ func (p *parser) ipamd(n *yaml.Node) {
 		for _, w := range cfg.Warnings {
 			p.warn(vals[i], path, "%s", w.Msg)
 		}
+		if name == config.EnvENIConfigAnnotationDef {
+			p.warn(k, path, "lab nodes have no annotations: on a cluster the VPC CNI reads the ENIConfig name from the node annotation %q before the label %s; here only labels (%s first) select it",
+				v, config.EnvENIConfigLabelDef, config.ExternalENIConfigLabel)
+		}
 		p.sc.IPAMDEnv[k.Value] = v
 	}
 	cfg, err := config.FromEnv(func(q string) (string, bool) { v, ok := p.sc.IPAMDEnv[q]; return v, ok })

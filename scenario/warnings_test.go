@@ -26,6 +26,7 @@ func TestWarningsAsUpstreamIsConfigValidAndGetWarmIPTarget(t *testing.T) {
 		{"ipamd range", "ipamd:\n  env:\n    MAX_ENI: -5\n", "ipamd.env.MAX_ENI", `"-5" is below 1; the VPC CNI ignores it and uses the instance type's limit`, 3},
 		{"bool", "ipamd:\n  env: {ENABLE_SUBNET_DISCOVERY: maybe}\n", "ipamd.env.ENABLE_SUBNET_DISCOVERY", `"maybe" is not a boolean; the VPC CNI uses the default, true`, 2},
 		{"reserved tag", "ipamd:\n  env: {ADDITIONAL_ENI_TAGS: '{\"node.k8s.amazonaws.com/x\":\"1\"}'}\n", "ipamd.env.ADDITIONAL_ENI_TAGS", "the VPC CNI drops this tag", 2},
+		{"annotation", "ipamd:\n  env: {ENI_CONFIG_ANNOTATION_DEF: my/eniConfig}\n", "ipamd.env.ENI_CONFIG_ANNOTATION_DEF", "lab nodes have no annotations", 2},
 		{"prefix delegation on xen", "ipamd:\n  env: {ENABLE_PREFIX_DELEGATION: \"true\"}\nnodes:\n  - {name: x, instanceType: c4.large, subnet: subnet-a}\n", "nodes[0].instanceType",
 			"Prefix delegation is not supported on non-nitro instance c4.large hence falling back to default (secondary IP) mode", 4},
 	} {
