@@ -10,6 +10,7 @@ import (
 
 	"github.com/enilab/enilab/fakeec2"
 	"github.com/enilab/enilab/ipamd/awsapi"
+	"github.com/enilab/enilab/ipamd/config"
 )
 
 func tagged(id string, free int, tags ...string) awsapi.Subnet {
@@ -161,4 +162,19 @@ func TestENITagsAsUpstreamBuildENITagsAndTagENI(t *testing.T) {
 	}
 	assert.Contains(t, n.logs.String(), "ignoring tagKey my.k8s.amazonaws.com/x from additional ENI Tags as it contains reserved prefix k8s.amazonaws.com")
 	assert.True(t, strings.Contains(n.logs.String(), "level=WARN"))
+}
+
+// Upstream's GetNodeSpecificENIConfigName: the externalEniConfig label,
+// then the annotation ENI_CONFIG_ANNOTATION_DEF names, then the label
+// ENI_CONFIG_LABEL_DEF names, then "default".
+func TestENIConfigNameAsUpstreamGetNodeSpecificENIConfigName(t *testing.T) {
+	cfg := config.Default()
+	d := &Daemon{cfg: cfg}
+	assert.Equal(t, "default", d.eniConfigName())
+	d.opts.NodeLabels = map[string]string{cfg.ENIConfigLabelDef: "by-label"}
+	assert.Equal(t, "by-label", d.eniConfigName())
+	d.opts.NodeAnnotations = map[string]string{cfg.ENIConfigAnnotationDef: "by-annotation"}
+	assert.Equal(t, "by-annotation", d.eniConfigName())
+	d.opts.NodeLabels[config.ExternalENIConfigLabel] = "external"
+	assert.Equal(t, "external", d.eniConfigName())
 }
