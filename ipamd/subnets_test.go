@@ -1,6 +1,7 @@
 package ipamd
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"testing"
@@ -177,4 +178,23 @@ func TestENIConfigNameAsUpstreamGetNodeSpecificENIConfigName(t *testing.T) {
 	assert.Equal(t, "by-annotation", d.eniConfigName())
 	d.opts.NodeLabels[config.ExternalENIConfigLabel] = "external"
 	assert.Equal(t, "external", d.eniConfigName())
+}
+
+// A subnet tagged kubernetes.io/role/cni=0 while the node runs: at the
+// next start ipamd marks the ENIs in it excluded and gives back their
+// unassigned addresses; a running pod keeps its own (upstream's
+// checkAndHandleAllENIExclusion and cleanupExcludedENI).
+func TestExcludedENIsGiveBackFreeAddressesAsUpstreamCleanupExcludedENI(t *testing.T) {
+	l := newTestLab(t)
+	n := l.newNode(nodeSpec{Type: "c5.large"})
+	d := n.start()
+	n.addOK(1)
+	require.Positive(t, len(n.ec2PrimaryENI().SecondaryIPs))
+	require.NoError(t, d.ec2.CreateTags(context.Background(), l.subnet.ID, map[string]string{awsapi.TagSubnetRoleCNI: "0"}))
+	n.stop()
+	n.start()
+	assert.Len(t, n.ec2PrimaryENI().SecondaryIPs, 1, "only the running pod's address stays")
+	assert.Contains(t, n.logs.String(), "checkAndHandleAllENIExclusion: cleaning up unassigned resources from excluded primary ENI")
+	_, r := n.add()
+	assert.False(t, r.Success, "no other subnet is tagged for pods")
 }
