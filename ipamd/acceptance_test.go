@@ -202,18 +202,6 @@ func TestPrefixDelegation(t *testing.T) {
 	assert.Equal(t, 31, st.WarmIPs)
 }
 
-// Prefix delegation on a Xen type is refused at start with an error that
-// says why.
-func TestPrefixDelegationRefusedOnXen(t *testing.T) {
-	l := newTestLab(t)
-	n := l.newNode(nodeSpec{Type: "m3.2xlarge", Env: map[string]string{"ENABLE_PREFIX_DELEGATION": "true"}})
-	_, err := n.tryStart()
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "ENABLE_PREFIX_DELEGATION")
-	assert.Contains(t, err.Error(), "m3.2xlarge")
-	assert.Contains(t, err.Error(), "Nitro")
-}
-
 // A subnet with free addresses but no free aligned /28: EC2 answers
 // InsufficientCidrBlocks, and ipamd pauses allocation for 120 s instead of
 // hammering EC2 every 5 s.
@@ -321,7 +309,7 @@ func TestCustomNetworking(t *testing.T) {
 	bad := l.newNode(nodeSpec{Type: "m5.large", Env: map[string]string{"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true"}})
 	_, err = bad.tryStart()
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `no config.ENIConfig named "default"`)
+	assert.Contains(t, err.Error(), `no ENIConfig named "default"`)
 }
 
 // Upstream isDatastorePoolTooLow and getPrefixesNeeded (issue #12): with

@@ -31,6 +31,7 @@ type Options struct {
 	MetricsAddr       string // default :61678; "off" disables
 	NetNSPath         string // node namespace where ENI links live; "" = current; "none" = no node networking
 	NodeLabels        map[string]string
+	NodeAnnotations   map[string]string // read for ENI_CONFIG_ANNOTATION_DEF
 	ENIConfigs        []config.ENIConfig
 	MaxPods           int // node's explicit maxPods; 0 = computed (DESIGN §3)
 	Logger            *slog.Logger
@@ -75,7 +76,7 @@ type ec2API interface {
 	AttachedENIs(ctx context.Context, instanceID string) ([]awsapi.ENI, error)
 	DescribeENI(ctx context.Context, id string) (awsapi.ENI, error)
 	LeakedENIs(ctx context.Context, vpcID, cluster string) ([]awsapi.ENI, error)
-	Subnets(ctx context.Context, vpcID string) ([]awsapi.Subnet, error)
+	Subnets(ctx context.Context, vpcID, az string) ([]awsapi.Subnet, error)
 	CreateENI(ctx context.Context, s awsapi.CreateSpec) (awsapi.ENI, error)
 	AttachENI(ctx context.Context, eniID, instanceID string, device int) (string, error)
 	SetDeleteOnTermination(ctx context.Context, eniID, attachmentID string) error
@@ -173,6 +174,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) 
 	d := &Daemon{
 		cfg: cfg, opts: opts, clock: opts.Clock, log: log, metrics: newMetrics(),
 	}
+	d.logConfigWarnings()
 	d.pm = newPoolManager(d)
 	d.sleep = sleepClock{Clock: d.clock, sleepers: &d.sleepers}
 	clients, err := awsapi.NewClients(ctx, awsapi.Endpoints{EC2: opts.EC2Endpoint, IMDS: opts.IMDSEndpoint})
@@ -198,6 +200,17 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) 
 	d.wg.Add(1)
 	go d.pm.run()
 	return d, nil
+}
+
+// logConfigWarnings logs, with upstream's line and level, each setting the
+// VPC CNI ignored or replaced (upstream logs some silently: those stay
+// silent here too).
+func (d *Daemon) logConfigWarnings() {
+	for _, w := range d.cfg.Warnings {
+		if w.Log != "" {
+			d.log.Log(context.Background(), w.Level, w.Log)
+		}
+	}
 }
 
 // Close stops every goroutine and removes the socket; it is idempotent.

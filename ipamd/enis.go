@@ -3,6 +3,7 @@ package ipamd
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"time"
 
@@ -16,7 +17,7 @@ func (m *poolManager) loadSubnets(ctx context.Context) error {
 	if vpc == "" {
 		return nil
 	}
-	subnets, err := m.ec2.Subnets(ctx, vpc)
+	subnets, err := m.ec2.Subnets(ctx, vpc, "")
 	if err != nil {
 		return err
 	}
@@ -74,6 +75,9 @@ func (m *poolManager) adoptENI(ctx context.Context, e awsapi.ENI, now time.Time)
 			usable = false
 		}
 	}
+	if m.markIfExcluded(ctx, e.ID, e.SubnetID, e.DeviceIndex == 0) {
+		usable = false
+	}
 	m.store.SetUsable(e.ID, usable)
 	return setupErr
 }
@@ -114,23 +118,34 @@ func (d *Daemon) ensureDeleteOnTermination(ctx context.Context, e awsapi.ENI) {
 	}
 }
 
-// tagManagedENI adds the tags upstream puts on every ENI it manages (the
-// instance id, and the cluster name when set) where they are missing.
-func (d *Daemon) tagManagedENI(ctx context.Context, e awsapi.ENI) {
-	want := map[string]string{awsapi.TagInstanceID: d.identity.InstanceID}
+// buildENITags is upstream's buildENITags: the instance id; with
+// CLUSTER_NAME the cluster tag and eks:eni:owner=amazon-vpc-cni; then
+// ADDITIONAL_ENI_TAGS, which win over the CNI's own values.
+func (d *Daemon) buildENITags() map[string]string {
+	tags := map[string]string{awsapi.TagInstanceID: d.identity.InstanceID}
 	if d.cfg.ClusterName != "" {
-		want[awsapi.TagCluster] = d.cfg.ClusterName
+		tags[awsapi.TagCluster] = d.cfg.ClusterName
+		tags[awsapi.TagOwner] = awsapi.OwnerVPCCNI
 	}
-	missing := map[string]string{}
-	for k, v := range want {
-		if _, ok := e.Tags[k]; !ok {
-			missing[k] = v
+	maps.Copy(tags, d.cfg.AdditionalENITags)
+	return tags
+}
+
+// tagManagedENI is upstream's TagENI: every managed ENI, the primary
+// included, gets the tags of buildENITags that it lacks or carries with
+// another value.
+func (d *Daemon) tagManagedENI(ctx context.Context, e awsapi.ENI) {
+	changes := map[string]string{}
+	for k, v := range d.buildENITags() {
+		if cur, ok := e.Tags[k]; !ok || cur != v {
+			changes[k] = v
 		}
 	}
-	if len(missing) == 0 {
+	if len(changes) == 0 {
 		return
 	}
-	if err := d.ec2.CreateTags(ctx, e.ID, missing); err != nil {
-		d.log.Warn("cannot tag managed ENI", "eni", e.ID, "err", err)
+	d.log.Debug(fmt.Sprintf("Tagging ENI %s with missing tags: %v", e.ID, changes))
+	if err := d.ec2.CreateTags(ctx, e.ID, changes); err != nil {
+		d.log.Warn(fmt.Sprintf("Failed to tag the newly created ENI %s:", e.ID), "err", err)
 	}
 }

@@ -1,12 +1,9 @@
 package ipamd
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"maps"
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/enilab/enilab/internal/clock"
@@ -147,47 +144,6 @@ func (m *poolManager) resyncENI(ctx context.Context, eniID string) error {
 	return nil
 }
 
-// eniPlacement returns the subnets to try for a new ENI, in order, and the
-// security groups to give it.
-func (m *poolManager) eniPlacement(ctx context.Context) ([]string, []string) {
-	sgs := m.primary.SecurityGroups
-	if m.cfg.CustomNetworking && m.eniConfig != nil {
-		if len(m.eniConfig.SecurityGroups) > 0 {
-			sgs = m.eniConfig.SecurityGroups
-		}
-		return []string{m.eniConfig.Subnet}, sgs
-	}
-	if !m.cfg.EnableSubnetDiscovery {
-		return []string{m.primary.SubnetID}, sgs
-	}
-	subnets, err := m.ec2.Subnets(ctx, m.primary.VPCID)
-	if err != nil {
-		m.log.Warn("subnet discovery: DescribeSubnets failed; using the primary ENI's subnet", "err", err)
-		return []string{m.primary.SubnetID}, sgs
-	}
-	var cands []awsapi.Subnet
-	for _, s := range subnets {
-		if s.CIDR.IsValid() {
-			m.subnetCIDRs[s.ID] = s.CIDR
-		}
-		if s.AZ != m.identity.AZ && s.ID != m.primary.SubnetID {
-			continue
-		}
-		if _, tagged := s.Tags["kubernetes.io/role/cni"]; s.ID == m.primary.SubnetID || tagged {
-			cands = append(cands, s)
-		}
-	}
-	slices.SortStableFunc(cands, func(a, b awsapi.Subnet) int { return cmp.Compare(b.Free, a.Free) })
-	ids := make([]string, 0, len(cands))
-	for _, s := range cands {
-		ids = append(ids, s.ID)
-	}
-	if len(ids) == 0 {
-		ids = []string{m.primary.SubnetID}
-	}
-	return ids, sgs
-}
-
 // tryAllocateENI creates, attaches and fills a new ENI (upstream's
 // tryAllocateENI + AllocENI + WaitForENIAndIPsAttached + setupENI).
 func (m *poolManager) tryAllocateENI(ctx context.Context) error {
@@ -233,15 +189,14 @@ func (m *poolManager) tryAllocateENI(ctx context.Context) error {
 // createENI creates an ENI with n addresses (or prefixes), trying the next
 // subnet while one is exhausted.
 func (m *poolManager) createENI(ctx context.Context, n int) (awsapi.ENI, error) {
-	subnets, sgs := m.eniPlacement(ctx)
-	tags := map[string]string{
-		awsapi.TagInstanceID: m.identity.InstanceID,
-		awsapi.TagCreatedAt:  m.clock.Now().UTC().Format(time.RFC3339),
+	subnets, sgs, err := m.eniSubnets(ctx)
+	if err != nil {
+		m.metrics.ipamdError("increaseIPPoolAllocENI")
+		m.log.Error("Failed to increase pool size due to not able to allocate ENI", "err", err)
+		return awsapi.ENI{}, err
 	}
-	if m.cfg.ClusterName != "" {
-		tags[awsapi.TagCluster] = m.cfg.ClusterName
-	}
-	maps.Copy(tags, m.cfg.AdditionalENITags)
+	tags := m.buildENITags()
+	tags[awsapi.TagCreatedAt] = m.clock.Now().UTC().Format(time.RFC3339)
 	spec := awsapi.CreateSpec{SecurityGroups: sgs, Description: awsapi.DescriptionPrefix + m.identity.InstanceID, Tags: tags}
 	if m.cfg.EnablePrefixDelegation {
 		spec.Prefixes = n
@@ -249,23 +204,17 @@ func (m *poolManager) createENI(ctx context.Context, n int) (awsapi.ENI, error) 
 		spec.IPs = n
 	}
 	var eni awsapi.ENI
-	var err error
-	for i, subnet := range subnets {
+	for _, subnet := range subnets {
 		spec.SubnetID = subnet
 		m.log.Info("Creating ENI", "subnet", subnet, "securityGroups", sgs, "ips", spec.IPs, "prefixes", spec.Prefixes)
 		eni, err = m.ec2.CreateENI(ctx, spec)
 		if err == nil {
 			return eni, nil
 		}
-		if awsapi.IsSubnetExhausted(err) && i+1 < len(subnets) {
-			m.log.Warn("subnet is exhausted; trying the next one", "subnet", subnet, "code", awsapi.Code(err))
-			continue
-		}
-		break
+		// Upstream's createENI tries every valid subnet, whatever the error.
+		m.log.Error(fmt.Sprintf("Failed to CreateNetworkInterface %v for subnet %s", err, subnet))
 	}
-	if err == nil { // no subnet to try
-		return eni, nil
-	}
+	err = fmt.Errorf("failed to create network interface: %w", err)
 	m.metrics.ipamdError("increaseIPPoolAllocENI")
 	m.log.Error("Failed to increase pool size due to not able to allocate ENI", "err", err)
 	if awsapi.IsSubnetExhausted(err) {

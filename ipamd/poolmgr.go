@@ -28,12 +28,13 @@ type poolManager struct {
 	lastPoolAction time.Time            // last grow, shrink or reconcile (reconcile waits for quiet)
 	lastSubnetErr  time.Time            // last subnet exhaustion (growth pauses SubnetPause)
 	recentlyFreed  map[string]time.Time // CIDR or ENI id → when ipamd gave it back
+	excluded       map[string]bool      // ENI id → in an excluded subnet: no pod addresses (subnets.go)
 }
 
 func newPoolManager(d *Daemon) *poolManager {
 	return &poolManager{
 		Daemon:    d,
-		unmanaged: map[string]bool{}, subnetCIDRs: map[string]netip.Prefix{}, recentlyFreed: map[string]time.Time{},
+		unmanaged: map[string]bool{}, excluded: map[string]bool{}, subnetCIDRs: map[string]netip.Prefix{}, recentlyFreed: map[string]time.Time{},
 	}
 }
 
@@ -108,7 +109,7 @@ func (m *poolManager) logPoolTooLow(st datastore.Stats) {
 // failed earlier.
 func (m *poolManager) retryUnusableENIs() {
 	for _, e := range m.store.ENIs(m.clock.Now()) {
-		if e.Usable || e.Primary {
+		if e.Usable || e.Primary || m.excluded[e.ID] {
 			continue
 		}
 		if err := m.setupENINetwork(e.MAC, e.PrimaryIP, e.SubnetCIDR, e.DeviceNumber); err == nil {

@@ -56,6 +56,7 @@ func (m *poolManager) reconcile(ctx context.Context) {
 				continue
 			}
 			m.log.Info("Reconcile and add a new ENI", "eni", e.ID)
+			m.tagManagedENI(ctx, e)
 			if err := m.adoptENI(ctx, e, now); err != nil {
 				m.log.Error("IP pool reconcile: Failed to set up ENI", "eni", e.ID, "err", err)
 				m.metrics.ipamdError("eniReconcileAdd")

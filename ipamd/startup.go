@@ -47,8 +47,9 @@ func (d *Daemon) init(ctx context.Context) error {
 	}
 	d.limits = lim
 	if d.cfg.EnablePrefixDelegation && !lim.SupportsPrefixes() {
-		return fmt.Errorf("%s=true but instance type %s (hypervisor %s) does not support prefix delegation: only Nitro and bare-metal instances can hold /28 prefixes; unset %s or use a Nitro type",
-			config.EnvEnablePrefixDelegation, id.InstanceType, lim.Hypervisor, config.EnvEnablePrefixDelegation)
+		// Upstream's isConfigValid (IPv4): a warning, then secondary-IP mode.
+		d.log.Warn(fmt.Sprintf("Prefix delegation is not supported on non-nitro instance %s hence falling back to default (secondary IP) mode", id.InstanceType))
+		d.cfg.EnablePrefixDelegation = false
 	}
 	d.maxENIs = lim.MaxENIs
 	if d.cfg.MaxENI >= 1 && d.cfg.MaxENI < d.maxENIs {
@@ -84,6 +85,7 @@ func (d *Daemon) init(ctx context.Context) error {
 	if err := d.pm.restore(ctx, cp); err != nil {
 		return err
 	}
+	d.pm.cleanupExcludedENIs(ctx)
 	if d.opts.NetNSPath != NoNetNS {
 		primaryIP := d.identity.PrivateIP
 		if len(d.primary.IPs) > 0 {
@@ -101,25 +103,48 @@ func (d *Daemon) init(ctx context.Context) error {
 	return nil
 }
 
-// selectENIConfig picks the node's config.ENIConfig as upstream does: the value of
-// the node's label named by ENI_CONFIG_LABEL_DEF, else "default".
+// selectENIConfig records the node's ENIConfig at start-up.
 func (d *Daemon) selectENIConfig() error {
-	name, ok := d.opts.NodeLabels[d.cfg.ENIConfigLabelDef]
-	if !ok || name == "" {
-		name = config.DefaultENIConfigName
+	d.eniCfgName = d.eniConfigName()
+	c, err := d.nodeENIConfig()
+	if err != nil {
+		return err
 	}
-	d.eniCfgName = name
-	for i := range d.opts.ENIConfigs {
-		if d.opts.ENIConfigs[i].Name == name {
-			c := d.opts.ENIConfigs[i]
-			d.eniConfig = &c
-			return nil
+	d.eniConfig = &c
+	return nil
+}
+
+// eniConfigName is upstream's GetNodeSpecificENIConfigName: the node label
+// vpc.amazonaws.com/externalEniConfig, else the annotation named by
+// ENI_CONFIG_ANNOTATION_DEF, else the label named by ENI_CONFIG_LABEL_DEF,
+// else "default".
+func (d *Daemon) eniConfigName() string {
+	if name, ok := d.opts.NodeLabels[config.ExternalENIConfigLabel]; ok {
+		return name
+	}
+	if name, ok := d.opts.NodeAnnotations[d.cfg.ENIConfigAnnotationDef]; ok {
+		return name
+	}
+	if name, ok := d.opts.NodeLabels[d.cfg.ENIConfigLabelDef]; ok {
+		return name
+	}
+	return config.DefaultENIConfigName
+}
+
+// nodeENIConfig reads the node's ENIConfig as upstream's MyENIConfig does,
+// at start-up and again for every new ENI.
+func (d *Daemon) nodeENIConfig() (config.ENIConfig, error) {
+	name := d.eniConfigName()
+	d.log.Info(fmt.Sprintf("Found ENI Config Name: %s", name))
+	for _, c := range d.opts.ENIConfigs {
+		if c.Name == name {
+			return c, nil
 		}
 	}
 	var names []string
 	for _, c := range d.opts.ENIConfigs {
 		names = append(names, c.Name)
 	}
-	return fmt.Errorf("%s=true but no config.ENIConfig named %q (the value of node label %s, or %q when the node lacks it); ENIConfigs known: %v (set %s=topology.kubernetes.io/zone to select ENIConfigs by zone)",
-		config.EnvCustomNetwork, name, d.cfg.ENIConfigLabelDef, config.DefaultENIConfigName, names, config.EnvENIConfigLabelDef)
+	return config.ENIConfig{}, fmt.Errorf("%s=true but no ENIConfig named %q (the value of node label %s, annotation %s or label %s, or %q when the node has none); ENIConfigs known: %v (set %s=topology.kubernetes.io/zone to select ENIConfigs by zone)",
+		config.EnvCustomNetwork, name, config.ExternalENIConfigLabel, d.cfg.ENIConfigAnnotationDef, d.cfg.ENIConfigLabelDef, config.DefaultENIConfigName, names, config.EnvENIConfigLabelDef)
 }

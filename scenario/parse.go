@@ -27,6 +27,7 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	if len(p.probs) > 0 {
 		return nil, p.probs.sorted()
 	}
+	sc.Warnings = p.warns.sorted()
 	return sc, nil
 }
 
@@ -35,6 +36,7 @@ func Parse(file string, data []byte) (*Scenario, error) {
 type parser struct {
 	file  string
 	probs Problems
+	warns Problems
 	sc    *Scenario
 
 	subnets    map[string]Subnet
@@ -56,6 +58,16 @@ func (p *parser) add(n *yaml.Node, field, format string, args ...any) {
 // addAt reports a problem at a line that is not one node's (0 = none).
 func (p *parser) addAt(line int, field, format string, args ...any) {
 	p.probs = append(p.probs, Problem{File: p.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// warn records something the VPC CNI accepts but does differently from
+// what the file seems to ask.
+func (p *parser) warn(n *yaml.Node, field, format string, args ...any) {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	p.warns = append(p.warns, Problem{File: p.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
 // topFields are the top-level keys of a scenario file.

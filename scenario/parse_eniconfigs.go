@@ -92,7 +92,10 @@ func (p *parser) checkCustomNetworking(at *yaml.Node) {
 	}
 	for _, nd := range p.sc.Nodes {
 		zone := p.subnets[nd.Subnet].AZ
-		want, ok := nd.Labels[labelDef]
+		want, ok := nd.Labels[config.ExternalENIConfigLabel] // upstream's first choice
+		if !ok {
+			want, ok = nd.Labels[labelDef]
+		}
 		if !ok && labelDef == zoneLabel {
 			want, ok = zone, true
 		}

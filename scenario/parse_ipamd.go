@@ -4,6 +4,7 @@ import (
 	"errors"
 	"regexp"
 	"slices"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -18,7 +19,24 @@ var ipamdEnvNames = []string{
 	config.EnvMaxENI, config.EnvIPCooldownPeriod, config.EnvENIMTU, config.EnvPodMTU,
 	config.EnvEnablePrefixDelegation, config.EnvCustomNetwork, config.EnvEnableSubnetDiscovery,
 	config.EnvDisableLeakedENI, config.EnvExternalSNAT, config.EnvENIConfigLabelDef, config.EnvVethPrefix,
-	config.EnvClusterName, config.EnvAdditionalENITags, config.EnvLogLevel,
+	config.EnvClusterName, config.EnvAdditionalENITags, config.EnvLogLevel, config.EnvENIConfigAnnotationDef,
+}
+
+// cniPrefix starts many upstream variable names, and is often added to
+// names that lack it.
+const cniPrefix = "AWS_VPC_K8S_CNI_"
+
+// suggestEnv is the known variable an unknown name most likely means:
+// a near spelling, or the name without (or with) the AWS_VPC_K8S_CNI_
+// prefix.
+func suggestEnv(name string) string {
+	if s := suggest(name, ipamdEnvNames); s != "" {
+		return s
+	}
+	if rest, ok := strings.CutPrefix(name, cniPrefix); ok {
+		return suggest(rest, ipamdEnvNames)
+	}
+	return suggest(cniPrefix+name, ipamdEnvNames)
 }
 
 // envNameRe matches a POSIX environment variable name.
@@ -41,20 +59,27 @@ func (p *parser) ipamd(n *yaml.Node) {
 			continue
 		}
 		if !slices.Contains(ipamdEnvNames, k.Value) {
-			if s := suggest(k.Value, ipamdEnvNames); s != "" {
-				p.add(k, path, "unknown ipamd variable %q (did you mean %q?)", k.Value, s)
-				continue
+			if s := suggestEnv(k.Value); s != "" {
+				p.warn(k, path, "unknown ipamd variable %q: the VPC CNI ignores it (did you mean %q?)", k.Value, s)
 			}
 		}
 		name := k.Value
-		if _, err := config.FromEnv(func(q string) (string, bool) {
+		cfg, err := config.FromEnv(func(q string) (string, bool) {
 			if q == name {
 				return v, true
 			}
 			return "", false
-		}); err != nil {
+		})
+		if err != nil {
 			p.add(vals[i], path, "%v", configProblems(err))
 			continue
+		}
+		for _, w := range cfg.Warnings {
+			p.warn(vals[i], path, "%s", w.Msg)
+		}
+		if name == config.EnvENIConfigAnnotationDef {
+			p.warn(k, path, "lab nodes have no annotations: on a cluster the VPC CNI reads the ENIConfig name from the node annotation %q before the label %s; here only labels (%s first) select it",
+				v, config.EnvENIConfigLabelDef, config.ExternalENIConfigLabel)
 		}
 		p.sc.IPAMDEnv[k.Value] = v
 	}

@@ -117,8 +117,9 @@ func (p *parser) instanceType(n *yaml.Node, path string) (string, bool) {
 		return "", false
 	}
 	if p.enabledPD && !lt.SupportsPrefixes() {
-		p.add(n, path, "%s needs a Nitro or bare-metal instance type; %s is %s", config.EnvEnablePrefixDelegation, t, lt.Hypervisor)
-		return "", false
+		// Upstream's isConfigValid warns and runs in secondary-IP mode.
+		p.warn(n, path, "%s=true but %s is %s, not Nitro: the VPC CNI logs \"Prefix delegation is not supported on non-nitro instance %s hence falling back to default (secondary IP) mode\" and this node uses secondary IPs",
+			config.EnvEnablePrefixDelegation, t, lt.Hypervisor, t)
 	}
 	return t, true
 }

@@ -35,6 +35,10 @@ type Scenario struct {
 	// <name>-1 … <name>-N.
 	Nodes []NodeSpec
 	Steps []Step
+	// Warnings are settings the VPC CNI accepts but ignores or replaces
+	// (aws-node starts, differently from what the file asks); the
+	// scenario still runs.
+	Warnings Problems
 }
 
 // VPC is the network the lab models.

@@ -32,6 +32,10 @@ const (
 	TagCreatedAt  = "node.k8s.amazonaws.com/createdAt"
 	TagCluster    = "cluster.k8s.amazonaws.com/name"
 	TagNoManage   = "node.k8s.amazonaws.com/no_manage"
+	// TagOwner, with value OwnerVPCCNI, marks an ENI as the VPC CNI's when
+	// CLUSTER_NAME is set (upstream's eniOwnerTagKey).
+	TagOwner    = "eks:eni:owner"
+	OwnerVPCCNI = "amazon-vpc-cni"
 	// DescriptionPrefix starts the description of every ENI ipamd creates.
 	DescriptionPrefix = "aws-K8S-"
 )
@@ -348,6 +352,13 @@ func (c *EC2) LeakedENIs(ctx context.Context, vpcID, cluster string) ([]ENI, err
 	return out, nil
 }
 
+// Subnet tags that steer ENI placement (upstream's subnetDiscoveryTagKey and
+// clusterTagKeyPrefix).
+const (
+	TagSubnetRoleCNI     = "kubernetes.io/role/cni"
+	TagSubnetClusterPart = "cni.networking.k8s.aws/cluster/"
+)
+
 // Subnet is a subnet as DescribeSubnets reports it.
 type Subnet struct {
 	ID   string
@@ -358,9 +369,13 @@ type Subnet struct {
 	Tags map[string]string
 }
 
-// Subnets returns the subnets of a VPC.
-func (c *EC2) Subnets(ctx context.Context, vpcID string) ([]Subnet, error) {
+// Subnets returns the subnets of a VPC, only those of availability zone az
+// when az is set (upstream's GetVpcSubnets filters on both).
+func (c *EC2) Subnets(ctx context.Context, vpcID, az string) ([]Subnet, error) {
 	in := &ec2.DescribeSubnetsInput{Filters: []types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpcID}}}}
+	if az != "" {
+		in.Filters = append(in.Filters, types.Filter{Name: aws.String("availability-zone"), Values: []string{az}})
+	}
 	var all []Subnet
 	for {
 		var out *ec2.DescribeSubnetsOutput
@@ -380,7 +395,7 @@ func (c *EC2) Subnets(ctx context.Context, vpcID string) ([]Subnet, error) {
 			for _, t := range s.Tags {
 				sn.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 			}
-			if sn.VPC == "" || sn.VPC == vpcID {
+			if (sn.VPC == "" || sn.VPC == vpcID) && (az == "" || sn.AZ == "" || sn.AZ == az) {
 				all = append(all, sn)
 			}
 		}

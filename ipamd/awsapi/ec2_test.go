@@ -115,3 +115,28 @@ func TestClientErrorsAreNotRetried(t *testing.T) {
 	_, err = c.DescribeInstanceType(context.Background(), "no.such-type")
 	require.Error(t, err)
 }
+
+// Upstream's GetVpcSubnets filters DescribeSubnets on the VPC and the
+// node's zone, and the subnet tags come back for the placement rules.
+func TestSubnetsOfVPCAndZoneAsUpstreamGetVpcSubnets(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1000, 0))
+	c, srv := newClient(t, nil, clk, nil)
+	vpc, err := srv.CreateVPC(fakeec2.VPCSpec{CIDR: "10.0.0.0/16"})
+	require.NoError(t, err)
+	for _, s := range []fakeec2.SubnetSpec{
+		{ID: "subnet-a", CIDR: "10.0.1.0/24", AZ: "us-west-2a", Tags: map[string]string{TagSubnetRoleCNI: "0"}},
+		{ID: "subnet-b", CIDR: "10.0.2.0/24", AZ: "us-west-2b"},
+	} {
+		s.VPCID = vpc.ID
+		_, err := srv.CreateSubnet(s)
+		require.NoError(t, err)
+	}
+	subnets, err := c.Subnets(context.Background(), vpc.ID, "us-west-2a")
+	require.NoError(t, err)
+	require.Len(t, subnets, 1)
+	assert.Equal(t, "subnet-a", subnets[0].ID)
+	assert.Equal(t, "0", subnets[0].Tags[TagSubnetRoleCNI])
+	all, err := c.Subnets(context.Background(), vpc.ID, "")
+	require.NoError(t, err)
+	assert.Len(t, all, 2)
+}

@@ -24,6 +24,7 @@ const (
 	EnvMaxENI                 = "MAX_ENI"
 	EnvCustomNetwork          = "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG"
 	EnvENIConfigLabelDef      = "ENI_CONFIG_LABEL_DEF"
+	EnvENIConfigAnnotationDef = "ENI_CONFIG_ANNOTATION_DEF"
 	EnvEnableSubnetDiscovery  = "ENABLE_SUBNET_DISCOVERY"
 	EnvIPCooldownPeriod       = "IP_COOLDOWN_PERIOD"
 	EnvDisableLeakedENI       = "DISABLE_LEAKED_ENI_CLEANUP"
@@ -41,6 +42,14 @@ const (
 // name from when ENI_CONFIG_LABEL_DEF is unset. Labs that select ENIConfigs
 // by zone set ENI_CONFIG_LABEL_DEF=topology.kubernetes.io/zone, as EKS users do.
 const DefaultENIConfigLabelDef = "k8s.amazonaws.com/eniConfig"
+
+// DefaultENIConfigAnnotationDef is the node annotation upstream reads the
+// ENIConfig name from (before the label) when ENI_CONFIG_ANNOTATION_DEF is unset.
+const DefaultENIConfigAnnotationDef = "k8s.amazonaws.com/eniConfig"
+
+// ExternalENIConfigLabel, when a node carries it, names the node's ENIConfig
+// before any annotation or label (upstream's externalEniConfigLabel).
+const ExternalENIConfigLabel = "vpc.amazonaws.com/externalEniConfig"
 
 // DefaultENIConfigName is the ENIConfig used when the node has no label
 // naming one (upstream's "default").
@@ -71,10 +80,11 @@ type Config struct {
 	DisableLeakedENICleanup bool
 	ExternalSNAT            bool
 
-	ENIConfigLabelDef string
-	VethPrefix        string
-	ClusterName       string
-	LogLevel          string
+	ENIConfigLabelDef      string
+	ENIConfigAnnotationDef string
+	VethPrefix             string
+	ClusterName            string
+	LogLevel               string
 	// ExcludeSNATCIDRs is AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS as given;
 	// AddNetwork parses it on every ADD, as upstream does.
 	ExcludeSNATCIDRs string
@@ -84,6 +94,10 @@ type Config struct {
 	PodMTU     int
 
 	AdditionalENITags map[string]string
+
+	// Warnings are the settings FromEnv ignored or replaced as upstream
+	// does (the daemon logs each at start-up with upstream's line).
+	Warnings []Warning
 
 	PoolCheckPeriod time.Duration // 5 s: how often the warm pool is checked
 	ReconcilePeriod time.Duration // 60 s: how often the datastore is compared with EC2
@@ -112,16 +126,17 @@ const (
 // DefaultConfig is what FromEnv returns for an empty environment.
 func Default() Config {
 	c := Config{
-		WarmENITarget:         1,
-		WarmPrefixTarget:      1,
-		MaxENI:                -1,
-		EnableSubnetDiscovery: true,
-		ENIConfigLabelDef:     DefaultENIConfigLabelDef,
-		VethPrefix:            "eni",
-		LogLevel:              "DEBUG",
-		IPCooldown:            DefaultIPCooldown,
-		ENIMTU:                DefaultMTU,
-		PodMTU:                DefaultMTU,
+		WarmENITarget:          1,
+		WarmPrefixTarget:       1,
+		MaxENI:                 -1,
+		EnableSubnetDiscovery:  true,
+		ENIConfigLabelDef:      DefaultENIConfigLabelDef,
+		ENIConfigAnnotationDef: DefaultENIConfigAnnotationDef,
+		VethPrefix:             "eni",
+		LogLevel:               "DEBUG",
+		IPCooldown:             DefaultIPCooldown,
+		ENIMTU:                 DefaultMTU,
+		PodMTU:                 DefaultMTU,
 	}
 	c.SetDefaults()
 	return c
@@ -154,6 +169,9 @@ func (c *Config) SetDefaults() {
 	if c.ENIConfigLabelDef == "" {
 		c.ENIConfigLabelDef = DefaultENIConfigLabelDef
 	}
+	if c.ENIConfigAnnotationDef == "" {
+		c.ENIConfigAnnotationDef = DefaultENIConfigAnnotationDef
+	}
 	if c.LogLevel == "" {
 		c.LogLevel = "DEBUG"
 	}
@@ -165,17 +183,18 @@ func (c *Config) SetDefaults() {
 func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	c := Default()
 	r := &envReader{lookup: lookup}
-	r.intVar(EnvWarmENITarget, &c.WarmENITarget, 0)
-	r.intVar(EnvWarmIPTarget, &c.WarmIPTarget, 0)
-	r.intVar(EnvMinimumIPTarget, &c.MinimumIPTarget, 0)
-	r.intVar(EnvWarmPrefixTarget, &c.WarmPrefixTarget, 0)
-	r.intVar(EnvMaxENI, &c.MaxENI, -1)
-	r.boolVar(EnvEnablePrefixDelegation, &c.EnablePrefixDelegation)
-	r.boolVar(EnvCustomNetwork, &c.CustomNetworking)
-	r.boolVar(EnvEnableSubnetDiscovery, &c.EnableSubnetDiscovery)
-	r.boolVar(EnvDisableLeakedENI, &c.DisableLeakedENICleanup)
-	r.boolVar(EnvExternalSNAT, &c.ExternalSNAT)
+	r.fallbackInt(EnvWarmENITarget, &c.WarmENITarget, 0, "the default, 1")
+	r.fallbackInt(EnvWarmIPTarget, &c.WarmIPTarget, 0, "none (unset)")
+	r.fallbackInt(EnvMinimumIPTarget, &c.MinimumIPTarget, 0, "none (unset)")
+	r.fallbackInt(EnvWarmPrefixTarget, &c.WarmPrefixTarget, 0, "the default, 1")
+	r.fallbackInt(EnvMaxENI, &c.MaxENI, 1, "the instance type's limit")
+	r.fallbackBool(EnvEnablePrefixDelegation, &c.EnablePrefixDelegation, boolUtils)
+	r.fallbackBool(EnvCustomNetwork, &c.CustomNetworking, boolIPAMD)
+	r.fallbackBool(EnvEnableSubnetDiscovery, &c.EnableSubnetDiscovery, boolIPAMD)
+	r.fallbackBool(EnvDisableLeakedENI, &c.DisableLeakedENICleanup, boolUtils)
+	r.fallbackBool(EnvExternalSNAT, &c.ExternalSNAT, boolNetworkUtils)
 	r.strVar(EnvENIConfigLabelDef, &c.ENIConfigLabelDef)
+	r.strVar(EnvENIConfigAnnotationDef, &c.ENIConfigAnnotationDef)
 	r.strVar(EnvVethPrefix, &c.VethPrefix)
 	r.strVar(EnvClusterName, &c.ClusterName)
 	r.strVar(EnvLogLevel, &c.LogLevel)
@@ -197,13 +216,12 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	} else if eniMTUSet {
 		c.PodMTU = c.ENIMTU
 	}
-	if v, ok := r.get(EnvAdditionalENITags); ok {
-		tags := map[string]string{}
-		if err := json.Unmarshal([]byte(v), &tags); err != nil {
-			r.errs = append(r.errs, fmt.Errorf("%s=%q: not a JSON object of strings (e.g. {\"team\":\"net\"}): %w", EnvAdditionalENITags, v, err))
-		} else {
-			c.AdditionalENITags = tags
-		}
+	r.additionalTags(&c.AdditionalENITags)
+	c.Warnings = r.warn
+	if c.EnablePrefixDelegation && c.WarmIPTarget <= 0 && c.WarmPrefixTarget <= 0 && c.MinimumIPTarget <= 0 {
+		// The aws-vpc-cni init container (validateEnvVars) refuses this.
+		r.errs = append(r.errs, fmt.Errorf("%s=0 with %s=true: Setting WARM_PREFIX_TARGET = 0 is not supported while WARM_IP_TARGET/MINIMUM_IP_TARGET is not set. Please configure either one of the WARM_{PREFIX/IP}_TARGET or MINIMUM_IP_TARGET env variables",
+			EnvWarmPrefixTarget, EnvEnablePrefixDelegation))
 	}
 	if err := c.Validate(); err != nil {
 		r.errs = append(r.errs, err)
@@ -218,6 +236,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 type envReader struct {
 	lookup func(string) (string, bool)
 	errs   []error
+	warn   []Warning
 }
 
 // get is the variable's trimmed value; unset and empty are alike.
@@ -241,19 +260,6 @@ func (r *envReader) intVar(name string, dst *int, min int) {
 	default:
 		*dst = n
 	}
-}
-
-func (r *envReader) boolVar(name string, dst *bool) {
-	v, ok := r.get(name)
-	if !ok {
-		return
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		r.errs = append(r.errs, fmt.Errorf("%s=%q: not a boolean (use true or false)", name, v))
-		return
-	}
-	*dst = b
 }
 
 func (r *envReader) strVar(name string, dst *string) {
@@ -298,11 +304,6 @@ func (c Config) Validate() error {
 	if c.LogLevel != "" {
 		if _, err := parseLevel(c.LogLevel); err != nil {
 			bad("%s=%q: %v", EnvLogLevel, c.LogLevel, err)
-		}
-	}
-	for k := range c.AdditionalENITags {
-		if strings.HasPrefix(k, "k8s.amazonaws.com") || strings.HasPrefix(k, "node.k8s.amazonaws.com") || strings.HasPrefix(k, "cluster.k8s.amazonaws.com") {
-			bad("%s: tag key %q is reserved for the CNI's own tags", EnvAdditionalENITags, k)
 		}
 	}
 	for _, p := range []struct {

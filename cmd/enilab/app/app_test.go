@@ -161,3 +161,23 @@ func TestFirstInterruptCancelsTheRun(t *testing.T) {
 	stop() // idempotent
 	assert.Empty(t, errOut.String(), "the first Ctrl-C exits nothing: the run tears down and reports")
 }
+
+// A setting the VPC CNI replaces (upstream's isConfigValid: prefix
+// delegation on a xen type runs in secondary-IP mode) is a WARNING line,
+// and validate still succeeds.
+func TestValidatePrintsWarningsAndSucceeds(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "xen.yaml")
+	require.NoError(t, os.WriteFile(f, []byte(`vpc:
+  cidr: 10.0.0.0/16
+  subnets: [{id: subnet-a, cidr: 10.0.1.0/24}]
+ipamd:
+  env: {ENABLE_PREFIX_DELEGATION: "true", WARM_ENI_TARGET: two}
+nodes:
+  - {name: x, instanceType: c4.large, subnet: subnet-a}
+`), 0o644))
+	out, errOut, code := run(noLab, "validate", f)
+	assert.Equal(t, ExitOK, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, out, ": ok (")
+	assert.Contains(t, out, "WARNING: "+f+":7: nodes[0].instanceType: ENABLE_PREFIX_DELEGATION=true but c4.large is xen")
+	assert.Contains(t, out, "WARNING: "+f+":5: ipamd.env.WARM_ENI_TARGET: \"two\" is not an integer; the VPC CNI ignores it and uses the default, 1")
+}

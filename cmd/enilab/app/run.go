@@ -53,6 +53,7 @@ func (c CLI) run(ctx context.Context, args []string, stdout, stderr io.Writer) (
 		}
 		return &exitError{code: ExitUsage, err: lerr}
 	}
+	printWarnings(stderr, sc.Warnings)
 	if c.NeedRoot && !nsutil.IsRoot() {
 		return &exitError{code: ExitLab, err: errors.New("run needs root: a lab is made of network namespaces (try sudo, or `enilab validate` to only check the file)")}
 	}

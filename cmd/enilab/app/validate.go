@@ -29,6 +29,7 @@ func validate(args []string, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "%s: %v\n", file, err)
 		default:
 			fmt.Fprintf(stdout, "%s: ok (%s: %d node%s, %d step%s)\n", file, sc.Name, len(sc.Nodes), plural(len(sc.Nodes)), len(sc.Steps), plural(len(sc.Steps)))
+			printWarnings(stdout, sc.Warnings)
 		}
 	}
 	if bad > 0 {
@@ -42,5 +43,13 @@ func printProblems(w io.Writer, file string, probs scenario.Problems) {
 	fmt.Fprintf(w, "%s: %d problem%s\n", file, len(probs), plural(len(probs)))
 	for _, p := range probs {
 		fmt.Fprintf(w, "  %s\n", p)
+	}
+}
+
+// printWarnings lists what the VPC CNI will do differently from what the
+// file seems to ask; warnings never fail a command.
+func printWarnings(w io.Writer, warns scenario.Problems) {
+	for _, p := range warns {
+		fmt.Fprintf(w, "WARNING: %s\n", p)
 	}
 }
