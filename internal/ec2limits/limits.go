@@ -39,6 +39,8 @@ type Type struct {
 	Trunking string
 	// BranchENIs is -1 where unknown.
 	BranchENIs int
+	// VCPUs is the type's default vCPU count; 0 = unknown.
+	VCPUs int
 }
 
 // SupportsPrefixes reports whether EC2 lets this type hold /28 prefixes:

@@ -165,6 +165,7 @@ type InstanceLimits struct {
 	Hypervisor         string
 	BareMetal          bool
 	DefaultNetworkCard int
+	VCPUs              int // default vCPUs; 0 = unknown
 }
 
 // SupportsPrefixes reports whether EC2 lets the type hold /28 prefixes.
@@ -191,6 +192,9 @@ func (c *EC2) DescribeInstanceType(ctx context.Context, name string) (InstanceLi
 		Hypervisor:         string(it.Hypervisor),
 		BareMetal:          aws.ToBool(it.BareMetal),
 		DefaultNetworkCard: int(aws.ToInt32(ni.DefaultNetworkCardIndex)),
+	}
+	if it.VCpuInfo != nil {
+		l.VCPUs = int(aws.ToInt32(it.VCpuInfo.DefaultVCpus))
 	}
 	for _, card := range ni.NetworkCards {
 		if int(aws.ToInt32(card.NetworkCardIndex)) == l.DefaultNetworkCard && card.MaximumNetworkInterfaces != nil {
