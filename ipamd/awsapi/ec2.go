@@ -1,7 +1,8 @@
 // Package awsapi is ipamd's only door to EC2 and IMDS: thin wrappers over
 // aws-sdk-go-v2's EC2 client and feature/ec2/imds that return plain Go
-// values, retry throttled and failed calls with backoff on the lab clock
-// (the SDK's own retryer is off, since it sleeps in wall time), and report
+// values, retry throttled and failed calls as the SDK's standard retryer
+// decides but wait on the lab clock (the SDK's own retry middleware is off,
+// since it sleeps in wall time), and report
 // every call to an Observer for metrics. Endpoints come only from the SDK's
 // standard settings, so the same code runs against EC2 or fakeec2.
 package awsapi
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
@@ -71,47 +73,21 @@ func isThrottle(code string) bool {
 	return false
 }
 
-// retryable reports whether a failed call may succeed if simply repeated.
-func retryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	code := Code(err)
-	if isThrottle(code) {
-		return true
-	}
-	switch code {
-	case "InternalError", "InternalFailure", "Unavailable", "ServiceUnavailable":
-		return true
-	case "":
-		return true // transport error: connection refused, reset, timeout
-	}
-	return false
-}
-
 // Observer is told about every EC2 call (for awscni_* metrics).
 type Observer interface {
 	ObserveEC2(action string, latency time.Duration, err error)
 }
 
-// Retry is the backoff policy for EC2 calls, in lab time.
-type Retry struct {
-	Attempts int           // total attempts; default 4
-	Base     time.Duration // first wait; default 500ms, doubled each time
-	Max      time.Duration // cap on one wait; default 10s
-}
+// MaxAttempts is upstream's EC2 attempt budget (awssession.New sets
+// config.WithRetryMaxAttempts(maxRetries), maxRetries = 10).
+const MaxAttempts = 10
 
-func (r Retry) withDefaults() Retry {
-	if r.Attempts <= 0 {
-		r.Attempts = 4
-	}
-	if r.Base <= 0 {
-		r.Base = 500 * time.Millisecond
-	}
-	if r.Max <= 0 {
-		r.Max = 10 * time.Second
-	}
-	return r
+// Retry tunes the retryer; the zero value is upstream's.
+type Retry struct {
+	Attempts int // total attempts; default MaxAttempts
+	// Rand is the jitter source, [0,1); default a PRNG with a fixed seed, so
+	// that a lab run is repeatable where EC2's would draw from crypto/rand.
+	Rand func() float64
 }
 
 // EC2 is the EC2 API as ipamd uses it.
@@ -120,18 +96,23 @@ type EC2 struct {
 	clock    clock.Clock
 	log      *slog.Logger
 	observer Observer
-	retry    Retry
+	retryer  *retry.Standard
 }
 
 // NewEC2 wraps an SDK client. The client's own retries should be off
-// (aws.NopRetryer); EC2 retries on clk instead.
+// (aws.NopRetryer): EC2 asks the SDK's standard retryer (upstream's
+// retry.NewStandard) which errors to retry, how long to back off (its
+// exponential jitter) and whether its retry quota allows another attempt, and
+// waits on clk, so that back-off follows the lab clock.
 func NewEC2(api *ec2.Client, clk clock.Clock, log *slog.Logger, obs Observer, r Retry) *EC2 {
-	return &EC2{api: api, clock: clk, log: log, observer: obs, retry: r.withDefaults()}
+	return &EC2{api: api, clock: clk, log: log, observer: obs, retryer: newRetryer(r)}
 }
 
-// call runs fn, retrying retryable failures with exponential backoff.
+// call runs fn as the SDK's retry middleware runs an operation: an attempt
+// token first, then per retryable failure a retry token from the quota and
+// a jittered back-off (on the lab clock).
 func (c *EC2) call(ctx context.Context, action string, fn func(context.Context) error) error {
-	wait := c.retry.Base
+	release := c.retryer.GetInitialToken()
 	var err error
 	for attempt := 1; ; attempt++ {
 		start := c.clock.Now()
@@ -139,21 +120,30 @@ func (c *EC2) call(ctx context.Context, action string, fn func(context.Context) 
 		if c.observer != nil {
 			c.observer.ObserveEC2(action, c.clock.Now().Sub(start), err)
 		}
+		_ = release(err)
 		if err == nil {
 			return nil
 		}
-		code := Code(err)
-		if isThrottle(code) {
+		if code := Code(err); isThrottle(code) {
 			c.log.Warn("EC2 API call throttled", "action", action, "code", code, "attempt", attempt)
 		}
-		if !retryable(err) || attempt >= c.retry.Attempts || ctx.Err() != nil {
+		if ctx.Err() != nil || !c.retryer.IsErrorRetryable(err) || attempt >= c.retryer.MaxAttempts() {
+			break
+		}
+		wait, derr := c.retryer.RetryDelay(attempt, err)
+		if derr != nil {
+			break
+		}
+		retryRelease, qerr := c.retryer.GetRetryToken(ctx, err)
+		if qerr != nil {
+			c.log.Warn("EC2 retry quota exhausted", "action", action, "err", qerr)
 			break
 		}
 		c.log.Debug("retrying EC2 call", "action", action, "attempt", attempt, "wait", wait, "err", err)
 		if serr := clock.Sleep(ctx, c.clock, wait); serr != nil {
 			break
 		}
-		wait = min(wait*2, c.retry.Max)
+		release = func(err error) error { _ = retryRelease(err); return nil }
 	}
 	return fmt.Errorf("%s: %w", action, err)
 }

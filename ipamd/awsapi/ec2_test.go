@@ -57,7 +57,7 @@ func (r *recorder) ObserveEC2(action string, _ time.Duration, err error) {
 	}
 }
 
-func newClient(t *testing.T, ic fakeec2.Interceptor, clk clock.Clock, obs Observer) (*EC2, *fakeec2.Server) {
+func newClient(t *testing.T, ic fakeec2.Interceptor, clk clock.Clock, obs Observer, r ...Retry) (*EC2, *fakeec2.Server) {
 	srv, err := fakeec2.New(fakeec2.Config{Clock: clk, Interceptor: ic})
 	require.NoError(t, err)
 	hs := httptest.NewServer(srv)
@@ -66,16 +66,21 @@ func newClient(t *testing.T, ic fakeec2.Interceptor, clk clock.Clock, obs Observ
 		Region: "us-west-2", BaseEndpoint: aws.String(hs.URL), Retryer: aws.NopRetryer{}, HTTPClient: awshttp.New(),
 		Credentials: credentials.NewStaticCredentialsProvider("a", "b", ""),
 	})
-	return NewEC2(api, clk, slog.New(slog.NewTextHandler(io.Discard, nil)), obs, Retry{}), srv
+	var rr Retry
+	if len(r) > 0 {
+		rr = r[0]
+	}
+	return NewEC2(api, clk, slog.New(slog.NewTextHandler(io.Discard, nil)), obs, rr), srv
 }
 
-// Throttled calls are retried with exponential backoff on the lab clock:
-// nothing happens until lab time passes, and each error is observed.
+// Throttled calls are retried as upstream's retry.NewStandard retries them:
+// the SDK's jitter b × 2^attempt s (b = 0.5 here: 1 s, then 2 s), on the lab
+// clock: nothing happens until lab time passes, and each error is observed.
 func TestThrottledCallsBackOffOnTheLabClock(t *testing.T) {
 	clk := clock.NewFake(time.Unix(1000, 0))
 	tf := &throttleFirst{action: "DescribeInstanceTypes", n: 2}
 	rec := &recorder{errs: map[string]int{}}
-	c, _ := newClient(t, tf, clk, rec)
+	c, _ := newClient(t, tf, clk, rec, Retry{Rand: func() float64 { return 0.5 }})
 	done := make(chan error, 1)
 	var lim InstanceLimits
 	go func() {
@@ -84,21 +89,21 @@ func TestThrottledCallsBackOffOnTheLabClock(t *testing.T) {
 		done <- err
 	}()
 	clk.BlockUntil(1)
-	clk.Advance(500 * time.Millisecond)
+	clk.Advance(time.Second)
 	clk.BlockUntil(1)
 	select {
 	case err := <-done:
 		t.Fatalf("returned before the second backoff passed: %v", err)
 	default:
 	}
-	clk.Advance(time.Second)
+	clk.Advance(2 * time.Second)
 	require.NoError(t, <-done)
 	assert.Equal(t, 3, lim.MaxENIs)
 	assert.Equal(t, 10, lim.IPv4PerENI)
 	assert.True(t, lim.SupportsPrefixes())
 	require.Len(t, tf.calls, 3)
-	assert.Equal(t, 500*time.Millisecond, tf.calls[1].Sub(tf.calls[0]))
-	assert.Equal(t, time.Second, tf.calls[2].Sub(tf.calls[1]))
+	assert.Equal(t, time.Second, tf.calls[1].Sub(tf.calls[0]))
+	assert.Equal(t, 2*time.Second, tf.calls[2].Sub(tf.calls[1]))
 	assert.Equal(t, 2, rec.errs["RequestLimitExceeded"])
 }
 
@@ -114,4 +119,48 @@ func TestClientErrorsAreNotRetried(t *testing.T) {
 	require.NoError(t, c.DeleteENI(context.Background(), "eni-nope"))
 	_, err = c.DescribeInstanceType(context.Background(), "no.such-type")
 	require.Error(t, err)
+}
+
+// Upstream's awssession.New: retry.NewStandard with WithRetryMaxAttempts(10);
+// an always-throttled call is tried 10 times, each back-off drawn by the
+// SDK's jitter (never above its 20 s cap), and the retry quota (500 tokens,
+// 5 per retry) stops retries once spent.
+func TestStandardRetryerAttemptsAndQuota(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1000, 0))
+	tf := &throttleFirst{action: "DescribeInstanceTypes", n: 1 << 30}
+	c, _ := newClient(t, tf, clk, nil)
+	done := make(chan error, 1)
+	go func() { _, err := c.DescribeInstanceType(context.Background(), "m5.large"); done <- err }()
+	for range MaxAttempts - 1 {
+		clk.BlockUntil(1)
+		clk.Advance(20 * time.Second)
+	}
+	err := <-done
+	require.Error(t, err)
+	assert.Equal(t, CodeRequestLimitExceeded, Code(err))
+	require.Len(t, tf.calls, MaxAttempts)
+	for i := 1; i < len(tf.calls); i++ {
+		assert.LessOrEqual(t, tf.calls[i].Sub(tf.calls[i-1]), 20*time.Second)
+	}
+
+	// 500 tokens / 5 per retry: after 100 retries the quota refuses more.
+	calls := len(tf.calls)
+	for range 11 {
+		go func() { _, err := c.DescribeInstanceType(context.Background(), "m5.large"); done <- err }()
+		for {
+			if r := func() bool {
+				select {
+				case <-done:
+					return true
+				default:
+					return false
+				}
+			}(); r {
+				break
+			}
+			clk.Advance(20 * time.Second)
+			time.Sleep(time.Millisecond)
+		}
+	}
+	assert.Less(t, len(tf.calls)-calls, 11*MaxAttempts, "the retry quota cut retries short")
 }
