@@ -92,6 +92,7 @@ type imdsAPI interface {
 	Identity(ctx context.Context) (awsapi.Identity, error)
 	PrimaryMAC(ctx context.Context) (string, error)
 	ENI(ctx context.Context, mac string) (awsapi.ENIMeta, error)
+	ENIs(ctx context.Context) ([]awsapi.ENIMeta, error)
 }
 
 // Daemon is one running ipamd.
@@ -152,6 +153,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) 
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
 	}
+	started := opts.Clock.Now()
 	if opts.SocketPath == "" {
 		opts.SocketPath = DefaultSocketPath
 	}
@@ -177,14 +179,17 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) 
 	if err != nil {
 		return nil, err // awsapi says what failed
 	}
+	clients.IMDS.Observe(d.metrics)
 	d.imds = clients.IMDS
 	if err := d.waitForIMDS(ctx); err != nil {
 		return nil, err
 	}
 	d.ec2 = awsapi.NewEC2(clients.NewEC2(d.identity.Region), d.sleep, log, d.metrics, awsapi.Retry{})
+	initStart := d.clock.Now()
 	if err := d.init(ctx); err != nil {
 		return nil, err
 	}
+	nodeInit := d.clock.Now().Sub(initStart)
 	if err := d.serve(); err != nil {
 		d.shutdownServers()
 		return nil, err
@@ -195,6 +200,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) 
 	d.leakTimer = d.clock.NewTimer(leakDelay)
 	d.wg.Add(1)
 	go d.pm.run()
+	d.metrics.startedUp(d.clock.Now().Sub(started), nodeInit)
 	return d, nil
 }
 
@@ -241,4 +247,5 @@ func (d *Daemon) updateStoreGauges() {
 	d.metrics.totalIPs.Set(float64(st.TotalIPs))
 	d.metrics.assignedIPs.Set(float64(st.AssignedIPs))
 	d.metrics.totalPrefixes.Set(float64(st.Prefixes))
+	d.metrics.setAssignedPerCIDR(d.store.ENIs(d.clock.Now()))
 }

@@ -35,6 +35,7 @@ func (d *Daemon) waitForIMDS(ctx context.Context) error {
 
 // init learns the instance and restores the datastore.
 func (d *Daemon) init(ctx context.Context) error {
+	defer d.metrics.inProgress("nodeInit")()
 	id := d.identity
 	lim, err := d.instanceLimits(ctx, id.InstanceType)
 	if err != nil {
