@@ -74,6 +74,7 @@ type ec2API interface {
 	DescribeInstanceType(ctx context.Context, name string) (awsapi.InstanceLimits, error)
 	AttachedENIs(ctx context.Context, instanceID string) ([]awsapi.ENI, error)
 	DescribeENI(ctx context.Context, id string) (awsapi.ENI, error)
+	FreeDeviceIndex(ctx context.Context, instanceID string, networkCard int) (int, error)
 	LeakedENIs(ctx context.Context, vpcID, cluster string) ([]awsapi.ENI, error)
 	Subnets(ctx context.Context, vpcID string) ([]awsapi.Subnet, error)
 	CreateENI(ctx context.Context, s awsapi.CreateSpec) (awsapi.ENI, error)

@@ -550,3 +550,40 @@ func (c *EC2) CreateTags(ctx context.Context, id string, tags map[string]string)
 		return err
 	})
 }
+
+// maxDeviceIndexes is upstream's maxENIs: the device slots looked at per
+// network card.
+const maxDeviceIndexes = 128
+
+// FreeDeviceIndex returns the lowest device index no attached ENI of the
+// network card uses, from DescribeInstances (upstream's
+// awsGetFreeDeviceNumber).
+func (c *EC2) FreeDeviceIndex(ctx context.Context, instanceID string, networkCard int) (int, error) {
+	var out *ec2.DescribeInstancesOutput
+	err := c.call(ctx, "DescribeInstances", func(ctx context.Context) (err error) {
+		out, err = c.api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{instanceID}})
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("find a free device number for ENI: not able to retrieve instance data from EC2 control plane: %w", err)
+	}
+	if len(out.Reservations) != 1 || len(out.Reservations[0].Instances) == 0 {
+		return 0, fmt.Errorf("awsGetFreeDeviceNumber: invalid instance id %s", instanceID)
+	}
+	var used [maxDeviceIndexes]bool
+	for _, n := range out.Reservations[0].Instances[0].NetworkInterfaces {
+		a := n.Attachment
+		if a == nil || int(aws.ToInt32(a.NetworkCardIndex)) != networkCard {
+			continue
+		}
+		if d := int(aws.ToInt32(a.DeviceIndex)); d >= 0 && d < maxDeviceIndexes {
+			used[d] = true
+		}
+	}
+	for i, u := range used {
+		if !u {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("awsGetFreeDeviceNumber: no available device number for network card %d", networkCard)
+}

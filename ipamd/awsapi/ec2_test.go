@@ -164,3 +164,36 @@ func TestStandardRetryerAttemptsAndQuota(t *testing.T) {
 	}
 	assert.Less(t, len(tf.calls)-calls, 11*MaxAttempts, "the retry quota cut retries short")
 }
+
+// Upstream's awsGetFreeDeviceNumber: the lowest device index no attached ENI
+// of the card uses, as DescribeInstances shows it (a gap is reused).
+func TestFreeDeviceIndexFromDescribeInstances(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1000, 0))
+	c, srv := newClient(t, nil, clk, nil)
+	vpc, err := srv.CreateVPC(fakeec2.VPCSpec{CIDR: "10.0.0.0/16"})
+	require.NoError(t, err)
+	sn, err := srv.CreateSubnet(fakeec2.SubnetSpec{ID: "subnet-a", VPCID: vpc.ID, CIDR: "10.0.0.0/20", AZ: "us-west-2a"})
+	require.NoError(t, err)
+	inst, err := srv.RunInstance(fakeec2.InstanceSpec{Type: "m5.large", SubnetID: sn.ID})
+	require.NoError(t, err)
+	ctx := context.Background()
+	free, err := c.FreeDeviceIndex(ctx, inst.ID, 0)
+	require.NoError(t, err)
+	assert.Equal(t, 1, free, "device 0 is the primary ENI")
+	attach := func(device int) {
+		e, err := c.CreateENI(ctx, CreateSpec{SubnetID: sn.ID})
+		require.NoError(t, err)
+		_, err = c.AttachENI(ctx, e.ID, inst.ID, device)
+		require.NoError(t, err)
+	}
+	attach(2)
+	free, err = c.FreeDeviceIndex(ctx, inst.ID, 0)
+	require.NoError(t, err)
+	assert.Equal(t, 1, free, "the gap below device 2")
+	attach(1)
+	free, err = c.FreeDeviceIndex(ctx, inst.ID, 0)
+	require.NoError(t, err)
+	assert.Equal(t, 3, free)
+	_, err = c.FreeDeviceIndex(ctx, "i-nope", 0)
+	require.Error(t, err)
+}
