@@ -73,7 +73,8 @@ func isThrottle(code string) bool {
 	return false
 }
 
-// Observer is told about every EC2 call (for awscni_* metrics).
+// Observer is told about every EC2 operation, once with its retries (for
+// awscni_* metrics).
 type Observer interface {
 	ObserveEC2(action string, latency time.Duration, err error)
 }
@@ -110,16 +111,17 @@ func NewEC2(api *ec2.Client, clk clock.Clock, log *slog.Logger, obs Observer, r 
 
 // call runs fn as the SDK's retry middleware runs an operation: an attempt
 // token first, then per retryable failure a retry token from the quota and
-// a jittered back-off (on the lab clock).
-func (c *EC2) call(ctx context.Context, action string, fn func(context.Context) error) error {
-	release := c.retryer.GetInitialToken()
-	var err error
-	for attempt := 1; ; attempt++ {
+// a jittered back-off (on the lab clock). The observer hears of the
+// operation once, retries included, as upstream's awsutils counts an SDK
+// call.
+func (c *EC2) call(ctx context.Context, action string, fn func(context.Context) error) (err error) {
+	if c.observer != nil {
 		start := c.clock.Now()
+		defer func() { c.observer.ObserveEC2(action, c.clock.Now().Sub(start), err) }()
+	}
+	release := c.retryer.GetInitialToken()
+	for attempt := 1; ; attempt++ {
 		err = fn(ctx)
-		if c.observer != nil {
-			c.observer.ObserveEC2(action, c.clock.Now().Sub(start), err)
-		}
 		_ = release(err)
 		if err == nil {
 			return nil

@@ -45,13 +45,17 @@ func (f *throttleFirst) Before(c fakeec2.Call) fakeec2.Verdict {
 func (f *throttleFirst) After(fakeec2.Call, fakeec2.Verdict, fakeec2.Outcome) {}
 
 type recorder struct {
-	mu   sync.Mutex
-	errs map[string]int
+	mu    sync.Mutex
+	calls int
+	errs  map[string]int
+	took  []time.Duration
 }
 
-func (r *recorder) ObserveEC2(action string, _ time.Duration, err error) {
+func (r *recorder) ObserveEC2(action string, took time.Duration, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.calls++
+	r.took = append(r.took, took)
 	if err != nil {
 		r.errs[Code(err)]++
 	}
@@ -104,7 +108,9 @@ func TestThrottledCallsBackOffOnTheLabClock(t *testing.T) {
 	require.Len(t, tf.calls, 3)
 	assert.Equal(t, time.Second, tf.calls[1].Sub(tf.calls[0]))
 	assert.Equal(t, 2*time.Second, tf.calls[2].Sub(tf.calls[1]))
-	assert.Equal(t, 2, rec.errs["RequestLimitExceeded"])
+	assert.Equal(t, 1, rec.calls, "observed once, retries included, as upstream's Ec2ApiReq counts an SDK call")
+	assert.Empty(t, rec.errs, "the operation succeeded in the end")
+	assert.Equal(t, []time.Duration{3 * time.Second}, rec.took, "its latency spans the back-offs")
 }
 
 // Client errors are not retried and keep their EC2 code; deleting an ENI
