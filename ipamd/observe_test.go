@@ -219,29 +219,7 @@ func TestMetricsAreUpstreams(t *testing.T) {
 		}
 	}
 
-	value := func(name string, labels ...string) float64 {
-		for _, m := range fams[name].GetMetric() {
-			match := true
-			for i := 0; i+1 < len(labels); i += 2 {
-				match = match && slices.ContainsFunc(m.GetLabel(), func(lp *dto.LabelPair) bool {
-					return lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
-				})
-			}
-			if match {
-				switch {
-				case m.Counter != nil:
-					return m.GetCounter().GetValue()
-				case m.Gauge != nil:
-					return m.GetGauge().GetValue()
-				case m.Histogram != nil:
-					return float64(m.GetHistogram().GetSampleCount())
-				case m.Summary != nil:
-					return float64(m.GetSummary().GetSampleCount())
-				}
-			}
-		}
-		return -1
-	}
+	value := func(name string, labels ...string) float64 { return sampleValue(fams[name], labels...) }
 	ip := r.IPAllocationMetadata[0].IPv4Addr
 	assert.Equal(t, 1.0, value("awscni_assigned_ip_per_cidr", "cidr", ip+"/32"), "the pod's address (datastore's IpsPerCidr)")
 	assert.Equal(t, 1.0, value("awscni_ipamd_startup_duration_seconds", "success", "true", "with_api_server", "true", "failure_reason", ""))
@@ -252,4 +230,32 @@ func TestMetricsAreUpstreams(t *testing.T) {
 	assert.Equal(t, -1.0, value("awscni_ec2api_req_count", "fn", "DescribeInstanceTypes"), "limits come from the built-in table: never called, no series")
 	assert.Positive(t, value("awscni_aws_api_latency_ms", "api", "GetMetadata"), "IMDS reads are observed as upstream's instrumentedIMDS does")
 	assert.Equal(t, 1.0, value("awscni_build_info", "version", Version))
+}
+
+// sampleValue is the value of the first sample of f whose labels include
+// the name/value pairs given (a histogram's or summary's sample count); -1
+// when there is none.
+func sampleValue(f *dto.MetricFamily, labels ...string) float64 {
+	for _, m := range f.GetMetric() {
+		match := true
+		for i := 0; i+1 < len(labels); i += 2 {
+			match = match && slices.ContainsFunc(m.GetLabel(), func(lp *dto.LabelPair) bool {
+				return lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
+			})
+		}
+		if !match {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			return m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue()
+		case m.Histogram != nil:
+			return float64(m.GetHistogram().GetSampleCount())
+		case m.Summary != nil:
+			return float64(m.GetSummary().GetSampleCount())
+		}
+	}
+	return -1
 }
