@@ -508,10 +508,14 @@ func TestReconcileFollowsEC2(t *testing.T) {
 		NetworkInterfaceId: aws.String(primary.ID), PrivateIpAddresses: []string{primary.SecondaryIPs[0].String(), primary.SecondaryIPs[1].String()},
 	})
 	require.NoError(t, err)
+	describes := calls.calls("DescribeNetworkInterfaces")
 
 	l.until(2*time.Minute, "the reconcile adopts the extra ENI", func() bool { return n.d.Status().ENIs == 2 })
 	assert.Contains(t, n.logs.String(), "Reconcile and add a new ENI")
+	assert.Contains(t, n.logs.String(), "Instance metadata does not match data store!")
 	assert.Contains(t, n.logs.String(), "Reconcile and delete IP EC2 no longer has")
+	assert.Equal(t, describes+2, calls.calls("DescribeNetworkInterfaces"),
+		"one DescribeAllENIs for the new ENI, one GetIPv4sFromEC2 for the primary's mismatch")
 	l.advance(30*time.Second, 5*time.Second)
 	st := n.d.Status()
 	assert.Equal(t, 10, st.TotalIPs, "7 left on the primary ENI + the extra ENI's 3 (≥ WARM_ENI_TARGET × 9: no refill)")
