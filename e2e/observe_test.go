@@ -47,8 +47,8 @@ func get(url string) ([]byte, error) {
 	return b, nil
 }
 
-// introspected reads GET /v1/enis (upstream's ENIInfos: TotalIPs,
-// AssignedIPs, ENIs by id).
+// introspected reads GET /v1/enis (upstream's ENIInfos by network card:
+// TotalIPs, AssignedIPs, ENIs by id) for network card 0.
 func introspected(n *node.Node) (pool, error) {
 	d := n.IPAMD()
 	if d == nil {
@@ -58,14 +58,15 @@ func introspected(n *node.Node) (pool, error) {
 	if err != nil {
 		return pool{}, err
 	}
-	var v struct {
+	var cards map[string]struct {
 		TotalIPs    int
 		AssignedIPs int
 		ENIs        map[string]json.RawMessage
 	}
-	if err := json.Unmarshal(b, &v); err != nil {
+	if err := json.Unmarshal(b, &cards); err != nil {
 		return pool{}, fmt.Errorf("decode /v1/enis: %w: %s", err, b)
 	}
+	v := cards["0"]
 	return pool{ENIs: len(v.ENIs), Total: v.TotalIPs, Assigned: v.AssignedIPs}, nil
 }
 

@@ -75,6 +75,7 @@ type ec2API interface {
 	DescribeInstanceType(ctx context.Context, name string) (awsapi.InstanceLimits, error)
 	AttachedENIs(ctx context.Context, instanceID string) ([]awsapi.ENI, error)
 	DescribeENI(ctx context.Context, id string) (awsapi.ENI, error)
+	FreeDeviceIndex(ctx context.Context, instanceID string, networkCard int) (int, error)
 	LeakedENIs(ctx context.Context, vpcID, cluster string) ([]awsapi.ENI, error)
 	Subnets(ctx context.Context, vpcID, az string) ([]awsapi.Subnet, error)
 	CreateENI(ctx context.Context, s awsapi.CreateSpec) (awsapi.ENI, error)
@@ -95,6 +96,7 @@ type imdsAPI interface {
 	// Get reads one meta-data path (AddNetwork's VPC CIDRs).
 	Get(ctx context.Context, path string) (string, error)
 	ENI(ctx context.Context, mac string) (awsapi.ENIMeta, error)
+	ENIs(ctx context.Context) ([]awsapi.ENIMeta, error)
 }
 
 // Daemon is one running ipamd.
@@ -155,6 +157,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) 
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
 	}
+	started := opts.Clock.Now()
 	if opts.SocketPath == "" {
 		opts.SocketPath = DefaultSocketPath
 	}
@@ -181,14 +184,17 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) 
 	if err != nil {
 		return nil, err // awsapi says what failed
 	}
+	clients.IMDS.Observe(d.metrics)
 	d.imds = clients.IMDS
 	if err := d.waitForIMDS(ctx); err != nil {
 		return nil, err
 	}
 	d.ec2 = awsapi.NewEC2(clients.NewEC2(d.identity.Region), d.sleep, log, d.metrics, awsapi.Retry{})
+	initStart := d.clock.Now()
 	if err := d.init(ctx); err != nil {
 		return nil, err
 	}
+	nodeInit := d.clock.Now().Sub(initStart)
 	if err := d.serve(); err != nil {
 		d.shutdownServers()
 		return nil, err
@@ -199,6 +205,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) 
 	d.leakTimer = d.clock.NewTimer(leakDelay)
 	d.wg.Add(1)
 	go d.pm.run()
+	d.metrics.startedUp(d.clock.Now().Sub(started), nodeInit)
 	return d, nil
 }
 
@@ -256,4 +263,5 @@ func (d *Daemon) updateStoreGauges() {
 	d.metrics.totalIPs.Set(float64(st.TotalIPs))
 	d.metrics.assignedIPs.Set(float64(st.AssignedIPs))
 	d.metrics.totalPrefixes.Set(float64(st.Prefixes))
+	d.metrics.setAssignedPerCIDR(d.store.ENIs(d.clock.Now()))
 }

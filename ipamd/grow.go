@@ -257,23 +257,9 @@ func (m *poolManager) attachENI(ctx context.Context, eni awsapi.ENI) (awsapi.ENI
 }
 
 // freeDeviceIndex is the lowest device index of the default card no ENI
-// uses, as EC2 sees it.
+// uses, as DescribeInstances shows it (upstream's awsGetFreeDeviceNumber).
 func (m *poolManager) freeDeviceIndex(ctx context.Context) (int, error) {
-	enis, err := m.ec2.AttachedENIs(ctx, m.identity.InstanceID)
-	if err != nil {
-		return 0, err
-	}
-	used := map[int]bool{}
-	for _, e := range enis {
-		if e.NetworkCard == m.limits.DefaultNetworkCard {
-			used[e.DeviceIndex] = true
-		}
-	}
-	for i := 1; ; i++ {
-		if !used[i] {
-			return i, nil
-		}
-	}
+	return m.ec2.FreeDeviceIndex(ctx, m.identity.InstanceID, m.limits.DefaultNetworkCard)
 }
 
 // waitForENIInIMDS waits, with backoff on the lab clock, until IMDS shows

@@ -58,8 +58,8 @@ func TestModelRandom(t *testing.T) {
 		"goroutines left behind: %d before, %d after", before, runtime.NumGoroutine())
 }
 
-// model is the lab, the generator and what the pods hold.
-type model struct {
+// chaosModel is the lab, the generator and what the pods hold.
+type chaosModel struct {
 	t     *testing.T
 	seed  uint64
 	rng   *rand.Rand
@@ -82,8 +82,8 @@ type modelPod struct {
 	ip   netip.Addr
 }
 
-func newModel(t *testing.T, seed uint64) *model {
-	m := &model{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x6d6f64656c))}
+func newModel(t *testing.T, seed uint64) *chaosModel {
+	m := &chaosModel{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x6d6f64656c))}
 	m.lab = newTestLab(t, func(c *fakeec2.Config) {
 		ctrl, err := chaos.New(chaos.Config{Clock: c.Clock, Seed: int64(seed), Throttle: chaos.ThrottleNone})
 		require.NoError(t, err)
@@ -115,7 +115,7 @@ func (mn *modelNode) hasVeth(veth string) bool {
 }
 
 // run draws and applies ops operations, checking after each.
-func (m *model) run(ops int) {
+func (m *chaosModel) run(ops int) {
 	for i := 0; i < ops; i++ {
 		mn := m.nodes[m.rng.IntN(len(m.nodes))]
 		switch r := m.rng.IntN(100); {
@@ -140,7 +140,7 @@ func (m *model) run(ops int) {
 	}
 }
 
-func (m *model) add(mn *modelNode) {
+func (m *chaosModel) add(mn *modelNode) {
 	mn.next++
 	pod := fmt.Sprintf("pod-%d", mn.next)
 	m.step("{pods: {node: %s, add: 1}}", mn.name)
@@ -155,7 +155,7 @@ func (m *model) add(mn *modelNode) {
 }
 
 // del deletes the newest count pods, as a scenario's delete does.
-func (m *model) del(mn *modelNode, count int) {
+func (m *chaosModel) del(mn *modelNode, count int) {
 	count = min(count, len(mn.pods))
 	if count == 0 {
 		return
@@ -173,7 +173,7 @@ func (m *model) del(mn *modelNode, count int) {
 // forget removes the newest pod without a DEL (a force delete while the
 // runtime was away): its address stays assigned until ipamd's restore sees
 // the veth gone.
-func (m *model) forget(mn *modelNode) {
+func (m *chaosModel) forget(mn *modelNode) {
 	if len(mn.pods) == 0 {
 		return
 	}
@@ -185,7 +185,7 @@ func (m *model) forget(mn *modelNode) {
 
 // restart stops and starts the node's ipamd; kill does it without letting
 // the pool manager finish what the last clock step started.
-func (m *model) restart(mn *modelNode, kill bool) {
+func (m *chaosModel) restart(mn *modelNode, kill bool) {
 	m.step("{restart: {node: %s}}", mn.name)
 	if kill {
 		m.lab.clk.Advance(time.Duration(1+m.rng.IntN(10)) * time.Second)
@@ -199,7 +199,7 @@ func (m *model) restart(mn *modelNode, kill bool) {
 // aws-node: a start-up call that EC2 fails is retried after a back-off on
 // the lab clock. A start that fails is retried as the kubelet restarts a
 // crashed container.
-func (m *model) start(mn *modelNode) {
+func (m *chaosModel) start(mn *modelNode) {
 	for attempt := 1; ; attempt++ {
 		done := make(chan error, 1)
 		go func() { _, err := mn.n.tryStart(); done <- err }()
@@ -215,7 +215,7 @@ func (m *model) start(mn *modelNode) {
 
 // passTimeUntil advances lab time a second per real millisecond until done
 // answers, for at most an hour of lab time.
-func (m *model) passTimeUntil(done <-chan error) error {
+func (m *chaosModel) passTimeUntil(done <-chan error) error {
 	for waited := 0; ; waited++ {
 		select {
 		case err := <-done:
@@ -227,7 +227,7 @@ func (m *model) passTimeUntil(done <-chan error) error {
 	}
 }
 
-func (m *model) reconfigure(mn *modelNode) {
+func (m *chaosModel) reconfigure(mn *modelNode) {
 	env := map[string]string{}
 	switch m.rng.IntN(4) {
 	case 1:
@@ -246,7 +246,7 @@ func (m *model) reconfigure(mn *modelNode) {
 var modelActions = []string{"CreateNetworkInterface", "AttachNetworkInterface", "AssignPrivateIpAddresses",
 	"UnassignPrivateIpAddresses", "DescribeNetworkInterfaces", "DeleteNetworkInterface", "DetachNetworkInterface"}
 
-func (m *model) fault() {
+func (m *chaosModel) fault() {
 	kinds := []string{"throttle", "internal", "unavailable"}
 	r := chaos.Rule{
 		Kind:       kinds[m.rng.IntN(len(kinds))],
@@ -258,19 +258,19 @@ func (m *model) fault() {
 	m.step("{fault: {kind: %s, operations: [%s], count: %d}}", r.Kind, r.Operations[0], r.Count)
 }
 
-func (m *model) sleep(d time.Duration) {
+func (m *chaosModel) sleep(d time.Duration) {
 	m.step("{sleep: %s}", d)
 	m.lab.advance(d, time.Second)
 }
 
-func (m *model) step(format string, args ...any) {
+func (m *chaosModel) step(format string, args ...any) {
 	m.log = append(m.log, fmt.Sprintf(format, args...))
 }
 
 // check holds after every operation: no address in two pods, and each
 // pod's address is assigned to it in its ipamd and on one of its node's
 // ENIs in EC2.
-func (m *model) check(op int) {
+func (m *chaosModel) check(op int) {
 	owner := map[netip.Addr]string{}
 	for _, mn := range m.nodes {
 		inEC2 := mn.ec2Addresses()
@@ -308,7 +308,7 @@ func (mn *modelNode) ec2Addresses() func(netip.Addr) bool {
 
 // quiesce clears the faults, restarts every ipamd (its restore drops the
 // pods deleted without a DEL) and lets the cleanup periods pass.
-func (m *model) quiesce() {
+func (m *chaosModel) quiesce() {
 	for _, r := range m.ctrl.Rules() {
 		m.ctrl.RemoveRule(r.Name)
 	}
@@ -321,7 +321,7 @@ func (m *model) quiesce() {
 
 // checkQuiescent: EC2 ≡ datastore ≡ checkpoint, pods ≡ assignments, no
 // unattached ENI, and another stretch of time changes nothing.
-func (m *model) checkQuiescent() {
+func (m *chaosModel) checkQuiescent() {
 	for _, mn := range m.nodes {
 		d := mn.n.d
 		var want []string
@@ -355,7 +355,7 @@ func (m *model) checkQuiescent() {
 	require.Equal(m.t, before, m.statuses(), "seed %d: the pool still moves after quiescence", m.seed)
 }
 
-func (m *model) statuses() []Status {
+func (m *chaosModel) statuses() []Status {
 	var out []Status
 	for _, mn := range m.nodes {
 		out = append(out, mn.n.d.Status())
@@ -365,7 +365,7 @@ func (m *model) statuses() []Status {
 
 // writeReplay writes the operations as a scenario for `enilab run`; what
 // scenarios cannot express is kept as comments.
-func (m *model) writeReplay() {
+func (m *chaosModel) writeReplay() {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Replay of TestModelRandom seed %d (go test ./ipamd/ -run TestModelRandom -model.seed=%d).\n", m.seed, m.seed)
 	fmt.Fprintf(&b, "name: model-seed-%d\nseed: %d\ntimeScale: 0.05\n", m.seed, m.seed)

@@ -77,12 +77,16 @@ func (m *poolManager) updatePool(ctx context.Context) {
 	switch {
 	case pool.TooLow(m.params, st):
 		m.logPoolTooLow(st)
+		done := m.metrics.inProgress("increaseDatastorePool")
 		m.increase(ctx)
+		done()
 	case pool.TooHigh(m.params, st):
 		if since := now.Sub(m.lastDecrease); !m.lastDecrease.IsZero() && since <= m.cfg.DecreaseGap {
 			m.log.Debug("Skipping decrease Datastore pool because time since last decrease is within the gap", "since", since, "gap", m.cfg.DecreaseGap)
 		} else {
+			done := m.metrics.inProgress("decreaseDatastorePool")
 			m.decrease(ctx)
+			done()
 			m.lastDecrease, m.lastPoolAction = now, now
 		}
 	}

@@ -2,14 +2,15 @@ package ipamd
 
 import (
 	"fmt"
+	"maps"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -25,7 +26,7 @@ func TestThrottlingAndInternalErrors(t *testing.T) {
 		actions: map[string]bool{"CreateNetworkInterface": true, "AssignPrivateIpAddresses": true, "AttachNetworkInterface": true},
 		code:    "RequestLimitExceeded", status: 503,
 		from: labStart, to: labStart.Add(40 * time.Second),
-		failAction: "AttachNetworkInterface", failFirst: 6,
+		failAction: "AttachNetworkInterface", failFirst: 12, // > awsapi.MaxAttempts
 	}
 	l := newTestLab(t, withInterceptor(fw))
 	n := l.newNode(nodeSpec{Type: "c5.large"})
@@ -34,14 +35,14 @@ func TestThrottlingAndInternalErrors(t *testing.T) {
 	assert.Equal(t, 0, n.d.Status().TotalIPs, "nothing gets through the throttling window")
 	assert.Contains(t, n.logs.String(), "EC2 API call throttled")
 
-	l.until(3*time.Minute, "the pool reaches 2 ENIs / 18 addresses after the faults", func() bool {
+	l.until(6*time.Minute, "the pool reaches 2 ENIs / 18 addresses after the faults", func() bool {
 		if st := n.d.Status(); st.AssignedIPs == 0 && st.TotalIPs == 9 {
 			n.addOK(1)
 		}
 		st := n.d.Status()
 		return st.ENIs == 2 && st.TotalIPs == 18
 	})
-	assert.GreaterOrEqual(t, fw.failed, 6, "the attach faults were hit")
+	assert.GreaterOrEqual(t, fw.failed, 12, "the attach faults were hit")
 	assert.Contains(t, n.logs.String(), "attaching the new ENI failed; deleting it")
 	assert.Len(t, n.ec2ENIs(), 2)
 	for _, e := range l.ec2.ENIs() {
@@ -450,16 +451,16 @@ func TestENIWithoutDeleteOnTerminationIsFreed(t *testing.T) {
 	fw := &faultWindow{
 		actions: map[string]bool{"ModifyNetworkInterfaceAttribute": true},
 		code:    "InternalError", status: 500,
-		from: labStart, to: labStart.Add(30 * time.Second),
+		from: labStart, to: labStart.Add(4 * time.Minute), // longer than awsapi.MaxAttempts' back-offs
 	}
 	l := newTestLab(t, withInterceptor(fw))
 	n := l.newNode(nodeSpec{Type: "c5.large"})
 	n.start()
 	n.addOK(1)
-	l.advance(20*time.Second, time.Second)
+	l.advance(3*time.Minute, time.Second)
 	assert.Contains(t, n.logs.String(), "cannot set DeleteOnTermination on the new ENI; freeing it")
 	assert.Equal(t, 1, n.d.Status().ENIs, "an ENI without DeleteOnTermination is not kept")
-	l.until(2*time.Minute, "the pool reaches 2 ENIs / 18 addresses after the faults", func() bool {
+	l.until(4*time.Minute, "the pool reaches 2 ENIs / 18 addresses after the faults", func() bool {
 		st := n.d.Status()
 		return st.ENIs == 2 && st.TotalIPs == 18
 	})
@@ -472,27 +473,24 @@ func TestENIWithoutDeleteOnTerminationIsFreed(t *testing.T) {
 	checkAgreement(t, n)
 }
 
-// The reconcile runs every ReconcilePeriod (60 s) on a quiet node, adopts
-// an ENI attached behind ipamd's back with its addresses, and drops
-// addresses EC2 no longer has once they are older than the reconcile
-// cooldown.
+// Upstream's nodeIPPoolReconcile reads IMDS every ReconcilePeriod and
+// calls EC2 only on a mismatch (getENIsFromIMDS, eniIPPoolReconcile,
+// verifyAndAddIPsToDatastore): a quiet node makes no EC2 call at all after
+// start-up while its reconcile keeps running; an ENI attached behind ipamd's
+// back is adopted (DescribeNetworkInterfaces for its tags), and addresses
+// EC2 no longer has are dropped once IMDS disagrees and EC2 confirms.
 func TestReconcileFollowsEC2(t *testing.T) {
-	reconciles := &filterTimes{param: "attachment.instance-id"}
-	l := newTestLab(t, withInterceptor(reconciles))
+	calls := &callCounter{}
+	l := newTestLab(t, withInterceptor(calls))
 	n := l.newNode(nodeSpec{Type: "c5.large", Env: map[string]string{"DISABLE_LEAKED_ENI_CLEANUP": "true"}})
 	n.start()
-	started := l.clk.Now()
-	l.advance(5*time.Minute, 5*time.Second)
-	var times []time.Time
-	for _, at := range reconciles.all() {
-		if at.After(started) {
-			times = append(times, at)
-		}
-	}
-	require.GreaterOrEqual(t, len(times), 4, "a reconcile a minute on a quiet node: %v", times)
-	for i := 1; i < len(times); i++ {
-		assert.Equal(t, time.Minute, times[i].Sub(times[i-1]), "reconciles %d and %d", i-1, i)
-	}
+	l.advance(30*time.Second, 5*time.Second)
+	started := calls.total()
+	reconciled := reconcileAdds(t, n)
+	l.advance(10*time.Minute, 5*time.Second)
+	assert.Equal(t, started, calls.total(), "an idle node makes no EC2 call: %v", calls.byAction())
+	assert.GreaterOrEqual(t, reconcileAdds(t, n)-reconciled,
+		float64(9*9), "the reconcile ran every minute from IMDS, counting each address as upstream does")
 
 	api := newSDKClient(t, l.url)
 	out, err := api.CreateNetworkInterface(t.Context(), &ec2.CreateNetworkInterfaceInput{
@@ -510,10 +508,14 @@ func TestReconcileFollowsEC2(t *testing.T) {
 		NetworkInterfaceId: aws.String(primary.ID), PrivateIpAddresses: []string{primary.SecondaryIPs[0].String(), primary.SecondaryIPs[1].String()},
 	})
 	require.NoError(t, err)
+	describes := calls.calls("DescribeNetworkInterfaces")
 
 	l.until(2*time.Minute, "the reconcile adopts the extra ENI", func() bool { return n.d.Status().ENIs == 2 })
 	assert.Contains(t, n.logs.String(), "Reconcile and add a new ENI")
+	assert.Contains(t, n.logs.String(), "Instance metadata does not match data store!")
 	assert.Contains(t, n.logs.String(), "Reconcile and delete IP EC2 no longer has")
+	assert.Equal(t, describes+2, calls.calls("DescribeNetworkInterfaces"),
+		"one DescribeAllENIs for the new ENI, one GetIPv4sFromEC2 for the primary's mismatch")
 	l.advance(30*time.Second, 5*time.Second)
 	st := n.d.Status()
 	assert.Equal(t, 10, st.TotalIPs, "7 left on the primary ENI + the extra ENI's 3 (≥ WARM_ENI_TARGET × 9: no refill)")
@@ -521,34 +523,24 @@ func TestReconcileFollowsEC2(t *testing.T) {
 	checkAgreement(t, n)
 }
 
-// filterTimes records when each DescribeNetworkInterfaces call whose
-// filters include param happened.
-type filterTimes struct {
-	mu    sync.Mutex
-	param string
-	at    []time.Time
+func reconcileAdds(t *testing.T, n *testNode) float64 {
+	var m dto.Metric
+	require.NoError(t, n.d.metrics.reconcile.WithLabelValues("eniDataStorePoolReconcileAdd").Write(&m))
+	return m.GetCounter().GetValue()
 }
 
-func (f *filterTimes) Before(fakeec2.Call) fakeec2.Verdict { return fakeec2.Verdict{} }
-
-func (f *filterTimes) After(c fakeec2.Call, _ fakeec2.Verdict, out fakeec2.Outcome) {
-	if c.Action != "DescribeNetworkInterfaces" || out.Status != 200 {
-		return
+func (c *callCounter) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := 0
+	for _, v := range c.byAct {
+		t += v
 	}
-	for _, vs := range c.Params {
-		for _, v := range vs {
-			if v == f.param {
-				f.mu.Lock()
-				f.at = append(f.at, c.Time)
-				f.mu.Unlock()
-				return
-			}
-		}
-	}
+	return t
 }
 
-func (f *filterTimes) all() []time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]time.Time(nil), f.at...)
+func (c *callCounter) byAction() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.byAct)
 }

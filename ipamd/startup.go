@@ -35,15 +35,11 @@ func (d *Daemon) waitForIMDS(ctx context.Context) error {
 
 // init learns the instance and restores the datastore.
 func (d *Daemon) init(ctx context.Context) error {
+	defer d.metrics.inProgress("nodeInit")()
 	id := d.identity
-	lim, err := d.ec2.DescribeInstanceType(ctx, id.InstanceType)
+	lim, err := d.instanceLimits(ctx, id.InstanceType)
 	if err != nil {
-		t, ok := ec2limits.Lookup(id.InstanceType)
-		if !ok {
-			return fmt.Errorf("limits of instance type %q: %w", id.InstanceType, err)
-		}
-		d.log.Warn("DescribeInstanceTypes failed; using the built-in limits table", "type", id.InstanceType, "err", err)
-		lim = awsapi.InstanceLimits{MaxENIs: t.MaxENIs, IPv4PerENI: t.IPv4PerENI, Hypervisor: string(t.Hypervisor), BareMetal: t.BareMetal, DefaultNetworkCard: t.DefaultNetworkCard}
+		return err
 	}
 	d.limits = lim
 	if d.cfg.EnablePrefixDelegation && !lim.SupportsPrefixes() {
@@ -57,7 +53,7 @@ func (d *Daemon) init(ctx context.Context) error {
 	}
 	d.maxPods = d.opts.MaxPods
 	if d.maxPods <= 0 {
-		d.maxPods = pool.MaxPods(lim.MaxENIs, lim.IPv4PerENI, d.cfg.CustomNetworking, d.cfg.EnablePrefixDelegation)
+		d.maxPods = pool.MaxPods(lim.MaxENIs, lim.IPv4PerENI, lim.VCPUs, d.cfg.CustomNetworking, d.cfg.EnablePrefixDelegation)
 	}
 	d.params = pool.Params{
 		WarmENITarget: d.cfg.WarmENITarget, WarmIPTarget: d.cfg.WarmIPTarget, MinimumIPTarget: d.cfg.MinimumIPTarget,
@@ -101,6 +97,21 @@ func (d *Daemon) init(ctx context.Context) error {
 		"prefixDelegation", d.cfg.EnablePrefixDelegation, "customNetworking", d.cfg.CustomNetworking)
 	d.pm.updateGauges()
 	return nil
+}
+
+// instanceLimits reads the type's limits from the built-in table and asks
+// DescribeInstanceTypes only for a type the table lacks (upstream's
+// fetchInstanceTypeLimits over pkg/vpc's generated table).
+func (d *Daemon) instanceLimits(ctx context.Context, name string) (awsapi.InstanceLimits, error) {
+	if t, ok := ec2limits.Lookup(name); ok {
+		return awsapi.InstanceLimits{MaxENIs: t.MaxENIs, IPv4PerENI: t.IPv4PerENI, Hypervisor: string(t.Hypervisor),
+			BareMetal: t.BareMetal, DefaultNetworkCard: t.DefaultNetworkCard, VCPUs: t.VCPUs}, nil
+	}
+	lim, err := d.ec2.DescribeInstanceType(ctx, name)
+	if err != nil {
+		return lim, fmt.Errorf("limits of instance type %q: %w", name, err)
+	}
+	return lim, nil
 }
 
 // selectENIConfig records the node's ENIConfig at start-up.

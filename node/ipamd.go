@@ -115,5 +115,5 @@ func (n *Node) MaxPods() int {
 	if !ok {
 		return 0
 	}
-	return pool.MaxPods(t.MaxENIs, t.IPv4PerENI, n.ipamdCfg.CustomNetworking, n.ipamdCfg.EnablePrefixDelegation)
+	return pool.MaxPods(t.MaxENIs, t.IPv4PerENI, t.VCPUs, n.ipamdCfg.CustomNetworking, n.ipamdCfg.EnablePrefixDelegation)
 }

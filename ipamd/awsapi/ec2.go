@@ -1,7 +1,8 @@
 // Package awsapi is ipamd's only door to EC2 and IMDS: thin wrappers over
 // aws-sdk-go-v2's EC2 client and feature/ec2/imds that return plain Go
-// values, retry throttled and failed calls with backoff on the lab clock
-// (the SDK's own retryer is off, since it sleeps in wall time), and report
+// values, retry throttled and failed calls as the SDK's standard retryer
+// decides but wait on the lab clock (the SDK's own retry middleware is off,
+// since it sleeps in wall time), and report
 // every call to an Observer for metrics. Endpoints come only from the SDK's
 // standard settings, so the same code runs against EC2 or fakeec2.
 package awsapi
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
@@ -75,47 +77,22 @@ func isThrottle(code string) bool {
 	return false
 }
 
-// retryable reports whether a failed call may succeed if simply repeated.
-func retryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	code := Code(err)
-	if isThrottle(code) {
-		return true
-	}
-	switch code {
-	case "InternalError", "InternalFailure", "Unavailable", "ServiceUnavailable":
-		return true
-	case "":
-		return true // transport error: connection refused, reset, timeout
-	}
-	return false
-}
-
-// Observer is told about every EC2 call (for awscni_* metrics).
+// Observer is told about every EC2 operation, once with its retries (for
+// awscni_* metrics).
 type Observer interface {
 	ObserveEC2(action string, latency time.Duration, err error)
 }
 
-// Retry is the backoff policy for EC2 calls, in lab time.
-type Retry struct {
-	Attempts int           // total attempts; default 4
-	Base     time.Duration // first wait; default 500ms, doubled each time
-	Max      time.Duration // cap on one wait; default 10s
-}
+// MaxAttempts is upstream's EC2 attempt budget (awssession.New sets
+// config.WithRetryMaxAttempts(maxRetries), maxRetries = 10).
+const MaxAttempts = 10
 
-func (r Retry) withDefaults() Retry {
-	if r.Attempts <= 0 {
-		r.Attempts = 4
-	}
-	if r.Base <= 0 {
-		r.Base = 500 * time.Millisecond
-	}
-	if r.Max <= 0 {
-		r.Max = 10 * time.Second
-	}
-	return r
+// Retry tunes the retryer; the zero value is upstream's.
+type Retry struct {
+	Attempts int // total attempts; default MaxAttempts
+	// Rand is the jitter source, [0,1); default a PRNG with a fixed seed, so
+	// that a lab run is repeatable where EC2's would draw from crypto/rand.
+	Rand func() float64
 }
 
 // EC2 is the EC2 API as ipamd uses it.
@@ -124,40 +101,55 @@ type EC2 struct {
 	clock    clock.Clock
 	log      *slog.Logger
 	observer Observer
-	retry    Retry
+	retryer  *retry.Standard
 }
 
 // NewEC2 wraps an SDK client. The client's own retries should be off
-// (aws.NopRetryer); EC2 retries on clk instead.
+// (aws.NopRetryer): EC2 asks the SDK's standard retryer (upstream's
+// retry.NewStandard) which errors to retry, how long to back off (its
+// exponential jitter) and whether its retry quota allows another attempt, and
+// waits on clk, so that back-off follows the lab clock.
 func NewEC2(api *ec2.Client, clk clock.Clock, log *slog.Logger, obs Observer, r Retry) *EC2 {
-	return &EC2{api: api, clock: clk, log: log, observer: obs, retry: r.withDefaults()}
+	return &EC2{api: api, clock: clk, log: log, observer: obs, retryer: newRetryer(r)}
 }
 
-// call runs fn, retrying retryable failures with exponential backoff.
-func (c *EC2) call(ctx context.Context, action string, fn func(context.Context) error) error {
-	wait := c.retry.Base
-	var err error
-	for attempt := 1; ; attempt++ {
+// call runs fn as the SDK's retry middleware runs an operation: an attempt
+// token first, then per retryable failure a retry token from the quota and
+// a jittered back-off (on the lab clock). The observer hears of the
+// operation once, retries included, as upstream's awsutils counts an SDK
+// call.
+func (c *EC2) call(ctx context.Context, action string, fn func(context.Context) error) (err error) {
+	if c.observer != nil {
 		start := c.clock.Now()
+		defer func() { c.observer.ObserveEC2(action, c.clock.Now().Sub(start), err) }()
+	}
+	release := c.retryer.GetInitialToken()
+	for attempt := 1; ; attempt++ {
 		err = fn(ctx)
-		if c.observer != nil {
-			c.observer.ObserveEC2(action, c.clock.Now().Sub(start), err)
-		}
+		_ = release(err)
 		if err == nil {
 			return nil
 		}
-		code := Code(err)
-		if isThrottle(code) {
+		if code := Code(err); isThrottle(code) {
 			c.log.Warn("EC2 API call throttled", "action", action, "code", code, "attempt", attempt)
 		}
-		if !retryable(err) || attempt >= c.retry.Attempts || ctx.Err() != nil {
+		if ctx.Err() != nil || !c.retryer.IsErrorRetryable(err) || attempt >= c.retryer.MaxAttempts() {
+			break
+		}
+		wait, derr := c.retryer.RetryDelay(attempt, err)
+		if derr != nil {
+			break
+		}
+		retryRelease, qerr := c.retryer.GetRetryToken(ctx, err)
+		if qerr != nil {
+			c.log.Warn("EC2 retry quota exhausted", "action", action, "err", qerr)
 			break
 		}
 		c.log.Debug("retrying EC2 call", "action", action, "attempt", attempt, "wait", wait, "err", err)
 		if serr := clock.Sleep(ctx, c.clock, wait); serr != nil {
 			break
 		}
-		wait = min(wait*2, c.retry.Max)
+		release = func(err error) error { _ = retryRelease(err); return nil }
 	}
 	return fmt.Errorf("%s: %w", action, err)
 }
@@ -169,6 +161,7 @@ type InstanceLimits struct {
 	Hypervisor         string
 	BareMetal          bool
 	DefaultNetworkCard int
+	VCPUs              int // default vCPUs; 0 = unknown
 }
 
 // SupportsPrefixes reports whether EC2 lets the type hold /28 prefixes.
@@ -195,6 +188,9 @@ func (c *EC2) DescribeInstanceType(ctx context.Context, name string) (InstanceLi
 		Hypervisor:         string(it.Hypervisor),
 		BareMetal:          aws.ToBool(it.BareMetal),
 		DefaultNetworkCard: int(aws.ToInt32(ni.DefaultNetworkCardIndex)),
+	}
+	if it.VCpuInfo != nil {
+		l.VCPUs = int(aws.ToInt32(it.VCpuInfo.DefaultVCpus))
 	}
 	for _, card := range ni.NetworkCards {
 		if int(aws.ToInt32(card.NetworkCardIndex)) == l.DefaultNetworkCard && card.MaximumNetworkInterfaces != nil {
@@ -570,4 +566,41 @@ func (c *EC2) CreateTags(ctx context.Context, id string, tags map[string]string)
 		_, err := c.api.CreateTags(ctx, in)
 		return err
 	})
+}
+
+// maxDeviceIndexes is upstream's maxENIs: the device slots looked at per
+// network card.
+const maxDeviceIndexes = 128
+
+// FreeDeviceIndex returns the lowest device index no attached ENI of the
+// network card uses, from DescribeInstances (upstream's
+// awsGetFreeDeviceNumber).
+func (c *EC2) FreeDeviceIndex(ctx context.Context, instanceID string, networkCard int) (int, error) {
+	var out *ec2.DescribeInstancesOutput
+	err := c.call(ctx, "DescribeInstances", func(ctx context.Context) (err error) {
+		out, err = c.api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{instanceID}})
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("find a free device number for ENI: not able to retrieve instance data from EC2 control plane: %w", err)
+	}
+	if len(out.Reservations) != 1 || len(out.Reservations[0].Instances) == 0 {
+		return 0, fmt.Errorf("awsGetFreeDeviceNumber: invalid instance id %s", instanceID)
+	}
+	var used [maxDeviceIndexes]bool
+	for _, n := range out.Reservations[0].Instances[0].NetworkInterfaces {
+		a := n.Attachment
+		if a == nil || int(aws.ToInt32(a.NetworkCardIndex)) != networkCard {
+			continue
+		}
+		if d := int(aws.ToInt32(a.DeviceIndex)); d >= 0 && d < maxDeviceIndexes {
+			used[d] = true
+		}
+	}
+	for i, u := range used {
+		if !u {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("awsGetFreeDeviceNumber: no available device number for network card %d", networkCard)
 }

@@ -45,19 +45,23 @@ func (f *throttleFirst) Before(c fakeec2.Call) fakeec2.Verdict {
 func (f *throttleFirst) After(fakeec2.Call, fakeec2.Verdict, fakeec2.Outcome) {}
 
 type recorder struct {
-	mu   sync.Mutex
-	errs map[string]int
+	mu    sync.Mutex
+	calls int
+	errs  map[string]int
+	took  []time.Duration
 }
 
-func (r *recorder) ObserveEC2(action string, _ time.Duration, err error) {
+func (r *recorder) ObserveEC2(action string, took time.Duration, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.calls++
+	r.took = append(r.took, took)
 	if err != nil {
 		r.errs[Code(err)]++
 	}
 }
 
-func newClient(t *testing.T, ic fakeec2.Interceptor, clk clock.Clock, obs Observer) (*EC2, *fakeec2.Server) {
+func newClient(t *testing.T, ic fakeec2.Interceptor, clk clock.Clock, obs Observer, r ...Retry) (*EC2, *fakeec2.Server) {
 	srv, err := fakeec2.New(fakeec2.Config{Clock: clk, Interceptor: ic})
 	require.NoError(t, err)
 	hs := httptest.NewServer(srv)
@@ -66,16 +70,21 @@ func newClient(t *testing.T, ic fakeec2.Interceptor, clk clock.Clock, obs Observ
 		Region: "us-west-2", BaseEndpoint: aws.String(hs.URL), Retryer: aws.NopRetryer{}, HTTPClient: awshttp.New(),
 		Credentials: credentials.NewStaticCredentialsProvider("a", "b", ""),
 	})
-	return NewEC2(api, clk, slog.New(slog.NewTextHandler(io.Discard, nil)), obs, Retry{}), srv
+	var rr Retry
+	if len(r) > 0 {
+		rr = r[0]
+	}
+	return NewEC2(api, clk, slog.New(slog.NewTextHandler(io.Discard, nil)), obs, rr), srv
 }
 
-// Throttled calls are retried with exponential backoff on the lab clock:
-// nothing happens until lab time passes, and each error is observed.
+// Throttled calls are retried as upstream's retry.NewStandard retries them:
+// the SDK's jitter b × 2^attempt s (b = 0.5 here: 1 s, then 2 s), on the lab
+// clock: nothing happens until lab time passes, and each error is observed.
 func TestThrottledCallsBackOffOnTheLabClock(t *testing.T) {
 	clk := clock.NewFake(time.Unix(1000, 0))
 	tf := &throttleFirst{action: "DescribeInstanceTypes", n: 2}
 	rec := &recorder{errs: map[string]int{}}
-	c, _ := newClient(t, tf, clk, rec)
+	c, _ := newClient(t, tf, clk, rec, Retry{Rand: func() float64 { return 0.5 }})
 	done := make(chan error, 1)
 	var lim InstanceLimits
 	go func() {
@@ -84,22 +93,24 @@ func TestThrottledCallsBackOffOnTheLabClock(t *testing.T) {
 		done <- err
 	}()
 	clk.BlockUntil(1)
-	clk.Advance(500 * time.Millisecond)
+	clk.Advance(time.Second)
 	clk.BlockUntil(1)
 	select {
 	case err := <-done:
 		t.Fatalf("returned before the second backoff passed: %v", err)
 	default:
 	}
-	clk.Advance(time.Second)
+	clk.Advance(2 * time.Second)
 	require.NoError(t, <-done)
 	assert.Equal(t, 3, lim.MaxENIs)
 	assert.Equal(t, 10, lim.IPv4PerENI)
 	assert.True(t, lim.SupportsPrefixes())
 	require.Len(t, tf.calls, 3)
-	assert.Equal(t, 500*time.Millisecond, tf.calls[1].Sub(tf.calls[0]))
-	assert.Equal(t, time.Second, tf.calls[2].Sub(tf.calls[1]))
-	assert.Equal(t, 2, rec.errs["RequestLimitExceeded"])
+	assert.Equal(t, time.Second, tf.calls[1].Sub(tf.calls[0]))
+	assert.Equal(t, 2*time.Second, tf.calls[2].Sub(tf.calls[1]))
+	assert.Equal(t, 1, rec.calls, "observed once, retries included, as upstream's Ec2ApiReq counts an SDK call")
+	assert.Empty(t, rec.errs, "the operation succeeded in the end")
+	assert.Equal(t, []time.Duration{3 * time.Second}, rec.took, "its latency spans the back-offs")
 }
 
 // Client errors are not retried and keep their EC2 code; deleting an ENI
@@ -139,4 +150,81 @@ func TestSubnetsOfVPCAndZoneAsUpstreamGetVpcSubnets(t *testing.T) {
 	all, err := c.Subnets(context.Background(), vpc.ID, "")
 	require.NoError(t, err)
 	assert.Len(t, all, 2)
+}
+
+// Upstream's awssession.New: retry.NewStandard with WithRetryMaxAttempts(10);
+// an always-throttled call is tried 10 times, each back-off drawn by the
+// SDK's jitter (never above its 20 s cap), and the retry quota (500 tokens,
+// 5 per retry) stops retries once spent.
+func TestStandardRetryerAttemptsAndQuota(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1000, 0))
+	tf := &throttleFirst{action: "DescribeInstanceTypes", n: 1 << 30}
+	c, _ := newClient(t, tf, clk, nil)
+	done := make(chan error, 1)
+	go func() { _, err := c.DescribeInstanceType(context.Background(), "m5.large"); done <- err }()
+	for range MaxAttempts - 1 {
+		clk.BlockUntil(1)
+		clk.Advance(20 * time.Second)
+	}
+	err := <-done
+	require.Error(t, err)
+	assert.Equal(t, CodeRequestLimitExceeded, Code(err))
+	require.Len(t, tf.calls, MaxAttempts)
+	for i := 1; i < len(tf.calls); i++ {
+		assert.LessOrEqual(t, tf.calls[i].Sub(tf.calls[i-1]), 20*time.Second)
+	}
+
+	// 500 tokens / 5 per retry: after 100 retries the quota refuses more.
+	calls := len(tf.calls)
+	for range 11 {
+		go func() { _, err := c.DescribeInstanceType(context.Background(), "m5.large"); done <- err }()
+		for {
+			if r := func() bool {
+				select {
+				case <-done:
+					return true
+				default:
+					return false
+				}
+			}(); r {
+				break
+			}
+			clk.Advance(20 * time.Second)
+			time.Sleep(time.Millisecond)
+		}
+	}
+	assert.Less(t, len(tf.calls)-calls, 11*MaxAttempts, "the retry quota cut retries short")
+}
+
+// Upstream's awsGetFreeDeviceNumber: the lowest device index no attached ENI
+// of the card uses, as DescribeInstances shows it (a gap is reused).
+func TestFreeDeviceIndexFromDescribeInstances(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1000, 0))
+	c, srv := newClient(t, nil, clk, nil)
+	vpc, err := srv.CreateVPC(fakeec2.VPCSpec{CIDR: "10.0.0.0/16"})
+	require.NoError(t, err)
+	sn, err := srv.CreateSubnet(fakeec2.SubnetSpec{ID: "subnet-a", VPCID: vpc.ID, CIDR: "10.0.0.0/20", AZ: "us-west-2a"})
+	require.NoError(t, err)
+	inst, err := srv.RunInstance(fakeec2.InstanceSpec{Type: "m5.large", SubnetID: sn.ID})
+	require.NoError(t, err)
+	ctx := context.Background()
+	free, err := c.FreeDeviceIndex(ctx, inst.ID, 0)
+	require.NoError(t, err)
+	assert.Equal(t, 1, free, "device 0 is the primary ENI")
+	attach := func(device int) {
+		e, err := c.CreateENI(ctx, CreateSpec{SubnetID: sn.ID})
+		require.NoError(t, err)
+		_, err = c.AttachENI(ctx, e.ID, inst.ID, device)
+		require.NoError(t, err)
+	}
+	attach(2)
+	free, err = c.FreeDeviceIndex(ctx, inst.ID, 0)
+	require.NoError(t, err)
+	assert.Equal(t, 1, free, "the gap below device 2")
+	attach(1)
+	free, err = c.FreeDeviceIndex(ctx, inst.ID, 0)
+	require.NoError(t, err)
+	assert.Equal(t, 3, free)
+	_, err = c.FreeDeviceIndex(ctx, "i-nope", 0)
+	require.Error(t, err)
 }

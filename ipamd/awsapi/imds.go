@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -25,8 +26,18 @@ var ErrNotFound = errors.New("not found in IMDS")
 
 // IMDS reads the instance metadata service.
 type IMDS struct {
-	api *imds.Client
+	api      *imds.Client
+	observer IMDSObserver
 }
+
+// IMDSObserver is told about every metadata read (upstream's
+// instrumentedIMDS feeds awscni_aws_api_latency_ms with them).
+type IMDSObserver interface {
+	ObserveIMDS(latency time.Duration, err error)
+}
+
+// Observe sets the observer of metadata reads; call it before using m.
+func (m *IMDS) Observe(o IMDSObserver) { m.observer = o }
 
 // Identity is the instance identity document.
 type Identity struct {
@@ -53,7 +64,11 @@ func (m *IMDS) Identity(ctx context.Context) (Identity, error) {
 
 // Get returns the text at a meta-data path.
 func (m *IMDS) Get(ctx context.Context, path string) (string, error) {
+	start := time.Now()
 	out, err := m.api.GetMetadata(ctx, &imds.GetMetadataInput{Path: path})
+	if m.observer != nil {
+		m.observer.ObserveIMDS(time.Since(start), err)
+	}
 	if err != nil {
 		var re interface{ HTTPStatusCode() int }
 		if errors.As(err, &re) && re.HTTPStatusCode() == 404 {
@@ -160,6 +175,25 @@ func (m *IMDS) ENI(ctx context.Context, mac string) (ENIMeta, error) {
 		e.SecurityGroups = sgs
 	}
 	return e, nil
+}
+
+// ENIs returns IMDS's view of every attached ENI, in the order IMDS lists
+// their MACs (upstream's GetAttachedENIs): any ENI IMDS cannot describe
+// fails the whole read.
+func (m *IMDS) ENIs(ctx context.Context) ([]ENIMeta, error) {
+	macs, err := m.list(ctx, "network/interfaces/macs/")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ENIMeta, 0, len(macs))
+	for _, mac := range macs {
+		e, err := m.ENI(ctx, strings.TrimSuffix(mac, "/"))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // Clients are the SDK clients ipamd needs.

@@ -217,17 +217,34 @@ func DeletableENI(p Params, enis []datastore.ENIInfo, now time.Time, minAge time
 	return "", false
 }
 
-// MaxPods is the node's max pods (DESIGN §3): max_enis × (ipv4_per_eni − 1)
-// + 2; with custom networking the primary ENI serves no pods,
-// (max_enis − 1) × (ipv4_per_eni − 1) + 2; in prefix mode 110 (the EKS
-// calculator's value for most types).
-func MaxPods(maxENIs, ipv4PerENI int, customNetworking, prefixMode bool) int {
-	if prefixMode {
-		return 110
-	}
+// Max-pods ceilings of the EKS max-pods calculator in prefix mode: below
+// vCPUsForHighCeiling vCPUs a node gets at most lowCPUMaxPods, from it on
+// highCPUMaxPods (the calculator's MAX_POD_CEILING_FOR_LOW_CPU/HIGH_CPU).
+const (
+	lowCPUMaxPods       = 110
+	highCPUMaxPods      = 250
+	vCPUsForHighCeiling = 30
+	addressesPerPrefix  = 16
+)
+
+// MaxPods is the node's max pods as EKS computes it (upstream's
+// misc/eni-max-pods.txt and the max-pods calculator): max_enis ×
+// (ipv4_per_eni − 1) + 2, one ENI fewer with custom networking (the primary
+// serves no pods). In prefix mode each slot is a /28 (× 16) and the result is
+// capped at 110 below 30 vCPUs, 250 from 30 on; vcpus 0 (unknown) takes the
+// lower cap.
+func MaxPods(maxENIs, ipv4PerENI, vcpus int, customNetworking, prefixMode bool) int {
 	enis := maxENIs
 	if customNetworking {
 		enis--
 	}
-	return max(enis, 0)*(ipv4PerENI-1) + 2
+	slots := max(enis, 0) * max(ipv4PerENI-1, 0)
+	if !prefixMode {
+		return slots + 2
+	}
+	ceiling := lowCPUMaxPods
+	if vcpus >= vCPUsForHighCeiling {
+		ceiling = highCPUMaxPods
+	}
+	return min(slots*addressesPerPrefix+2, ceiling)
 }

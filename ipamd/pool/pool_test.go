@@ -95,11 +95,21 @@ func TestDeletableENI(t *testing.T) {
 	assert.False(t, ok, "its prefix is the only free one, needed for WARM_PREFIX_TARGET")
 }
 
-func TestMaxPods(t *testing.T) {
-	assert.Equal(t, 29, MaxPods(3, 10, false, false), "m5.large")
-	assert.Equal(t, 20, MaxPods(3, 10, true, false), "m5.large with custom networking")
-	assert.Equal(t, 234, MaxPods(8, 30, false, false), "m5.4xlarge")
-	assert.Equal(t, 110, MaxPods(3, 10, false, true), "prefix mode")
+// Figures of upstream's misc/eni-max-pods.txt (secondary-IP mode) and of the
+// EKS max-pods calculator (prefix delegation: × 16, capped at 110 below 30
+// vCPUs, 250 from 30 on).
+func TestMaxPodsEniMaxPodsTxtAndCalculator(t *testing.T) {
+	assert.Equal(t, 29, MaxPods(3, 10, 2, false, false), "m5.large, eni-max-pods.txt")
+	assert.Equal(t, 20, MaxPods(3, 10, 2, true, false), "m5.large with custom networking")
+	assert.Equal(t, 234, MaxPods(8, 30, 16, false, false), "m5.4xlarge, eni-max-pods.txt")
+	assert.Equal(t, 234, MaxPods(8, 30, 32, false, false), "m5.8xlarge, eni-max-pods.txt: no cap without prefixes")
+	assert.Equal(t, 4, MaxPods(2, 2, 2, false, false), "t3.nano, eni-max-pods.txt")
+	assert.Equal(t, 110, MaxPods(3, 10, 2, false, true), "m5.large 2 vCPUs with prefixes: the 110 cap")
+	assert.Equal(t, 250, MaxPods(8, 30, 32, false, true), "m5.8xlarge 32 vCPUs with prefixes: the 250 cap")
+	assert.Equal(t, 110, MaxPods(8, 30, 29, false, true), "29 vCPUs: still the low cap")
+	assert.Equal(t, 250, MaxPods(8, 30, 30, false, true), "30 vCPUs: the high cap")
+	assert.Equal(t, 34, MaxPods(2, 2, 2, false, true), "t3.nano with prefixes: 2 × 1 × 16 + 2, under the cap")
+	assert.Equal(t, 110, MaxPods(8, 30, 0, false, true), "unknown vCPUs: the low cap")
 }
 
 // WARM_ENI_TARGET releases only whole ENIs, and only once available ≥
