@@ -18,7 +18,7 @@ import (
 // was granted frees it, as upstream's rpc_handler AddNetwork/DelNetwork and
 // the datastore's AssignPodIPv4Address/UnassignPodIPAddress pair do.
 func FuzzAddDelNetwork(f *testing.F) {
-	f.Add("web-1", "default", "c-1", "/var/run/netns/c-1", "eth0", "aws-cni", "v1.23.1", true)
+	f.Add("web-1", "default", "c-1", "/var/run/netns/c-1", "eth0", "aws-cni", rpc.Version, true)
 	f.Add("", "", "", "", "", "", "", false)
 	f.Add("p", "kube-system", "c-2", "", "eth1", "other-net", "0.0.0", true)
 	f.Add("dup", "default", "c-1", "/proc/1/ns/net", "eth0", "aws-cni", "", false)
