@@ -13,7 +13,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/enilab/enilab/internal/clock"
 	"github.com/enilab/enilab/ipamd"
 	"github.com/enilab/enilab/ipamd/config"
 )
@@ -43,8 +45,12 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	maxPods := fs.Int("max-pods", 0, "the node's max pods; 0 = computed from the instance type")
 	ec2Endpoint := fs.String("ec2-endpoint", "", "EC2 endpoint URL; empty = the SDK's resolution (AWS_ENDPOINT_URL_EC2)")
 	imdsEndpoint := fs.String("imds-endpoint", "", "IMDS endpoint URL; empty = the SDK's resolution (AWS_EC2_METADATA_SERVICE_ENDPOINT)")
+	timeScale := fs.Float64("time-scale", 1, "enilab: a lab second lasts this many wall seconds (0.01: ipamd's periods run 100× faster); 1 = real time")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *timeScale <= 0 || *timeScale > 1 {
+		return fmt.Errorf("-time-scale %v: want a value in (0, 1]", *timeScale)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -74,6 +80,9 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	opts := ipamd.Options{
 		EC2Endpoint: *ec2Endpoint, IMDSEndpoint: *imdsEndpoint, SocketPath: *socket, CheckpointPath: *checkpoint,
 		IntrospectionAddr: *intro, MetricsAddr: *metrics, NetNSPath: *netns, MaxPods: *maxPods,
+	}
+	if *timeScale != 1 {
+		opts.Clock = clock.NewScaled(*timeScale, time.Now())
 	}
 	if opts.NodeLabels, err = parseLabels(*labels); err != nil {
 		return err
