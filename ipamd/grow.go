@@ -19,20 +19,16 @@ import (
 func (m *poolManager) increase(ctx context.Context) {
 	now := m.clock.Now()
 	if !m.lastSubnetErr.IsZero() && now.Sub(m.lastSubnetErr) <= m.cfg.SubnetPause {
-		m.log.Debug("Recently we had InsufficientCidr error hence will wait before retrying", "pause", m.cfg.SubnetPause, "since", now.Sub(m.lastSubnetErr))
+		m.log.Debug(fmt.Sprintf("Recently we had InsufficientCidr error hence will wait for %v before retrying", m.cfg.SubnetPause))
 		return
 	}
 	increased, err := m.tryAssignCIDRs(ctx)
-	// With subnet discovery, an exhausted subnet still leaves a new ENI in
-	// another subnet to try; only when that is impossible does the pause
-	// start.
-	exhausted := awsapi.IsSubnetExhausted(err)
-	if err != nil && !(exhausted && m.cfg.EnableSubnetDiscovery) {
-		if exhausted {
+	if err != nil {
+		if awsapi.IsSubnetExhausted(err) {
 			m.subnetExhausted(err)
 			return
 		}
-		m.log.Error("failed to increase pool", "err", err)
+		m.log.Error(err.Error())
 		return
 	}
 	if increased {
@@ -40,10 +36,7 @@ func (m *poolManager) increase(ctx context.Context) {
 		return
 	}
 	if !m.hasRoomForENI() {
-		if exhausted {
-			m.subnetExhausted(err)
-		}
-		m.log.Debug("Skipping ENI allocation as the max ENI limit is already reached", "maxENIs", m.maxENIs)
+		m.log.Debug("Skipping ENI allocation as the max ENI limit is already reached")
 		return
 	}
 	if err := m.tryAllocateENI(ctx); err != nil {
@@ -65,15 +58,14 @@ func (m *poolManager) hasRoomForENI() bool {
 
 // tryAssignCIDRs asks EC2 for more addresses (or prefixes) on the first ENI
 // with room (upstream's tryAssignIPs / tryAssignPrefixes). With subnet
-// discovery, ENIs in other subnets are tried after one whose subnet is
-// exhausted; the exhaustion error is returned when none had room.
+// discovery, an ENI whose subnet is exhausted is skipped, as upstream does;
+// without it the exhaustion error is returned (and starts the pause).
 func (m *poolManager) tryAssignCIDRs(ctx context.Context) (bool, error) {
 	now := m.clock.Now()
 	st := m.store.Stats(now)
 	if short, _, ok := pool.TargetState(m.params, st); ok && short == 0 {
 		return false, nil
 	}
-	var exhausted error
 	for _, e := range m.store.ENIs(now) {
 		if !e.Usable || (e.Primary && m.cfg.CustomNetworking) {
 			continue
@@ -89,7 +81,7 @@ func (m *poolManager) tryAssignCIDRs(ctx context.Context) (bool, error) {
 			n = pool.IPsToAssign(m.params, st, have)
 		}
 		if n <= 0 {
-			return false, exhausted
+			return false, nil
 		}
 		added, err := m.assignOn(ctx, e.ID, n)
 		if err != nil && awsapi.Code(err) != awsapi.CodePrivateIPLimitExceeded {
@@ -104,7 +96,9 @@ func (m *poolManager) tryAssignCIDRs(ctx context.Context) (bool, error) {
 			m.metrics.ipamdError("increaseIPPoolAllocIPAddressesFailed")
 			err = fmt.Errorf("failed to allocate one IP address on ENI %s: %w", e.ID, err)
 			if m.cfg.EnableSubnetDiscovery && awsapi.IsSubnetExhausted(err) {
-				exhausted = err
+				// Upstream moves on to the next ENI and, when none had
+				// room, reports no error: no InsufficientCidr pause, the
+				// next pool check tries again.
 				continue
 			}
 			return false, err
@@ -115,7 +109,7 @@ func (m *poolManager) tryAssignCIDRs(ctx context.Context) (bool, error) {
 		m.log.Info("increased pool", "eni", e.ID, "added", len(added), "prefixMode", m.cfg.EnablePrefixDelegation)
 		return true, nil
 	}
-	return false, exhausted
+	return false, nil
 }
 
 func (m *poolManager) assignOn(ctx context.Context, eniID string, n int) ([]netip.Prefix, error) {
