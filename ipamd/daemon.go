@@ -191,8 +191,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) 
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.poolTick = d.clock.NewTicker(cfg.PoolCheckPeriod)
-	leakDelay := min(cfg.LeakedENIMinAge, cfg.LeakScanPeriod)
-	d.leakTimer = d.clock.NewTimer(leakDelay)
+	d.leakTimer = d.clock.NewTimer(d.nextLeakScan(0))
 	d.wg.Add(1)
 	go d.pm.run()
 	return d, nil

@@ -28,6 +28,7 @@ type poolManager struct {
 	lastPoolAction time.Time            // last grow, shrink or reconcile (reconcile waits for quiet)
 	lastSubnetErr  time.Time            // last subnet exhaustion (growth pauses SubnetPause)
 	recentlyFreed  map[string]time.Time // CIDR or ENI id → when ipamd gave it back
+	leakScans      int                  // leak scans done (seeds the next one's delay)
 }
 
 func newPoolManager(d *Daemon) *poolManager {
@@ -61,7 +62,8 @@ func (m *poolManager) run() {
 			if !m.cfg.DisableLeakedENICleanup {
 				m.cleanLeakedENIs(m.ctx)
 			}
-			m.leakTimer.Reset(m.cfg.LeakScanPeriod)
+			m.leakScans++
+			m.leakTimer.Reset(m.nextLeakScan(m.leakScans))
 		}
 	}
 }

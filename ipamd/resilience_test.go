@@ -107,10 +107,10 @@ func TestRestartDuringAllocation(t *testing.T) {
 				assert.Equal(t, 1, n.d.Status().AssignedIPs, "the pod added before the crash keeps its one address")
 			}
 			n.addOK(10)
-			l.advance(65*time.Minute, 10*time.Second) // reconcile and leak cleanup run
+			l.advance(71*time.Minute, 10*time.Second) // reconcile and two leak scans (≤ 5 min, then 60–65 min later) run
 			checkAgreement(t, n)
 			if action == "CreateNetworkInterface" {
-				assert.Contains(t, n.logs.String(), "Deleted leaked ENI")
+				assert.Contains(t, n.logs.String(), "Cleaned up leaked CNI ENI")
 			}
 			assert.Equal(t, 0, unattached())
 			for _, e := range l.ec2.ENIs() {
@@ -423,8 +423,16 @@ func TestLeakedENICleanup(t *testing.T) {
 			}
 			n := l.newNode(nodeSpec{Type: "c5.large", Env: env})
 			n.start()
-			l.advance(6*time.Minute, 10*time.Second)
 			exists := func(id string) bool { _, ok := l.ec2.ENI(id); return ok }
+			// Upstream's cleanUpLeakedENIs: the first scan after a random
+			// 0–299 s (enilab: a hash of the instance id, the same each run).
+			first := leakScanDelay(n.inst.ID, 0)
+			require.Less(t, first, 300*time.Second)
+			if first > 10*time.Second {
+				l.advance(first-10*time.Second, time.Second)
+				assert.True(t, exists(ours), "no scan before the start-up delay")
+			}
+			l.advance(6*time.Minute-max(0, first-10*time.Second), time.Second)
 			assert.Equal(t, disabled, exists(ours), "an old leaked ENI of this cluster is deleted unless disabled")
 			assert.True(t, exists(young), "an ENI created minutes ago may be mid-allocation on another node")
 			assert.True(t, exists(undated), "an ENI without createdAt is stamped, not deleted, at first sight")
@@ -434,7 +442,7 @@ func TestLeakedENICleanup(t *testing.T) {
 			if e, ok := l.ec2.ENI(undated); ok && !disabled {
 				assert.NotEmpty(t, e.Tags["node.k8s.amazonaws.com/createdAt"])
 			}
-			l.advance(61*time.Minute, 10*time.Second)
+			l.advance(66*time.Minute, 10*time.Second) // an hour plus a new 0–299 s delay
 			assert.Equal(t, disabled, exists(young), "deleted by the hourly scan once old enough")
 			assert.Equal(t, disabled, exists(undated), "deleted by the hourly scan an hour after it was stamped")
 			assert.True(t, exists(otherVPC))
@@ -551,4 +559,19 @@ func (f *filterTimes) all() []time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]time.Time(nil), f.at...)
+}
+
+// Upstream's cleanUpLeakedENIs waits rand.Intn(300) s before each scan;
+// enilab's wait is in the same range and a function of instance id and
+// scan number only.
+func TestLeakScanDelay_UpstreamCleanUpLeakedENIs(t *testing.T) {
+	seen := map[time.Duration]bool{}
+	for n := 0; n < 50; n++ {
+		d := leakScanDelay("i-0123456789abcdef0", n)
+		assert.GreaterOrEqual(t, d, time.Duration(0))
+		assert.Less(t, d, 300*time.Second)
+		assert.Equal(t, d, leakScanDelay("i-0123456789abcdef0", n), "deterministic")
+		seen[d] = true
+	}
+	assert.Greater(t, len(seen), 10, "delays vary from scan to scan")
 }
