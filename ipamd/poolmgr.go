@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/enilab/enilab/ipamd/datastore"
@@ -29,6 +30,11 @@ type poolManager struct {
 	lastSubnetErr  time.Time            // last subnet exhaustion (growth pauses SubnetPause)
 	recentlyFreed  map[string]time.Time // CIDR or ENI id → when ipamd gave it back
 	leakScans      int                  // leak scans done (seeds the next one's delay)
+
+	// freedOnDel holds CIDRs the gRPC goroutine gave back on a DEL
+	// (freeOtherModeOnRelease); updatePool moves them to recentlyFreed.
+	freedOnDelMu sync.Mutex
+	freedOnDel   map[string]time.Time
 }
 
 func newPoolManager(d *Daemon) *poolManager {
@@ -71,6 +77,7 @@ func (m *poolManager) run() {
 // updatePool is one pool check (upstream's updateIPPoolIfRequired).
 func (m *poolManager) updatePool(ctx context.Context) {
 	defer m.updateGauges()
+	m.takeFreedOnDel()
 	m.retryUnusableENIs()
 	now := m.clock.Now()
 	st := m.store.Stats(now)

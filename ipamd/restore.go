@@ -17,6 +17,7 @@ import (
 // truth about ENIs and addresses; the checkpoint says which pod holds
 // which; entries whose pod's host veth is gone are dropped.
 func (m *poolManager) restore(ctx context.Context, cp datastore.Checkpointer) error {
+	m.store.SetPrefixMode(m.cfg.EnablePrefixDelegation)
 	now := m.clock.Now()
 	enis, err := m.ec2.AttachedENIs(ctx, m.identity.InstanceID)
 	if err != nil {

@@ -94,6 +94,7 @@ func (b *backend) DelNetwork(ctx context.Context, in *rpc.DelNetworkRequest) (*r
 		d.metrics.ipamdError("DelNetwork")
 		return nil, status.Errorf(codes.Internal, "DelNetwork: %v", err)
 	}
+	d.pm.freeOtherModeOnRelease(ctx, a)
 	d.updateStoreGauges()
 	d.log.Info("Send DelNetworkReply", "IPv4Addr", a.IP, "DeviceNumber", a.DeviceNumber, "reason", in.Reason, "key", k)
 	return &rpc.DelNetworkReply{

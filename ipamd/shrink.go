@@ -7,6 +7,7 @@ import (
 
 	"github.com/enilab/enilab/internal/clock"
 	"github.com/enilab/enilab/ipamd/awsapi"
+	"github.com/enilab/enilab/ipamd/datastore"
 	"github.com/enilab/enilab/ipamd/pool"
 )
 
@@ -101,4 +102,58 @@ func (m *poolManager) freeENI(ctx context.Context, id string) error {
 		}
 		wait *= 2
 	}
+}
+
+// freeOtherModeOnRelease is upstream's DelNetwork clean-up after a switch
+// from prefix to secondary-IP mode: when the released address came from a
+// /28, every /28 of that ENI with nothing assigned is given back to EC2
+// at once (tryUnassignPrefixFromENI). It runs on the gRPC goroutine, as
+// upstream's does. Upstream's branch for the other direction (an old /32
+// in prefix mode) tests a /32 entry for IsPrefix and so never fires; old
+// /32s stay until a restart (tryUnassignIPsFromENIs) or the pool shrinks,
+// and enilab does the same.
+func (m *poolManager) freeOtherModeOnRelease(ctx context.Context, a datastore.Assignment) {
+	if m.cfg.EnablePrefixDelegation || a.CIDR.Bits() != 28 {
+		return
+	}
+	m.log.Debug("IP belongs to prefix pool with PD disabled so try free prefix from EC2")
+	now := m.clock.Now()
+	var freed []netip.Prefix
+	for _, p := range m.store.FreeablePrefixes(a.ENIID, now) {
+		m.noteFreedOnDel(p.String(), now)
+		if _, err := m.store.RemoveCIDR(a.ENIID, p, false, now); err != nil {
+			m.log.Warn("Failed to delete Prefix "+p.String()+" on ENI "+a.ENIID+" from datastore", "err", err)
+			m.metrics.ipamdError("decreaseIPPool")
+			continue
+		}
+		freed = append(freed, p)
+	}
+	if len(freed) == 0 {
+		return
+	}
+	if err := m.ec2.Unassign(ctx, a.ENIID, nil, freed); err != nil {
+		m.log.Warn("Failed to remove Prefixes from ENI "+a.ENIID, "prefixes", freed, "err", err)
+		return
+	}
+	m.log.Debug("Successfully removed Prefixes from ENI "+a.ENIID, "prefixes", freed)
+}
+
+func (m *poolManager) noteFreedOnDel(id string, at time.Time) {
+	m.freedOnDelMu.Lock()
+	defer m.freedOnDelMu.Unlock()
+	if m.freedOnDel == nil {
+		m.freedOnDel = map[string]time.Time{}
+	}
+	m.freedOnDel[id] = at
+}
+
+// takeFreedOnDel moves what DELs gave back into recentlyFreed, so that the
+// reconcile does not re-add it from a stale IMDS.
+func (m *poolManager) takeFreedOnDel() {
+	m.freedOnDelMu.Lock()
+	defer m.freedOnDelMu.Unlock()
+	for id, at := range m.freedOnDel {
+		m.recentlyFreed[id] = at
+	}
+	clear(m.freedOnDel)
 }
