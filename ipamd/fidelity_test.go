@@ -98,3 +98,22 @@ func TestModeSwitchSecondaryIPToPrefix(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []netip.Addr{a}, n.ec2SecondaryIPs(), "as upstream, the old /32 is not freed on DEL")
 }
+
+// Upstream's FindFreeableCidrs looks at assignment only: addresses whose
+// pods just left are given back to EC2 while they still cool down (the
+// cooldown, 30 s, only stops their reuse for a pod).
+func TestReleaseWhileCooling_UpstreamFindFreeableCidrs(t *testing.T) {
+	l := newTestLab(t)
+	n := l.newNode(nodeSpec{Type: "m5.large", Env: map[string]string{"WARM_IP_TARGET": "1"}})
+	n.start()
+	n.addOK(5)
+	l.advance(time.Minute, time.Second)
+	require.Len(t, n.ec2SecondaryIPs(), 6)
+	for _, p := range []string{"pod-1", "pod-2", "pod-3", "pod-4", "pod-5"} {
+		_, err := n.del(p)
+		require.NoError(t, err)
+	}
+	l.advance(6*time.Second, time.Second)
+	require.Greater(t, n.d.Status().TotalIPs, 0)
+	assert.Len(t, n.ec2SecondaryIPs(), 1, "given back within one pool check, all five still cooling")
+}
