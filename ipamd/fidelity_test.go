@@ -1,7 +1,9 @@
 package ipamd
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,4 +118,49 @@ func TestReleaseWhileCooling_UpstreamFindFreeableCidrs(t *testing.T) {
 	l.advance(6*time.Second, time.Second)
 	require.Greater(t, n.d.Status().TotalIPs, 0)
 	assert.Len(t, n.ec2SecondaryIPs(), 1, "given back within one pool check, all five still cooling")
+}
+
+// logged reports whether the node logged msg at level, as slog's text
+// handler writes it.
+func (n *testNode) logged(level, msg string) bool {
+	return strings.Contains(n.logs.String(), "level="+level+" msg=\""+msg)
+}
+
+// The lines an operator greps for, worded and levelled as upstream's
+// (ipamd.go isDatastorePoolTooLow, increaseDatastorePool, tryAllocateENI,
+// logPoolStats; awsutils.go AllocIPAddresses, createENI, freeENI).
+func TestLogLinesAsUpstream(t *testing.T) {
+	l := newTestLab(t)
+	n := l.newNode(nodeSpec{Type: "m5.large"})
+	n.start()
+	n.addOK(10) // the second ENI is created at the first pod (WARM_ENI_TARGET=1)
+	for level, msgs := range map[string][]string{
+		"DEBUG": {
+			"IP pool is too low for Network Card 0: available (0) < ENI target (1) * addrsPerENI (9)",
+			"Starting to increase pool size for network card 0",
+			"IP pool stats for network card 0: Total IPs/Prefixes = 9/0, AssignedIPs/CooldownIPs: 0/0, c.maxIPsPerENI = 9",
+		},
+		"INFO": {
+			"Trying to allocate 9 IP addresses on ENI " + n.ec2PrimaryENI().ID,
+			"Allocated 9 private IP addresses",
+			"Trying to allocate 9 IP addresses on new ENI",
+			"Creating ENI with security groups: [" + l.sg + "] in subnet: " + l.subnet.ID,
+			"Created a new ENI: eni-",
+			"Successfully created and attached a new ENI eni-",
+		},
+	} {
+		for _, m := range msgs {
+			assert.True(t, n.logged(level, m), "%s %q", level, m)
+		}
+	}
+	l.until(time.Minute, "a third ENI keeps 9 addresses warm", func() bool { return n.d.Status().ENIs == 3 })
+	for i := 1; i <= 10; i++ {
+		_, err := n.del(fmt.Sprintf("pod-%d", i))
+		require.NoError(t, err)
+	}
+	l.until(5*time.Minute, "a surplus ENI is freed", func() bool { return n.d.Status().ENIs == 2 })
+	for _, m := range []string{"Trying to free ENI: eni-", "Successfully detached ENI: eni-", "Successfully deleted ENI: eni-", "Successfully freed ENI: eni-"} {
+		assert.True(t, n.logged("INFO", m), "INFO %q", m)
+	}
+	assert.True(t, n.logged("DEBUG", "Start freeing ENI eni-"))
 }

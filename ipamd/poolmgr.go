@@ -81,14 +81,14 @@ func (m *poolManager) updatePool(ctx context.Context) {
 	m.retryUnusableENIs()
 	now := m.clock.Now()
 	st := m.store.Stats(now)
-	m.log.Debug("IP stats", "total", st.TotalIPs, "assigned", st.AssignedIPs, "cooldown", st.CoolingIPs, "prefixes", st.Prefixes, "freePrefixes", st.FreePrefixes)
 	switch {
 	case pool.TooLow(m.params, st):
 		m.logPoolTooLow(st)
 		m.increase(ctx)
 	case pool.TooHigh(m.params, st):
+		m.logPoolTooHigh(st)
 		if since := now.Sub(m.lastDecrease); !m.lastDecrease.IsZero() && since <= m.cfg.DecreaseGap {
-			m.log.Debug("Skipping decrease Datastore pool because time since last decrease is within the gap", "since", since, "gap", m.cfg.DecreaseGap)
+			m.log.Debug(fmt.Sprintf("Skipping decrease Datastore pool because time since last %v <= %v", since, m.cfg.DecreaseGap))
 		} else {
 			m.decrease(ctx)
 			m.lastDecrease, m.lastPoolAction = now, now
@@ -101,16 +101,38 @@ func (m *poolManager) updatePool(ctx context.Context) {
 	}
 }
 
+// logPoolTooLow logs as upstream's isDatastorePoolTooLow: a line only
+// when no WARM_IP_TARGET/MINIMUM_IP_TARGET decides (their arithmetic
+// logs nothing there), then the pool stats.
 func (m *poolManager) logPoolTooLow(st datastore.Stats) {
-	if short, _, ok := pool.TargetState(m.params, st); ok {
-		m.log.Debug("IP pool is too low", "short", short, "available", st.Available(), "warmIPTarget", m.cfg.WarmIPTarget, "minimumIPTarget", m.cfg.MinimumIPTarget)
+	if _, _, ok := pool.TargetState(m.params, st); ok {
 		return
 	}
 	warm, per := m.cfg.WarmENITarget, m.params.SlotsPerENI
 	if m.cfg.EnablePrefixDelegation {
 		warm, per = m.cfg.WarmPrefixTarget, pool.IPsPerPrefix
 	}
-	m.log.Debug(fmt.Sprintf("IP pool is too low: available (%d) < ENI target (%d) * addrsPerENI (%d)", st.Available(), warm, per))
+	m.log.Debug(fmt.Sprintf("IP pool is too low for Network Card %d: available (%d) < ENI target (%d) * addrsPerENI (%d)", m.limits.DefaultNetworkCard, st.Available(), warm, per))
+	m.logPoolStats(st)
+}
+
+// logPoolTooHigh is upstream's isDatastorePoolTooHigh line for
+// WARM_PREFIX_TARGET.
+func (m *poolManager) logPoolTooHigh(st datastore.Stats) {
+	if _, _, ok := pool.TargetState(m.params, st); ok || !m.cfg.EnablePrefixDelegation {
+		return
+	}
+	m.log.Debug(fmt.Sprintf("Prefix pool is high so might be able to deallocate - free prefixes: %d, warm prefix target: %d from NetworkCard %d", st.FreePrefixes, m.cfg.WarmPrefixTarget, m.limits.DefaultNetworkCard))
+}
+
+// logPoolStats is upstream's logPoolStats (DEBUG).
+func (m *poolManager) logPoolStats(st datastore.Stats) {
+	what := "IP pool stats for network card"
+	if m.cfg.EnablePrefixDelegation {
+		what = "Prefix pool stats for network card"
+	}
+	m.log.Debug(fmt.Sprintf("%s %d: Total IPs/Prefixes = %d/%d, AssignedIPs/CooldownIPs: %d/%d, c.maxIPsPerENI = %d",
+		what, m.limits.DefaultNetworkCard, st.TotalIPs, st.Prefixes, st.AssignedIPs, st.CoolingIPs, m.params.MaxIPsPerENI()))
 }
 
 // retryUnusableENIs retries the node networking of ENIs whose set-up

@@ -307,7 +307,7 @@ func TestPrivateIPLimitExceededResyncs(t *testing.T) {
 	require.NoError(t, err)
 	n.addOK(2)
 	l.advance(10*time.Second, time.Second)
-	assert.Contains(t, n.logs.String(), "PrivateIpAddressLimitExceeded; the datastore may be out of sync, resyncing")
+	assert.Contains(t, n.logs.String(), "AssignPrivateIpAddresses returned PrivateIpAddressLimitExceeded. This can happen if the data store is out of sync.") // upstream tryAssignIPs
 	// The resync found 9; WARM_IP_TARGET=2 then gives the surplus back.
 	assert.Equal(t, 4, n.d.Status().TotalIPs, "2 pods + 2 warm")
 	assert.Equal(t, 4, n.ec2Addresses())

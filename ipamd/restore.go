@@ -121,6 +121,9 @@ func (m *poolManager) dropOtherKind(ctx context.Context) {
 	wantBits := 32
 	if m.cfg.EnablePrefixDelegation {
 		wantBits = 28
+		m.log.Debug("tryUnassignIPsFromENIs")
+	} else {
+		m.log.Debug("tryUnassignPrefixesFromENIs")
 	}
 	for _, e := range m.store.ENIs(now) {
 		var ips []netip.Addr
@@ -139,8 +142,8 @@ func (m *poolManager) dropOtherKind(ctx context.Context) {
 			}
 			m.recentlyFreed[c.String()] = now
 		}
-		if err := m.ec2.Unassign(ctx, e.ID, ips, prefixes); err != nil {
-			m.log.Warn("cannot give back addresses of the other mode", "eni", e.ID, "err", err)
+		if len(ips)+len(prefixes) > 0 {
+			m.deallocCIDRs(ctx, e.ID, ips, prefixes)
 		}
 	}
 }

@@ -22,7 +22,7 @@ const IPsPerPrefix = 16
 var (
 	// ErrNoAvailableIP: every address is assigned or cooling down. The
 	// text is upstream's, which operators grep for.
-	ErrNoAvailableIP = errors.New("no available IP/Prefix addresses")
+	ErrNoAvailableIP = errors.New("AssignPodIPAddress: no available IP/Prefix addresses")
 	// ErrUnknownPod: no assignment for that key. The text is upstream's;
 	// the CNI plugin treats it as success on DEL.
 	ErrUnknownPod = errors.New("datastore: unknown pod")
