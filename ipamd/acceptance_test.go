@@ -108,6 +108,7 @@ func TestWarmIPTargetWithoutWarmENI(t *testing.T) {
 		st := n.d.Status()
 		return st.TotalIPs == 20 && st.ENIs == 1
 	})
+	l.advance(3*time.Second, time.Second) // upstream's freeENI waits 2 s between detach and delete
 	assert.Equal(t, 20, n.ec2Addresses())
 	assert.Len(t, n.ec2ENIs(), 1)
 	for _, e := range l.ec2.ENIs() {

@@ -159,6 +159,7 @@ func TestLogLinesAsUpstream(t *testing.T) {
 		require.NoError(t, err)
 	}
 	l.until(5*time.Minute, "a surplus ENI is freed", func() bool { return n.d.Status().ENIs == 2 })
+	l.advance(3*time.Second, time.Second) // freeENI waits 2 s between detach and delete
 	for _, m := range []string{"Trying to free ENI: eni-", "Successfully detached ENI: eni-", "Successfully deleted ENI: eni-", "Successfully freed ENI: eni-"} {
 		assert.True(t, n.logged("INFO", m), "INFO %q", m)
 	}

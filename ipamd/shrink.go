@@ -98,6 +98,10 @@ func (m *poolManager) freeENI(ctx context.Context, id string) error {
 			return err
 		}
 		m.log.Info(fmt.Sprintf("Successfully detached ENI: %s", id))
+		// Upstream waits 2 s for EC2 to finish the detach before deleting.
+		if err := clock.Sleep(ctx, m.sleep, 2*time.Second); err != nil {
+			return err
+		}
 	}
 	wait := time.Second
 	for attempt := 1; ; attempt++ {
