@@ -108,6 +108,7 @@ func TestWarmIPTargetWithoutWarmENI(t *testing.T) {
 		st := n.d.Status()
 		return st.TotalIPs == 20 && st.ENIs == 1
 	})
+	l.advance(3*time.Second, time.Second) // upstream's freeENI waits 2 s between detach and delete
 	assert.Equal(t, 20, n.ec2Addresses())
 	assert.Len(t, n.ec2ENIs(), 1)
 	for _, e := range l.ec2.ENIs() {
@@ -234,31 +235,43 @@ func TestFragmentedSubnetPausesAllocation(t *testing.T) {
 	}
 }
 
-// With subnet discovery on (the default) but no room for another ENI, an
-// exhausted subnet still starts the 120 s pause: ipamd does not go back to
-// AssignPrivateIpAddresses on every pool check.
-func TestExhaustedSubnetPausesWithoutRoomForENI(t *testing.T) {
-	counter := &callCounter{}
-	l := newTestLab(t, withInterceptor(counter))
-	tiny, err := l.ec2.CreateSubnet(fakeecSubnet(l, "subnet-tiny", "10.0.48.0/27"))
-	require.NoError(t, err)
-	// EC2 may pick only .4-.7 on its own: the primary address and 3 more.
-	require.NoError(t, l.ec2.CreateSubnetCIDRReservation(tiny.ID, "10.0.48.8/29", "explicit"))
-	require.NoError(t, l.ec2.CreateSubnetCIDRReservation(tiny.ID, "10.0.48.16/28", "explicit"))
-	n := l.newNode(nodeSpec{Type: "m5.large", Subnet: tiny.ID, Env: map[string]string{"MAX_ENI": "1", "WARM_IP_TARGET": "2"}})
-	n.start()
-	require.Equal(t, 2, n.d.Status().TotalIPs)
-	n.addOK(2)
-	l.advance(10*time.Second, time.Second)
-	require.GreaterOrEqual(t, counter.errors("InsufficientFreeAddressesInSubnet"), 1)
-	assert.Contains(t, n.logs.String(), "subnet doesn't seem to have enough IPs/Prefixes")
-	assert.Equal(t, 3, n.d.Status().TotalIPs, "every address the subnet had")
+// With subnet discovery on (the default) and no room for another ENI, an
+// exhausted subnet starts no 120 s pause: upstream's tryAssignIPs skips the
+// ENI (continue) and increaseDatastorePool sees no error, so every pool
+// check asks EC2 again. With discovery off the pause starts.
+func TestExhaustedSubnetAtMaxENIs(t *testing.T) {
+	for _, discovery := range []string{"true", "false"} {
+		t.Run("ENABLE_SUBNET_DISCOVERY="+discovery, func(t *testing.T) {
+			counter := &callCounter{}
+			l := newTestLab(t, withInterceptor(counter))
+			tiny, err := l.ec2.CreateSubnet(fakeecSubnet(l, "subnet-tiny", "10.0.48.0/27"))
+			require.NoError(t, err)
+			// EC2 may pick only .4-.7 on its own: the primary address and 3 more.
+			require.NoError(t, l.ec2.CreateSubnetCIDRReservation(tiny.ID, "10.0.48.8/29", "explicit"))
+			require.NoError(t, l.ec2.CreateSubnetCIDRReservation(tiny.ID, "10.0.48.16/28", "explicit"))
+			n := l.newNode(nodeSpec{Type: "m5.large", Subnet: tiny.ID, Env: map[string]string{
+				"MAX_ENI": "1", "WARM_IP_TARGET": "2", "ENABLE_SUBNET_DISCOVERY": discovery}})
+			n.start()
+			require.Equal(t, 2, n.d.Status().TotalIPs)
+			n.addOK(2)
+			l.advance(10*time.Second, time.Second)
+			require.GreaterOrEqual(t, counter.errors("InsufficientFreeAddressesInSubnet"), 1)
+			assert.Equal(t, 3, n.d.Status().TotalIPs, "every address the subnet had")
 
-	before := counter.calls("AssignPrivateIpAddresses")
-	l.advance(100*time.Second, time.Second)
-	assert.Equal(t, before, counter.calls("AssignPrivateIpAddresses"), "no allocation attempts during the pause")
-	l.advance(30*time.Second, time.Second)
-	assert.Greater(t, counter.calls("AssignPrivateIpAddresses"), before, "allocation is retried once the pause is over")
+			before := counter.calls("AssignPrivateIpAddresses")
+			l.advance(100*time.Second, time.Second)
+			if discovery == "true" {
+				assert.NotContains(t, n.logs.String(), "Recently we had InsufficientCidr error")
+				// 20 pool checks, each trying n addresses then 1.
+				assert.GreaterOrEqual(t, counter.calls("AssignPrivateIpAddresses")-before, 20, "retried at each pool check")
+				return
+			}
+			assert.Contains(t, n.logs.String(), "subnet doesn't seem to have enough IPs/Prefixes")
+			assert.Equal(t, before, counter.calls("AssignPrivateIpAddresses"), "no allocation attempts during the pause")
+			l.advance(30*time.Second, time.Second)
+			assert.Greater(t, counter.calls("AssignPrivateIpAddresses"), before, "allocation is retried once the pause is over")
+		})
+	}
 }
 
 // Custom networking on m5.large: pods get addresses of the ENIConfig's

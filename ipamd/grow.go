@@ -14,46 +14,46 @@ import (
 // increase grows the pool: more addresses or prefixes on an existing ENI,
 // else a new ENI (upstream's increaseDatastorePool).
 func (m *poolManager) increase(ctx context.Context) {
+	m.log.Debug(fmt.Sprintf("Starting to increase pool size for network card %d", m.limits.DefaultNetworkCard))
 	now := m.clock.Now()
 	if !m.lastSubnetErr.IsZero() && now.Sub(m.lastSubnetErr) <= m.cfg.SubnetPause {
-		m.log.Debug("Recently we had InsufficientCidr error hence will wait before retrying", "pause", m.cfg.SubnetPause, "since", now.Sub(m.lastSubnetErr))
+		m.log.Debug(fmt.Sprintf("Recently we had InsufficientCidr error hence will wait for %v before retrying", m.cfg.SubnetPause))
 		return
 	}
 	increased, err := m.tryAssignCIDRs(ctx)
-	// With subnet discovery, an exhausted subnet still leaves a new ENI in
-	// another subnet to try; only when that is impossible does the pause
-	// start.
-	exhausted := awsapi.IsSubnetExhausted(err)
-	if err != nil && !(exhausted && m.cfg.EnableSubnetDiscovery) {
-		if exhausted {
+	if err != nil {
+		if awsapi.IsSubnetExhausted(err) {
 			m.subnetExhausted(err)
 			return
 		}
-		m.log.Error("failed to increase pool", "err", err)
+		m.log.Error(err.Error())
 		return
 	}
 	if increased {
-		m.lastPoolAction = m.clock.Now()
+		m.poolActionDone()
 		return
 	}
 	if !m.hasRoomForENI() {
-		if exhausted {
-			m.subnetExhausted(err)
-		}
-		m.log.Debug("Skipping ENI allocation as the max ENI limit is already reached", "maxENIs", m.maxENIs)
+		m.log.Debug("Skipping ENI allocation as the max ENI limit is already reached")
 		return
 	}
 	if err := m.tryAllocateENI(ctx); err != nil {
-		m.log.Debug("Error trying to allocate ENI", "err", err)
+		m.log.Debug(fmt.Sprintf("Error trying to allocate ENI: %v", err))
 		return
 	}
+	m.poolActionDone()
+}
+
+// poolActionDone is upstream's updateLastNodeIPPoolAction.
+func (m *poolManager) poolActionDone() {
 	m.lastPoolAction = m.clock.Now()
+	m.logPoolStats(m.store.Stats(m.lastPoolAction))
 }
 
 func (m *poolManager) subnetExhausted(err error) {
 	m.lastSubnetErr = m.clock.Now()
 	m.log.Error("Unable to attach IPs/Prefixes for the ENI, subnet doesn't seem to have enough IPs/Prefixes. Consider using new subnet or carve a reserved range using create-subnet-cidr-reservation",
-		"code", awsapi.Code(err), "pause", m.cfg.SubnetPause, "err", err)
+		"code", awsapi.Code(err))
 }
 
 func (m *poolManager) hasRoomForENI() bool {
@@ -62,15 +62,14 @@ func (m *poolManager) hasRoomForENI() bool {
 
 // tryAssignCIDRs asks EC2 for more addresses (or prefixes) on the first ENI
 // with room (upstream's tryAssignIPs / tryAssignPrefixes). With subnet
-// discovery, ENIs in other subnets are tried after one whose subnet is
-// exhausted; the exhaustion error is returned when none had room.
+// discovery, an ENI whose subnet is exhausted is skipped, as upstream does;
+// without it the exhaustion error is returned (and starts the pause).
 func (m *poolManager) tryAssignCIDRs(ctx context.Context) (bool, error) {
 	now := m.clock.Now()
 	st := m.store.Stats(now)
 	if short, _, ok := pool.TargetState(m.params, st); ok && short == 0 {
 		return false, nil
 	}
-	var exhausted error
 	for _, e := range m.store.ENIs(now) {
 		if !e.Usable || (e.Primary && m.cfg.CustomNetworking) {
 			continue
@@ -86,22 +85,29 @@ func (m *poolManager) tryAssignCIDRs(ctx context.Context) (bool, error) {
 			n = pool.IPsToAssign(m.params, st, have)
 		}
 		if n <= 0 {
-			return false, exhausted
+			return false, nil
 		}
 		added, err := m.assignOn(ctx, e.ID, n)
 		if err != nil && awsapi.Code(err) != awsapi.CodePrivateIPLimitExceeded {
-			m.log.Warn("failed to allocate all available IP addresses on ENI", "eni", e.ID, "count", n, "err", err)
+			what := "IP addresses"
+			if m.cfg.EnablePrefixDelegation {
+				what = "IPv4 Prefixes"
+			}
+			m.log.Warn(fmt.Sprintf("failed to allocate all available %s on ENI %s, err: %v", what, e.ID, err))
 			added, err = m.assignOn(ctx, e.ID, 1)
 		}
 		if err != nil && awsapi.Code(err) == awsapi.CodePrivateIPLimitExceeded {
-			m.log.Debug("AssignPrivateIpAddresses returned PrivateIpAddressLimitExceeded; the datastore may be out of sync, resyncing the ENI from EC2", "eni", e.ID)
+			m.log.Debug("AssignPrivateIpAddresses returned PrivateIpAddressLimitExceeded. This can happen if the data store is out of sync." +
+				"Returning without an error here since we will verify the actual state by calling EC2 to see what addresses have already assigned to this ENI.")
 			return true, m.resyncENI(ctx, e.ID)
 		}
 		if err != nil {
 			m.metrics.ipamdError("increaseIPPoolAllocIPAddressesFailed")
 			err = fmt.Errorf("failed to allocate one IP address on ENI %s: %w", e.ID, err)
 			if m.cfg.EnableSubnetDiscovery && awsapi.IsSubnetExhausted(err) {
-				exhausted = err
+				// Upstream moves on to the next ENI and, when none had
+				// room, reports no error: no InsufficientCidr pause, the
+				// next pool check tries again.
 				continue
 			}
 			return false, err
@@ -109,22 +115,35 @@ func (m *poolManager) tryAssignCIDRs(ctx context.Context) (bool, error) {
 		for _, c := range added {
 			m.store.AddCIDR(e.ID, c, m.clock.Now())
 		}
-		m.log.Info("increased pool", "eni", e.ID, "added", len(added), "prefixMode", m.cfg.EnablePrefixDelegation)
 		return true, nil
 	}
-	return false, exhausted
+	return false, nil
 }
 
+// assignOn asks EC2 for n addresses or prefixes on an ENI, logging as
+// upstream's AllocIPAddresses.
 func (m *poolManager) assignOn(ctx context.Context, eniID string, n int) ([]netip.Prefix, error) {
+	m.log.Info(fmt.Sprintf("Trying to allocate %d IP addresses on ENI %s", n, eniID))
 	if m.cfg.EnablePrefixDelegation {
-		return m.ec2.AssignPrefixes(ctx, eniID, n)
+		ps, err := m.ec2.AssignPrefixes(ctx, eniID, n)
+		m.logAllocated(eniID, "prefixes", len(ps), err)
+		return ps, err
 	}
 	ips, err := m.ec2.AssignIPs(ctx, eniID, n)
+	m.logAllocated(eniID, "addresses", len(ips), err)
 	out := make([]netip.Prefix, 0, len(ips))
 	for _, ip := range ips {
 		out = append(out, netip.PrefixFrom(ip, 32))
 	}
 	return out, err
+}
+
+func (m *poolManager) logAllocated(eniID, what string, n int, err error) {
+	if err != nil {
+		m.log.Error(fmt.Sprintf("Failed to allocate a private IP/Prefix addresses on ENI %v: %v", eniID, err))
+		return
+	}
+	m.log.Info(fmt.Sprintf("Allocated %d private IP %s", n, what))
 }
 
 // resyncENI adds whatever EC2 says the ENI holds and the datastore lacks.
@@ -150,7 +169,7 @@ func (m *poolManager) tryAllocateENI(ctx context.Context) error {
 	st := m.store.Stats(m.clock.Now())
 	n := pool.NewENIResources(m.params, st)
 	if n <= 0 {
-		m.log.Debug("Did not allocate ENI since IPs/Prefixes needed were not greater than 0")
+		m.log.Debug(fmt.Sprintf("Did not allocate ENI since IPs/Prefixes needed were not greater than 0. IPs/Prefixes needed: %d", n))
 		return nil
 	}
 	eni, err := m.createENI(ctx, n)
@@ -182,7 +201,7 @@ func (m *poolManager) tryAllocateENI(ctx context.Context) error {
 	if err := m.adoptENI(ctx, eni, m.clock.Now()); err != nil {
 		m.log.Error("new ENI attached but its networking failed; it stays unusable until set up", "eni", eni.ID, "err", err)
 	}
-	m.log.Info("ENI allocated and set up", "eni", eni.ID, "device", eni.DeviceIndex, "ips", len(eni.SecondaryIPs), "prefixes", len(eni.Prefixes))
+	m.log.Info(fmt.Sprintf("Successfully created and attached a new ENI %s to instance on network card %d", eni.ID, m.limits.DefaultNetworkCard))
 	return nil
 }
 
@@ -198,6 +217,7 @@ func (m *poolManager) createENI(ctx context.Context, n int) (awsapi.ENI, error) 
 	tags := m.buildENITags()
 	tags[awsapi.TagCreatedAt] = m.clock.Now().UTC().Format(time.RFC3339)
 	spec := awsapi.CreateSpec{SecurityGroups: sgs, Description: awsapi.DescriptionPrefix + m.identity.InstanceID, Tags: tags}
+	m.log.Info(fmt.Sprintf("Trying to allocate %d IP addresses on new ENI", n))
 	if m.cfg.EnablePrefixDelegation {
 		spec.Prefixes = n
 	} else {
@@ -206,9 +226,10 @@ func (m *poolManager) createENI(ctx context.Context, n int) (awsapi.ENI, error) 
 	var eni awsapi.ENI
 	for _, subnet := range subnets {
 		spec.SubnetID = subnet
-		m.log.Info("Creating ENI", "subnet", subnet, "securityGroups", sgs, "ips", spec.IPs, "prefixes", spec.Prefixes)
+		m.log.Info(fmt.Sprintf("Creating ENI with security groups: %v in subnet: %s", sgs, subnet))
 		eni, err = m.ec2.CreateENI(ctx, spec)
 		if err == nil {
+			m.log.Info(fmt.Sprintf("Created a new ENI: %s", eni.ID))
 			return eni, nil
 		}
 		// Upstream's createENI tries every valid subnet, whatever the error.
@@ -216,7 +237,8 @@ func (m *poolManager) createENI(ctx context.Context, n int) (awsapi.ENI, error) 
 	}
 	err = fmt.Errorf("failed to create network interface: %w", err)
 	m.metrics.ipamdError("increaseIPPoolAllocENI")
-	m.log.Error("Failed to increase pool size due to not able to allocate ENI", "err", err)
+	m.log.Error(fmt.Sprintf("Failed to increase pool size due to not able to allocate ENI %v", err))
+	m.log.Warn(fmt.Sprintf("Failed to allocate %d IP addresses on an ENI: %v", n, err))
 	if awsapi.IsSubnetExhausted(err) {
 		m.subnetExhausted(err)
 	}

@@ -2,6 +2,8 @@ package ipamd
 
 import (
 	"context"
+	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/enilab/enilab/ipamd/awsapi"
@@ -16,7 +18,7 @@ func (m *poolManager) cleanLeakedENIs(ctx context.Context) {
 	m.log.Debug("Checking for leaked AWS CNI ENIs.")
 	enis, err := m.ec2.LeakedENIs(ctx, m.primary.VPCID, m.cfg.ClusterName)
 	if err != nil {
-		m.log.Warn("Unable to list leaked ENIs", "err", err)
+		m.log.Warn(fmt.Sprintf("Unable to get leaked ENIs: %v", err))
 		return
 	}
 	now := m.clock.Now()
@@ -34,9 +36,38 @@ func (m *poolManager) cleanLeakedENIs(ctx context.Context) {
 			continue
 		}
 		if err := m.ec2.DeleteENI(ctx, e.ID); err != nil {
-			m.log.Warn("Failed to delete leaked ENI", "eni", e.ID, "err", err)
+			m.metrics.ipamdError("cleanUpLeakedENIDeleteErr")
+			m.log.Warn(fmt.Sprintf("Failed to clean up leaked ENI %s: %v", e.ID, err))
 			continue
 		}
-		m.log.Info("Deleted leaked ENI", "eni", e.ID)
+		m.log.Debug(fmt.Sprintf("Cleaned up leaked CNI ENI %s", e.ID))
 	}
+}
+
+// leakScanDelayMax bounds the random wait before each leak scan (upstream's
+// eniCleanupStartupDelayMax, 300 s).
+const leakScanDelayMax = 300
+
+// leakScanDelay is the wait before the n-th leak scan (0 = the first, after
+// start-up; later ones wait LeakScanPeriod plus this). Upstream's
+// cleanUpLeakedENIs sleeps rand.Intn(300) s before every scan, which
+// wait.Forever repeats an hour after the last one ended; enilab draws the
+// same 0–299 s from a hash of the instance id and n, so a lab run with the
+// same seed (same instance ids) scans at the same times.
+func leakScanDelay(instanceID string, n int) time.Duration {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s/%d", instanceID, n)
+	return time.Duration(h.Sum64()%leakScanDelayMax) * time.Second
+}
+
+// nextLeakScan is the wait before the next scan, logged as upstream logs it.
+func (d *Daemon) nextLeakScan(n int) time.Duration {
+	delay := leakScanDelay(d.identity.InstanceID, n)
+	if !d.cfg.DisableLeakedENICleanup {
+		d.log.Info(fmt.Sprintf("Will attempt to clean up AWS CNI leaked ENIs after waiting %s.", delay))
+	}
+	if n == 0 {
+		return delay
+	}
+	return d.cfg.LeakScanPeriod + delay
 }

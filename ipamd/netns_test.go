@@ -58,8 +58,13 @@ func TestNodeNetworkingInNamespace(t *testing.T) {
 	}()
 	n.start()
 	addVeth(datapath.HostVethName("eni", "default", "a"), "pa", "")
+	// Pod c's veth has another prefix (AWS_VPC_K8S_CNI_VETHPREFIX changed):
+	// upstream matches by the hash suffix only.
+	addVeth("abc"+datapath.HostVethName("", "default", "c"), "pc", "")
 	require.True(t, n.addPod("a").Success)
-	require.True(t, n.addPod("b").Success)
+	bReply := n.addPod("b")
+	require.True(t, bReply.Success)
+	require.True(t, n.addPod("c").Success)
 	l.advance(10*time.Second, time.Second)
 	require.Equal(t, 2, n.d.Status().ENIs)
 	var second fakeec2.ENI
@@ -85,10 +90,29 @@ func TestNodeNetworkingInNamespace(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, routes, "table 2 has the ENI's routes")
 
+	// The plugin's rules for pod b, left behind when b went while ipamd
+	// was down.
+	bIP := &net.IPNet{IP: net.ParseIP(bReply.IPAllocationMetadata[0].IPv4Addr).To4(), Mask: net.CIDRMask(32, 32)}
+	to := netlink.NewRule()
+	to.Priority, to.Table, to.Dst = datapath.ToPodRulePriority, 254, bIP
+	require.NoError(t, h.RuleAdd(to))
+	from := netlink.NewRule()
+	from.Priority, from.Table, from.Src = datapath.FromPodRulePriority, 2, bIP
+	require.NoError(t, h.RuleAdd(from))
+
 	n.stop()
 	n.start()
-	assert.Equal(t, 1, n.d.Status().AssignedIPs, "pod b has no host veth: its address is released")
-	assert.Contains(t, n.logs.String(), "pod's host veth is gone")
+	assert.Equal(t, 2, n.d.Status().AssignedIPs, "pod b has no host veth: its address is released; a and c keep theirs")
+	assert.Contains(t, n.logs.String(), "stale IP allocation for ID(c-b)")
+	assert.Contains(t, n.logs.String(), "Pruning potentially stale IP rules")
+	rules, err = h.RuleList(netlink.FAMILY_V4)
+	require.NoError(t, err)
+	for _, r := range rules {
+		stale := (r.Dst != nil && r.Dst.String() == bIP.String()) || (r.Src != nil && r.Src.String() == bIP.String())
+		assert.False(t, stale, "upstream PruneStaleAllocations: rule %v of the gone pod b is deleted", r)
+	}
+	_, err = n.del("c")
+	require.NoError(t, err)
 
 	// The checkpoint is lost: the plugin's host route to pod a's address
 	// still says who holds it, so it is not handed out again.

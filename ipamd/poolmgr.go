@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/enilab/enilab/ipamd/datastore"
@@ -29,6 +30,12 @@ type poolManager struct {
 	lastSubnetErr  time.Time            // last subnet exhaustion (growth pauses SubnetPause)
 	recentlyFreed  map[string]time.Time // CIDR or ENI id → when ipamd gave it back
 	excluded       map[string]bool      // ENI id → in an excluded subnet: no pod addresses (subnets.go)
+	leakScans      int                  // leak scans done (seeds the next one's delay)
+
+	// freedOnDel holds CIDRs the gRPC goroutine gave back on a DEL
+	// (freeOtherModeOnRelease); updatePool moves them to recentlyFreed.
+	freedOnDelMu sync.Mutex
+	freedOnDel   map[string]time.Time
 }
 
 func newPoolManager(d *Daemon) *poolManager {
@@ -62,7 +69,8 @@ func (m *poolManager) run() {
 			if !m.cfg.DisableLeakedENICleanup {
 				m.cleanLeakedENIs(m.ctx)
 			}
-			m.leakTimer.Reset(m.cfg.LeakScanPeriod)
+			m.leakScans++
+			m.leakTimer.Reset(m.nextLeakScan(m.leakScans))
 		}
 	}
 }
@@ -70,10 +78,10 @@ func (m *poolManager) run() {
 // updatePool is one pool check (upstream's updateIPPoolIfRequired).
 func (m *poolManager) updatePool(ctx context.Context) {
 	defer m.updateGauges()
+	m.takeFreedOnDel()
 	m.retryUnusableENIs()
 	now := m.clock.Now()
 	st := m.store.Stats(now)
-	m.log.Debug("IP stats", "total", st.TotalIPs, "assigned", st.AssignedIPs, "cooldown", st.CoolingIPs, "prefixes", st.Prefixes, "freePrefixes", st.FreePrefixes)
 	switch {
 	case pool.TooLow(m.params, st):
 		m.logPoolTooLow(st)
@@ -81,8 +89,9 @@ func (m *poolManager) updatePool(ctx context.Context) {
 		m.increase(ctx)
 		done()
 	case pool.TooHigh(m.params, st):
+		m.logPoolTooHigh(st)
 		if since := now.Sub(m.lastDecrease); !m.lastDecrease.IsZero() && since <= m.cfg.DecreaseGap {
-			m.log.Debug("Skipping decrease Datastore pool because time since last decrease is within the gap", "since", since, "gap", m.cfg.DecreaseGap)
+			m.log.Debug(fmt.Sprintf("Skipping decrease Datastore pool because time since last %v <= %v", since, m.cfg.DecreaseGap))
 		} else {
 			done := m.metrics.inProgress("decreaseDatastorePool")
 			m.decrease(ctx)
@@ -97,16 +106,38 @@ func (m *poolManager) updatePool(ctx context.Context) {
 	}
 }
 
+// logPoolTooLow logs as upstream's isDatastorePoolTooLow: a line only
+// when no WARM_IP_TARGET/MINIMUM_IP_TARGET decides (their arithmetic
+// logs nothing there), then the pool stats.
 func (m *poolManager) logPoolTooLow(st datastore.Stats) {
-	if short, _, ok := pool.TargetState(m.params, st); ok {
-		m.log.Debug("IP pool is too low", "short", short, "available", st.Available(), "warmIPTarget", m.cfg.WarmIPTarget, "minimumIPTarget", m.cfg.MinimumIPTarget)
+	if _, _, ok := pool.TargetState(m.params, st); ok {
 		return
 	}
 	warm, per := m.cfg.WarmENITarget, m.params.SlotsPerENI
 	if m.cfg.EnablePrefixDelegation {
 		warm, per = m.cfg.WarmPrefixTarget, pool.IPsPerPrefix
 	}
-	m.log.Debug(fmt.Sprintf("IP pool is too low: available (%d) < ENI target (%d) * addrsPerENI (%d)", st.Available(), warm, per))
+	m.log.Debug(fmt.Sprintf("IP pool is too low for Network Card %d: available (%d) < ENI target (%d) * addrsPerENI (%d)", m.limits.DefaultNetworkCard, st.Available(), warm, per))
+	m.logPoolStats(st)
+}
+
+// logPoolTooHigh is upstream's isDatastorePoolTooHigh line for
+// WARM_PREFIX_TARGET.
+func (m *poolManager) logPoolTooHigh(st datastore.Stats) {
+	if _, _, ok := pool.TargetState(m.params, st); ok || !m.cfg.EnablePrefixDelegation {
+		return
+	}
+	m.log.Debug(fmt.Sprintf("Prefix pool is high so might be able to deallocate - free prefixes: %d, warm prefix target: %d from NetworkCard %d", st.FreePrefixes, m.cfg.WarmPrefixTarget, m.limits.DefaultNetworkCard))
+}
+
+// logPoolStats is upstream's logPoolStats (DEBUG).
+func (m *poolManager) logPoolStats(st datastore.Stats) {
+	what := "IP pool stats for network card"
+	if m.cfg.EnablePrefixDelegation {
+		what = "Prefix pool stats for network card"
+	}
+	m.log.Debug(fmt.Sprintf("%s %d: Total IPs/Prefixes = %d/%d, AssignedIPs/CooldownIPs: %d/%d, c.maxIPsPerENI = %d",
+		what, m.limits.DefaultNetworkCard, st.TotalIPs, st.Prefixes, st.AssignedIPs, st.CoolingIPs, m.params.MaxIPsPerENI()))
 }
 
 // retryUnusableENIs retries the node networking of ENIs whose set-up

@@ -108,10 +108,10 @@ func TestRestartDuringAllocation(t *testing.T) {
 				assert.Equal(t, 1, n.d.Status().AssignedIPs, "the pod added before the crash keeps its one address")
 			}
 			n.addOK(10)
-			l.advance(65*time.Minute, 10*time.Second) // reconcile and leak cleanup run
+			l.advance(71*time.Minute, 10*time.Second) // reconcile and two leak scans (≤ 5 min, then 60–65 min later) run
 			checkAgreement(t, n)
 			if action == "CreateNetworkInterface" {
-				assert.Contains(t, n.logs.String(), "Deleted leaked ENI")
+				assert.Contains(t, n.logs.String(), "Cleaned up leaked CNI ENI")
 			}
 			assert.Equal(t, 0, unattached())
 			for _, e := range l.ec2.ENIs() {
@@ -308,7 +308,7 @@ func TestPrivateIPLimitExceededResyncs(t *testing.T) {
 	require.NoError(t, err)
 	n.addOK(2)
 	l.advance(10*time.Second, time.Second)
-	assert.Contains(t, n.logs.String(), "PrivateIpAddressLimitExceeded; the datastore may be out of sync, resyncing")
+	assert.Contains(t, n.logs.String(), "AssignPrivateIpAddresses returned PrivateIpAddressLimitExceeded. This can happen if the data store is out of sync.") // upstream tryAssignIPs
 	// The resync found 9; WARM_IP_TARGET=2 then gives the surplus back.
 	assert.Equal(t, 4, n.d.Status().TotalIPs, "2 pods + 2 warm")
 	assert.Equal(t, 4, n.ec2Addresses())
@@ -332,6 +332,7 @@ func TestReleaseRespectsAgeCooldownAndGap(t *testing.T) {
 	l.advance(40*time.Second, time.Second)
 	assert.Equal(t, 2, n.d.Status().ENIs, "the second ENI is younger than 60 s")
 	l.until(time.Minute, "the surplus ENI is freed", func() bool { return n.d.Status().ENIs == 1 })
+	l.advance(3*time.Second, time.Second) // upstream's freeENI waits 2 s between detach and delete
 	assert.Len(t, n.ec2ENIs(), 1)
 	assert.Equal(t, 0, len(unattachedENIs(l)), "freed means deleted, not left detached")
 
@@ -424,8 +425,16 @@ func TestLeakedENICleanup(t *testing.T) {
 			}
 			n := l.newNode(nodeSpec{Type: "c5.large", Env: env})
 			n.start()
-			l.advance(6*time.Minute, 10*time.Second)
 			exists := func(id string) bool { _, ok := l.ec2.ENI(id); return ok }
+			// Upstream's cleanUpLeakedENIs: the first scan after a random
+			// 0–299 s (enilab: a hash of the instance id, the same each run).
+			first := leakScanDelay(n.inst.ID, 0)
+			require.Less(t, first, 300*time.Second)
+			if first > 10*time.Second {
+				l.advance(first-10*time.Second, time.Second)
+				assert.True(t, exists(ours), "no scan before the start-up delay")
+			}
+			l.advance(6*time.Minute-max(0, first-10*time.Second), time.Second)
 			assert.Equal(t, disabled, exists(ours), "an old leaked ENI of this cluster is deleted unless disabled")
 			assert.True(t, exists(young), "an ENI created minutes ago may be mid-allocation on another node")
 			assert.True(t, exists(undated), "an ENI without createdAt is stamped, not deleted, at first sight")
@@ -435,7 +444,7 @@ func TestLeakedENICleanup(t *testing.T) {
 			if e, ok := l.ec2.ENI(undated); ok && !disabled {
 				assert.NotEmpty(t, e.Tags["node.k8s.amazonaws.com/createdAt"])
 			}
-			l.advance(61*time.Minute, 10*time.Second)
+			l.advance(66*time.Minute, 10*time.Second) // an hour plus a new 0–299 s delay
 			assert.Equal(t, disabled, exists(young), "deleted by the hourly scan once old enough")
 			assert.Equal(t, disabled, exists(undated), "deleted by the hourly scan an hour after it was stamped")
 			assert.True(t, exists(otherVPC))
@@ -543,4 +552,19 @@ func (c *callCounter) byAction() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return maps.Clone(c.byAct)
+}
+
+// Upstream's cleanUpLeakedENIs waits rand.Intn(300) s before each scan;
+// enilab's wait is in the same range and a function of instance id and
+// scan number only.
+func TestLeakScanDelay_UpstreamCleanUpLeakedENIs(t *testing.T) {
+	seen := map[time.Duration]bool{}
+	for n := 0; n < 50; n++ {
+		d := leakScanDelay("i-0123456789abcdef0", n)
+		assert.GreaterOrEqual(t, d, time.Duration(0))
+		assert.Less(t, d, 300*time.Second)
+		assert.Equal(t, d, leakScanDelay("i-0123456789abcdef0", n), "deterministic")
+		seen[d] = true
+	}
+	assert.Greater(t, len(seen), 10, "delays vary from scan to scan")
 }

@@ -7,16 +7,15 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/ipamd/awsapi"
 	"github.com/enilab/enilab/ipamd/datastore"
-	"github.com/enilab/enilab/ipamd/netsetup"
 )
 
 // restore rebuilds the datastore: EC2's DescribeNetworkInterfaces is the
 // truth about ENIs and addresses; the checkpoint says which pod holds
 // which; entries whose pod's host veth is gone are dropped.
 func (m *poolManager) restore(ctx context.Context, cp datastore.Checkpointer) error {
+	m.store.SetPrefixMode(m.cfg.EnablePrefixDelegation)
 	now := m.clock.Now()
 	enis, err := m.ec2.AttachedENIs(ctx, m.identity.InstanceID)
 	if err != nil {
@@ -68,16 +67,24 @@ func (m *poolManager) restore(ctx context.Context, cp datastore.Checkpointer) er
 }
 
 // restoreAssignments re-applies the checkpoint's assignments to the
-// addresses EC2 says the node has.
+// addresses EC2 says the node has. As upstream's
+// normalizeCheckpointDataByPodVethExistence, an entry whose pod has no host
+// veth (hostVeths) is stale: its address is released and its IP rules are
+// pruned. An entry without pod namespace and name is kept, as upstream's.
 func (d *Daemon) restoreAssignments(cp datastore.Checkpoint) {
+	hasVeth, err := d.hostVeths()
+	if err != nil {
+		d.log.Warn("restore: cannot list the node's links; keeping every checkpoint entry", "err", err)
+	}
 	kept := 0
+	var stale []netip.Addr
 	for _, e := range cp.Allocations {
 		ip, _ := netip.ParseAddr(e.IPv4)
 		pod := datastore.Pod{Name: e.Metadata.K8SPodName, Namespace: e.Metadata.K8SPodNamespace, Netns: e.Metadata.Netns}
-		if gone, err := d.podGone(pod); err != nil {
-			d.log.Warn("restore: cannot check the pod's host veth; keeping its address", "pod", pod.Namespace+"/"+pod.Name, "ip", ip, "err", err)
-		} else if gone {
-			d.log.Info("restore: pod's host veth is gone; releasing its address", "pod", pod.Namespace+"/"+pod.Name, "ip", ip, "key", e.Key)
+		if hasVeth != nil && pod.Name != "" && pod.Namespace != "" && !hasVeth(pod.Namespace, pod.Name) {
+			d.log.Warn(fmt.Sprintf("stale IP allocation for ID(%v): IPv4(%v), IPv6(%v) due to host-side veth not found for pod %v/%v",
+				e.Key.ContainerID, e.IPv4, "", pod.Namespace, pod.Name))
+			stale = append(stale, ip)
 			continue
 		}
 		if _, err := d.store.AssignIP(e.Key, pod, ip, time.Unix(0, e.AllocationTimestamp)); err != nil {
@@ -85,6 +92,9 @@ func (d *Daemon) restoreAssignments(cp datastore.Checkpoint) {
 			continue
 		}
 		kept++
+	}
+	if len(stale) > 0 {
+		d.pruneStaleRules(stale)
 	}
 	for _, c := range cp.Cooling {
 		if ip, err := netip.ParseAddr(c.IPv4); err == nil {
@@ -94,25 +104,6 @@ func (d *Daemon) restoreAssignments(cp datastore.Checkpoint) {
 	d.log.Info("restored assignments from checkpoint", "kept", kept, "inCheckpoint", len(cp.Allocations))
 }
 
-// podGone reports whether the pod's host veth no longer exists.
-func (d *Daemon) podGone(pod datastore.Pod) (bool, error) {
-	if pod.Name == "" {
-		return false, nil
-	}
-	name := datapath.HostVethName(d.cfg.VethPrefix, pod.Namespace, pod.Name)
-	var exists bool
-	var err error
-	switch {
-	case d.opts.VethExists != nil:
-		exists, err = d.opts.VethExists(name)
-	case d.opts.NetNSPath == NoNetNS:
-		return false, nil
-	default:
-		exists, err = netsetup.HostVethExists(d.opts.NetNSPath, name)
-	}
-	return !exists, err
-}
-
 // dropOtherKind gives back unused /32s in prefix mode and unused prefixes
 // in secondary-IP mode (left over from a mode switch), as upstream does.
 func (m *poolManager) dropOtherKind(ctx context.Context) {
@@ -120,6 +111,9 @@ func (m *poolManager) dropOtherKind(ctx context.Context) {
 	wantBits := 32
 	if m.cfg.EnablePrefixDelegation {
 		wantBits = 28
+		m.log.Debug("tryUnassignIPsFromENIs")
+	} else {
+		m.log.Debug("tryUnassignPrefixesFromENIs")
 	}
 	for _, e := range m.store.ENIs(now) {
 		var ips []netip.Addr
@@ -138,8 +132,8 @@ func (m *poolManager) dropOtherKind(ctx context.Context) {
 			}
 			m.recentlyFreed[c.String()] = now
 		}
-		if err := m.ec2.Unassign(ctx, e.ID, ips, prefixes); err != nil {
-			m.log.Warn("cannot give back addresses of the other mode", "eni", e.ID, "err", err)
+		if len(ips)+len(prefixes) > 0 {
+			m.deallocCIDRs(ctx, e.ID, ips, prefixes)
 		}
 	}
 }

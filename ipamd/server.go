@@ -157,6 +157,7 @@ func (b *backend) DelNetwork(ctx context.Context, in *rpc.DelNetworkRequest) (*r
 		d.log.Info(fmt.Sprintf("Send DelNetworkReply: IPAddress: [], err: %v", err), "key", k)
 		return &rpc.DelNetworkReply{Success: false}, multiError(err)
 	}
+	d.pm.freeOtherModeOnRelease(ctx, a)
 	d.updateStoreGauges()
 	d.log.Info("Send DelNetworkReply", "IPv4Addr", a.IP, "DeviceNumber", a.DeviceNumber, "reason", in.Reason, "key", k)
 	return &rpc.DelNetworkReply{

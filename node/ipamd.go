@@ -61,6 +61,26 @@ func (n *Node) newIPAMD(ctx context.Context) error {
 	return nil
 }
 
+// SetIPAMDEnv merges env over the node's ipamd environment; the next
+// RestartIPAMD runs with it (as a changed aws-node DaemonSet rolls out).
+func (n *Node) SetIPAMDEnv(env map[string]string) error {
+	merged := maps.Clone(n.lab.cfg.IPAMDEnv)
+	if merged == nil {
+		merged = map[string]string{}
+	}
+	maps.Copy(merged, n.spec.IPAMDEnv)
+	maps.Copy(merged, env)
+	cfg, err := config.FromEnv(func(k string) (string, bool) { v, ok := merged[k]; return v, ok })
+	if err != nil {
+		return fmt.Errorf("node: %s: ipamd environment: %w", n.name, err)
+	}
+	n.spec.IPAMDEnv = merged
+	n.mu.Lock()
+	n.ipamdCfg = cfg
+	n.mu.Unlock()
+	return nil
+}
+
 // RestartIPAMD kills ipamd and starts it again with the same checkpoint, as
 // a DaemonSet pod restart does; pods keep running meanwhile.
 func (n *Node) RestartIPAMD(ctx context.Context) error {

@@ -22,6 +22,9 @@ func (s Step) Describe() string {
 	case KindFault:
 		return "fault: " + s.Fault.Describe()
 	case KindRestart:
+		if len(s.Restart.Env) > 0 {
+			return fmt.Sprintf("restart: ipamd on %s with %s", s.Restart.Node, envString(s.Restart.Env))
+		}
 		return "restart: ipamd on " + s.Restart.Node
 	case KindPing:
 		want := "ok"
@@ -79,4 +82,13 @@ func (f *Fault) Describe() string {
 		s += fmt.Sprintf(" for %d calls", f.Count)
 	}
 	return s
+}
+
+// envString is "K=V K2=V2", sorted by name.
+func envString(env map[string]string) string {
+	parts := make([]string, 0, len(env))
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		parts = append(parts, k+"="+env[k])
+	}
+	return strings.Join(parts, " ")
 }

@@ -17,7 +17,7 @@ type Lab interface {
 	AddNode(ctx context.Context, spec NodeSpec) error
 	AddPods(ctx context.Context, node string, n int) error
 	DeletePods(ctx context.Context, node string, n int) error
-	RestartIPAMD(ctx context.Context, node string) error
+	RestartIPAMD(ctx context.Context, node string, env map[string]string) error
 	// Ping returns nil when replies came back.
 	Ping(ctx context.Context, from, to string) error
 	// BreakRule deletes the pod's from-IP policy rule

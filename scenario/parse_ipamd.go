@@ -47,9 +47,21 @@ func (p *parser) ipamd(n *yaml.Node) {
 	if f == nil || f["env"] == nil {
 		return
 	}
-	keys, vals := p.pairs(f["env"], "ipamd.env", "environment variables to values")
+	p.envMap(f["env"], "ipamd.env", p.sc.IPAMDEnv)
+	cfg, err := config.FromEnv(func(q string) (string, bool) { v, ok := p.sc.IPAMDEnv[q]; return v, ok })
+	if err != nil {
+		// Each variable was fine alone: a combination is not.
+		p.add(f["env"], "ipamd.env", "%v", configProblems(err))
+	}
+	p.enabledPD, p.customNet = cfg.EnablePrefixDelegation, cfg.CustomNetworking
+}
+
+// envMap reads a mapping of ipamd variables into env, checking each name
+// and value as ipamd would.
+func (p *parser) envMap(n *yaml.Node, at string, env map[string]string) {
+	keys, vals := p.pairs(n, at, "environment variables to values")
 	for i, k := range keys {
-		path := join("ipamd.env", k.Value)
+		path := join(at, k.Value)
 		if !envNameRe.MatchString(k.Value) {
 			p.add(k, path, "not an environment variable name")
 			continue
@@ -81,14 +93,8 @@ func (p *parser) ipamd(n *yaml.Node) {
 			p.warn(k, path, "lab nodes have no annotations: on a cluster the VPC CNI reads the ENIConfig name from the node annotation %q before the label %s; here only labels (%s first) select it",
 				v, config.EnvENIConfigLabelDef, config.ExternalENIConfigLabel)
 		}
-		p.sc.IPAMDEnv[k.Value] = v
+		env[k.Value] = v
 	}
-	cfg, err := config.FromEnv(func(q string) (string, bool) { v, ok := p.sc.IPAMDEnv[q]; return v, ok })
-	if err != nil {
-		// Each variable was fine alone: a combination is not.
-		p.add(f["env"], "ipamd.env", "%v", configProblems(err))
-	}
-	p.enabledPD, p.customNet = cfg.EnablePrefixDelegation, cfg.CustomNetworking
 }
 
 // configProblems is the list of problems config.FromEnv found, without the

@@ -138,11 +138,15 @@ func (p *stepsParser) faultStep(i int, v *yaml.Node, path string) (*Fault, bool)
 }
 
 func (p *stepsParser) restartStep(v *yaml.Node, path string) (*RestartStep, bool) {
-	f := p.fields(v, path, []string{"node"})
+	f := p.fields(v, path, []string{"node", "env"})
 	if f == nil {
 		return nil, false
 	}
 	r := &RestartStep{}
+	if f["env"] != nil {
+		r.Env = map[string]string{}
+		p.envMap(f["env"], join(path, "env"), r.Env)
+	}
 	x := f["node"]
 	if x == nil {
 		p.add(v, join(path, "node"), "missing")

@@ -186,6 +186,7 @@ func TestProblemsNameLineAndField(t *testing.T) {
 		{"too many pods", "steps:\n  - {pods: {node: node-1, add: 5000}}\n", "steps[0].pods.add", "at most 1000 pods per step", 2},
 		{"add and delete", "steps:\n  - {pods: {node: node-1, add: 1, delete: 1}}\n", "steps[0].pods", "give add or delete, not both", 2},
 		{"empty nodes", "nodes: []\n", "nodes", "at least one node", 1},
+		{"restart env typo", "steps:\n  - {restart: {node: node-1, env: {ENABLE_PREFIX_DELEGATON: \"true\"}}}\n", "steps[0].restart.env.ENABLE_PREFIX_DELEGATON", "did you mean \"ENABLE_PREFIX_DELEGATION\"", 2},
 		{"not yaml", "vpc: [\n", "", "not valid YAML", 2},
 	}
 	base := map[string]string{
@@ -313,4 +314,20 @@ steps:
 	for _, k := range Kinds {
 		assert.True(t, kinds[k], "README.md has an example of step kind %s", k)
 	}
+}
+
+// A restart step may change ipamd's environment (a changed DaemonSet), e.g.
+// to switch prefix delegation between restarts.
+func TestRestartStepWithEnv(t *testing.T) {
+	src := strings.Replace(minimal, "  - sleep: 30s\n", "  - {restart: {node: node-1, env: {ENABLE_PREFIX_DELEGATION: \"true\"}}}\n", 1)
+	sc := parseOK(t, src)
+	var r *RestartStep
+	for _, st := range sc.Steps {
+		if st.Kind == KindRestart {
+			r = st.Restart
+		}
+	}
+	require.NotNil(t, r)
+	assert.Equal(t, map[string]string{"ENABLE_PREFIX_DELEGATION": "true"}, r.Env)
+	assert.Equal(t, "restart: ipamd on node-1 with ENABLE_PREFIX_DELEGATION=true", Step{Kind: KindRestart, Restart: r}.Describe())
 }

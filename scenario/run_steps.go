@@ -53,7 +53,7 @@ func (r *runner) do(ctx context.Context, st Step) (string, error) {
 		}
 		return fmt.Sprintf("fault %q active", name), nil
 	case KindRestart:
-		if err := r.lab.RestartIPAMD(ctx, st.Restart.Node); err != nil {
+		if err := r.lab.RestartIPAMD(ctx, st.Restart.Node, st.Restart.Env); err != nil {
 			return "", fmt.Errorf("restarting ipamd on %s: %w", st.Restart.Node, err)
 		}
 		return "ipamd restarted on " + st.Restart.Node, nil

@@ -95,7 +95,7 @@ func (f *fakeLab) DeletePods(ctx context.Context, node string, n int) error {
 	return nil
 }
 
-func (f *fakeLab) RestartIPAMD(ctx context.Context, node string) error {
+func (f *fakeLab) RestartIPAMD(ctx context.Context, node string, env map[string]string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "restart "+node)

@@ -150,8 +150,12 @@ type PodsStep struct {
 	Delete int
 }
 
-// RestartStep kills and restarts a node's ipamd.
-type RestartStep struct{ Node string }
+// RestartStep kills and restarts a node's ipamd; Env, when set, is merged
+// over the node's ipamd environment first (a changed DaemonSet).
+type RestartStep struct {
+	Node string
+	Env  map[string]string
+}
 
 // PingStep sends pings between two pods.
 type PingStep struct {

@@ -476,10 +476,10 @@ func (c *EC2) SetDeleteOnTermination(ctx context.Context, eniID, attachmentID st
 	})
 }
 
-// DetachENI detaches an ENI.
+// DetachENI detaches an ENI without Force, as upstream's freeENI does.
 func (c *EC2) DetachENI(ctx context.Context, attachmentID string) error {
 	return c.call(ctx, "DetachNetworkInterface", func(ctx context.Context) error {
-		_, err := c.api.DetachNetworkInterface(ctx, &ec2.DetachNetworkInterfaceInput{AttachmentId: aws.String(attachmentID), Force: aws.Bool(true)})
+		_, err := c.api.DetachNetworkInterface(ctx, &ec2.DetachNetworkInterfaceInput{AttachmentId: aws.String(attachmentID)})
 		return err
 	})
 }

@@ -228,3 +228,32 @@ func TestFreeDeviceIndexFromDescribeInstances(t *testing.T) {
 	_, err = c.FreeDeviceIndex(ctx, "i-nope", 0)
 	require.Error(t, err)
 }
+
+// paramRecorder keeps the parameters of every call to one action.
+type paramRecorder struct {
+	mu     sync.Mutex
+	action string
+	params []map[string][]string
+}
+
+func (r *paramRecorder) Before(c fakeec2.Call) fakeec2.Verdict {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c.Action == r.action {
+		r.params = append(r.params, c.Params)
+	}
+	return fakeec2.Verdict{}
+}
+
+func (r *paramRecorder) After(fakeec2.Call, fakeec2.Verdict, fakeec2.Outcome) {}
+
+// Upstream's freeENI sends DetachNetworkInterfaceInput with the attachment
+// id only: no Force.
+func TestDetachENISendsNoForce_UpstreamFreeENI(t *testing.T) {
+	rec := &paramRecorder{action: "DetachNetworkInterface"}
+	c, _ := newClient(t, rec, clock.NewFake(time.Unix(0, 0)), nil)
+	_ = c.DetachENI(context.Background(), "eni-attach-0123")
+	require.Len(t, rec.params, 1)
+	assert.Equal(t, []string{"eni-attach-0123"}, rec.params[0]["AttachmentId"])
+	assert.NotContains(t, rec.params[0], "Force")
+}

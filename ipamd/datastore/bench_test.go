@@ -11,6 +11,7 @@ import (
 // prefix mode) and assigns pods of them, like a busy node.
 func fill(b *testing.B, cp Checkpointer, enis, perENI int, prefixes bool, pods int) *Store {
 	s := New(Options{Checkpoint: cp})
+	s.SetPrefixMode(prefixes)
 	base := netip.MustParseAddr("10.0.0.0")
 	for e := 0; e < enis; e++ {
 		id := fmt.Sprintf("eni-%d", e)

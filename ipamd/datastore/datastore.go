@@ -22,7 +22,7 @@ const IPsPerPrefix = 16
 var (
 	// ErrNoAvailableIP: every address is assigned or cooling down. The
 	// text is upstream's, which operators grep for.
-	ErrNoAvailableIP = errors.New("no available IP/Prefix addresses")
+	ErrNoAvailableIP = errors.New("AssignPodIPAddress: no available IP/Prefix addresses")
 	// ErrUnknownPod: no assignment for that key. The text is upstream's;
 	// the CNI plugin treats it as success on DEL.
 	ErrUnknownPod = errors.New("datastore: unknown pod")
@@ -70,6 +70,7 @@ type Assignment struct {
 	Key          Key
 	Pod          Pod
 	IP           netip.Addr
+	CIDR         netip.Prefix // the /32 or /28 the address belongs to
 	ENIID        string
 	DeviceNumber int
 	AssignedAt   time.Time
@@ -94,7 +95,11 @@ type ENIInfo struct {
 }
 
 // Stats sums the pool. Available = Total − Assigned (cooling addresses count
-// as available but are not handed out), as upstream.
+// as available but are not handed out), as upstream. As upstream's
+// GetIPStats, TotalIPs, AssignedIPs and CoolingIPs count only CIDRs of the
+// current mode (/28s in prefix mode, /32s otherwise): after a mode switch,
+// pods still on old-mode CIDRs are not counted; Prefixes and FreePrefixes
+// count every /28.
 type Stats struct {
 	ENIs         int
 	TotalIPs     int
@@ -150,11 +155,12 @@ type Options struct {
 
 // Store is the datastore. It is safe for concurrent use.
 type Store struct {
-	mu       sync.Mutex
-	opts     Options
-	enis     map[string]*eni
-	order    []*eni // by device number
-	assigned map[Key]ref
+	mu         sync.Mutex
+	opts       Options
+	prefixMode bool
+	enis       map[string]*eni
+	order      []*eni // by device number
+	assigned   map[Key]ref
 }
 
 // New returns an empty store.
@@ -181,6 +187,20 @@ func (s *Store) AddENI(e ENI) {
 	s.order = append(s.order, x)
 	s.sortENIs()
 }
+
+// SetPrefixMode sets the mode (ENABLE_PREFIX_DELEGATION): pods get
+// addresses only from /28 prefixes in prefix mode and only from /32s
+// otherwise, as upstream's AssignPodIPv4Address checks IsPrefix against
+// isPDEnabled. CIDRs of the other mode, left by a mode switch, keep the
+// pods they have until those leave.
+func (s *Store) SetPrefixMode(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.prefixMode = on
+}
+
+// currentMode reports whether c is of the mode pods get addresses from.
+func (s *Store) currentMode(c *cidr) bool { return (c.prefix.Bits() == 28) == s.prefixMode }
 
 func (s *Store) sortENIs() {
 	sort.SliceStable(s.order, func(i, j int) bool { return s.order[i].DeviceNumber < s.order[j].DeviceNumber })
@@ -321,12 +341,13 @@ func (s *Store) cooling(sl *slot, now time.Time) bool {
 
 func (s *Store) assignmentOf(x *eni, c *cidr, i int) Assignment {
 	sl := &c.slots[i]
-	return Assignment{Key: *sl.key, Pod: sl.pod, IP: sl.ip, ENIID: x.ID, DeviceNumber: x.DeviceNumber, AssignedAt: sl.assignedAt}
+	return Assignment{Key: *sl.key, Pod: sl.pod, IP: sl.ip, CIDR: c.prefix, ENIID: x.ID, DeviceNumber: x.DeviceNumber, AssignedAt: sl.assignedAt}
 }
 
 // Assign gives the pod an address: the one it already holds when the key is
 // known (a repeated ADD), else the first address, in device then address
-// order, that is neither assigned nor cooling down. The assignment is
+// order, of a CIDR of the current mode that is neither assigned nor cooling
+// down. The assignment is
 // checkpointed before Assign returns; if that fails it is undone.
 // Errors: ErrNoAvailableIP.
 func (s *Store) Assign(k Key, pod Pod, now time.Time) (Assignment, error) {
@@ -340,6 +361,9 @@ func (s *Store) Assign(k Key, pod Pod, now time.Time) (Assignment, error) {
 			continue
 		}
 		for _, c := range x.cidrs {
+			if !s.currentMode(c) {
+				continue
+			}
 			for i := range c.slots {
 				sl := &c.slots[i]
 				if sl.key != nil || s.cooling(sl, now) {
@@ -476,22 +500,26 @@ func (s *Store) Stats(now time.Time) Stats {
 	defer s.mu.Unlock()
 	var st Stats
 	st.ENIs = len(s.order)
-	st.AssignedIPs = len(s.assigned)
 	for _, x := range s.order {
 		for _, c := range x.cidrs {
-			st.TotalIPs += len(c.slots)
-			assigned := false
+			cur := s.currentMode(c)
+			assigned, cooling := 0, 0
 			for i := range c.slots {
 				sl := &c.slots[i]
 				if sl.key != nil {
-					assigned = true
+					assigned++
 				} else if s.cooling(sl, now) {
-					st.CoolingIPs++
+					cooling++
 				}
+			}
+			if cur {
+				st.TotalIPs += len(c.slots)
+				st.AssignedIPs += assigned
+				st.CoolingIPs += cooling
 			}
 			if c.prefix.Bits() == 28 {
 				st.Prefixes++
-				if !assigned {
+				if assigned == 0 {
 					st.FreePrefixes++
 				}
 			}
@@ -600,6 +628,18 @@ func (s *Store) FreeableCIDRs(eniID string, now time.Time) []netip.Prefix {
 		}
 		if !busy {
 			out = append(out, c.prefix)
+		}
+	}
+	return out
+}
+
+// FreeablePrefixes returns the /28s of an ENI with nothing assigned
+// (upstream's FreeablePrefixes), highest first.
+func (s *Store) FreeablePrefixes(eniID string, now time.Time) []netip.Prefix {
+	var out []netip.Prefix
+	for _, c := range s.FreeableCIDRs(eniID, now) {
+		if c.Bits() == 28 {
+			out = append(out, c)
 		}
 	}
 	return out

@@ -37,14 +37,35 @@ func TestAssignIsIdempotentAndOrdered(t *testing.T) {
 	assert.Equal(t, a.IP, again.IP)
 	assert.Equal(t, 1, s.Stats(t0).AssignedIPs)
 	b, _ := s.Assign(key("b"), Pod{}, t0)
-	c, _ := s.Assign(key("c"), Pod{}, t0)
 	assert.Equal(t, "10.0.0.11", b.IP.String())
-	assert.Equal(t, "10.0.1.16", c.IP.String(), "then the prefix of device 1")
-	assert.Equal(t, 1, c.DeviceNumber)
 	st := s.Stats(t0)
-	assert.Equal(t, 18, st.TotalIPs)
+	assert.Equal(t, 2, st.TotalIPs)
 	assert.Equal(t, 1, st.Prefixes)
-	assert.Equal(t, 0, st.FreePrefixes)
+	assert.Equal(t, 1, st.FreePrefixes)
+}
+
+// Upstream's AssignPodIPv4Address takes an address only from a CIDR whose
+// IsPrefix matches isPDEnabled, and GetIPStats counts only those: after a
+// mode switch, CIDRs of the old mode serve no new pod and leave the totals.
+func TestAssignOnlyFromCurrentMode_UpstreamAssignPodIPv4Address(t *testing.T) {
+	s := newStore(t, nil) // eni-0: two /32s, eni-1: one /28
+	_, err := s.AssignIP(key("old"), Pod{}, netip.MustParseAddr("10.0.0.10"), t0)
+	require.NoError(t, err)
+	s.Assign(key("b"), Pod{}, t0)
+	_, err = s.Assign(key("c"), Pod{}, t0)
+	assert.ErrorIs(t, err, ErrNoAvailableIP, "secondary-IP mode: the /28 serves no pod")
+
+	s.SetPrefixMode(true)
+	c, err := s.Assign(key("c"), Pod{}, t0)
+	require.NoError(t, err)
+	assert.Equal(t, "10.0.1.16", c.IP.String(), "prefix mode: the /32 of device 0 is skipped")
+	assert.Equal(t, netip.MustParsePrefix("10.0.1.16/28"), c.CIDR)
+	st := s.Stats(t0)
+	assert.Equal(t, 16, st.TotalIPs, "only /28s count in prefix mode")
+	assert.Equal(t, 1, st.AssignedIPs, "pods on old-mode /32s are not counted")
+	a, ok := s.Lookup(key("old"))
+	require.True(t, ok, "a pod on an old-mode CIDR keeps its address")
+	assert.Equal(t, netip.MustParsePrefix("10.0.0.10/32"), a.CIDR)
 }
 
 func TestReleaseCooldownAndUnknownPod(t *testing.T) {
@@ -131,9 +152,8 @@ func TestRemoveENIForce(t *testing.T) {
 // given back to EC2; cooldown only stops its reuse for a pod.
 func TestCoolingCIDRIsFreeable(t *testing.T) {
 	s := newStore(t, nil)
+	s.SetPrefixMode(true)
 	prefix := netip.MustParsePrefix("10.0.1.16/28")
-	s.Assign(key("a"), Pod{}, t0)
-	s.Assign(key("b"), Pod{}, t0)
 	c, err := s.Assign(key("c"), Pod{}, t0)
 	require.NoError(t, err)
 	require.True(t, prefix.Contains(c.IP))
@@ -151,5 +171,5 @@ func TestCoolingCIDRIsFreeable(t *testing.T) {
 	dropped, err := s.RemoveCIDR("eni-1", prefix, false, now)
 	require.NoError(t, err)
 	assert.Empty(t, dropped)
-	assert.Equal(t, 2, s.Stats(now).TotalIPs)
+	assert.Equal(t, 0, s.Stats(now).TotalIPs)
 }

@@ -40,22 +40,3 @@ func SetupHost(nsPath string, vpcCIDRs []netip.Prefix, primaryIP netip.Addr, ext
 	}
 	return nil
 }
-
-// HostVethExists reports whether the node namespace at nsPath has a link
-// called name (a datapath.HostVethName); ipamd uses it to drop restored
-// entries of pods that are gone.
-func HostVethExists(nsPath, name string) (bool, error) {
-	h, err := nsutil.Handle(nsPath)
-	if err != nil {
-		return false, fmt.Errorf("netsetup: %w", err)
-	}
-	defer h.Close()
-	_, err = h.LinkByName(name)
-	if err == nil {
-		return true, nil
-	}
-	if isLinkGone(err) {
-		return false, nil
-	}
-	return false, fmt.Errorf("netsetup: look up link %q in %s: %w", name, nsPath, err)
-}

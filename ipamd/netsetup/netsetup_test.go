@@ -111,13 +111,6 @@ func TestSetupENIPrivileged(t *testing.T) {
 	assert.Equal(t, 1, countRules(t, h, rule), "exactly one rule from 10.0.1.20 lookup 2 at 32765")
 	assert.Equal(t, 1, countRules(t, h, kernel.FwmarkRule()), "exactly one fwmark rule at 1024")
 
-	ok, err := HostVethExists(node, "eth1")
-	require.NoError(t, err)
-	assert.True(t, ok)
-	ok, err = HostVethExists(node, "eni0123456789a")
-	require.NoError(t, err)
-	assert.False(t, ok)
-
 	require.NoError(t, TeardownENI(node, eni))
 	require.NoError(t, TeardownENI(node, eni), "teardown is idempotent")
 	assert.Equal(t, 0, countRules(t, h, rule))

@@ -113,11 +113,17 @@ func (l *scenarioLab) DeletePods(ctx context.Context, nodeName string, n int) er
 	return nd.DeletePods(ctx, n)
 }
 
-// RestartIPAMD kills and restarts the node's ipamd.
-func (l *scenarioLab) RestartIPAMD(ctx context.Context, nodeName string) error {
+// RestartIPAMD kills and restarts the node's ipamd, with env merged over
+// its environment first.
+func (l *scenarioLab) RestartIPAMD(ctx context.Context, nodeName string, env map[string]string) error {
 	nd, err := l.node(nodeName)
 	if err != nil {
 		return err
+	}
+	if len(env) > 0 {
+		if err := nd.SetIPAMDEnv(env); err != nil {
+			return err
+		}
 	}
 	return nd.RestartIPAMD(ctx)
 }
