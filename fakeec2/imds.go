@@ -52,7 +52,7 @@ func (s *Server) serveIMDS(instanceID string, w http.ResponseWriter, r *http.Req
 			imdsError(w, http.StatusBadRequest)
 			return
 		}
-		now := s.cfg.Clock.Now()
+		now := s.cfg.TokenClock.Now()
 		s.imdsMu.Lock()
 		tok := fmt.Sprintf("AQAE%016x%016x", s.tokRng.Uint64(), s.tokRng.Uint64())
 		if len(s.tokens) >= maxTokens { // bound the table, amortised
@@ -74,15 +74,15 @@ func (s *Server) serveIMDS(instanceID string, w http.ResponseWriter, r *http.Req
 		imdsError(w, http.StatusMethodNotAllowed)
 		return
 	}
-	now := s.cfg.Clock.Now()
 	tok := r.Header.Get(tokenHeader)
 	s.imdsMu.Lock()
 	exp, ok := s.tokens[tok]
 	s.imdsMu.Unlock()
-	if tok == "" || !ok || !now.Before(exp) {
+	if tok == "" || !ok || !s.cfg.TokenClock.Now().Before(exp) {
 		imdsError(w, http.StatusUnauthorized)
 		return
 	}
+	now := s.cfg.Clock.Now()
 	body, ok := s.imdsLookup(instanceID, path, now)
 	if !ok {
 		imdsError(w, http.StatusNotFound)

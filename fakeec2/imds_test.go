@@ -48,7 +48,8 @@ func imdsToken(t *testing.T, base string, ttl string) (*http.Response, string) {
 
 func TestIMDSv2(t *testing.T) {
 	fc := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	e := newEnv(t, fakeec2.Config{Clock: fc, IMDSLag: time.Second})
+	tc := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	e := newEnv(t, fakeec2.Config{Clock: fc, TokenClock: tc, IMDSLag: time.Second})
 	v, _ := e.srv.CreateVPC(fakeec2.VPCSpec{CIDR: "10.0.0.0/16", SecondaryCIDRs: []string{"100.64.0.0/16"}})
 	sn, _ := e.srv.CreateSubnet(fakeec2.SubnetSpec{VPCID: v.ID, CIDR: "10.0.0.0/24", AZ: "us-west-2c"})
 	in, err := e.srv.RunInstance(fakeec2.InstanceSpec{Type: "m5.large", SubnetID: sn.ID})
@@ -121,8 +122,13 @@ func TestIMDSv2(t *testing.T) {
 	assert.Equal(t, strings.Join([]string{in.PrimaryIP.String(), aws.ToString(ips.AssignedPrivateIpAddresses[0].PrivateIpAddress), aws.ToString(ips.AssignedPrivateIpAddresses[1].PrivateIpAddress)}, "\n"), get(per+"local-ipv4s"), "primary first")
 	assert.Equal(t, aws.ToString(pfx.AssignedIpv4Prefixes[0].Ipv4Prefix), get(per+"ipv4-prefix"))
 
-	// Tokens expire on the lab clock.
+	// Tokens expire on the token clock (the wall clock the SDK counts a
+	// TTL on), not on the lab clock: a lab running faster than real time
+	// must not refuse a token its holder still believes valid.
 	fc.Advance(61 * time.Second)
+	st, _ = imdsGet(t, hs.URL, tok, "/latest/meta-data/instance-id")
+	assert.Equal(t, 200, st, "lab time alone does not expire a token")
+	tc.Advance(61 * time.Second)
 	st, _ = imdsGet(t, hs.URL, tok, "/latest/meta-data/instance-id")
 	assert.Equal(t, 401, st)
 

@@ -14,10 +14,14 @@ import (
 // Config configures a Server. The zero value is usable: every field has a
 // default (see the field comments).
 type Config struct {
-	Region      string      // default "us-west-2"
-	AccountID   string      // default "123456789012"
-	Seed        int64       // deterministic address/ID/MAC choice
-	Clock       clock.Clock // default clock.Real{}
+	Region    string      // default "us-west-2"
+	AccountID string      // default "123456789012"
+	Seed      int64       // deterministic address/ID/MAC choice
+	Clock     clock.Clock // default clock.Real{}
+	// TokenClock times IMDSv2 token TTLs; default clock.Real{}. Not the lab
+	// clock: the SDK that holds a token counts its TTL on the wall clock and
+	// keeps sending it until then, so a token must not expire sooner here.
+	TokenClock  clock.Clock
 	Interceptor Interceptor // nil = none (chaos layer plugs in here)
 	// IMDSLag delays when an attach or assign shows in IMDS.
 	IMDSLag time.Duration
@@ -64,6 +68,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AccountID == "" {
 		c.AccountID = "123456789012"
+	}
+	if c.TokenClock == nil {
+		c.TokenClock = clock.Real{}
 	}
 	if c.Clock == nil {
 		c.Clock = clock.Real{}

@@ -70,15 +70,18 @@ func TestRunUsesSDKEndpointSettings(t *testing.T) {
 	assert.Contains(t, stdout.String(), "ipamd serving on")
 }
 
+// A bad target falls back to upstream's default (ipamd/config's tests pin
+// that); what upstream's init container refuses (validateEnvVars: the MTU)
+// stops ipamd before it reaches IMDS, naming every bad variable at once.
 func TestRunRejectsBadEnvironment(t *testing.T) {
-	env := map[string]string{"WARM_ENI_TARGET": "lots"}
+	env := map[string]string{"AWS_VPC_ENI_MTU": "lots"}
 	err := run(context.Background(), nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, &bytes.Buffer{}, &bytes.Buffer{}, nil)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "WARM_ENI_TARGET")
-	env = map[string]string{"WARM_ENI_TARGET": "lots", "DISABLE_METRICS": "nope"}
+	assert.Contains(t, err.Error(), "AWS_VPC_ENI_MTU")
+	env = map[string]string{"AWS_VPC_ENI_MTU": "lots", "DISABLE_METRICS": "nope"}
 	err = run(context.Background(), nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, &bytes.Buffer{}, &bytes.Buffer{}, nil)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "WARM_ENI_TARGET", "every bad variable is named at once")
+	assert.Contains(t, err.Error(), "AWS_VPC_ENI_MTU", "every bad variable is named at once")
 	assert.Contains(t, err.Error(), "DISABLE_METRICS")
 	err = run(context.Background(), []string{"-node-labels", "novalue"}, func(string) (string, bool) { return "", false }, &bytes.Buffer{}, &bytes.Buffer{}, nil)
 	require.Error(t, err)
