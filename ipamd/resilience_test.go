@@ -3,7 +3,6 @@ package ipamd
 import (
 	"fmt"
 	"maps"
-	"os"
 	"testing"
 	"time"
 
@@ -167,39 +166,6 @@ func TestCooldown(t *testing.T) {
 	l.advance(2*time.Second, time.Second)
 	r = n.addPod("d")
 	assert.Equal(t, first, r.IPAllocationMetadata[0].IPv4Addr, "reused once the 30 s cooldown is over")
-}
-
-// A corrupt or truncated checkpoint: a clear log line, and the pool is
-// rebuilt from EC2.
-func TestCorruptCheckpoint(t *testing.T) {
-	for name, damage := range map[string]func([]byte) []byte{
-		"truncated": func(b []byte) []byte { return b[:len(b)/2] },
-		"garbage":   func([]byte) []byte { return []byte("\x00\x01not json") },
-		"empty":     func([]byte) []byte { return nil },
-	} {
-		t.Run(name, func(t *testing.T) {
-			l := newTestLab(t)
-			n := l.newNode(nodeSpec{Type: "m5.large"})
-			n.start()
-			n.addOK(3)
-			l.advance(10*time.Second, time.Second)
-			n.stop()
-			b, err := os.ReadFile(n.opts.CheckpointPath)
-			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(n.opts.CheckpointPath, damage(b), 0o644))
-
-			n.logs = &syncBuffer{}
-			n.opts.Logger = newTestLogger(n.logs)
-			n.start()
-			assert.Contains(t, n.logs.String(), "checkpoint is corrupt or truncated")
-			checkAgreement(t, n)
-			st := n.d.Status()
-			assert.Equal(t, 18, st.TotalIPs, "pool rebuilt from EC2")
-			assert.Equal(t, 0, st.AssignedIPs)
-			r := n.addPod("after")
-			assert.True(t, r.Success)
-		})
-	}
 }
 
 // Restore drops the assignment of a pod whose host veth is gone and keeps

@@ -2,6 +2,7 @@ package ipamd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -77,6 +78,9 @@ func (d *Daemon) init(ctx context.Context) error {
 	}
 
 	cp := datastore.File{Path: d.opts.CheckpointPath}
+	if err := checkCheckpoint(cp); err != nil {
+		return err
+	}
 	d.store = datastore.New(datastore.Options{Cooldown: d.cfg.IPCooldown, Checkpoint: cp})
 	if err := d.pm.restore(ctx, cp); err != nil {
 		return err
@@ -158,4 +162,20 @@ func (d *Daemon) nodeENIConfig() (config.ENIConfig, error) {
 	}
 	return config.ENIConfig{}, fmt.Errorf("%s=true but no ENIConfig named %q (the value of node label %s, annotation %s or label %s, or %q when the node has none); ENIConfigs known: %v (set %s=topology.kubernetes.io/zone to select ENIConfigs by zone)",
 		config.EnvCustomNetwork, name, config.ExternalENIConfigLabel, d.cfg.ENIConfigAnnotationDef, d.cfg.ENIConfigLabelDef, config.DefaultENIConfigName, names, config.EnvENIConfigLabelDef)
+}
+
+// checkCheckpoint fails start-up on a checkpoint that exists but cannot be
+// read, as upstream's DataStore.ReadBackingStore does (nodeInit returns its
+// error and aws-node exits): a missing file is a new node, anything else is
+// fatal, with upstream's wording.
+func checkCheckpoint(cp datastore.Checkpointer) error {
+	_, _, err := cp.Load()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, datastore.ErrCheckpointVersion):
+		return fmt.Errorf("failed ipam state recovery due to %w", err)
+	default:
+		return fmt.Errorf("failed ipam state recovery from backing store: %w", err)
+	}
 }

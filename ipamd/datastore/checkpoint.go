@@ -15,8 +15,15 @@ import (
 const CheckpointVersion = "vpc-cni-ipam/1"
 
 // ErrCorruptCheckpoint: the file exists but is not a checkpoint (truncated,
-// garbled, wrong version). ipamd logs it and rebuilds from EC2.
+// garbled, wrong version). As upstream's ReadBackingStore, ipamd then fails
+// start-up: aws-node exits and kubelet restarts it until the file is fixed
+// or removed.
 var ErrCorruptCheckpoint = errors.New("corrupt checkpoint")
+
+// ErrCheckpointVersion: the file parses but its version is not
+// CheckpointVersion (upstream: "unexpected checkpointVersion"). It is also
+// an ErrCorruptCheckpoint.
+var ErrCheckpointVersion = errors.New("unexpected checkpointVersion")
 
 // Checkpoint is the persisted state: who holds which address.
 type Checkpoint struct {
@@ -123,7 +130,8 @@ func Decode(b []byte) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("%w: %w", ErrCorruptCheckpoint, err)
 	}
 	if cp.Version != CheckpointVersion {
-		return Checkpoint{}, fmt.Errorf("%w: version %q, want %q", ErrCorruptCheckpoint, cp.Version, CheckpointVersion)
+		// upstream's ReadBackingStore wording: "%v/%v", found then wanted.
+		return Checkpoint{}, fmt.Errorf("%w: %w: %s/%s", ErrCorruptCheckpoint, ErrCheckpointVersion, cp.Version, CheckpointVersion)
 	}
 	for i, e := range cp.Allocations {
 		if e == nil {

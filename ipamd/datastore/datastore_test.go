@@ -173,3 +173,16 @@ func TestCoolingCIDRIsFreeable(t *testing.T) {
 	assert.Empty(t, dropped)
 	assert.Equal(t, 0, s.Stats(now).TotalIPs)
 }
+
+// Upstream's DataStore.ReadBackingStore refuses a checkpoint of another
+// version with "unexpected checkpointVersion: found/wanted"; enilab's Load
+// says the same, and it is a corrupt checkpoint (start-up fails on it).
+func TestCheckpointWrongVersionReadBackingStore(t *testing.T) {
+	f := File{Path: filepath.Join(t.TempDir(), "ipam.json")}
+	require.NoError(t, os.WriteFile(f.Path, []byte(`{"version":"vpc-cni-ipam/0","allocations":[]}`), 0o644))
+	_, found, err := f.Load()
+	assert.True(t, found)
+	assert.ErrorIs(t, err, ErrCheckpointVersion)
+	assert.ErrorIs(t, err, ErrCorruptCheckpoint)
+	assert.Contains(t, err.Error(), "unexpected checkpointVersion: vpc-cni-ipam/0/vpc-cni-ipam/1")
+}

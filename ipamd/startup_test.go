@@ -1,0 +1,62 @@
+package ipamd
+
+import (
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/enilab/enilab/ipamd/datastore"
+)
+
+// Upstream's DataStore.ReadBackingStore: a checkpoint that exists but
+// cannot be read (truncated, garbage, empty, another version) makes
+// nodeInit fail, so aws-node exits (main.go: "Initialization failure") and
+// kubelet restarts it; nothing listens on the socket meanwhile. Once the
+// file is removed, start-up rebuilds the pool from EC2.
+func TestCorruptCheckpointFailsStartupAsReadBackingStore(t *testing.T) {
+	for name, tc := range map[string]struct {
+		damage func([]byte) []byte
+		want   string
+	}{
+		"truncated": {func(b []byte) []byte { return b[:len(b)/2] }, "failed ipam state recovery from backing store"},
+		"garbage":   {func([]byte) []byte { return []byte("\x00\x01not json") }, "failed ipam state recovery from backing store"},
+		"empty":     {func([]byte) []byte { return nil }, "failed ipam state recovery from backing store"},
+		"version": {func([]byte) []byte { return []byte(`{"version":"vpc-cni-ipam/0","allocations":[]}`) },
+			"unexpected checkpointVersion: vpc-cni-ipam/0/vpc-cni-ipam/1"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			l := newTestLab(t)
+			n := l.newNode(nodeSpec{Type: "m5.large"})
+			n.start()
+			n.addOK(3)
+			l.advance(10*time.Second, time.Second)
+			n.stop()
+			b, err := os.ReadFile(n.opts.CheckpointPath)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(n.opts.CheckpointPath, tc.damage(b), 0o644))
+
+			_, err = n.tryStart()
+			require.Error(t, err)
+			assert.True(t, errors.Is(err, datastore.ErrCorruptCheckpoint), "%v", err)
+			assert.Contains(t, err.Error(), "failed ipam state recovery")
+			assert.Contains(t, err.Error(), tc.want)
+			_, statErr := os.Stat(n.opts.SocketPath)
+			assert.True(t, os.IsNotExist(statErr), "no socket while start-up fails: the plugin cannot connect")
+
+			_, err = n.tryStart()
+			require.Error(t, err, "a restart fails the same way while the file is unchanged")
+
+			require.NoError(t, os.Remove(n.opts.CheckpointPath))
+			n.start()
+			checkAgreement(t, n)
+			st := n.d.Status()
+			assert.Equal(t, 18, st.TotalIPs, "pool rebuilt from EC2")
+			assert.Equal(t, 0, st.AssignedIPs)
+			assert.True(t, n.addPod("after").Success)
+		})
+	}
+}
