@@ -2,7 +2,6 @@ package ipamd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -43,16 +42,9 @@ func (m *poolManager) restore(ctx context.Context, cp datastore.Checkpointer) er
 
 	saved, found, err := cp.Load()
 	switch {
-	case errors.Is(err, datastore.ErrCorruptCheckpoint):
-		m.log.Error("checkpoint is corrupt or truncated; ignoring it and rebuilding the pool from EC2 (assignments of running pods are lost until they are re-added)",
-			"path", m.opts.CheckpointPath, "err", err)
-		m.metrics.ipamdError("checkpointCorrupt")
-		if n, err := m.recoverFromHost(); err != nil {
-			m.log.Error("could not rebuild assignments from the node's pod routes", "err", err)
-		} else if m.opts.NetNSPath != NoNetNS {
-			m.log.Info("rebuilt assignments from the node's pod routes", "pods", n)
-		}
 	case err != nil:
+		// checkCheckpoint failed start-up on an unreadable checkpoint
+		// before restore; it can only be a read error that came since.
 		return fmt.Errorf("%w", err)
 	case !found:
 		m.log.Info("no checkpoint; starting with no assignments", "path", m.opts.CheckpointPath)

@@ -140,14 +140,6 @@ func (b *backend) DelNetwork(ctx context.Context, in *rpc.DelNetworkRequest) (*r
 	}
 	k := datastore.Key{NetworkName: in.NetworkName, ContainerID: in.ContainerID, IfName: in.IfName}
 	a, err := d.store.Release(k, d.clock.Now())
-	if errors.Is(err, datastore.ErrUnknownPod) && in.K8S_POD_NAME != "" {
-		// An assignment rebuilt from the host's routes after the
-		// checkpoint was lost is known by the pod's host veth only.
-		veth := datapath.HostVethName(d.cfg.VethPrefix, in.K8S_POD_NAMESPACE, in.K8S_POD_NAME)
-		if ra, rerr := d.store.Release(recoveredKey(veth), d.clock.Now()); rerr == nil {
-			a, err = ra, nil
-		}
-	}
 	if errors.Is(err, datastore.ErrUnknownPod) {
 		err = datastore.ErrUnknownPod // upstream's text, without our key
 	} else if err != nil {

@@ -186,7 +186,6 @@ func TestProblemsNameLineAndField(t *testing.T) {
 		{"too many pods", "steps:\n  - {pods: {node: node-1, add: 5000}}\n", "steps[0].pods.add", "at most 1000 pods per step", 2},
 		{"add and delete", "steps:\n  - {pods: {node: node-1, add: 1, delete: 1}}\n", "steps[0].pods", "give add or delete, not both", 2},
 		{"empty nodes", "nodes: []\n", "nodes", "at least one node", 1},
-		{"restart env typo", "steps:\n  - {restart: {node: node-1, env: {ENABLE_PREFIX_DELEGATON: \"true\"}}}\n", "steps[0].restart.env.ENABLE_PREFIX_DELEGATON", "did you mean \"ENABLE_PREFIX_DELEGATION\"", 2},
 		{"not yaml", "vpc: [\n", "", "not valid YAML", 2},
 	}
 	base := map[string]string{

@@ -22,6 +22,7 @@ func TestWarningsAsUpstreamIsConfigValidAndGetWarmIPTarget(t *testing.T) {
 		{"ipamd variable typo", "ipamd:\n  env: {WARM_IP_TARGETS: \"1\"}\n", "ipamd.env.WARM_IP_TARGETS", `the VPC CNI ignores it (did you mean "WARM_IP_TARGET"?)`, 2},
 		{"prefix added", "ipamd:\n  env: {AWS_VPC_K8S_CNI_WARM_ENI_TARGET: \"2\"}\n", "ipamd.env.AWS_VPC_K8S_CNI_WARM_ENI_TARGET", `did you mean "WARM_ENI_TARGET"?`, 2},
 		{"prefix missing", "ipamd:\n  env: {EXTERNALSNAT: \"true\"}\n", "ipamd.env.EXTERNALSNAT", `did you mean "AWS_VPC_K8S_CNI_EXTERNALSNAT"?`, 2},
+		{"restart env typo", "nodes:\n  - {name: node-1, instanceType: c5.large, subnet: subnet-a}\nsteps:\n  - {restart: {node: node-1, env: {ENABLE_PREFIX_DELEGATON: \"true\"}}}\n", "steps[0].restart.env.ENABLE_PREFIX_DELEGATON", `did you mean "ENABLE_PREFIX_DELEGATION"?`, 4},
 		{"ipamd number", "ipamd:\n  env: {WARM_IP_TARGET: lots}\n", "ipamd.env.WARM_IP_TARGET", `"lots" is not an integer; the VPC CNI ignores it and uses none (unset)`, 2},
 		{"ipamd range", "ipamd:\n  env:\n    MAX_ENI: -5\n", "ipamd.env.MAX_ENI", `"-5" is below 1; the VPC CNI ignores it and uses the instance type's limit`, 3},
 		{"bool", "ipamd:\n  env: {ENABLE_SUBNET_DISCOVERY: maybe}\n", "ipamd.env.ENABLE_SUBNET_DISCOVERY", `"maybe" is not a boolean; the VPC CNI uses the default, true`, 2},
