@@ -53,15 +53,16 @@ func (b *backend) AddNetwork(ctx context.Context, in *rpc.AddNetworkRequest) (*r
 	pod := datastore.Pod{Name: in.K8S_POD_NAME, Namespace: in.K8S_POD_NAMESPACE, Netns: in.Netns}
 	a, err := d.store.Assign(k, pod, d.clock.Now())
 	if err != nil {
+		// Upstream's lines: the datastore's, rpc_handler's per network
+		// card, then its failure reply.
 		if errors.Is(err, datastore.ErrNoAvailableIP) {
 			d.metrics.noAvailableIP.Inc()
-			st := d.store.Stats(d.clock.Now())
-			d.log.Error("AssignIPv4Address: no available IP/Prefix addresses", "pod", in.K8S_POD_NAMESPACE+"/"+in.K8S_POD_NAME,
-				"total", st.TotalIPs, "assigned", st.AssignedIPs, "cooldown", st.CoolingIPs)
+			d.log.Error("DataStore has no available IP/Prefix addresses")
 		} else {
 			d.metrics.ipamdError("AddNetwork")
-			d.log.Error("AddNetwork failed", "pod", in.K8S_POD_NAMESPACE+"/"+in.K8S_POD_NAME, "err", err)
 		}
+		d.log.Warn(fmt.Sprintf("Failed to assign IPs from network card %d: %v", d.limits.DefaultNetworkCard, err))
+		d.log.Error(fmt.Sprintf("Returning failure response for AddNetwork: [%v]", err), "pod", in.K8S_POD_NAMESPACE+"/"+in.K8S_POD_NAME)
 		return failure, nil
 	}
 	d.updateStoreGauges()

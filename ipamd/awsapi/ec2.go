@@ -130,8 +130,11 @@ func (c *EC2) call(ctx context.Context, action string, fn func(context.Context) 
 		if err == nil {
 			return nil
 		}
+		// Upstream's SDK retryer retries silently: a throttled attempt
+		// is a debug line here, the operator's line is the caller's
+		// failure (upstream's wording) once the retries are spent.
 		if code := Code(err); isThrottle(code) {
-			c.log.Warn("EC2 API call throttled", "action", action, "code", code, "attempt", attempt)
+			c.log.Debug("EC2 API call throttled", "action", action, "code", code, "attempt", attempt)
 		}
 		if ctx.Err() != nil || !c.retryer.IsErrorRetryable(err) || attempt >= c.retryer.MaxAttempts() {
 			break
@@ -142,7 +145,7 @@ func (c *EC2) call(ctx context.Context, action string, fn func(context.Context) 
 		}
 		retryRelease, qerr := c.retryer.GetRetryToken(ctx, err)
 		if qerr != nil {
-			c.log.Warn("EC2 retry quota exhausted", "action", action, "err", qerr)
+			c.log.Debug("EC2 retry quota exhausted", "action", action, "err", qerr)
 			break
 		}
 		c.log.Debug("retrying EC2 call", "action", action, "attempt", attempt, "wait", wait, "err", err)
