@@ -155,16 +155,13 @@ func knownInt(n int) []string {
 	return intVal(n)
 }
 
-// cores splits a type's vCPUs into cores and threads per core: Graviton
-// and single-vCPU types run one thread per core, others two.
+// cores splits a type's vCPUs into cores and threads per core, as EC2's
+// VCpuInfo reports them (internal/ec2limits' ThreadsPerCore).
 func cores(t ec2limits.Type) (cores, threads int) {
-	if t.VCPUs == 0 {
+	if t.VCPUs == 0 || t.ThreadsPerCore == 0 {
 		return 0, 0
 	}
-	if t.Architecture == "arm64" || t.Architecture == "arm64_mac" || t.VCPUs == 1 {
-		return t.VCPUs, 1
-	}
-	return t.VCPUs / 2, 2
+	return t.VCPUs / t.ThreadsPerCore, t.ThreadsPerCore
 }
 
 func writeInstanceType(x *xw, t ec2limits.Type) {

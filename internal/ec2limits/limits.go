@@ -41,6 +41,9 @@ type Type struct {
 	BranchENIs int
 	// VCPUs is the default vCPU count (DescribeInstanceTypes VCpuInfo.DefaultVCpus).
 	VCPUs int
+	// ThreadsPerCore is EC2's VCpuInfo.DefaultThreadsPerCore: VCPUs divide
+	// into VCPUs/ThreadsPerCore cores.
+	ThreadsPerCore int
 	// MemoryMiB is the memory EC2 reports (MemoryInfo.SizeInMiB), by
 	// gen/memory.tsv's rule and exceptions.
 	MemoryMiB int

@@ -56,6 +56,25 @@ func TestVCPUsAndArchitecture(t *testing.T) {
 	for _, n := range Names() {
 		ty, _ := Lookup(n)
 		assert.Positive(t, ty.VCPUs, "%s has vCPUs", n)
+		if assert.Positive(t, ty.ThreadsPerCore, n) {
+			assert.Zero(t, ty.VCPUs%ty.ThreadsPerCore, "%s: whole cores", n)
+		}
+	}
+}
+
+// Threads per core are EC2's: one on Graviton, Apple silicon, HPC and AMD
+// from the 7th generation, two on other x86 types.
+func TestThreadsPerCore(t *testing.T) {
+	cases := map[string]int{
+		"m5.large": 2, "c6i.large": 2, "r6a.large": 2, "m7g.large": 1, "t2.micro": 1, "t3.micro": 2,
+		"m7a.large": 1, "c8a.metal-48xl": 1, "m8azn.large": 1, "hpc7a.12xlarge": 1, "hpc7g.4xlarge": 1,
+		"mac1.metal": 2, "mac2.metal": 2, "mac-m4.metal": 1, "g7.2xlarge": 1, "g7e.2xlarge": 2,
+		"u-6tb1.56xlarge": 1, "u-6tb1.112xlarge": 2,
+	}
+	for name, th := range cases {
+		ty, ok := Lookup(name)
+		require.True(t, ok, name)
+		assert.Equal(t, th, ty.ThreadsPerCore, name)
 	}
 }
 

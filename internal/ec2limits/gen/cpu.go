@@ -142,3 +142,33 @@ func archOf(name string) string {
 	}
 	return "x86_64"
 }
+
+// smtOff lists the x86 families and types EC2 runs one thread per core on
+// beyond the rule in threadsPerCore (EC2's DescribeInstanceTypes
+// VCpuInfo.DefaultThreadsPerCore, as moto's instance_types.json recorded it).
+var smtOff = map[string]bool{
+	"t2": true, "c1": true, "m1": true, "m2": true, "g7": true, "u-6tb1.56xlarge": true,
+}
+
+// threadsPerCore is EC2's default threads per core: one on Graviton and
+// Apple silicon (but mac2.metal reports 4 cores of 2 threads), on single-vCPU
+// types, on HPC types, on AMD families from the 7th generation (c7a, m8a,
+// m8azn, x8aedz, …) and on smtOff's list; two elsewhere.
+func threadsPerCore(name, arch string, vcpus int) int {
+	family, _, _ := strings.Cut(name, ".")
+	switch {
+	case name == "mac2.metal":
+		return 2
+	case vcpus == 1, arch == "arm64", arch == "arm64_mac", smtOff[family], smtOff[name]:
+		return 1
+	}
+	p := familyParts.FindStringSubmatch(family)
+	if p == nil {
+		return 2
+	}
+	gen, _ := strconv.Atoi(p[2])
+	if p[1] == "hpc" || (gen >= 7 && strings.HasPrefix(p[3], "a")) {
+		return 1
+	}
+	return 2
+}

@@ -64,7 +64,8 @@ func generate(r io.Reader, src sources) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		rows[i] += fmt.Sprintf(", VCPUs: %d, MemoryMiB: %d, Architecture: %q},\n", v, mem, archOf(n))
+		arch := archOf(n)
+		rows[i] += fmt.Sprintf(", VCPUs: %d, ThreadsPerCore: %d, MemoryMiB: %d, Architecture: %q},\n", v, threadsPerCore(n, arch, v), mem, arch)
 	}
 	sort.Strings(rows)
 	var b bytes.Buffer
