@@ -100,3 +100,38 @@ func TestDescribeInstanceTypesMemoryFilter(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"m5.large", "c5.xlarge", "t3.large"}, got)
 }
+
+// processorInfo names the architecture and the manufacturer EC2 reports:
+// Intel, AMD (m7a, and g5 whose name carries no a), AWS (Graviton), Apple.
+func TestDescribeInstanceTypesProcessor(t *testing.T) {
+	e := newEnv(t, fakeec2.Config{})
+	want := map[string][3]string{ // architecture, manufacturer, sustained GHz ("" = none)
+		"m5.large": {"x86_64", "Intel", "3.1"}, "m7a.large": {"x86_64", "AMD", "3.7"}, "g5.xlarge": {"x86_64", "AMD", "3.3"},
+		"m7g.large": {"arm64", "AWS", "2.6"}, "mac2.metal": {"arm64_mac", "Apple", "3.2"}, "mac1.metal": {"x86_64_mac", "Intel", "3.2"},
+		"m1.small": {"x86_64", "Intel", ""},
+	}
+	var names []types.InstanceType
+	for n := range want {
+		names = append(names, types.InstanceType(n))
+	}
+	out, err := e.ec2.DescribeInstanceTypes(e.ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: names})
+	require.NoError(t, err)
+	require.Len(t, out.InstanceTypes, len(want))
+	for _, it := range out.InstanceTypes {
+		w := want[string(it.InstanceType)]
+		require.NotNil(t, it.ProcessorInfo, it.InstanceType)
+		assert.Equal(t, []types.ArchitectureType{types.ArchitectureType(w[0])}, it.ProcessorInfo.SupportedArchitectures, "%s", it.InstanceType)
+		assert.Equal(t, w[1], aws.ToString(it.ProcessorInfo.Manufacturer), "%s", it.InstanceType)
+		if w[2] == "" {
+			assert.Nil(t, it.ProcessorInfo.SustainedClockSpeedInGhz, "%s", it.InstanceType)
+		} else {
+			assert.Equal(t, w[2], strconv.FormatFloat(aws.ToFloat64(it.ProcessorInfo.SustainedClockSpeedInGhz), 'f', -1, 64), "%s", it.InstanceType)
+		}
+	}
+	// EC2's filter on the clock speed.
+	out, err = e.ec2.DescribeInstanceTypes(e.ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: names,
+		Filters: []types.Filter{{Name: aws.String("processor-info.sustained-clock-speed-in-ghz"), Values: []string{"3.1"}}}})
+	require.NoError(t, err)
+	require.Len(t, out.InstanceTypes, 1)
+	assert.Equal(t, types.InstanceTypeM5Large, out.InstanceTypes[0].InstanceType)
+}

@@ -172,3 +172,31 @@ func threadsPerCore(name, arch string, vcpus int) int {
 	}
 	return 2
 }
+
+// amdAccelerated lists the accelerated x86 families whose host processor
+// is AMD's although their name carries no a (EC2's
+// ProcessorInfo.Manufacturer, as moto's instance_types.json recorded it).
+var amdAccelerated = map[string]bool{
+	"f2": true, "g5": true, "g6": true, "g6e": true, "g6f": true, "gr6": true, "gr6f": true,
+	"inf2": true, "p5": true, "p5e": true,
+}
+
+// manufacturerOf is EC2's ProcessorInfo.Manufacturer: AWS for Graviton,
+// Apple for Apple silicon Macs, AMD where the letters after the generation
+// carry an a (m5a, c7a, hpc6a, g4ad) and on amdAccelerated's list, Intel
+// elsewhere (mac1 too).
+func manufacturerOf(name, arch string) string {
+	family, _, _ := strings.Cut(name, ".")
+	switch {
+	case arch == "arm64":
+		return "AWS"
+	case arch == "arm64_mac":
+		return "Apple"
+	case amdAccelerated[family]:
+		return "AMD"
+	}
+	if p := familyParts.FindStringSubmatch(family); p != nil && strings.Contains(p[3], "a") {
+		return "AMD"
+	}
+	return "Intel"
+}

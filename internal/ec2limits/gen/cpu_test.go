@@ -18,3 +18,17 @@ func TestThreadsPerCoreRule(t *testing.T) {
 		}
 	}
 }
+
+// EC2's ProcessorInfo.Manufacturer for a sample of each branch of the rule
+// (figures as EC2's DescribeInstanceTypes answers them).
+func TestManufacturerRule(t *testing.T) {
+	for name, want := range map[string]string{
+		"m5.large": "Intel", "m5a.large": "AMD", "c7a.large": "AMD", "g4ad.xlarge": "AMD", "hpc6a.48xlarge": "AMD",
+		"g5.xlarge": "AMD", "p5.48xlarge": "AMD", "p4d.24xlarge": "Intel", "m6g.large": "AWS", "a1.large": "AWS",
+		"mac1.metal": "Intel", "mac2.metal": "Apple", "u-6tb1.metal": "Intel", "c7i-flex.large": "Intel", "x8aedz.large": "AMD",
+	} {
+		if got := manufacturerOf(name, archOf(name)); got != want {
+			t.Errorf("manufacturerOf(%s) = %s; want %s", name, got, want)
+		}
+	}
+}
