@@ -64,7 +64,8 @@ func TestDescribeInstanceTypesCores(t *testing.T) {
 	}
 }
 
-// Every type fakeec2 knows answers memoryInfo and vCpuInfo, as every type
+// Every type fakeec2 knows answers memoryInfo, vCpuInfo and processorInfo
+// (architecture and manufacturer), as every type
 // EC2 lists does.
 func TestEveryInstanceTypeHasMemoryAndVCPUs(t *testing.T) {
 	e := newEnv(t, fakeec2.Config{})
@@ -80,6 +81,10 @@ func TestEveryInstanceTypeHasMemoryAndVCPUs(t *testing.T) {
 			}
 			if assert.NotNil(t, it.VCpuInfo, it.InstanceType) {
 				assert.Positive(t, aws.ToInt32(it.VCpuInfo.DefaultVCpus), it.InstanceType)
+			}
+			if assert.NotNil(t, it.ProcessorInfo, it.InstanceType) {
+				assert.Contains(t, []string{"Intel", "AMD", "AWS", "Apple"}, aws.ToString(it.ProcessorInfo.Manufacturer), it.InstanceType)
+				assert.Len(t, it.ProcessorInfo.SupportedArchitectures, 1, it.InstanceType)
 			}
 		}
 	}
