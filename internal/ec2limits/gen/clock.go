@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -15,45 +13,29 @@ type clocks map[string]float64
 
 // readClocks reads clock.tsv from path.
 func readClocks(path string) (clocks, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	c, err := parseClocks(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, nil
+	c := clocks{}
+	return c, eachFileRow(path, c.add)
 }
 
-// parseClocks reads rows "name<TAB>GHz" after a header, a name being an
-// instance type (with a dot) or a family.
+// parseClocks reads clock.tsv's rows from r.
 func parseClocks(r io.Reader) (clocks, error) {
 	c := clocks{}
-	sc := bufio.NewScanner(r)
-	line, header := 0, true
-	for sc.Scan() {
-		line++
-		text := sc.Text()
-		if strings.HasPrefix(text, "#") || strings.TrimSpace(text) == "" {
-			continue
-		}
-		if header {
-			header = false
-			continue
-		}
-		name, val, _ := strings.Cut(text, "\t")
-		ghz, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		if err != nil || ghz <= 0 || ghz > 10 || name == "" {
-			return nil, fmt.Errorf("line %d: want a name and a clock speed in GHz, got %q", line, text)
-		}
-		if _, dup := c[name]; dup {
-			return nil, fmt.Errorf("line %d: %s listed twice", line, name)
-		}
-		c[name] = ghz
+	return c, eachRow(r, c.add)
+}
+
+// add reads one row "name<TAB>GHz", a name being an instance type (with a
+// dot) or a family.
+func (c clocks) add(text string) error {
+	name, val, _ := strings.Cut(text, "\t")
+	ghz, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+	if err != nil || ghz <= 0 || ghz > 10 || name == "" {
+		return fmt.Errorf("want a name and a clock speed in GHz, got %q", text)
 	}
-	return c, sc.Err()
+	if _, dup := c[name]; dup {
+		return fmt.Errorf("%s listed twice", name)
+	}
+	c[name] = ghz
+	return nil
 }
 
 // of is the type's sustained clock speed, 0 where EC2 reports none.

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,31 +10,17 @@ import (
 // readExceptions reads vcpus.tsv: instance type → default vCPUs where the
 // size rule is wrong.
 func readExceptions(path string) (map[string]int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
 	out := map[string]int{}
-	sc := bufio.NewScanner(f)
-	header := true
-	for sc.Scan() {
-		text := sc.Text()
-		if strings.HasPrefix(text, "#") || strings.TrimSpace(text) == "" {
-			continue
-		}
-		if header {
-			header = false
-			continue
-		}
+	err := eachFileRow(path, func(text string) error {
 		name, n, ok := strings.Cut(text, "\t")
 		v, err := strconv.Atoi(n)
 		if !ok || err != nil {
-			return nil, fmt.Errorf("%s: bad row %q", path, text)
+			return fmt.Errorf("bad row %q", text)
 		}
 		out[name] = v
-	}
-	return out, sc.Err()
+		return nil
+	})
+	return out, err
 }
 
 // fact is one row of api-2020.tsv.
@@ -45,35 +29,21 @@ type fact struct{ vcpus, memoryMiB int }
 // readFacts reads api-2020.tsv: instance type → vCPUs and memory (MiB, 0
 // unknown) as EC2 answered them.
 func readFacts(path string) (map[string]fact, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
 	out := map[string]fact{}
-	sc := bufio.NewScanner(f)
-	header := true
-	for sc.Scan() {
-		text := sc.Text()
-		if strings.HasPrefix(text, "#") || strings.TrimSpace(text) == "" {
-			continue
-		}
-		if header {
-			header = false
-			continue
-		}
+	err := eachFileRow(path, func(text string) error {
 		c := strings.Split(text, "\t")
 		if len(c) != 3 {
-			return nil, fmt.Errorf("%s: bad row %q", path, text)
+			return fmt.Errorf("bad row %q", text)
 		}
 		v, err1 := strconv.Atoi(c[1])
 		m, err2 := strconv.Atoi(c[2])
 		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("%s: bad row %q", path, text)
+			return fmt.Errorf("bad row %q", text)
 		}
 		out[c[0]] = fact{v, m}
-	}
-	return out, sc.Err()
+		return nil
+	})
+	return out, err
 }
 
 var sized = regexp.MustCompile(`^(\d*)xlarge$`)

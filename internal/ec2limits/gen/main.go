@@ -2,7 +2,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"flag"
 	"fmt"
@@ -107,27 +106,16 @@ func compute(name string, all []string, src sources) (vcpus, mib int, err error)
 // readRows parses instance-types.tsv into the start of each table row and
 // the type names, in file order.
 func readRows(r io.Reader) (rows, typeNames []string, err error) {
-	sc := bufio.NewScanner(r)
-	line := 0
-	header := true
-	for sc.Scan() {
-		line++
-		text := sc.Text()
-		if strings.HasPrefix(text, "#") || strings.TrimSpace(text) == "" {
-			continue
-		}
-		if header {
-			header = false
-			continue
-		}
+	err = eachRow(r, func(text string) error {
 		row, err := parseRow(text)
 		if err != nil {
-			return nil, nil, fmt.Errorf("line %d: %w", line, err)
+			return err
 		}
 		rows = append(rows, row)
 		typeNames = append(typeNames, strings.SplitN(text, "\t", 2)[0])
-	}
-	return rows, typeNames, sc.Err()
+		return nil
+	})
+	return rows, typeNames, err
 }
 
 func parseRow(text string) (string, error) {

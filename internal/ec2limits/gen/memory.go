@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,51 +17,39 @@ type memRules struct {
 
 // readMemory reads memory.tsv from path.
 func readMemory(path string) (memRules, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return memRules{}, err
-	}
-	defer f.Close()
-	m, err := parseMemory(f)
-	if err != nil {
-		return memRules{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return m, nil
+	m := newMemRules()
+	return m, eachFileRow(path, m.add)
 }
 
-// parseMemory reads rows "name<TAB>MiB": a name with a dot is one instance
-// type and MiB its whole memory; a name without is a family and MiB its
-// memory per vCPU.
+// parseMemory reads memory.tsv's rows from r.
 func parseMemory(r io.Reader) (memRules, error) {
-	m := memRules{perVCPU: map[string]int{}, total: map[string]int{}}
-	sc := bufio.NewScanner(r)
-	line, header := 0, true
-	for sc.Scan() {
-		line++
-		text := sc.Text()
-		if strings.HasPrefix(text, "#") || strings.TrimSpace(text) == "" {
-			continue
-		}
-		if header {
-			header = false
-			continue
-		}
-		name, val, _ := strings.Cut(text, "\t")
-		val, _, _ = strings.Cut(val, "\t")
-		n, err := strconv.Atoi(strings.TrimSpace(val))
-		if err != nil || n <= 0 || name == "" {
-			return memRules{}, fmt.Errorf("line %d: want name and a positive MiB, got %q", line, text)
-		}
-		dst := m.perVCPU
-		if strings.Contains(name, ".") {
-			dst = m.total
-		}
-		if _, dup := dst[name]; dup {
-			return memRules{}, fmt.Errorf("line %d: %s listed twice", line, name)
-		}
-		dst[name] = n
+	m := newMemRules()
+	return m, eachRow(r, m.add)
+}
+
+func newMemRules() memRules {
+	return memRules{perVCPU: map[string]int{}, total: map[string]int{}}
+}
+
+// add reads one row "name<TAB>MiB": a name with a dot is one instance type
+// and MiB its whole memory; a name without is a family and MiB its memory
+// per vCPU.
+func (m memRules) add(text string) error {
+	name, val, _ := strings.Cut(text, "\t")
+	val, _, _ = strings.Cut(val, "\t")
+	n, err := strconv.Atoi(strings.TrimSpace(val))
+	if err != nil || n <= 0 || name == "" {
+		return fmt.Errorf("want name and a positive MiB, got %q", text)
 	}
-	return m, sc.Err()
+	dst := m.perVCPU
+	if strings.Contains(name, ".") {
+		dst = m.total
+	}
+	if _, dup := dst[name]; dup {
+		return fmt.Errorf("%s listed twice", name)
+	}
+	dst[name] = n
+	return nil
 }
 
 // classMiBPerVCPU is the class rule: the GiB per vCPU EC2 gives a family by
