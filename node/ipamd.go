@@ -41,9 +41,10 @@ func (n *Node) startIPAMD(ctx context.Context) error {
 		MaxPods:           n.spec.MaxPods,
 		Logger:            n.log.With("component", "ipamd"),
 	}
-	return n.newIPAMD(ctx)
+	return n.runIPAMD(ctx)
 }
 
+// newIPAMD starts ipamd once; a failure is its start-up error.
 func (n *Node) newIPAMD(ctx context.Context) error {
 	// ctx bounds ipamd's start-up only (its life is its own until Close);
 	// the node closing aborts a start-up too.
@@ -56,8 +57,14 @@ func (n *Node) newIPAMD(ctx context.Context) error {
 		return fmt.Errorf("node: %s: %w", n.name, err)
 	}
 	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.ctx.Err(); err != nil {
+		// The node closed while ipamd started: close has collected the
+		// daemon it knew of already.
+		_ = d.Close()
+		return fmt.Errorf("node: %s: %w", n.name, err)
+	}
 	n.daemon = d
-	n.mu.Unlock()
 	return nil
 }
 
@@ -82,8 +89,12 @@ func (n *Node) SetIPAMDEnv(env map[string]string) error {
 }
 
 // RestartIPAMD kills ipamd and starts it again with the same checkpoint, as
-// a DaemonSet pod restart does; pods keep running meanwhile.
+// a DaemonSet pod restart does (a new aws-node pod: its restart count and
+// back-off start over); pods keep running meanwhile. An ipamd that fails
+// start-up is not an error here: it goes into CrashLoopBackOff (see
+// runIPAMD).
 func (n *Node) RestartIPAMD(ctx context.Context) error {
+	n.stopCrashLoop()
 	n.mu.Lock()
 	d := n.daemon
 	n.daemon = nil
@@ -99,7 +110,7 @@ func (n *Node) RestartIPAMD(ctx context.Context) error {
 	if err := n.ctx.Err(); err != nil {
 		return fmt.Errorf("node: %s: restart ipamd: %w", n.name, err)
 	}
-	return n.newIPAMD(ctx)
+	return n.runIPAMD(ctx)
 }
 
 // IPAMD returns the node's running ipamd (nil while it restarts).

@@ -1,0 +1,89 @@
+package node
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A corrupt checkpoint makes ipamd's start-up fail (upstream's
+// ReadBackingStore, aws-node exits); the node restarts it as the kubelet
+// restarts aws-node: at once, then after 10 s, 20 s, 40 s (kubelet's
+// doBackOff). While it is down a new pod's ADD fails with the plugin's
+// error for an ipamd that does not answer and the pod stays Pending; the
+// running pods keep answering. Once the checkpoint is rebuilt, the next
+// back-off restart comes up and the pods keep their addresses.
+func TestCorruptCheckpointCrashLoopsAsKubeletBackOff(t *testing.T) {
+	needRoot(t)
+	prefix := testPrefix(t, "crash")
+	require.NoError(t, Sweep(prefix))
+	l, err := NewLab(context.Background(), LabConfig{
+		Prefix: prefix, Seed: 7, TimeScale: 0.01,
+		Subnets: []SubnetSpec{{ID: "subnet-a", CIDR: "10.0.1.0/24", AZ: "us-west-2a"}},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, l.Close()) })
+	ctx := context.Background()
+	n, err := l.AddNode(ctx, Spec{Name: "node-1", InstanceType: "c5.large"})
+	require.NoError(t, err)
+	require.NoError(t, n.AddPods(ctx, 2))
+	require.Eventually(t, func() bool { return n.Status().ReadyPods == 2 }, 60*time.Second, 10*time.Millisecond)
+	before := map[string]string{}
+	for _, p := range n.Pods() {
+		before[p.Name] = p.IP.String()
+	}
+	assert.Equal(t, IPAMDStatus{State: IPAMDRunning}, n.IPAMDStatus())
+
+	require.NoError(t, n.Checkpoint(CheckpointCorrupt))
+	require.NoError(t, n.RestartIPAMD(ctx), "a failed start-up is the node's state, not an error")
+	require.Eventually(t, func() bool { return n.IPAMDStatus().Restarts >= 3 }, 60*time.Second, 5*time.Millisecond)
+	st := n.IPAMDStatus()
+	assert.Equal(t, IPAMDCrashLoopBackOff, st.State)
+	assert.Contains(t, st.LastError, "failed ipam state recovery from backing store")
+	assert.Nil(t, n.IPAMD())
+	var exits []IPAMDEvent
+	for _, e := range st.Events {
+		if e.Exited {
+			exits = append(exits, e)
+		}
+	}
+	require.GreaterOrEqual(t, len(exits), 3)
+	assert.Contains(t, exits[0].Message, "; restarting failed container=aws-node")
+	assert.Contains(t, exits[1].Message, "back-off 10s restarting failed container=aws-node (CrashLoopBackOff)")
+	assert.Contains(t, exits[2].Message, "back-off 20s restarting failed container=aws-node (CrashLoopBackOff)")
+	gap := exits[2].At.Sub(exits[1].At)
+	assert.GreaterOrEqual(t, gap, 10*time.Second, "the 2nd restart waited its 10 s back-off (lab time)")
+
+	require.NoError(t, n.AddPods(ctx, 1))
+	require.Eventually(t, func() bool {
+		p, _ := n.Pod("node-1/pod-3")
+		return p.Attempts >= 1 && p.Message != ""
+	}, 30*time.Second, 5*time.Millisecond)
+	p, _ := n.Pod("node-1/pod-3")
+	assert.Equal(t, PhasePending, p.Phase)
+	assert.Contains(t, p.Message, "ipamd is unreachable")
+	require.NoError(t, l.Ping(ctx, "node-1/pod-1", "node-1/pod-2"), "running pods keep working while ipamd is down")
+
+	restarts := n.IPAMDStatus().Restarts
+	require.NoError(t, n.Checkpoint(CheckpointRebuild))
+	require.Eventually(t, func() bool { return n.IPAMDStatus().State == IPAMDRunning }, 60*time.Second, 5*time.Millisecond)
+	st = n.IPAMDStatus()
+	assert.Equal(t, restarts+1, st.Restarts, "the next back-off restart comes up")
+	assert.True(t, strings.HasPrefix(st.Events[len(st.Events)-1].Message, "ipamd running again"))
+	require.Eventually(t, func() bool { return n.Status().ReadyPods == 3 }, 60*time.Second, 10*time.Millisecond)
+	for _, p := range n.Pods() {
+		if ip, ok := before[p.Name]; ok {
+			assert.Equal(t, ip, p.IP.String(), "%s keeps its address", p.Name)
+		} else {
+			for _, old := range before {
+				assert.NotEqual(t, old, p.IP.String(), "the new pod gets an address no running pod holds")
+			}
+		}
+	}
+	assert.Equal(t, 3, n.Status().AssignedIPs, "ipamd knows the running pods again")
+	require.NoError(t, l.Ping(ctx, "node-1/pod-3", "node-1/pod-1"))
+}
