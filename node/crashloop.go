@@ -77,7 +77,7 @@ func (n *Node) runIPAMD(ctx context.Context) error {
 		return nil
 	}
 	if ctx.Err() != nil || n.ctx.Err() != nil {
-		return err
+		return fmt.Errorf("node: %s: ipamd: %w", n.name, err)
 	}
 	n.exited(err)
 	return nil

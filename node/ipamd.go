@@ -44,7 +44,8 @@ func (n *Node) startIPAMD(ctx context.Context) error {
 	return n.runIPAMD(ctx)
 }
 
-// newIPAMD starts ipamd once; a failure is its start-up error.
+// newIPAMD starts ipamd once; a failure is ipamd's own start-up error
+// (what aws-node logs before exiting), for the caller to wrap.
 func (n *Node) newIPAMD(ctx context.Context) error {
 	// ctx bounds ipamd's start-up only (its life is its own until Close);
 	// the node closing aborts a start-up too.
@@ -53,8 +54,7 @@ func (n *Node) newIPAMD(ctx context.Context) error {
 	defer context.AfterFunc(n.ctx, cancel)()
 	d, err := ipamd.New(sctx, n.ipamdCfg, n.ipamdOpts)
 	if err != nil {
-		// ipamd's errors name ipamd already.
-		return fmt.Errorf("node: %s: %w", n.name, err)
+		return err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -62,7 +62,7 @@ func (n *Node) newIPAMD(ctx context.Context) error {
 		// The node closed while ipamd started: close has collected the
 		// daemon it knew of already.
 		_ = d.Close()
-		return fmt.Errorf("node: %s: %w", n.name, err)
+		return err
 	}
 	n.daemon = d
 	return nil

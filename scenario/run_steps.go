@@ -56,7 +56,13 @@ func (r *runner) do(ctx context.Context, st Step) (string, error) {
 		if err := r.lab.RestartIPAMD(ctx, st.Restart.Node, st.Restart.Env); err != nil {
 			return "", fmt.Errorf("restarting ipamd on %s: %w", st.Restart.Node, err)
 		}
-		return "ipamd restarted on " + st.Restart.Node, nil
+		return r.ipamdOutcome(st.Restart.Node, "ipamd restarted on "+st.Restart.Node), nil
+	case KindCheckpoint:
+		c := st.Checkpoint
+		if err := r.lab.Checkpoint(ctx, c.Node, c.Action); err != nil {
+			return "", fmt.Errorf("checkpoint %s on %s: %w", c.Action, c.Node, err)
+		}
+		return fmt.Sprintf("%s the ipamd checkpoint of %s; ipamd reads it at its next start", pastTense(c.Action), c.Node), nil
 	case KindPing:
 		return r.ping(ctx, st.Ping)
 	case KindSleep:
@@ -73,6 +79,31 @@ func (r *runner) do(ctx context.Context, st Step) (string, error) {
 		return fmt.Sprintf("restored the priority-%d rule of %s", datapath.FromPodRulePriority, st.Rule.Pod), nil
 	}
 	return "", fmt.Errorf("unknown step kind %q", st.Kind)
+}
+
+// ipamdOutcome is ok, unless the node's ipamd is not running: then it
+// says so, with its last error (the crash loop goes on in the lab; later
+// expects pin it).
+func (r *runner) ipamdOutcome(node, ok string) string {
+	n, found := r.lab.Snapshot().Node(node)
+	if !found || n.IPAMD == "" || n.IPAMD == IPAMDRunning {
+		return ok
+	}
+	return fmt.Sprintf("ipamd on %s did not start (%s): %s", node, n.IPAMD, n.IPAMDError)
+}
+
+func pastTense(action string) string {
+	switch action {
+	case CheckpointCorrupt:
+		return "corrupted"
+	case CheckpointWrongVersion:
+		return "wrote a wrong version into"
+	case CheckpointRemove:
+		return "removed"
+	case CheckpointRebuild:
+		return "rebuilt from the running pods"
+	}
+	return action
 }
 
 // pods adds or deletes pods; added pods are numbered on from the node's
