@@ -77,7 +77,7 @@ func stripANSI(s string) string {
 
 func TestFormatSummary(t *testing.T) {
 	s := Snapshot{
-		Nodes:          []NodeState{{Name: "node-1", InstanceID: "i-1", InstanceType: "c5.large", MaxPods: 29, ENIs: 2, TotalIPs: 18, AssignedIPs: 1, WarmIPs: 17, ReadyPods: 1,
+		Nodes: []NodeState{{Name: "node-1", InstanceID: "i-1", InstanceType: "c5.large", MaxPods: 29, ENIs: 2, TotalIPs: 18, AssignedIPs: 1, WarmIPs: 17, ReadyPods: 1,
 			IPAMD: IPAMDCrashLoopBackOff, IPAMDRestarts: 4}},
 		Subnets:        []SubnetState{{ID: "subnet-a", CIDR: "10.0.1.0/24", Free: 231}},
 		EC2:            EC2Counts{Calls: map[string]int{"CreateTags": 1, "AssignPrivateIpAddresses": 5}, Errors: map[string]int{"RequestLimitExceeded": 2}, Throttled: 2},
