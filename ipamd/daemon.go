@@ -39,6 +39,11 @@ type Options struct {
 	// VethExists, when set, replaces the look-up of a pod's host veth in
 	// NetNSPath during restore (tests without namespaces use it).
 	VethExists func(name string) (bool, error)
+
+	// starting, when set (by this package's tests), is given the Daemon
+	// before start-up begins, so a test driving a fake clock can see
+	// start-up asleep in a back-off (Daemon.sleepers) and advance lab time.
+	starting func(*Daemon)
 }
 
 // Defaults of Options.
@@ -147,8 +152,11 @@ type Daemon struct {
 }
 
 // New restores state (IMDS, then EC2 as the truth, then the checkpoint),
-// starts the gRPC server, introspection, metrics and the pool manager, and
-// returns once the socket accepts connections. ctx bounds start-up only.
+// fills the pool once when it is too low (upstream's handlePreScaling),
+// then starts the gRPC server, introspection, metrics and the pool manager,
+// and returns once the socket accepts connections. A start-up error is
+// where upstream's aws-node exits ("Initialization failure"). ctx bounds
+// start-up only.
 func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -180,6 +188,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) 
 	d.logConfigWarnings()
 	d.pm = newPoolManager(d)
 	d.sleep = sleepClock{Clock: d.clock, sleepers: &d.sleepers}
+	if opts.starting != nil {
+		opts.starting(d)
+	}
 	clients, err := awsapi.NewClients(ctx, awsapi.Endpoints{EC2: opts.EC2Endpoint, IMDS: opts.IMDSEndpoint})
 	if err != nil {
 		return nil, err // awsapi says what failed
@@ -194,6 +205,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) 
 	if err := d.init(ctx); err != nil {
 		return nil, err
 	}
+	// As upstream's nodeInit (handlePreScaling) then _main: the pool is
+	// filled before the socket is served.
+	if err := d.pm.preScale(ctx); err != nil {
+		return nil, err
+	}
+	d.pm.updateGauges()
 	nodeInit := d.clock.Now().Sub(initStart)
 	if err := d.serve(); err != nil {
 		d.shutdownServers()

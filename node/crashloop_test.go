@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/enilab/enilab/ipamd/config"
 )
 
 // A corrupt checkpoint makes ipamd's start-up fail (upstream's
@@ -86,4 +88,34 @@ func TestCorruptCheckpointCrashLoopsAsKubeletBackOff(t *testing.T) {
 	}
 	assert.Equal(t, 3, n.Status().AssignedIPs, "ipamd knows the running pods again")
 	require.NoError(t, l.Ping(ctx, "node-1/pod-3", "node-1/pod-1"))
+}
+
+// Upstream's handlePreScaling under custom networking: when start-up's
+// pool increase attaches no ENI (the ENIConfig's subnet has no free
+// address), nodeInit fails with "Failed to attach any ENIs for custom
+// networking", so the node comes up with aws-node in CrashLoopBackOff
+// instead of AddNode failing.
+func TestCustomNetworkingWithoutENICrashLoopsAtNodeStart(t *testing.T) {
+	needRoot(t)
+	prefix := testPrefix(t, "cnfull")
+	require.NoError(t, Sweep(prefix))
+	l, err := NewLab(context.Background(), LabConfig{
+		Prefix: prefix, Seed: 7, TimeScale: 0.01,
+		Subnets: []SubnetSpec{
+			{ID: "subnet-a", CIDR: "10.0.1.0/24", AZ: "us-west-2a"},
+			{ID: "subnet-pods", CIDR: "10.0.2.0/28", AZ: "us-west-2a"},
+		},
+		Reservations: []ReservationSpec{{Subnet: "subnet-pods", CIDR: "10.0.2.0/28", Type: "explicit"}},
+		IPAMDEnv:     map[string]string{"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true"},
+		ENIConfigs:   []config.ENIConfig{{Name: "default", Subnet: "subnet-pods", SecurityGroups: []string{"sg-1"}}},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, l.Close()) })
+	n, err := l.AddNode(context.Background(), Spec{Name: "node-1", InstanceType: "m5.large"})
+	require.NoError(t, err, "the node is up; its aws-node crash-loops")
+	require.Eventually(t, func() bool { return n.IPAMDStatus().Restarts >= 2 }, 30*time.Second, 5*time.Millisecond)
+	st := n.IPAMDStatus()
+	assert.Equal(t, IPAMDCrashLoopBackOff, st.State)
+	assert.Equal(t, "Failed to attach any ENIs for custom networking", st.LastError)
+	assert.Equal(t, IPAMDCrashLoopBackOff, n.Status().IPAMD)
 }
