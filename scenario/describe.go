@@ -39,7 +39,7 @@ func (s Step) Describe() string {
 	case KindFixRule:
 		return fmt.Sprintf("fixRule: restore the from-IP rule (prio %d) of %s", datapath.FromPodRulePriority, s.Rule.Pod)
 	case KindCheckpoint:
-		return fmt.Sprintf("checkpoint: %s the ipamd checkpoint of %s", s.Checkpoint.Action, s.Checkpoint.Node)
+		return fmt.Sprintf("checkpoint: %s on %s", s.Checkpoint.Action, s.Checkpoint.Node)
 	}
 	return s.Kind
 }

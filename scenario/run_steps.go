@@ -62,7 +62,7 @@ func (r *runner) do(ctx context.Context, st Step) (string, error) {
 		if err := r.lab.Checkpoint(ctx, c.Node, c.Action); err != nil {
 			return "", fmt.Errorf("checkpoint %s on %s: %w", c.Action, c.Node, err)
 		}
-		return fmt.Sprintf("%s the ipamd checkpoint of %s; ipamd reads it at its next start", pastTense(c.Action), c.Node), nil
+		return checkpointDone(c) + "; ipamd reads it at its next start", nil
 	case KindPing:
 		return r.ping(ctx, st.Ping)
 	case KindSleep:
@@ -92,18 +92,19 @@ func (r *runner) ipamdOutcome(node, ok string) string {
 	return fmt.Sprintf("ipamd on %s did not start (%s): %s", node, n.IPAMD, n.IPAMDError)
 }
 
-func pastTense(action string) string {
-	switch action {
+// checkpointDone says what a checkpoint step did.
+func checkpointDone(c *CheckpointStep) string {
+	switch c.Action {
 	case CheckpointCorrupt:
-		return "corrupted"
+		return "truncated the ipamd checkpoint of " + c.Node
 	case CheckpointWrongVersion:
-		return "wrote a wrong version into"
+		return "wrote a version ipamd does not read into the checkpoint of " + c.Node
 	case CheckpointRemove:
-		return "removed"
+		return "removed the ipamd checkpoint of " + c.Node
 	case CheckpointRebuild:
-		return "rebuilt from the running pods"
+		return fmt.Sprintf("rewrote the ipamd checkpoint of %s from its running pods", c.Node)
 	}
-	return action
+	return c.Action + " on the ipamd checkpoint of " + c.Node
 }
 
 // pods adds or deletes pods; added pods are numbered on from the node's

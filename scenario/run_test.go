@@ -429,7 +429,7 @@ steps:
 	lab := newFakeLab()
 	rep, out, err := runFake(t, src, lab, nil)
 	require.NoError(t, err, out)
-	assert.Contains(t, out, "corrupted the ipamd checkpoint of node-1")
+	assert.Contains(t, out, "truncated the ipamd checkpoint of node-1")
 	assert.Contains(t, out, "ipamd on node-1 did not start (CrashLoopBackOff): failed ipam state recovery from backing store")
 	assert.Contains(t, out, "node-1   ipamd exited: failed ipam state recovery from backing store; back-off 10s restarting failed container=aws-node (CrashLoopBackOff)")
 	assert.Contains(t, out, "node-1   ipamd running again (restart 2)")
