@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -129,6 +130,11 @@ type Daemon struct {
 	pm *poolManager
 
 	grpcServer *grpc.Server
+	grpcLis    net.Listener
+	// exited receives one value when gRPC serving ends: its error when it
+	// failed on its own (upstream's RunRPCHandler returns and aws-node
+	// exits), nil after Close.
+	exited chan error
 	socketPath string
 	introSrv   *http.Server
 	introAddr  string
@@ -183,7 +189,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) 
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
 	}
 	d := &Daemon{
-		cfg: cfg, opts: opts, clock: opts.Clock, log: log, metrics: newMetrics(),
+		cfg: cfg, opts: opts, clock: opts.Clock, log: log, metrics: newMetrics(), exited: make(chan error, 1),
 	}
 	d.logConfigWarnings()
 	d.pm = newPoolManager(d)
@@ -261,6 +267,11 @@ func (d *Daemon) Status() Status {
 		TotalIPs: st.TotalIPs, AssignedIPs: st.AssignedIPs, WarmIPs: st.TotalIPs - st.AssignedIPs, Prefixes: st.Prefixes,
 	}
 }
+
+// Exited receives one value once ipamd stops serving: the error when it
+// stopped on its own, as upstream's aws-node exits when its gRPC handler
+// returns ("Failed to set up gRPC handler"), or nil after Close.
+func (d *Daemon) Exited() <-chan error { return d.exited }
 
 // IntrospectionAddr is the bound introspection address ("" when off).
 func (d *Daemon) IntrospectionAddr() string { return d.introAddr }

@@ -100,3 +100,30 @@ func (f *failAction) Before(c fakeec2.Call) fakeec2.Verdict {
 	}
 	return fakeec2.Verdict{}
 }
+
+// Upstream's _main: when RunRPCHandler returns an error ("Failed to set up
+// gRPC handler"), aws-node exits. Exited reports that error; after Close it
+// reports nil.
+func TestGRPCHandlerFailureExitsAsMain(t *testing.T) {
+	l := newTestLab(t)
+	n := l.newNode(nodeSpec{Type: "m5.large"})
+	d := n.start()
+	require.NoError(t, d.grpcLis.Close()) // the listening socket fails under the server
+	select {
+	case err := <-d.Exited():
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "gRPC handler")
+	case <-time.After(10 * time.Second):
+		t.Fatal("ipamd did not exit")
+	}
+	assert.Contains(t, n.logs.String(), "Failed to set up gRPC handler")
+
+	d2 := n.start()
+	d2.Close()
+	select {
+	case err := <-d2.Exited():
+		assert.NoError(t, err, "a closed ipamd did not fail")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Exited reports nothing after Close")
+	}
+}

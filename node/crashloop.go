@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/enilab/enilab/internal/clock"
+	"github.com/enilab/enilab/ipamd"
 )
 
 // States of the aws-node container, as kubectl shows them.
@@ -46,6 +47,9 @@ type awsNode struct {
 	lastErr  string
 	backOff  backOff
 	events   []IPAMDEvent
+	// pod counts aws-node pods (RestartIPAMD makes a new one): an exit
+	// reported for an older pod's ipamd is dropped.
+	pod int
 	// The crash loop in progress, if any: cancel stops it, done is closed
 	// once it has stopped.
 	cancel context.CancelFunc
@@ -79,19 +83,38 @@ func (n *Node) runIPAMD(ctx context.Context) error {
 	if ctx.Err() != nil || n.ctx.Err() != nil {
 		return fmt.Errorf("node: %s: ipamd: %w", n.name, err)
 	}
-	n.exited(err)
+	n.mu.Lock()
+	pod := n.aws.pod
+	n.mu.Unlock()
+	n.exited(pod, err)
 	return nil
 }
 
-// exited records an exit of ipamd at start-up and starts the kubelet's
-// restart loop.
-func (n *Node) exited(err error) {
+// onExit is the running ipamd d stopping on its own (upstream's aws-node
+// exits when its gRPC handler fails): the container exited after running,
+// so the kubelet's back-off applies as it stands, or starts over when d ran
+// over 10 min.
+func (n *Node) onExit(d *ipamd.Daemon, pod int, err error) {
+	n.mu.Lock()
+	if n.daemon != d {
+		n.mu.Unlock()
+		return // closed or replaced meanwhile
+	}
+	n.daemon, n.lastStat = nil, d.Status()
+	n.mu.Unlock()
+	_ = d.Close()
+	n.exited(pod, err)
+}
+
+// exited records an exit of ipamd of aws-node pod `pod` and starts the
+// kubelet's restart loop.
+func (n *Node) exited(pod int, err error) {
 	finished := n.lab.clock.Now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	// Under n.mu: close cancels n.ctx before taking n.mu, so a loop
 	// started here is always one close waits for.
-	if n.ctx.Err() != nil {
+	if n.ctx.Err() != nil || pod != n.aws.pod {
 		return
 	}
 	wait := n.recordExitLocked(finished, err)

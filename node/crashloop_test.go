@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/enilab/enilab/internal/clock"
 	"github.com/enilab/enilab/ipamd/config"
 )
 
@@ -118,4 +120,60 @@ func TestCustomNetworkingWithoutENICrashLoopsAtNodeStart(t *testing.T) {
 	assert.Equal(t, IPAMDCrashLoopBackOff, st.State)
 	assert.Equal(t, "Failed to attach any ENIs for custom networking", st.LastError)
 	assert.Equal(t, IPAMDCrashLoopBackOff, n.Status().IPAMD)
+}
+
+// An ipamd that exits after running (upstream's aws-node exits when its
+// gRPC handler fails) is restarted as kubelet restarts a container
+// (doBackOff over flowcontrol.Backoff): the first exit at once, the next
+// within 10 min after a 10 s back-off, and once ipamd has run over 10 min
+// at once again, the back-off starting over at 10 s.
+func TestIPAMDExitAfterRunningRestartsAsKubelet(t *testing.T) {
+	needRoot(t)
+	prefix := testPrefix(t, "exit")
+	require.NoError(t, Sweep(prefix))
+	l, err := NewLab(context.Background(), LabConfig{
+		Prefix: prefix, Seed: 7, TimeScale: 0.002,
+		Subnets: []SubnetSpec{{ID: "subnet-a", CIDR: "10.0.1.0/24", AZ: "us-west-2a"}},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, l.Close()) })
+	n, err := l.AddNode(context.Background(), Spec{Name: "node-1", InstanceType: "c5.large"})
+	require.NoError(t, err)
+
+	exit := func() IPAMDEvent {
+		t.Helper()
+		n.mu.Lock()
+		d, pod := n.daemon, n.aws.pod
+		n.mu.Unlock()
+		require.NotNil(t, d)
+		n.onExit(d, pod, errors.New("gRPC handler: accept: use of closed network connection"))
+		st := n.IPAMDStatus()
+		return st.Events[len(st.Events)-1]
+	}
+	running := func(restarts int) IPAMDEvent {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			st := n.IPAMDStatus()
+			return st.State == IPAMDRunning && st.Restarts == restarts
+		}, 30*time.Second, 2*time.Millisecond)
+		st := n.IPAMDStatus()
+		return st.Events[len(st.Events)-1]
+	}
+	const noBackOff = "; restarting failed container=aws-node"
+	e := exit()
+	assert.True(t, strings.HasSuffix(e.Message, noBackOff), e.Message)
+	running(1)
+
+	e = exit()
+	assert.Contains(t, e.Message, "back-off 10s restarting failed container=aws-node (CrashLoopBackOff)")
+	up := running(2)
+	assert.GreaterOrEqual(t, up.At.Sub(e.At), 10*time.Second, "restart 2 waited its back-off (lab time)")
+
+	require.NoError(t, clock.Sleep(context.Background(), l.Clock(), 11*time.Minute))
+	e = exit()
+	assert.True(t, strings.HasSuffix(e.Message, noBackOff), "ran over 10 min: restarted at once: %s", e.Message)
+	running(3)
+	e = exit()
+	assert.Contains(t, e.Message, "back-off 10s restarting", "the back-off started over")
+	running(4)
 }

@@ -52,7 +52,10 @@ func (n *Node) newIPAMD(ctx context.Context) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(n.ctx, cancel)()
-	d, err := ipamd.New(sctx, n.ipamdCfg, n.ipamdOpts)
+	n.mu.Lock() // a crash loop starts ipamd while SetIPAMDEnv may run
+	cfg, opts := n.ipamdCfg, n.ipamdOpts
+	n.mu.Unlock()
+	d, err := ipamd.New(sctx, cfg, opts)
 	if err != nil {
 		return err
 	}
@@ -65,6 +68,14 @@ func (n *Node) newIPAMD(ctx context.Context) error {
 		return err
 	}
 	n.daemon = d
+	pod := n.aws.pod
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := <-d.Exited(); err != nil {
+			n.onExit(d, pod, err)
+		}
+	}()
 	return nil
 }
 
@@ -94,6 +105,9 @@ func (n *Node) SetIPAMDEnv(env map[string]string) error {
 // start-up is not an error here: it goes into CrashLoopBackOff (see
 // runIPAMD).
 func (n *Node) RestartIPAMD(ctx context.Context) error {
+	n.mu.Lock()
+	n.aws.pod++ // from here on, an exit of the old pod's ipamd starts no crash loop
+	n.mu.Unlock()
 	n.stopCrashLoop()
 	n.mu.Lock()
 	d := n.daemon
