@@ -134,7 +134,7 @@ type Daemon struct {
 	// exited receives one value when gRPC serving ends: its error when it
 	// failed on its own (upstream's RunRPCHandler returns and aws-node
 	// exits), nil after Close.
-	exited chan error
+	exited     chan error
 	socketPath string
 	introSrv   *http.Server
 	introAddr  string
