@@ -72,6 +72,18 @@ func TestCorruptCheckpointCrashLoopsAsKubeletBackOff(t *testing.T) {
 	assert.Contains(t, p.Message, "ipamd is unreachable")
 	require.NoError(t, l.Ping(ctx, "node-1/pod-1", "node-1/pod-2"), "running pods keep working while ipamd is down")
 
+	// Rebuild while aws-node waits out a back-off (its last restart has
+	// exited), so the next restart is the one that reads the new file.
+	require.Eventually(t, func() bool {
+		st := n.IPAMDStatus()
+		exits := 0
+		for _, e := range st.Events {
+			if e.Exited {
+				exits++
+			}
+		}
+		return exits == st.Restarts+1 && st.Restarts >= 3
+	}, 30*time.Second, time.Millisecond)
 	restarts := n.IPAMDStatus().Restarts
 	require.NoError(t, n.Checkpoint(CheckpointRebuild))
 	require.Eventually(t, func() bool { return n.IPAMDStatus().State == IPAMDRunning }, 60*time.Second, 5*time.Millisecond)
