@@ -127,3 +127,14 @@ func TestGRPCHandlerFailureExitsAsMain(t *testing.T) {
 		t.Fatal("Exited reports nothing after Close")
 	}
 }
+
+// Upstream's nodeInit: DescribeAllENIs failing (after the SDK's retries)
+// fails start-up with "ipamd init: failed to retrieve attached ENIs info".
+func TestDescribeENIsErrorAtStartupFailsAsNodeInit(t *testing.T) {
+	l := newTestLab(t, withInterceptor(&failAction{action: "DescribeNetworkInterfaces", code: "UnauthorizedOperation", status: 403}))
+	n := l.newNode(nodeSpec{Type: "m5.large"})
+	_, err := n.tryStart()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "ipamd init: failed to retrieve attached ENIs info")
+	assert.Contains(t, err.Error(), "UnauthorizedOperation")
+}
