@@ -189,3 +189,37 @@ func TestIPAMDExitAfterRunningRestartsAsKubelet(t *testing.T) {
 	assert.Contains(t, e.Message, "back-off 10s restarting", "the back-off started over")
 	running(4)
 }
+
+// A checkpoint of a version upstream does not read (after a downgrade)
+// crash-loops ipamd with upstream's "unexpected checkpointVersion"; the
+// documented fix, removing the file, lets the next restart come up as on a
+// new node (ReadBackingStore: no file, no assignments): ipamd no longer
+// knows the running pods' addresses.
+func TestWrongVersionCheckpointRemovedForgetsRunningPods(t *testing.T) {
+	needRoot(t)
+	prefix := testPrefix(t, "ver")
+	require.NoError(t, Sweep(prefix))
+	l, err := NewLab(context.Background(), LabConfig{
+		Prefix: prefix, Seed: 7, TimeScale: 0.01,
+		Subnets: []SubnetSpec{{ID: "subnet-a", CIDR: "10.0.1.0/24", AZ: "us-west-2a"}},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, l.Close()) })
+	ctx := context.Background()
+	n, err := l.AddNode(ctx, Spec{Name: "node-1", InstanceType: "c5.large"})
+	require.NoError(t, err)
+	require.NoError(t, n.AddPods(ctx, 2))
+	require.Eventually(t, func() bool { return n.Status().ReadyPods == 2 }, 60*time.Second, 10*time.Millisecond)
+
+	require.NoError(t, n.Checkpoint(CheckpointWrongVersion))
+	require.NoError(t, n.RestartIPAMD(ctx))
+	st := n.IPAMDStatus()
+	assert.Equal(t, IPAMDCrashLoopBackOff, st.State)
+	assert.Contains(t, st.LastError, "failed ipam state recovery due to")
+	assert.Contains(t, st.LastError, "unexpected checkpointVersion")
+
+	require.NoError(t, n.Checkpoint(CheckpointRemove))
+	require.Eventually(t, func() bool { return n.IPAMDStatus().State == IPAMDRunning }, 60*time.Second, 5*time.Millisecond)
+	assert.Equal(t, 0, n.Status().AssignedIPs, "ipamd starts as on a new node")
+	assert.Equal(t, 2, n.Status().ReadyPods, "the pods run on, unknown to ipamd")
+}
