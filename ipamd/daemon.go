@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -39,6 +40,11 @@ type Options struct {
 	// VethExists, when set, replaces the look-up of a pod's host veth in
 	// NetNSPath during restore (tests without namespaces use it).
 	VethExists func(name string) (bool, error)
+
+	// starting, when set (by this package's tests), is given the Daemon
+	// before start-up begins, so a test driving a fake clock can see
+	// start-up asleep in a back-off (Daemon.sleepers) and advance lab time.
+	starting func(*Daemon)
 }
 
 // Defaults of Options.
@@ -124,6 +130,11 @@ type Daemon struct {
 	pm *poolManager
 
 	grpcServer *grpc.Server
+	grpcLis    net.Listener
+	// exited receives one value when gRPC serving ends: its error when it
+	// failed on its own (upstream's RunRPCHandler returns and aws-node
+	// exits), nil after Close.
+	exited     chan error
 	socketPath string
 	introSrv   *http.Server
 	introAddr  string
@@ -147,8 +158,11 @@ type Daemon struct {
 }
 
 // New restores state (IMDS, then EC2 as the truth, then the checkpoint),
-// starts the gRPC server, introspection, metrics and the pool manager, and
-// returns once the socket accepts connections. ctx bounds start-up only.
+// fills the pool once when it is too low (upstream's handlePreScaling),
+// then starts the gRPC server, introspection, metrics and the pool manager,
+// and returns once the socket accepts connections. A start-up error is
+// where upstream's aws-node exits ("Initialization failure"). ctx bounds
+// start-up only.
 func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -175,11 +189,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) 
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
 	}
 	d := &Daemon{
-		cfg: cfg, opts: opts, clock: opts.Clock, log: log, metrics: newMetrics(),
+		cfg: cfg, opts: opts, clock: opts.Clock, log: log, metrics: newMetrics(), exited: make(chan error, 1),
 	}
 	d.logConfigWarnings()
 	d.pm = newPoolManager(d)
 	d.sleep = sleepClock{Clock: d.clock, sleepers: &d.sleepers}
+	if opts.starting != nil {
+		opts.starting(d)
+	}
 	clients, err := awsapi.NewClients(ctx, awsapi.Endpoints{EC2: opts.EC2Endpoint, IMDS: opts.IMDSEndpoint})
 	if err != nil {
 		return nil, err // awsapi says what failed
@@ -194,6 +211,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) 
 	if err := d.init(ctx); err != nil {
 		return nil, err
 	}
+	// As upstream's nodeInit (handlePreScaling) then _main: the pool is
+	// filled before the socket is served.
+	if err := d.pm.preScale(ctx); err != nil {
+		return nil, err
+	}
+	d.pm.updateGauges()
 	nodeInit := d.clock.Now().Sub(initStart)
 	if err := d.serve(); err != nil {
 		d.shutdownServers()
@@ -244,6 +267,11 @@ func (d *Daemon) Status() Status {
 		TotalIPs: st.TotalIPs, AssignedIPs: st.AssignedIPs, WarmIPs: st.TotalIPs - st.AssignedIPs, Prefixes: st.Prefixes,
 	}
 }
+
+// Exited receives one value once ipamd stops serving: the error when it
+// stopped on its own, as upstream's aws-node exits when its gRPC handler
+// returns ("Failed to set up gRPC handler"), or nil after Close.
+func (d *Daemon) Exited() <-chan error { return d.exited }
 
 // IntrospectionAddr is the bound introspection address ("" when off).
 func (d *Daemon) IntrospectionAddr() string { return d.introAddr }

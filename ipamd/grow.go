@@ -12,36 +12,40 @@ import (
 )
 
 // increase grows the pool: more addresses or prefixes on an existing ENI,
-// else a new ENI (upstream's increaseDatastorePool).
-func (m *poolManager) increase(ctx context.Context) {
+// else a new ENI (upstream's increaseDatastorePool). Like upstream's, it
+// returns only an error assigning addresses (other than subnet
+// exhaustion): a failed ENI allocation must not keep the node from
+// becoming ready.
+func (m *poolManager) increase(ctx context.Context) error {
 	m.log.Debug(fmt.Sprintf("Starting to increase pool size for network card %d", m.limits.DefaultNetworkCard))
 	now := m.clock.Now()
 	if !m.lastSubnetErr.IsZero() && now.Sub(m.lastSubnetErr) <= m.cfg.SubnetPause {
 		m.log.Debug(fmt.Sprintf("Recently we had InsufficientCidr error hence will wait for %v before retrying", m.cfg.SubnetPause))
-		return
+		return nil
 	}
 	increased, err := m.tryAssignCIDRs(ctx)
 	if err != nil {
 		if awsapi.IsSubnetExhausted(err) {
 			m.subnetExhausted(err)
-			return
+			return nil
 		}
 		m.log.Error(err.Error())
-		return
+		return err
 	}
 	if increased {
 		m.poolActionDone()
-		return
+		return nil
 	}
 	if !m.hasRoomForENI() {
 		m.log.Debug("Skipping ENI allocation as the max ENI limit is already reached")
-		return
+		return nil
 	}
 	if err := m.tryAllocateENI(ctx); err != nil {
 		m.log.Debug(fmt.Sprintf("Error trying to allocate ENI: %v", err))
-		return
+		return nil
 	}
 	m.poolActionDone()
+	return nil
 }
 
 // poolActionDone is upstream's updateLastNodeIPPoolAction.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -138,7 +139,7 @@ func (n *testNode) start() *Daemon {
 }
 
 func (n *testNode) tryStart() (*Daemon, error) {
-	d, err := New(context.Background(), n.config(), n.opts)
+	d, err := n.lab.newDaemon(context.Background(), n.config(), n.opts)
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +151,42 @@ func (n *testNode) tryStart() (*Daemon, error) {
 	n.conn, n.client = conn, rpc.NewCNIBackendClient(conn)
 	n.lab.settle()
 	return d, nil
+}
+
+// newDaemon runs New as upstream's start-up runs: it may wait in lab time
+// (IMDS, EC2 retries, ENI attach) before it serves. While New has not
+// returned, lab time moves on a second at a time whenever start-up is
+// asleep in such a wait and every running daemon has settled, as it would
+// on a node.
+func (l *testLab) newDaemon(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) {
+	var starting atomic.Pointer[Daemon]
+	opts.starting = func(d *Daemon) { starting.Store(d) }
+	type result struct {
+		d   *Daemon
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		d, err := New(ctx, cfg, opts)
+		done <- result{d, err}
+	}()
+	for stable := 0; ; {
+		select {
+		case r := <-done:
+			return r.d, r.err
+		case <-time.After(200 * time.Microsecond):
+		}
+		if d := starting.Load(); d == nil || d.sleepers.Load() == 0 {
+			stable = 0
+			continue
+		}
+		if stable++; stable < 2 {
+			continue // asleep twice in a row: not a sleep about to end
+		}
+		stable = 0
+		l.settle()
+		l.clk.Advance(time.Second)
+	}
 }
 
 // stop closes the daemon as a crash would look to EC2: whatever call is

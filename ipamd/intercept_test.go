@@ -72,6 +72,22 @@ type faultWindow struct {
 	failAction string
 	failFirst  int
 	failed     int
+	firstOK    time.Time // lab time of the first call of actions that succeeded
+}
+
+func (f *faultWindow) After(c fakeec2.Call, v fakeec2.Verdict, out fakeec2.Outcome) {
+	f.callCounter.After(c, v, out)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.actions[c.Action] && out.Status == 200 && f.firstOK.IsZero() {
+		f.firstOK = c.Time
+	}
+}
+
+func (f *faultWindow) firstSuccess() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.firstOK
 }
 
 func (f *faultWindow) Before(c fakeec2.Call) fakeec2.Verdict {

@@ -39,12 +39,19 @@ func (d *Daemon) serve() error {
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus("rpc.CNIBackend", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(d.grpcServer, hs)
+	d.grpcLis = lis
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := d.grpcServer.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			d.log.Error("gRPC server stopped", "err", err)
+		err := d.grpcServer.Serve(lis)
+		if errors.Is(err, grpc.ErrServerStopped) {
+			err = nil
 		}
+		if err != nil {
+			d.log.Error(fmt.Sprintf("Failed to set up gRPC handler: %v", err))
+			err = fmt.Errorf("gRPC handler: %w", err)
+		}
+		d.exited <- err
 	}()
 	if d.opts.IntrospectionAddr != Off {
 		srv, addr, err := d.listenHTTP(d.opts.IntrospectionAddr, d.introspectionHandler())

@@ -53,7 +53,6 @@ func newPoolManager(d *Daemon) *poolManager {
 // previous run exactly one period old and skip every other turn.
 func (m *poolManager) run() {
 	defer m.wg.Done()
-	m.updatePool(m.ctx) // upstream grows the pool during node init
 	for {
 		m.waiting.Store(true)
 		select {
@@ -86,7 +85,7 @@ func (m *poolManager) updatePool(ctx context.Context) {
 	case pool.TooLow(m.params, st):
 		m.logPoolTooLow(st)
 		done := m.metrics.inProgress("increaseDatastorePool")
-		m.increase(ctx)
+		_ = m.increase(ctx) // logged; the next pool check tries again
 		done()
 	case pool.TooHigh(m.params, st):
 		m.logPoolTooHigh(st)

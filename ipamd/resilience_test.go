@@ -1,6 +1,7 @@
 package ipamd
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"testing"
@@ -29,9 +30,14 @@ func TestThrottlingAndInternalErrors(t *testing.T) {
 	}
 	l := newTestLab(t, withInterceptor(fw))
 	n := l.newNode(nodeSpec{Type: "c5.large"})
+	// Start-up fills the pool before it serves (upstream's nodeInit,
+	// handlePreScaling): its first assign is retried by the SDK's
+	// retryer through the window, in lab time.
 	n.start()
-	l.advance(30*time.Second, time.Second)
-	assert.Equal(t, 0, n.d.Status().TotalIPs, "nothing gets through the throttling window")
+	require.False(t, fw.firstSuccess().IsZero(), "start-up assigned addresses once the window closed")
+	assert.False(t, fw.firstSuccess().Before(fw.to), "nothing gets through the throttling window (first success at %v)", fw.firstSuccess().Sub(labStart))
+	assert.False(t, l.clk.Now().Before(fw.to), "start-up returned only after the window")
+	assert.Positive(t, fw.errors("RequestLimitExceeded"), "start-up's calls were throttled")
 
 	l.until(6*time.Minute, "the pool reaches 2 ENIs / 18 addresses after the faults", func() bool {
 		if st := n.d.Status(); st.AssignedIPs == 0 && st.TotalIPs == 9 {
@@ -66,28 +72,14 @@ func TestRestartDuringAllocation(t *testing.T) {
 			n := l.newNode(nodeSpec{Type: "m5.large"})
 			g := newGate(action)
 			if action == "AssignPrivateIpAddresses" {
-				sw.set(g) // the first assign fills the primary ENI at start
-			}
-			d1, err := New(t.Context(), n.config(), n.opts)
-			require.NoError(t, err)
-			n.d = d1
-			l.daemons = append(l.daemons, d1)
-			if action != "AssignPrivateIpAddresses" {
-				n.conn = nil
-				l.settle()
-				n.connect()
-				n.addOK(1)
+				// The first assign fills the primary ENI during start-up
+				// (upstream's handlePreScaling, before gRPC is served):
+				// ipamd is killed inside New.
 				sw.set(g)
+				killDuringStartup(t, n, g)
+			} else {
+				killDuringAllocation(t, n, g, sw)
 			}
-			for i := 0; !g.wasHit(); i++ {
-				require.Less(t, i, 60, "the allocation never reached %s", action)
-				l.clk.Advance(time.Second)
-				time.Sleep(2 * time.Millisecond)
-			}
-			closed := make(chan struct{})
-			go func() { d1.Close(); close(closed) }()
-			<-closed
-			close(g.release)
 			sw.set(nil)
 
 			unattached := func() int {
@@ -124,6 +116,51 @@ func TestRestartDuringAllocation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// killDuringStartup starts ipamd and kills it (its start-up context
+// cancelled) once g holds the action's reply.
+func killDuringStartup(t *testing.T, n *testNode, g *gate) {
+	ctx, cancel := context.WithCancel(t.Context())
+	res := make(chan *Daemon, 1)
+	go func() {
+		d, _ := New(ctx, n.config(), n.opts)
+		res <- d
+	}()
+	select {
+	case <-g.hit:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("start-up never reached %s", g.action)
+	}
+	cancel()
+	close(g.release)
+	if d := <-res; d != nil {
+		d.Close()
+	}
+}
+
+// killDuringAllocation starts ipamd, adds a pod so that the pool grows,
+// and closes ipamd once g holds the action's reply.
+func killDuringAllocation(t *testing.T, n *testNode, g *gate, sw *switchable) {
+	l := n.lab
+	d1, err := New(t.Context(), n.config(), n.opts)
+	require.NoError(t, err)
+	n.d = d1
+	l.daemons = append(l.daemons, d1)
+	n.conn = nil
+	l.settle()
+	n.connect()
+	n.addOK(1)
+	sw.set(g)
+	for i := 0; !g.wasHit(); i++ {
+		require.Less(t, i, 60, "the allocation never reached %s", g.action)
+		l.clk.Advance(time.Second)
+		time.Sleep(2 * time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() { d1.Close(); close(closed) }()
+	<-closed
+	close(g.release)
 }
 
 // checkAgreement asserts that the datastore holds exactly EC2's ENIs and

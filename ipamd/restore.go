@@ -18,7 +18,8 @@ func (m *poolManager) restore(ctx context.Context, cp datastore.Checkpointer) er
 	now := m.clock.Now()
 	enis, err := m.ec2.AttachedENIs(ctx, m.identity.InstanceID)
 	if err != nil {
-		return fmt.Errorf("list attached ENIs: %w", err)
+		// Fatal, with upstream's nodeInit wording (DescribeAllENIs).
+		return fmt.Errorf("ipamd init: failed to retrieve attached ENIs info: %w", err)
 	}
 	if err := m.loadSubnets(ctx); err != nil {
 		m.log.Warn("DescribeSubnets failed; subnet CIDRs come from IMDS", "err", err)

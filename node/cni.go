@@ -40,7 +40,7 @@ func (n *Node) conflist() (*libcni.NetworkConfigList, error) {
 	}
 	conf := map[string]any{
 		"cniVersion":   "1.0.0",
-		"name":         "aws-cni",
+		"name":         cniNetworkName,
 		"disableCheck": false,
 		"plugins": []map[string]any{{
 			"name":        "aws-cni",
@@ -56,6 +56,12 @@ func (n *Node) conflist() (*libcni.NetworkConfigList, error) {
 	}
 	return libcni.ConfListFromBytes(b)
 }
+
+// The CNI network name and the pod's interface the lab's runtime uses.
+const (
+	cniNetworkName = "aws-cni"
+	podIfName      = "eth0"
+)
 
 // cniSetup loads the node's CNI configuration; its error names no node
 // or pod, the callers do.
@@ -74,7 +80,7 @@ func (n *Node) runtimeConf(p *pod, cid string) *libcni.RuntimeConf {
 	return &libcni.RuntimeConf{
 		ContainerID: cid,
 		NetNS:       p.nsPath,
-		IfName:      "eth0",
+		IfName:      podIfName,
 		Args: [][2]string{
 			{"IgnoreUnknown", "1"},
 			{"K8S_POD_NAMESPACE", PodNamespace},

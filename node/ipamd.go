@@ -41,23 +41,41 @@ func (n *Node) startIPAMD(ctx context.Context) error {
 		MaxPods:           n.spec.MaxPods,
 		Logger:            n.log.With("component", "ipamd"),
 	}
-	return n.newIPAMD(ctx)
+	return n.runIPAMD(ctx)
 }
 
+// newIPAMD starts ipamd once; a failure is ipamd's own start-up error
+// (what aws-node logs before exiting), for the caller to wrap.
 func (n *Node) newIPAMD(ctx context.Context) error {
 	// ctx bounds ipamd's start-up only (its life is its own until Close);
 	// the node closing aborts a start-up too.
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(n.ctx, cancel)()
-	d, err := ipamd.New(sctx, n.ipamdCfg, n.ipamdOpts)
+	n.mu.Lock() // a crash loop starts ipamd while SetIPAMDEnv may run
+	cfg, opts := n.ipamdCfg, n.ipamdOpts
+	n.mu.Unlock()
+	d, err := ipamd.New(sctx, cfg, opts)
 	if err != nil {
-		// ipamd's errors name ipamd already.
-		return fmt.Errorf("node: %s: %w", n.name, err)
+		return err
 	}
 	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.ctx.Err(); err != nil {
+		// The node closed while ipamd started: close has collected the
+		// daemon it knew of already.
+		_ = d.Close()
+		return err
+	}
 	n.daemon = d
-	n.mu.Unlock()
+	pod := n.aws.pod
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := <-d.Exited(); err != nil {
+			n.onExit(d, pod, err)
+		}
+	}()
 	return nil
 }
 
@@ -82,8 +100,15 @@ func (n *Node) SetIPAMDEnv(env map[string]string) error {
 }
 
 // RestartIPAMD kills ipamd and starts it again with the same checkpoint, as
-// a DaemonSet pod restart does; pods keep running meanwhile.
+// a DaemonSet pod restart does (a new aws-node pod: its restart count and
+// back-off start over); pods keep running meanwhile. An ipamd that fails
+// start-up is not an error here: it goes into CrashLoopBackOff (see
+// runIPAMD).
 func (n *Node) RestartIPAMD(ctx context.Context) error {
+	n.mu.Lock()
+	n.aws.pod++ // from here on, an exit of the old pod's ipamd starts no crash loop
+	n.mu.Unlock()
+	n.stopCrashLoop()
 	n.mu.Lock()
 	d := n.daemon
 	n.daemon = nil
@@ -99,7 +124,7 @@ func (n *Node) RestartIPAMD(ctx context.Context) error {
 	if err := n.ctx.Err(); err != nil {
 		return fmt.Errorf("node: %s: restart ipamd: %w", n.name, err)
 	}
-	return n.newIPAMD(ctx)
+	return n.runIPAMD(ctx)
 }
 
 // IPAMD returns the node's running ipamd (nil while it restarts).

@@ -63,9 +63,10 @@ type Node struct {
 	closeErr error
 	once     sync.Once
 
-	mu       sync.Mutex // guards daemon, lastStat, pods, attempts
+	mu       sync.Mutex // guards daemon, lastStat, aws, pods, attempts
 	daemon   *ipamd.Daemon
 	lastStat ipamd.Status
+	aws      awsNode
 	pods     []*pod
 	attempts int
 	sem      chan struct{}
@@ -82,6 +83,11 @@ type Status struct {
 	ReadyPods    int
 	PendingPods  int
 	RejectedPods int
+	// IPAMD is the aws-node container's state (IPAMDRunning or
+	// IPAMDCrashLoopBackOff; "" when the node runs no ipamd) and
+	// IPAMDRestarts its restart count, as kubectl shows them.
+	IPAMD         string
+	IPAMDRestarts int
 }
 
 // AddNode launches an instance and builds its node: namespace, eth0 with
@@ -334,6 +340,8 @@ func (n *Node) Status() Status {
 		WarmIPs:     st.WarmIPs,
 		Prefixes:    st.Prefixes,
 	}
+	aws := n.IPAMDStatus()
+	out.IPAMD, out.IPAMDRestarts = aws.State, aws.Restarts
 	for _, p := range n.Pods() {
 		switch p.Phase {
 		case PhaseReady:

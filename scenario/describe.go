@@ -38,6 +38,8 @@ func (s Step) Describe() string {
 		return fmt.Sprintf("breakRule: delete the from-IP rule (prio %d) of %s", datapath.FromPodRulePriority, s.Rule.Pod)
 	case KindFixRule:
 		return fmt.Sprintf("fixRule: restore the from-IP rule (prio %d) of %s", datapath.FromPodRulePriority, s.Rule.Pod)
+	case KindCheckpoint:
+		return fmt.Sprintf("checkpoint: %s on %s", s.Checkpoint.Action, s.Checkpoint.Node)
 	}
 	return s.Kind
 }

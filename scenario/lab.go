@@ -24,6 +24,9 @@ type Lab interface {
 	// (datapath.FromPodRulePriority); FixRule puts it back.
 	BreakRule(ctx context.Context, pod string) error
 	FixRule(ctx context.Context, pod string) error
+	// Checkpoint changes the node's ipamd checkpoint file (one of
+	// CheckpointActions); ipamd reads it at its next start.
+	Checkpoint(ctx context.Context, node, action string) error
 	// AddFault starts an EC2 fault now (lab time) and returns its name.
 	AddFault(f Fault) (string, error)
 	// Snapshot reads every figure expects and the report need.

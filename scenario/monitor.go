@@ -17,6 +17,8 @@ type monitor struct {
 
 	mu   sync.Mutex
 	last map[string]NodeState
+	// shown counts, per node, the aws-node events already printed.
+	shown map[string]int
 }
 
 func (m *monitor) look() {
@@ -32,12 +34,22 @@ func (m *monitor) look() {
 			m.r.tl.Pool(at, &prev, n)
 		}
 		m.last[n.Name] = n
+		m.events(n)
 	}
+}
+
+// events prints the node's aws-node events not shown yet, each at its own
+// lab time.
+func (m *monitor) events(n NodeState) {
+	for _, e := range n.IPAMDEvents[min(m.shown[n.Name], len(n.IPAMDEvents)):] {
+		m.r.tl.IPAMDEvent(e.At.Sub(m.r.labStart), n.Name, e)
+	}
+	m.shown[n.Name] = len(n.IPAMDEvents)
 }
 
 func (r *runner) startMonitor(ctx context.Context) *monitor {
 	ctx, cancel := context.WithCancel(ctx)
-	m := &monitor{r: r, cancel: cancel, done: make(chan struct{}), last: map[string]NodeState{}}
+	m := &monitor{r: r, cancel: cancel, done: make(chan struct{}), last: map[string]NodeState{}, shown: map[string]int{}}
 	m.look()
 	go func() {
 		defer close(m.done)

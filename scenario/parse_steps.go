@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -63,6 +64,8 @@ func (p *stepsParser) step(i int, e *yaml.Node) (Step, bool) {
 		st.Sleep, ok = p.duration(v, path)
 	case KindBreakRule, KindFixRule:
 		st.Rule, ok = p.ruleStep(v, path)
+	case KindCheckpoint:
+		st.Checkpoint, ok = p.checkpointStep(v, path)
 	default:
 		msg := fmt.Sprintf("unknown step kind %q", kind)
 		if s := suggest(kind, Kinds); s != "" {
@@ -155,6 +158,42 @@ func (p *stepsParser) restartStep(v *yaml.Node, path string) (*RestartStep, bool
 	var ok bool
 	r.Node, ok = p.nodeRef(x, join(path, "node"))
 	return r, ok
+}
+
+// checkpointStep reads a checkpoint step: a node and one of
+// CheckpointActions.
+func (p *stepsParser) checkpointStep(v *yaml.Node, path string) (*CheckpointStep, bool) {
+	f := p.fields(v, path, []string{"node", "action"})
+	if f == nil {
+		return nil, false
+	}
+	c := &CheckpointStep{}
+	ok := true
+	if x := f["node"]; x != nil {
+		c.Node, ok = p.nodeRef(x, join(path, "node"))
+	} else {
+		p.add(v, join(path, "node"), "missing")
+		ok = false
+	}
+	x := f["action"]
+	if x == nil {
+		p.add(v, join(path, "action"), "missing: want one of %s", strings.Join(CheckpointActions, ", "))
+		return c, false
+	}
+	a, good := p.str(x, join(path, "action"))
+	if !good {
+		return c, false
+	}
+	if !slices.Contains(CheckpointActions, a) {
+		msg := fmt.Sprintf("unknown checkpoint action %q", a)
+		if s := suggest(a, CheckpointActions); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		p.add(x, join(path, "action"), "%s; want one of %s", msg, strings.Join(CheckpointActions, ", "))
+		return c, false
+	}
+	c.Action = a
+	return c, ok
 }
 
 // ruleStep reads a breakRule or fixRule step.

@@ -332,3 +332,28 @@ func TestRestartStepWithEnv(t *testing.T) {
 	assert.Equal(t, map[string]string{"ENABLE_PREFIX_DELEGATION": "true"}, r.Env)
 	assert.Equal(t, "restart: ipamd on node-1 with ENABLE_PREFIX_DELEGATION=true", Step{Kind: KindRestart, Restart: r}.Describe())
 }
+
+// A checkpoint step names an existing node and one of the actions; each
+// mistake is a problem at its line.
+func TestCheckpointStepValidation(t *testing.T) {
+	sc := parseOK(t, strings.Replace(minimal, "  - sleep: 30s\n", "  - {checkpoint: {node: node-1, action: corrupt}}\n", 1))
+	last := sc.Steps[len(sc.Steps)-1]
+	require.Equal(t, KindCheckpoint, last.Kind)
+	assert.Equal(t, CheckpointStep{Node: "node-1", Action: CheckpointCorrupt}, *last.Checkpoint)
+
+	src := strings.Replace(minimal, "  - sleep: 30s\n", `  - {checkpoint: {node: node-1, action: corupt}}
+  - {checkpoint: {node: node-9, action: remove}}
+  - {checkpoint: {node: node-1}}
+  - {checkpoint: {action: rebuild, file: x}}
+`, 1)
+	var got []string
+	for _, p := range problems(t, src) {
+		got = append(got, p.String())
+	}
+	all := strings.Join(got, "\n")
+	assert.Contains(t, all, `bad.yaml:14: steps[3].checkpoint.action: unknown checkpoint action "corupt" (did you mean "corrupt"?); want one of corrupt, wrongVersion, remove, rebuild`)
+	assert.Contains(t, all, `bad.yaml:15: steps[4].checkpoint.node: unknown node "node-9"`)
+	assert.Contains(t, all, `bad.yaml:16: steps[5].checkpoint.action: missing: want one of corrupt, wrongVersion, remove, rebuild`)
+	assert.Contains(t, all, `bad.yaml:17: steps[6].checkpoint.file: unknown field "file" (known: node, action)`)
+	assert.Len(t, got, 5, all)
+}

@@ -43,6 +43,11 @@ type NodeReport struct {
 	ReadyPods    int    `json:"readyPods"`
 	PendingPods  int    `json:"pendingPods"`
 	RejectedPods int    `json:"rejectedPods"`
+	// IPAMD is the aws-node container's state ("Running",
+	// "CrashLoopBackOff"), IPAMDRestarts its restart count since its pod
+	// was created or last restarted by a restart step.
+	IPAMD         string `json:"ipamd"`
+	IPAMDRestarts int    `json:"ipamdRestarts"`
 }
 
 // SubnetReport is a subnet's final free address count.
@@ -98,6 +103,7 @@ func (r *Report) fillFinal(s Snapshot) {
 			Name: n.Name, InstanceID: n.InstanceID, InstanceType: n.InstanceType, MaxPods: n.MaxPods,
 			ENIs: n.ENIs, TotalIPs: n.TotalIPs, AssignedIPs: n.AssignedIPs, WarmIPs: n.WarmIPs, Prefixes: n.Prefixes,
 			ReadyPods: n.ReadyPods, PendingPods: n.PendingPods, RejectedPods: n.RejectedPods,
+			IPAMD: n.IPAMD, IPAMDRestarts: n.IPAMDRestarts,
 		})
 	}
 	r.Subnets = make([]SubnetReport, 0, len(s.Subnets))

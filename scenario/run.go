@@ -183,6 +183,9 @@ func (r *runner) addNodes(ctx context.Context) error {
 		}
 		n, _ := r.lab.Snapshot().Node(spec.Name)
 		r.tl.Printf(r.at(), "node %s up: %s %s in %s (max pods %d)", spec.Name, n.InstanceID, spec.InstanceType, spec.Subnet, n.MaxPods)
+		if n.IPAMD != "" && n.IPAMD != IPAMDRunning {
+			r.tl.Printf(r.at(), "  %s", r.ipamdOutcome(spec.Name, ""))
+		}
 	}
 	return nil
 }

@@ -56,7 +56,13 @@ func (r *runner) do(ctx context.Context, st Step) (string, error) {
 		if err := r.lab.RestartIPAMD(ctx, st.Restart.Node, st.Restart.Env); err != nil {
 			return "", fmt.Errorf("restarting ipamd on %s: %w", st.Restart.Node, err)
 		}
-		return "ipamd restarted on " + st.Restart.Node, nil
+		return r.ipamdOutcome(st.Restart.Node, "ipamd restarted on "+st.Restart.Node), nil
+	case KindCheckpoint:
+		c := st.Checkpoint
+		if err := r.lab.Checkpoint(ctx, c.Node, c.Action); err != nil {
+			return "", fmt.Errorf("checkpoint %s on %s: %w", c.Action, c.Node, err)
+		}
+		return checkpointDone(c) + "; ipamd reads it at its next start", nil
 	case KindPing:
 		return r.ping(ctx, st.Ping)
 	case KindSleep:
@@ -73,6 +79,32 @@ func (r *runner) do(ctx context.Context, st Step) (string, error) {
 		return fmt.Sprintf("restored the priority-%d rule of %s", datapath.FromPodRulePriority, st.Rule.Pod), nil
 	}
 	return "", fmt.Errorf("unknown step kind %q", st.Kind)
+}
+
+// ipamdOutcome is ok, unless the node's ipamd is not running: then it
+// says so, with its last error (the crash loop goes on in the lab; later
+// expects pin it).
+func (r *runner) ipamdOutcome(node, ok string) string {
+	n, found := r.lab.Snapshot().Node(node)
+	if !found || n.IPAMD == "" || n.IPAMD == IPAMDRunning {
+		return ok
+	}
+	return fmt.Sprintf("ipamd on %s did not start (%s): %s", node, n.IPAMD, n.IPAMDError)
+}
+
+// checkpointDone says what a checkpoint step did.
+func checkpointDone(c *CheckpointStep) string {
+	switch c.Action {
+	case CheckpointCorrupt:
+		return "truncated the ipamd checkpoint of " + c.Node
+	case CheckpointWrongVersion:
+		return "wrote a version ipamd does not read into the checkpoint of " + c.Node
+	case CheckpointRemove:
+		return "removed the ipamd checkpoint of " + c.Node
+	case CheckpointRebuild:
+		return fmt.Sprintf("rewrote the ipamd checkpoint of %s from its running pods", c.Node)
+	}
+	return c.Action + " on the ipamd checkpoint of " + c.Node
 }
 
 // pods adds or deletes pods; added pods are numbered on from the node's

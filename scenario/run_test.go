@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,6 +42,12 @@ type fakeLab struct {
 type fakeNode struct {
 	spec NodeSpec
 	pods int
+	// corrupt marks a damaged checkpoint: the next restart crash-loops
+	// (two exits, one restart) until a rebuild brings ipamd back.
+	corrupt  bool
+	ipamd    string
+	restarts int
+	events   []NodeEvent
 }
 
 func newFakeLab() *fakeLab {
@@ -99,6 +106,26 @@ func (f *fakeLab) RestartIPAMD(ctx context.Context, node string, env map[string]
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "restart "+node)
+	if n := f.find(node); n.corrupt {
+		now := f.clk.Now()
+		n.ipamd, n.restarts = IPAMDCrashLoopBackOff, 1
+		n.events = append(n.events,
+			NodeEvent{At: now, Exited: true, Message: "ipamd exited: failed ipam state recovery from backing store; restarting failed container=aws-node"},
+			NodeEvent{At: now, Exited: true, Message: "ipamd exited: failed ipam state recovery from backing store; back-off 10s restarting failed container=aws-node (CrashLoopBackOff)"})
+	}
+	return nil
+}
+
+func (f *fakeLab) Checkpoint(ctx context.Context, node, action string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := f.find(node)
+	n.corrupt = action == CheckpointCorrupt || action == CheckpointWrongVersion
+	if !n.corrupt && n.ipamd == IPAMDCrashLoopBackOff {
+		n.ipamd = IPAMDRunning
+		n.restarts++
+		n.events = append(n.events, NodeEvent{At: f.clk.Now(), Message: fmt.Sprintf("ipamd running again (restart %d)", n.restarts)})
+	}
 	return nil
 }
 
@@ -148,7 +175,11 @@ func (f *fakeLab) Snapshot() Snapshot {
 		s.Nodes = append(s.Nodes, NodeState{
 			Name: n.spec.Name, InstanceID: fmt.Sprintf("i-%04d", i+1), InstanceType: n.spec.InstanceType, MaxPods: 29,
 			ENIs: enis, TotalIPs: enis * 9, AssignedIPs: n.pods, WarmIPs: enis*9 - n.pods, ReadyPods: n.pods,
+			IPAMD: cmp.Or(n.ipamd, IPAMDRunning), IPAMDRestarts: n.restarts, IPAMDEvents: slices.Clone(n.events),
 		})
+		if n.ipamd == IPAMDCrashLoopBackOff {
+			s.Nodes[len(s.Nodes)-1].IPAMDError = "failed ipam state recovery from backing store"
+		}
 		for p := 0; p < n.pods; p++ {
 			s.ReadyLatencies = append(s.ReadyLatencies, time.Duration(p+1)*100*time.Millisecond)
 		}
@@ -229,7 +260,7 @@ func TestRunPassesAndReports(t *testing.T) {
 	assert.Contains(t, rep.Steps[9].Message, "no reply, as expected")
 	assert.GreaterOrEqual(t, rep.Steps[12].LabMs, int64(2000), "labMs is lab time, after a 2s sleep")
 	require.Len(t, rep.Nodes, 2)
-	assert.Equal(t, NodeReport{Name: "node-2", InstanceID: "i-0002", InstanceType: "c5.large", MaxPods: 29, ENIs: 2, TotalIPs: 18, AssignedIPs: 2, WarmIPs: 16, ReadyPods: 2}, rep.Nodes[1])
+	assert.Equal(t, NodeReport{Name: "node-2", InstanceID: "i-0002", InstanceType: "c5.large", MaxPods: 29, ENIs: 2, TotalIPs: 18, AssignedIPs: 2, WarmIPs: 16, ReadyPods: 2, IPAMD: "Running"}, rep.Nodes[1])
 	assert.Equal(t, []SubnetReport{{ID: "subnet-a", CIDR: "10.0.1.0/24", Free: 211}}, rep.Subnets)
 	assert.Equal(t, Percentiles{P50: 100, P90: 200, P99: 200, Max: 200}, rep.Pods.ReadyLatencyMs)
 
@@ -322,7 +353,7 @@ func TestReportJSONShape(t *testing.T) {
 	step := doc["steps"].([]any)[0].(map[string]any)
 	assert.Equal(t, []string{"index", "kind", "labMs", "message", "ok"}, keys(step))
 	nd := doc["nodes"].([]any)[0].(map[string]any)
-	assert.Equal(t, []string{"assignedIPs", "enis", "instanceId", "instanceType", "maxPods", "name", "pendingPods", "prefixes", "readyPods", "rejectedPods", "totalIPs", "warmIPs"}, keys(nd))
+	assert.Equal(t, []string{"assignedIPs", "enis", "instanceId", "instanceType", "ipamd", "ipamdRestarts", "maxPods", "name", "pendingPods", "prefixes", "readyPods", "rejectedPods", "totalIPs", "warmIPs"}, keys(nd))
 	sub := doc["subnets"].([]any)[0].(map[string]any)
 	assert.Equal(t, []string{"cidr", "free", "id"}, keys(sub))
 	ec2 := doc["ec2"].(map[string]any)
@@ -373,4 +404,38 @@ func TestLatencyPercentiles(t *testing.T) {
 	assert.Equal(t, Percentiles{P50: 50, P90: 90, P99: 99, Max: 100}, LatencyPercentiles(ds))
 	assert.Equal(t, Percentiles{P50: 7, P90: 7, P99: 7, Max: 7}, LatencyPercentiles([]time.Duration{7 * time.Millisecond}))
 	assert.Equal(t, Percentiles{}, LatencyPercentiles(nil))
+}
+
+// A restart that crash-loops is not a failed step: the step says ipamd did
+// not start, the timeline prints each exit with kubelet's back-off and the
+// restart that came up, expects pin the restart count, and the report and
+// summary show the aws-node container's state and restarts.
+func TestCrashLoopShownInTimelineAndReport(t *testing.T) {
+	src := `
+name: fake-crash
+timeScale: 0.0005
+vpc:
+  cidr: 10.0.0.0/16
+  subnets: [{id: subnet-a, cidr: 10.0.1.0/24}]
+nodes:
+  - {name: node-1, instanceType: c5.large, subnet: subnet-a}
+steps:
+  - {checkpoint: {node: node-1, action: corrupt}}
+  - {restart: {node: node-1}}
+  - {expect: {node: node-1, ipamdRestarts: 1}}
+  - {checkpoint: {node: node-1, action: rebuild}}
+  - {expect: {node: node-1, ipamdRestarts: 2}}
+`
+	lab := newFakeLab()
+	rep, out, err := runFake(t, src, lab, nil)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "truncated the ipamd checkpoint of node-1")
+	assert.Contains(t, out, "ipamd on node-1 did not start (CrashLoopBackOff): failed ipam state recovery from backing store")
+	assert.Contains(t, out, "node-1   ipamd exited: failed ipam state recovery from backing store; back-off 10s restarting failed container=aws-node (CrashLoopBackOff)")
+	assert.Contains(t, out, "node-1   ipamd running again (restart 2)")
+	assert.Equal(t, 1, strings.Count(out, "back-off 10s"), "each event printed once")
+	assert.Regexp(t, `IPAMD\s+RESTARTS\n.*Running\s+2\n`, out)
+	require.Len(t, rep.Nodes, 1)
+	assert.Equal(t, "Running", rep.Nodes[0].IPAMD)
+	assert.Equal(t, 2, rep.Nodes[0].IPAMDRestarts)
 }

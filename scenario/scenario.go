@@ -110,20 +110,22 @@ type NodeSpec struct {
 }
 
 // Step kinds. The first six are DESIGN §6; breakRule and fixRule are enilab
-// extensions for the asymmetric-routing scenario.
+// extensions for the asymmetric-routing scenario, checkpoint for the
+// checkpoint crash loop.
 const (
-	KindPods      = "pods"
-	KindExpect    = "expect"
-	KindFault     = "fault"
-	KindRestart   = "restart"
-	KindPing      = "ping"
-	KindSleep     = "sleep"
-	KindBreakRule = "breakRule"
-	KindFixRule   = "fixRule"
+	KindPods       = "pods"
+	KindExpect     = "expect"
+	KindFault      = "fault"
+	KindRestart    = "restart"
+	KindPing       = "ping"
+	KindSleep      = "sleep"
+	KindBreakRule  = "breakRule"
+	KindFixRule    = "fixRule"
+	KindCheckpoint = "checkpoint"
 )
 
 // Kinds lists every step kind, in documentation order.
-var Kinds = []string{KindPods, KindExpect, KindFault, KindRestart, KindPing, KindSleep, KindBreakRule, KindFixRule}
+var Kinds = []string{KindPods, KindExpect, KindFault, KindRestart, KindPing, KindSleep, KindBreakRule, KindFixRule, KindCheckpoint}
 
 // Step is one entry of `steps`; exactly one of the kind fields is set.
 type Step struct {
@@ -141,6 +143,8 @@ type Step struct {
 	Sleep   time.Duration
 	// Rule is the pod of a breakRule or fixRule step.
 	Rule *RuleStep
+	// Checkpoint changes a node's ipamd checkpoint file.
+	Checkpoint *CheckpointStep
 }
 
 // PodsStep adds or deletes pods on a node.
@@ -165,6 +169,28 @@ type PingStep struct {
 	// Within retries until the outcome matches, 0 = one attempt.
 	Within time.Duration
 }
+
+// CheckpointStep changes a node's ipamd checkpoint (upstream's
+// /var/run/aws-node/ipam.json); ipamd reads it at its next start.
+type CheckpointStep struct {
+	Node string
+	// Action is one of CheckpointActions.
+	Action string
+}
+
+// Checkpoint actions: corrupt and wrongVersion make ipamd's next start-up
+// fail (aws-node crash-loops); remove is the documented fix (ipamd then
+// forgets the running pods); rebuild rewrites the file from the node's
+// running pods (ipamd starts and knows them).
+const (
+	CheckpointCorrupt      = "corrupt"
+	CheckpointWrongVersion = "wrongVersion"
+	CheckpointRemove       = "remove"
+	CheckpointRebuild      = "rebuild"
+)
+
+// CheckpointActions lists the checkpoint step's actions.
+var CheckpointActions = []string{CheckpointCorrupt, CheckpointWrongVersion, CheckpointRemove, CheckpointRebuild}
 
 // RuleStep names the pod whose from-IP rule (datapath.FromPodRulePriority)
 // is deleted or restored.
@@ -196,4 +222,4 @@ type Expect struct {
 }
 
 // NodeKeys are the per-node expect keys, in the order they are shown.
-var NodeKeys = []string{"enis", "totalIPs", "assignedIPs", "warmIPs", "prefixes", "readyPods", "pendingPods", "rejectedPods", "maxPods"}
+var NodeKeys = []string{"enis", "totalIPs", "assignedIPs", "warmIPs", "prefixes", "readyPods", "pendingPods", "rejectedPods", "maxPods", "ipamdRestarts"}

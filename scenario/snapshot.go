@@ -27,6 +27,28 @@ type NodeState struct {
 	Name, InstanceID, InstanceType                          string
 	MaxPods, ENIs, TotalIPs, AssignedIPs, WarmIPs, Prefixes int
 	ReadyPods, PendingPods, RejectedPods                    int
+	// IPAMD is the aws-node container's state (IPAMDRunning,
+	// IPAMDCrashLoopBackOff; "" when the node runs none), IPAMDRestarts
+	// its restart count and IPAMDError the error of its last exit.
+	IPAMD         string
+	IPAMDRestarts int
+	IPAMDError    string
+	// IPAMDEvents is its history (exits with their back-off, restarts),
+	// oldest first; the timeline prints each once.
+	IPAMDEvents []NodeEvent
+}
+
+// States of a node's aws-node container.
+const (
+	IPAMDRunning          = "Running"
+	IPAMDCrashLoopBackOff = "CrashLoopBackOff"
+)
+
+// NodeEvent is one entry of a node's aws-node history.
+type NodeEvent struct {
+	At      time.Time // lab clock
+	Exited  bool
+	Message string
 }
 
 // Figure returns the value of a per-node expect key.
@@ -50,6 +72,8 @@ func (n NodeState) Figure(key string) int {
 		return n.RejectedPods
 	case "maxPods":
 		return n.MaxPods
+	case "ipamdRestarts":
+		return n.IPAMDRestarts
 	}
 	return 0
 }

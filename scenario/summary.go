@@ -15,10 +15,14 @@ import (
 func FormatSummary(s Snapshot) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tINSTANCE\tTYPE\tENIS\tIPS\tASSIGNED\tWARM\tPREFIXES\tREADY\tPENDING\tREJECTED\tMAX PODS")
+	fmt.Fprintln(tw, "NODE\tINSTANCE\tTYPE\tENIS\tIPS\tASSIGNED\tWARM\tPREFIXES\tREADY\tPENDING\tREJECTED\tMAX PODS\tIPAMD\tRESTARTS")
 	for _, n := range s.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", n.Name, n.InstanceID, n.InstanceType,
-			n.ENIs, n.TotalIPs, n.AssignedIPs, n.WarmIPs, n.Prefixes, n.ReadyPods, n.PendingPods, n.RejectedPods, n.MaxPods)
+		state := n.IPAMD
+		if state == "" {
+			state = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%d\n", n.Name, n.InstanceID, n.InstanceType,
+			n.ENIs, n.TotalIPs, n.AssignedIPs, n.WarmIPs, n.Prefixes, n.ReadyPods, n.PendingPods, n.RejectedPods, n.MaxPods, state, n.IPAMDRestarts)
 	}
 	tw.Flush()
 	b.WriteString("\n")

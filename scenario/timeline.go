@@ -145,6 +145,16 @@ func (t *Timeline) Pool(at time.Duration, prev *NodeState, cur NodeState) {
 	t.Printf(at, "  %s", t.paint(ansiCyan, FormatPoolChange(prev, cur)))
 }
 
+// IPAMDEvent prints an exit or restart of a node's ipamd (the aws-node
+// container).
+func (t *Timeline) IPAMDEvent(at time.Duration, node string, e NodeEvent) {
+	colour := ansiGreen
+	if e.Exited {
+		colour = ansiRed
+	}
+	t.Printf(at, "  %s", t.paint(colour, fmt.Sprintf("%-8s %s", node, e.Message)))
+}
+
 // FormatPoolChange renders a node's pool figures, with "old→new" for the
 // ones that changed since prev (nil for the first sighting).
 func FormatPoolChange(prev *NodeState, cur NodeState) string {

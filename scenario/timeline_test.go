@@ -77,15 +77,16 @@ func stripANSI(s string) string {
 
 func TestFormatSummary(t *testing.T) {
 	s := Snapshot{
-		Nodes:          []NodeState{{Name: "node-1", InstanceID: "i-1", InstanceType: "c5.large", MaxPods: 29, ENIs: 2, TotalIPs: 18, AssignedIPs: 1, WarmIPs: 17, ReadyPods: 1}},
+		Nodes: []NodeState{{Name: "node-1", InstanceID: "i-1", InstanceType: "c5.large", MaxPods: 29, ENIs: 2, TotalIPs: 18, AssignedIPs: 1, WarmIPs: 17, ReadyPods: 1,
+			IPAMD: IPAMDCrashLoopBackOff, IPAMDRestarts: 4}},
 		Subnets:        []SubnetState{{ID: "subnet-a", CIDR: "10.0.1.0/24", Free: 231}},
 		EC2:            EC2Counts{Calls: map[string]int{"CreateTags": 1, "AssignPrivateIpAddresses": 5}, Errors: map[string]int{"RequestLimitExceeded": 2}, Throttled: 2},
 		ReadyLatencies: []time.Duration{time.Second, 3 * time.Second},
 	}
 	out := FormatSummary(s)
 	lines := strings.Split(out, "\n")
-	assert.Equal(t, "NODE    INSTANCE  TYPE      ENIS  IPS  ASSIGNED  WARM  PREFIXES  READY  PENDING  REJECTED  MAX PODS", lines[0])
-	assert.Equal(t, "node-1  i-1       c5.large  2     18   1         17    0         1      0        0         29", lines[1])
+	assert.Equal(t, "NODE    INSTANCE  TYPE      ENIS  IPS  ASSIGNED  WARM  PREFIXES  READY  PENDING  REJECTED  MAX PODS  IPAMD             RESTARTS", lines[0])
+	assert.Equal(t, "node-1  i-1       c5.large  2     18   1         17    0         1      0        0         29        CrashLoopBackOff  4", lines[1])
 	assert.Contains(t, out, "subnet-a  10.0.1.0/24  231")
 	assert.Contains(t, out, "EC2: 6 calls, 2 errors, 2 throttled, 0 faults injected")
 	assert.Contains(t, out, "calls:  AssignPrivateIpAddresses 5, CreateTags 1", "busiest action first")

@@ -128,6 +128,23 @@ func (l *scenarioLab) RestartIPAMD(ctx context.Context, nodeName string, env map
 	return nd.RestartIPAMD(ctx)
 }
 
+// Checkpoint changes the node's ipamd checkpoint file.
+func (l *scenarioLab) Checkpoint(_ context.Context, nodeName, action string) error {
+	nd, err := l.node(nodeName)
+	if err != nil {
+		return err
+	}
+	return nd.Checkpoint(action)
+}
+
+// fillIPAMD copies the aws-node container's state into a node's figures.
+func fillIPAMD(ns *scenario.NodeState, st node.IPAMDStatus) {
+	ns.IPAMD, ns.IPAMDRestarts, ns.IPAMDError = st.State, st.Restarts, st.LastError
+	for _, e := range st.Events {
+		ns.IPAMDEvents = append(ns.IPAMDEvents, scenario.NodeEvent{At: e.At, Exited: e.Exited, Message: e.Message})
+	}
+}
+
 // Ping pings between two pods.
 func (l *scenarioLab) Ping(ctx context.Context, from, to string) error {
 	return l.lab.Ping(ctx, from, to)
@@ -162,6 +179,7 @@ func (l *scenarioLab) Snapshot() scenario.Snapshot {
 			WarmIPs: st.WarmIPs, Prefixes: st.Prefixes,
 			ReadyPods: st.ReadyPods, PendingPods: st.PendingPods, RejectedPods: st.RejectedPods,
 		})
+		fillIPAMD(&s.Nodes[len(s.Nodes)-1], nd.IPAMDStatus())
 		for _, p := range nd.Pods() {
 			if p.Phase == node.PhaseReady {
 				l.mu.Lock()

@@ -70,3 +70,11 @@ func TestThrottleWords(t *testing.T) {
 		assert.Equal(t, want, cc.Throttle, word)
 	}
 }
+
+// The scenario's words for the aws-node container and the checkpoint step
+// are the node's: nodelab passes them through unchanged.
+func TestCrashLoopWordsAgreeWithNode(t *testing.T) {
+	assert.Equal(t, node.CheckpointActions, scenario.CheckpointActions)
+	assert.Equal(t, node.IPAMDRunning, scenario.IPAMDRunning)
+	assert.Equal(t, node.IPAMDCrashLoopBackOff, scenario.IPAMDCrashLoopBackOff)
+}

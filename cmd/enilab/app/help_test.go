@@ -36,7 +36,7 @@ func TestScenariosListsAndPrintsBuiltins(t *testing.T) {
 	out, _, code := run(noLab, "scenarios")
 	require.Equal(t, ExitOK, code)
 	assert.Len(t, strings.Split(strings.TrimSpace(out), "\n"), len(builtins(t)))
-	assert.Contains(t, out, "max-pods            The max-pods wall.")
+	assert.Regexp(t, `(?m)^max-pods +The max-pods wall\.$`, out, "names padded to the longest")
 
 	out, _, code = run(noLab, "scenarios", "max-pods")
 	require.Equal(t, ExitOK, code)

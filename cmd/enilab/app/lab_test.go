@@ -145,7 +145,7 @@ func assertReportShape(t *testing.T, rep map[string]any) {
 		assert.Equal(t, []string{"index", "kind", "labMs", "message", "ok"}, keys("steps[]", s))
 	}
 	for _, n := range list("nodes") {
-		assert.Equal(t, []string{"assignedIPs", "enis", "instanceId", "instanceType", "maxPods", "name", "pendingPods",
+		assert.Equal(t, []string{"assignedIPs", "enis", "instanceId", "instanceType", "ipamd", "ipamdRestarts", "maxPods", "name", "pendingPods",
 			"prefixes", "readyPods", "rejectedPods", "totalIPs", "warmIPs"}, keys("nodes[]", n))
 	}
 	for _, s := range list("subnets") {

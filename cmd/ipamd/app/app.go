@@ -105,8 +105,13 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	if started != nil {
 		started(d)
 	}
-	<-ctx.Done()
-	return d.Close()
+	select {
+	case <-ctx.Done():
+		return d.Close()
+	case err := <-d.Exited(): // upstream's _main returns 1 when its gRPC handler fails
+		d.Close()
+		return err
+	}
 }
 
 func parseLabels(s string) (map[string]string, error) {
