@@ -1,17 +1,17 @@
 package e2e
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
-	"strconv"
-	"strings"
-	"time"
 
 	. "github.com/onsi/gomega"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/enilab/enilab/fakeec2"
 	"github.com/enilab/enilab/node"
@@ -29,10 +29,14 @@ func (p pool) String() string {
 	return fmt.Sprintf("enis=%d total=%d assigned=%d warm=%d", p.ENIs, p.Total, p.Assigned, p.Warm())
 }
 
-var httpClient = &http.Client{Timeout: 5 * time.Second}
-
-func get(url string) ([]byte, error) {
-	resp, err := httpClient.Get(url)
+// get fetches url from inside n's namespace, as curl on the node does:
+// ipamd serves introspection on 127.0.0.1:61679 and metrics on :61678
+// there, as on EKS.
+func get(n *node.Node, url string) ([]byte, error) {
+	if n.IPAMD() == nil {
+		return nil, fmt.Errorf("ipamd of %s is restarting", n.Name())
+	}
+	resp, err := n.HTTPClient().Get(url)
 	if err != nil {
 		return nil, err
 	}
@@ -50,11 +54,7 @@ func get(url string) ([]byte, error) {
 // introspected reads GET /v1/enis (upstream's ENIInfos by network card:
 // TotalIPs, AssignedIPs, ENIs by id) for network card 0.
 func introspected(n *node.Node) (pool, error) {
-	d := n.IPAMD()
-	if d == nil {
-		return pool{}, fmt.Errorf("ipamd of %s is restarting", n.Name())
-	}
-	b, err := get("http://" + d.IntrospectionAddr() + "/v1/enis")
+	b, err := get(n, "http://127.0.0.1:61679/v1/enis")
 	if err != nil {
 		return pool{}, err
 	}
@@ -70,38 +70,28 @@ func introspected(n *node.Node) (pool, error) {
 	return pool{ENIs: len(v.ENIs), Total: v.TotalIPs, Assigned: v.AssignedIPs}, nil
 }
 
-// metrics reads the unlabelled samples of GET /metrics.
+// metrics reads GET /metrics with Prometheus's own text parser: each
+// unlabelled sample by name, and every labelled series summed under
+// "name{}".
 func metrics(n *node.Node) (map[string]float64, error) {
-	d := n.IPAMD()
-	if d == nil {
-		return nil, fmt.Errorf("ipamd of %s is restarting", n.Name())
-	}
-	b, err := get("http://" + d.MetricsAddr() + "/metrics")
+	b, err := get(n, "http://127.0.0.1:61678/metrics")
 	if err != nil {
 		return nil, err
 	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("parse /metrics: %w", err)
+	}
 	out := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(string(b)))
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		name, val, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		if i := strings.IndexByte(name, '{'); i >= 0 {
-			// Labelled series: sum them under the bare name too.
-			f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-			if err == nil {
-				out[name[:i]+"{}"] += f
+	for name, fam := range families {
+		for _, m := range fam.GetMetric() {
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue() + m.GetUntyped().GetValue()
+			if len(m.GetLabel()) > 0 {
+				out[name+"{}"] += v
+				continue
 			}
-			continue
-		}
-		f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		if err == nil {
-			out[name] = f
+			out[name] = v
 		}
 	}
 	return out, nil

@@ -37,6 +37,11 @@ type Options struct {
 	MaxPods           int // node's explicit maxPods; 0 = computed (DESIGN §3)
 	Logger            *slog.Logger
 
+	// Listen opens the introspection and metrics listeners; nil =
+	// net.Listen. A lab passes one that listens inside the node's network
+	// namespace, where aws-node (a host-network pod) listens on a node.
+	Listen func(network, addr string) (net.Listener, error)
+
 	// VethExists, when set, replaces the look-up of a pod's host veth in
 	// NetNSPath during restore (tests without namespaces use it).
 	VethExists func(name string) (bool, error)

@@ -71,7 +71,11 @@ func (d *Daemon) serve() error {
 }
 
 func (d *Daemon) listenHTTP(addr string, h http.Handler) (*http.Server, string, error) {
-	lis, err := net.Listen("tcp", addr)
+	listen := d.opts.Listen
+	if listen == nil {
+		listen = net.Listen
+	}
+	lis, err := listen("tcp", addr)
 	if err != nil {
 		return nil, "", err
 	}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -48,4 +49,33 @@ func (n *Node) startEndpoints() error {
 		}()
 	}
 	return nil
+}
+
+// listenInNode opens a listener inside the node's namespace, where aws-node
+// (a host-network pod) listens on a real node: ipamd's introspection on
+// 127.0.0.1:61679 and metrics on :61678 of each node, as on EKS.
+func (n *Node) listenInNode(network, addr string) (net.Listener, error) {
+	var ln net.Listener
+	err := nsutil.Do(n.nsPath, func() error {
+		var err error
+		ln, err = net.Listen(network, addr)
+		return err
+	})
+	return ln, err
+}
+
+// HTTPClient is an HTTP client whose connections start inside the node's
+// namespace, as `curl` run on the node: http://127.0.0.1:61679/v1/enis is
+// this node's ipamd, http://169.254.169.254 its IMDS.
+func (n *Node) HTTPClient() *http.Client {
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var conn net.Conn
+		err := nsutil.Do(n.nsPath, func() error {
+			var err error
+			conn, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+			return err
+		})
+		return conn, err
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
 }

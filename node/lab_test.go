@@ -328,15 +328,7 @@ func TestEndpointsInsideNode(t *testing.T) {
 	l := fabricLab(t, "ep", 0, nil)
 	n, err := l.AddNode(context.Background(), Spec{Name: "node-1", InstanceType: "c5.large"})
 	require.NoError(t, err)
-	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var c net.Conn
-		err := nsutil.Do(n.NetNS(), func() error {
-			var err error
-			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
-			return err
-		})
-		return c, err
-	}}}
+	client := n.HTTPClient()
 	req, _ := http.NewRequest(http.MethodPut, "http://169.254.169.254/latest/api/token", nil)
 	req.Header.Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", "60")
 	resp, err := client.Do(req)

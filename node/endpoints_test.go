@@ -1,0 +1,50 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Each node's ipamd serves introspection on 127.0.0.1:61679 and metrics on
+// :61678 inside the node's namespace, as aws-node (a host-network pod) does
+// on an EKS node: two nodes use the same ports, each answering its own
+// figures.
+func TestIPAMDPortsInsideEachNode(t *testing.T) {
+	l := churnLab(t)
+	ctx := context.Background()
+	for i, pods := range []int{0, 3} {
+		n, err := l.AddNode(ctx, Spec{Name: fmt.Sprintf("node-%d", i+1), InstanceType: "c5.large"})
+		require.NoError(t, err)
+		require.NoError(t, n.AddPods(ctx, pods))
+		waitAllReady(t, map[*Node]int{n: pods})
+	}
+	for _, n := range l.Nodes() {
+		st := n.Status()
+		body := getInNode(t, n, "http://127.0.0.1:61679/v1/enis")
+		var cards map[string]struct{ TotalIPs, AssignedIPs int }
+		require.NoError(t, json.Unmarshal(body, &cards), "%s", body)
+		assert.Equal(t, st.TotalIPs, cards["0"].TotalIPs, "%s: /v1/enis TotalIPs", n.Name())
+		assert.Equal(t, st.AssignedIPs, cards["0"].AssignedIPs, "%s: /v1/enis AssignedIPs", n.Name())
+
+		metrics := string(getInNode(t, n, "http://127.0.0.1:61678/metrics"))
+		assert.Contains(t, metrics, fmt.Sprintf("awscni_assigned_ip_addresses %d\n", st.AssignedIPs), n.Name())
+	}
+}
+
+func getInNode(t *testing.T, n *Node, url string) []byte {
+	t.Helper()
+	resp, err := n.HTTPClient().Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", url, b)
+	return b
+}
