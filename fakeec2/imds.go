@@ -2,7 +2,6 @@ package fakeec2
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -128,8 +127,7 @@ func (s *Server) imdsDynamic(in *instance, path string) (body string, ok, known 
 			"pendingTime": ts(in.launched), "privateIp": in.primaryIP.String(), "region": s.cfg.Region,
 			"version": "2017-09-30",
 		}
-		b, _ := json.MarshalIndent(doc, "", "  ")
-		return string(b), true, true
+		return imdsJSON(doc), true, true
 	case "/latest/dynamic/instance-identity/", "/latest/dynamic/instance-identity":
 		return "document", true, true
 	case "/latest/dynamic/", "/latest/dynamic":
@@ -170,7 +168,7 @@ func imdsAttachedENIs(in *instance, now time.Time, lag time.Duration) imdsENIs {
 func (s *Server) imdsMetaData(in *instance, att imdsENIs, rest string) (string, bool) {
 	switch rest {
 	case "":
-		return "ami-id\nhostname\ninstance-id\ninstance-type\nlocal-hostname\nlocal-ipv4\nmac\nnetwork/\nplacement/", true
+		return "ami-id\nhostname\niam/\ninstance-id\ninstance-type\nlocal-hostname\nlocal-ipv4\nmac\nnetwork/\nplacement/", true
 	case "ami-id":
 		return in.imageID, true
 	case "instance-id":
@@ -200,6 +198,9 @@ func (s *Server) imdsMetaData(in *instance, att imdsENIs, rest string) (string, 
 		return "macs/", true
 	case "network/interfaces/macs", "network/interfaces/macs/":
 		return imdsMACList(att), true
+	}
+	if key, ok := strings.CutPrefix(rest, "iam"); ok {
+		return s.imdsIAM(in, key, s.cfg.TokenClock.Now())
 	}
 	rest, ok := strings.CutPrefix(rest, "network/interfaces/macs/")
 	if !ok {

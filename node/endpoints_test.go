@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -47,4 +50,31 @@ func getInNode(t *testing.T, n *Node, url string) []byte {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", url, b)
 	return b
+}
+
+// The AWS CLI run on a node with no credentials anywhere finds the
+// instance role's in IMDS, as on an EC2 instance, and reaches the lab's EC2
+// endpoint from inside the node (ip netns exec, as an operator does).
+func TestAWSCLIOnANodeUsesTheInstanceRole(t *testing.T) {
+	cli := awsCLIPath(t)
+	l := churnLab(t)
+	n, err := l.AddNode(context.Background(), Spec{Name: "node-1", InstanceType: "c5.large"})
+	require.NoError(t, err)
+	cmd := exec.Command("ip", "netns", "exec", n.NetNSName(), cli, "ec2", "describe-instances",
+		"--endpoint-url", EC2Endpoint, "--query", "Reservations[].Instances[].InstanceId", "--output", "text")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "AWS_DEFAULT_REGION=us-west-2"}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Equal(t, n.InstanceID(), strings.TrimSpace(string(out)))
+}
+
+func awsCLIPath(t *testing.T) string {
+	if p := os.Getenv("ENILAB_AWS_CLI"); p != "" {
+		return p
+	}
+	if _, err := os.Stat("/usr/bin/aws"); err == nil {
+		return "/usr/bin/aws"
+	}
+	t.Skip("AWS CLI v2 not installed (set ENILAB_AWS_CLI or install /usr/bin/aws, e.g. Debian's awscli)")
+	return ""
 }
