@@ -18,11 +18,6 @@ func (s *Server) IMDS(instanceID string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveIMDS(instanceID, w, r) })
 }
 
-// maxTokens bounds live IMDS tokens across all instances; when full, expired
-// ones go first, then arbitrary ones (their holders get 401 and fetch a new
-// token, as every IMDSv2 client does).
-const maxTokens = 4096
-
 const (
 	tokenHeader    = "X-Aws-Ec2-Metadata-Token"
 	tokenTTLHeader = "X-Aws-Ec2-Metadata-Token-Ttl-Seconds"
@@ -51,18 +46,7 @@ func (s *Server) serveIMDS(instanceID string, w http.ResponseWriter, r *http.Req
 			imdsError(w, http.StatusBadRequest)
 			return
 		}
-		now := s.cfg.TokenClock.Now()
-		s.imdsMu.Lock()
-		tok := fmt.Sprintf("AQAE%016x%016x", s.tokRng.Uint64(), s.tokRng.Uint64())
-		if len(s.tokens) >= maxTokens { // bound the table, amortised
-			for t, exp := range s.tokens {
-				if !now.Before(exp) || len(s.tokens) >= maxTokens/2 {
-					delete(s.tokens, t)
-				}
-			}
-		}
-		s.tokens[tok] = now.Add(time.Duration(ttl) * time.Second)
-		s.imdsMu.Unlock()
+		tok := s.mintToken(instanceID, s.cfg.TokenClock.Now().Add(time.Duration(ttl)*time.Second))
 		w.Header().Set(tokenTTLHeader, strconv.Itoa(ttl))
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte(tok))
@@ -73,11 +57,7 @@ func (s *Server) serveIMDS(instanceID string, w http.ResponseWriter, r *http.Req
 		imdsError(w, http.StatusMethodNotAllowed)
 		return
 	}
-	tok := r.Header.Get(tokenHeader)
-	s.imdsMu.Lock()
-	exp, ok := s.tokens[tok]
-	s.imdsMu.Unlock()
-	if tok == "" || !ok || !s.cfg.TokenClock.Now().Before(exp) {
+	if !s.tokenValid(instanceID, r.Header.Get(tokenHeader), s.cfg.TokenClock.Now()) {
 		imdsError(w, http.StatusUnauthorized)
 		return
 	}

@@ -193,3 +193,34 @@ func TestIMDSListingsOfferOnlyWhatAnswers(t *testing.T) {
 		assert.True(t, seen[path], "%s is listed", path)
 	}
 }
+
+// A live token stays valid however many others are issued (found by a
+// 10-minute FuzzIMDS run: a bounded token table evicted live tokens, and
+// their holders got 401), and a token is good only on the instance that
+// issued it, as EC2's are.
+func TestIMDSTokensNeverEvictedAndBoundToTheirInstance(t *testing.T) {
+	l := newLab(t, "m5.large")
+	other, err := l.srv.RunInstance(fakeec2.InstanceSpec{Type: "m5.large", SubnetID: l.sub.ID})
+	require.NoError(t, err)
+	a := httptest.NewServer(l.srv.IMDS(l.inst.ID))
+	t.Cleanup(a.Close)
+	b := httptest.NewServer(l.srv.IMDS(other.ID))
+	t.Cleanup(b.Close)
+
+	_, first := imdsToken(t, a.URL, "21600")
+	for range 20000 {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPut, "/latest/api/token", nil)
+		req.Header.Set("X-aws-ec2-metadata-token-ttl-seconds", "60")
+		l.srv.IMDS(other.ID).ServeHTTP(rec, req)
+		require.Equal(t, http.StatusOK, rec.Code)
+	}
+	code, body := imdsGet(t, a.URL, first, "/latest/meta-data/instance-id")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, l.inst.ID, body)
+
+	code, _ = imdsGet(t, b.URL, first, "/latest/meta-data/instance-id")
+	assert.Equal(t, http.StatusUnauthorized, code, "another instance's token")
+	code, _ = imdsGet(t, a.URL, first[:len(first)-1]+"0", "/latest/meta-data/instance-id")
+	assert.Equal(t, http.StatusUnauthorized, code, "a token altered by one digit")
+}

@@ -101,9 +101,7 @@ type Server struct {
 	ridMu sync.Mutex
 	rid   *rand.Rand
 
-	imdsMu sync.Mutex
-	tokens map[string]time.Time // IMDS token → lab expiry
-	tokRng *rand.Rand
+	tokenKey []byte // signs IMDSv2 tokens (imds_token.go)
 }
 
 // New returns a Server with an empty account: create VPCs, subnets and
@@ -118,8 +116,7 @@ func New(cfg Config) (*Server, error) {
 		st:       newState(cfg.Region, cfg.AccountID, cfg.Seed),
 		watchers: map[*watcher]struct{}{},
 		rid:      rand.New(rand.NewPCG(uint64(cfg.Seed), 0x726571)),
-		tokens:   map[string]time.Time{},
-		tokRng:   rand.New(rand.NewPCG(uint64(cfg.Seed), 0x746f6b)),
+		tokenKey: tokenKey(cfg.Seed),
 	}, nil
 }
 
