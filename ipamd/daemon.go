@@ -278,6 +278,10 @@ func (d *Daemon) Status() Status {
 // returns ("Failed to set up gRPC handler"), or nil after Close.
 func (d *Daemon) Exited() <-chan error { return d.exited }
 
+// Assignments returns the addresses assigned to pods, with the ENI and
+// device each is on, ordered by address.
+func (d *Daemon) Assignments() []datastore.Assignment { return d.store.Assignments() }
+
 // IntrospectionAddr is the bound introspection address ("" when off).
 func (d *Daemon) IntrospectionAddr() string { return d.introAddr }
 

@@ -43,6 +43,12 @@ type PodStatus struct {
 	Attempts    int
 	// Message says why a pod is rejected or still pending (last ADD error).
 	Message string
+	// ENI, Device and Subnet place the pod's address: the ENI ipamd
+	// assigned it on, its device number and the ENI's subnet ("", -1, ""
+	// while the pod has no address or ipamd is down).
+	ENI    string
+	Device int
+	Subnet string
 }
 
 type pod struct {
@@ -327,9 +333,43 @@ func (n *Node) Pods() []PodStatus {
 	pods := slices.Clone(n.pods)
 	n.mu.Unlock()
 	slices.SortFunc(pods, func(a, b *pod) int { return cmp.Compare(a.num, b.num) })
+	placed := n.placements()
 	out := make([]PodStatus, len(pods))
 	for i, p := range pods {
 		out[i] = p.status()
+		out[i].Device = -1
+		if pl, ok := placed[out[i].IP]; ok && out[i].IP.IsValid() {
+			out[i].ENI, out[i].Device, out[i].Subnet = pl.ENI, pl.Device, pl.Subnet
+		}
+	}
+	return out
+}
+
+// placement is where ipamd put an address: its ENI, device and subnet.
+type placement struct {
+	ENI    string
+	Device int
+	Subnet string
+}
+
+// placements maps each address ipamd has assigned to its placement; empty
+// while ipamd is down.
+func (n *Node) placements() map[netip.Addr]placement {
+	d := n.IPAMD()
+	if d == nil {
+		return nil
+	}
+	out := map[netip.Addr]placement{}
+	subnets := map[string]string{}
+	for _, a := range d.Assignments() {
+		sub, ok := subnets[a.ENIID]
+		if !ok {
+			if e, found := n.lab.ec2.ENI(a.ENIID); found {
+				sub = e.SubnetID
+			}
+			subnets[a.ENIID] = sub
+		}
+		out[a.IP] = placement{ENI: a.ENIID, Device: a.DeviceNumber, Subnet: sub}
 	}
 	return out
 }

@@ -65,9 +65,25 @@ type EC2Report struct {
 	FaultsInjected int            `json:"faultsInjected"`
 }
 
-// PodsReport summarises pod start latency.
+// PodsReport summarises pod start latency and lists every pod.
 type PodsReport struct {
 	ReadyLatencyMs Percentiles `json:"readyLatencyMs"`
+	Items          []PodReport `json:"items"`
+}
+
+// PodReport is one pod at the end of the run: where its address is (IP,
+// ENI, device, subnet; empty and -1 without one), its phase and why it is
+// not running, and its ready latency in lab milliseconds (0 if not ready).
+type PodReport struct {
+	Name           string `json:"name"`
+	Node           string `json:"node"`
+	Phase          string `json:"phase"`
+	IP             string `json:"ip"`
+	ENI            string `json:"eni"`
+	Device         int    `json:"device"`
+	Subnet         string `json:"subnet"`
+	ReadyLatencyMs int64  `json:"readyLatencyMs"`
+	Message        string `json:"message,omitempty"`
 }
 
 // Percentiles of pod ready latency, in lab milliseconds (0 when no pod got
@@ -112,6 +128,11 @@ func (r *Report) fillFinal(s Snapshot) {
 	}
 	r.EC2 = EC2Report{Calls: nonNil(s.EC2.Calls), Errors: nonNil(s.EC2.Errors), Throttled: s.EC2.Throttled, FaultsInjected: s.EC2.FaultsInjected}
 	r.Pods.ReadyLatencyMs = LatencyPercentiles(s.ReadyLatencies)
+	r.Pods.Items = make([]PodReport, 0, len(s.Pods))
+	for _, p := range s.Pods {
+		r.Pods.Items = append(r.Pods.Items, PodReport{Name: p.Name, Node: p.Node, Phase: p.Phase, IP: p.IP, ENI: p.ENI,
+			Device: p.Device, Subnet: p.Subnet, ReadyLatencyMs: p.ReadyLatency.Milliseconds(), Message: p.Message})
+	}
 }
 
 func nonNil(m map[string]int) map[string]int {
@@ -125,6 +146,9 @@ func nonNil(m map[string]int) map[string]int {
 func (r *Report) WriteJSON(w io.Writer) error {
 	if r.Steps == nil {
 		r.Steps = []StepReport{}
+	}
+	if r.Pods.Items == nil {
+		r.Pods.Items = []PodReport{}
 	}
 	if r.Nodes == nil {
 		r.Nodes = []NodeReport{}

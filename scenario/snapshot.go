@@ -13,13 +13,22 @@ type Snapshot struct {
 	// Waiting lists the pods that are not running (Pending or Rejected)
 	// with the reason the kubelet-like runner last saw.
 	Waiting []PodState
+	// Pods is every pod, node by node, oldest first.
+	Pods []PodState
 }
 
-// PodState is a pod that is not running.
+// PodState is one pod: where its address is and how it is doing.
 type PodState struct {
 	Name    string
+	Node    string
 	Phase   string
 	Message string
+	IP      string // "" without an address
+	ENI     string
+	Device  int // -1 without an address
+	Subnet  string
+	// ReadyLatency is the lab time from creation to ready (0 if not).
+	ReadyLatency time.Duration
 }
 
 // NodeState is one node's pool and pods.

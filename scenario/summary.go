@@ -41,6 +41,9 @@ func FormatSummary(s Snapshot) string {
 	if len(s.EC2.Errors) > 0 {
 		b.WriteString("  errors: " + countList(s.EC2.Errors) + "\n")
 	}
+	if len(s.Pods) > 0 {
+		b.WriteString(formatPods(s.Pods))
+	}
 	if len(s.Waiting) > 0 {
 		b.WriteString(FormatWaiting(s.Waiting))
 	}
@@ -52,6 +55,40 @@ func FormatSummary(s Snapshot) string {
 		fmt.Fprintf(&b, "pod ready latency (lab time, %d pods): p50 %s  p90 %s  p99 %s  max %s\n",
 			len(s.ReadyLatencies), ms(p.P50), ms(p.P90), ms(p.P99), ms(p.Max))
 	}
+	return b.String()
+}
+
+// maxPodRows bounds the summary's pod table; the report lists every pod.
+const maxPodRows = 40
+
+// formatPods is the per-pod table: where each pod's address is and how
+// long it took to be ready.
+func formatPods(ps []PodState) string {
+	var b strings.Builder
+	b.WriteString("\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "POD\tSTATE\tIP\tENI\tDEVICE\tSUBNET\tREADY AFTER")
+	for i, p := range ps {
+		if i == maxPodRows {
+			break
+		}
+		ip, eni, dev, sub, ready := "-", "-", "-", "-", "-"
+		if p.IP != "" {
+			ip, eni, sub = p.IP, p.ENI, p.Subnet
+		}
+		if p.Device >= 0 {
+			dev = fmt.Sprint(p.Device)
+		}
+		if p.ReadyLatency > 0 {
+			ready = fmtDur(p.ReadyLatency)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Phase, ip, cmp.Or(eni, "-"), dev, cmp.Or(sub, "-"), ready)
+	}
+	tw.Flush()
+	if len(ps) > maxPodRows {
+		fmt.Fprintf(&b, "… and %d more pods (the report lists every pod)\n", len(ps)-maxPodRows)
+	}
+	b.WriteString("\n")
 	return b.String()
 }
 

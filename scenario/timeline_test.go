@@ -82,6 +82,10 @@ func TestFormatSummary(t *testing.T) {
 		Subnets:        []SubnetState{{ID: "subnet-a", CIDR: "10.0.1.0/24", Free: 231}},
 		EC2:            EC2Counts{Calls: map[string]int{"CreateTags": 1, "AssignPrivateIpAddresses": 5}, Errors: map[string]int{"RequestLimitExceeded": 2}, Throttled: 2},
 		ReadyLatencies: []time.Duration{time.Second, 3 * time.Second},
+		Pods: []PodState{
+			{Name: "node-1/pod-1", Node: "node-1", Phase: "Ready", IP: "10.0.1.20", ENI: "eni-0a", Device: 1, Subnet: "subnet-a", ReadyLatency: 1200 * time.Millisecond},
+			{Name: "node-1/pod-2", Node: "node-1", Phase: "Pending", Device: -1, Message: "no IP"},
+		},
 	}
 	out := FormatSummary(s)
 	lines := strings.Split(out, "\n")
@@ -91,9 +95,24 @@ func TestFormatSummary(t *testing.T) {
 	assert.Contains(t, out, "EC2: 6 calls, 2 errors, 2 throttled, 0 faults injected")
 	assert.Contains(t, out, "calls:  AssignPrivateIpAddresses 5, CreateTags 1", "busiest action first")
 	assert.Contains(t, out, "pod ready latency (lab time, 2 pods): p50 1s  p90 3s  p99 3s  max 3s")
+	assert.Contains(t, out, "POD           STATE    IP         ENI     DEVICE  SUBNET    READY AFTER\n"+
+		"node-1/pod-1  Ready    10.0.1.20  eni-0a  1       subnet-a  1.2s\n"+
+		"node-1/pod-2  Pending  -          -       -       -         -\n")
 	for _, l := range lines {
 		assert.Equal(t, strings.TrimRight(l, " "), l, "no trailing blanks in CI logs")
 	}
+}
+
+// The summary lists 40 pods and says how many more the report holds.
+func TestFormatSummaryBoundsThePodTable(t *testing.T) {
+	var s Snapshot
+	for i := 1; i <= 45; i++ {
+		s.Pods = append(s.Pods, PodState{Name: fmt.Sprintf("node-1/pod-%d", i), Phase: "Ready", IP: "10.0.1.1", ENI: "eni-0a", Subnet: "subnet-a"})
+	}
+	out := FormatSummary(s)
+	assert.Contains(t, out, "node-1/pod-40 ")
+	assert.NotContains(t, out, "node-1/pod-41 ")
+	assert.Contains(t, out, "… and 5 more pods (the report lists every pod)")
 }
 
 func TestFormatWaitingGroupsByReason(t *testing.T) {

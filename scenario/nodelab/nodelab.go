@@ -181,6 +181,7 @@ func (l *scenarioLab) Snapshot() scenario.Snapshot {
 		})
 		fillIPAMD(&s.Nodes[len(s.Nodes)-1], nd.IPAMDStatus())
 		for _, p := range nd.Pods() {
+			s.Pods = append(s.Pods, podState(nd.Name(), p))
 			if p.Phase == node.PhaseReady {
 				l.mu.Lock()
 				l.ready[p.Name] = p.ReadyLatency
@@ -203,6 +204,19 @@ func (l *scenarioLab) Snapshot() scenario.Snapshot {
 	c := l.chaos.Counters()
 	s.EC2 = scenario.EC2Counts{Calls: c.Calls, Errors: c.Errors, Throttled: c.Throttled, FaultsInjected: c.FaultsInjected}
 	return s
+}
+
+// podState is a pod as the scenario runner reports it.
+func podState(nodeName string, p node.PodStatus) scenario.PodState {
+	ps := scenario.PodState{Name: p.Name, Node: nodeName, Phase: p.Phase, Message: p.Message,
+		ENI: p.ENI, Device: p.Device, Subnet: p.Subnet}
+	if p.IP.IsValid() {
+		ps.IP = p.IP.String()
+	}
+	if p.Phase == node.PhaseReady {
+		ps.ReadyLatency = p.ReadyLatency
+	}
+	return ps
 }
 
 // Close tears the whole lab down.

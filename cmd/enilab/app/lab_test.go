@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -152,9 +153,15 @@ func assertReportShape(t *testing.T, rep map[string]any) {
 		assert.Equal(t, []string{"cidr", "free", "id"}, keys("subnets[]", s))
 	}
 	assert.Equal(t, []string{"calls", "errors", "faultsInjected", "throttled"}, keys("ec2", rep["ec2"]))
-	assert.Equal(t, []string{"readyLatencyMs"}, keys("pods", rep["pods"]))
+	assert.Equal(t, []string{"items", "readyLatencyMs"}, keys("pods", rep["pods"]))
 	if pods, ok := rep["pods"].(map[string]any); ok {
 		assert.Equal(t, []string{"max", "p50", "p90", "p99"}, keys("pods.readyLatencyMs", pods["readyLatencyMs"]))
+		items, _ := pods["items"].([]any)
+		for _, p := range items {
+			ks := keys("pods.items[]", p)
+			ks = slices.DeleteFunc(ks, func(k string) bool { return k == "message" }) // only when not running
+			assert.Equal(t, []string{"device", "eni", "ip", "name", "node", "phase", "readyLatencyMs", "subnet"}, ks)
+		}
 	}
 }
 
