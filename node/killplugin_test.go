@@ -174,9 +174,11 @@ type killProxy struct {
 	gate    chan struct{} // the armed kill's DEL gate
 }
 
-// start is the lab's PluginIPAMDSocket: a proxy socket for the node.
+// start is the lab's PluginIPAMDSocket: a proxy socket for the node (one
+// node per proxy).
 func (p *killProxy) start(node, ipamdSocket string) string {
 	t := p.t
+	require.Nil(t, p.ipamd, "a killProxy serves one node")
 	conn, err := grpc.NewClient("unix://"+ipamdSocket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
