@@ -45,10 +45,12 @@ func TestSIGKILLDuringCheckpointWrites(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.run(ctx, cl) }()
 		s.waitAnswers(t, 3)
-		// A request takes 1–3 ms, most of it the checkpoint write: a kill
-		// at a random offset from a request's start lands anywhere in it.
-		<-s.sent
-		<-s.sent
+		// A request takes 1–3 ms, a good part of it the checkpoint write
+		// (fsync): a kill at a random offset from a request's start lands
+		// anywhere in it. The seed picks offsets, not the scheduling, so a
+		// rerun with it is not the same run.
+		s.waitSent(t)
+		s.waitSent(t)
 		time.Sleep(time.Duration(rnd.Int64N(int64(3 * time.Millisecond))))
 		p.kill(t)
 		cancel()
@@ -130,6 +132,17 @@ func (s *podStream) run(ctx context.Context, cl pluginClient) {
 		if ip == "" && op == "add" {
 			time.Sleep(5 * time.Millisecond) // pool empty: as the kubelet, try later
 		}
+	}
+}
+
+// waitSent waits until the stream sends its next request (or the one
+// sent since the last wait).
+func (s *podStream) waitSent(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.sent:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the request stream stopped")
 	}
 }
 
