@@ -88,6 +88,43 @@ func TestSIGKILLAtEachStepOfPrefixAssignment(t *testing.T) {
 	}
 }
 
+// TestSIGKILLAtEachStepOfRelease kills ipamd while it gives addresses and
+// ENIs back: at the UnassignPrivateIpAddresses of a shrink (upstream's
+// decreaseDatastorePool), at the DetachNetworkInterface and the
+// DeleteNetworkInterface of a surplus ENI (tryFreeENI → freeENI). The next
+// ipamd takes EC2's word for the pool (nodeIPPoolReconcile) and deletes
+// the ENI left detached (cleanUpLeakedENIs); nothing leaks.
+func TestSIGKILLAtEachStepOfRelease(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs ipamd processes")
+	}
+	for _, c := range []struct{ step, env, want string }{
+		// WARM_IP_TARGET=2 keeps two addresses, on the primary.
+		{"UnassignPrivateIpAddresses", "WARM_IP_TARGET=2", "enis=1 ec2IPs=2 prefixes=0 ipamdIPs=2 assigned=0 unattached=0"},
+		// WARM_ENI_TARGET=1 keeps the primary's five addresses.
+		{"DetachNetworkInterface", "WARM_ENI_TARGET=1", "enis=1 ec2IPs=5 prefixes=0 ipamdIPs=5 assigned=0 unattached=0"},
+		{"DeleteNetworkInterface", "WARM_ENI_TARGET=1", "enis=1 ec2IPs=5 prefixes=0 ipamdIPs=5 assigned=0 unattached=0"},
+	} {
+		t.Run(c.step, func(t *testing.T) {
+			lab := newEC2Lab(t, "t3.medium", c.step)
+			dir := t.TempDir()
+			// A pool of three full ENIs, then an ipamd that wants less.
+			full := startIPAMD(t, dir, lab, "WARM_ENI_TARGET=3")
+			lab.waitPool(t, full, func(p poolView) bool { return p.String() == "enis=3 ec2IPs=15 prefixes=0 ipamdIPs=15 assigned=0 unattached=0" })
+			full.stop(t)
+			lab.hold.armed.Store(true)
+			first := startIPAMD(t, dir, lab, c.env)
+			lab.waitHeld(t)
+			first.kill(t)
+			t.Logf("killed at %s: %s", c.step, lab.pool(t, first.introspection))
+			lab.hold.open()
+			second := startIPAMD(t, dir, lab, c.env)
+			lab.waitPool(t, second, func(p poolView) bool { return p.String() == c.want })
+			second.stop(t)
+		})
+	}
+}
+
 // killCase is one kill point: the EC2 action whose answer ipamd never
 // hears, the node, ipamd's environment and the pool both sides agree on
 // after recovery.
@@ -170,7 +207,7 @@ func (l *ec2Lab) waitPool(t *testing.T, p *ipamdProcess, ok func(poolView) bool)
 			return got
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after a SIGKILL at %s the pool did not recover: %s", l.hold.action, got)
+			t.Fatalf("the pool never got there (kill point %s): %s", l.hold.action, got)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
