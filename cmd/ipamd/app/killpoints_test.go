@@ -110,7 +110,9 @@ func TestSIGKILLAtEachStepOfRelease(t *testing.T) {
 			dir := t.TempDir()
 			// A pool of three full ENIs, then an ipamd that wants less.
 			full := startIPAMD(t, dir, lab, "WARM_ENI_TARGET=3")
-			lab.waitPool(t, full, func(p poolView) bool { return p.String() == "enis=3 ec2IPs=15 prefixes=0 ipamdIPs=15 assigned=0 unattached=0" })
+			lab.waitPool(t, full, func(p poolView) bool {
+				return p.String() == "enis=3 ec2IPs=15 prefixes=0 ipamdIPs=15 assigned=0 unattached=0"
+			})
 			full.stop(t)
 			lab.hold.armed.Store(true)
 			first := startIPAMD(t, dir, lab, c.env)
