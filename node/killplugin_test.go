@@ -34,8 +34,9 @@ import (
 // assigned in ipamd with no veth; the runtime's DEL of the dead sandbox
 // releases it (DelNetwork), and when that DEL finds ipamd down the address
 // waits for ipamd's next restart, whose restore drops entries whose pod's
-// host veth is gone (normalizeCheckpointDataByPodVethExistence); the
-// retried ADD of the pod works.
+// host veth is gone (normalizeCheckpointDataByPodVethExistence), as it
+// does when ipamd restarts before the DEL comes; the retried ADD of the
+// pod works.
 func TestPluginKilledBetweenIPAMDAndNetlink(t *testing.T) {
 	needRoot(t)
 	ctx := context.Background()
@@ -83,9 +84,24 @@ func TestPluginKilledBetweenIPAMDAndNetlink(t *testing.T) {
 	requireAssigned(t, n, 2, "pod-1 and pod-2's dead sandbox")
 	require.NoError(t, n.RestartIPAMD(ctx))
 	requireAssigned(t, n, 1, "after a restart with pod-2's veth gone")
-	pod1, _ := n.Pod("node-1/pod-1")
-	require.Equal(t, PhaseReady, pod1.Phase)
-	require.NoError(t, n.CheckPod(ctx, "node-1/pod-1"), "pod-1 is untouched by the restarts")
+
+	// ipamd restarts before the runtime's DEL: the dead sandbox's pod has
+	// no veth yet, so the restore drops it; the DEL then finds no pod
+	// ("datastore: unknown pod"), which the plugin takes as done.
+	// The new pod is pod-2 again: the lab reuses the free number.
+	k = proxy.killNextAdd(delForward)
+	require.NoError(t, n.AddPods(ctx, 1))
+	kill = proxy.waitKilled(t)
+	assertAssignedWithoutVeth(t, n, kill, "pod-2")
+	requireAssigned(t, n, 2, "pod-1 and the new pod-2's dead sandbox")
+	require.NoError(t, n.RestartIPAMD(ctx))
+	requireAssigned(t, n, 1, "after a restart with the new pod-2's veth never made")
+	proxy.releaseDel(k)
+	waitPodReady(t, n, "node-1/pod-2")
+	requireAssigned(t, n, 2, "pod-1 and pod-2")
+	for _, name := range []string{"node-1/pod-1", "node-1/pod-2"} {
+		require.NoError(t, n.CheckPod(ctx, name), "%s after the restarts", name)
+	}
 }
 
 // assertAssignedWithoutVeth checks the state the kill leaves: ipamd holds
