@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,8 +17,9 @@ import (
 // TestSIGKILLWhileGrowingWithPodsHoldingAddresses kills ipamd while it
 // grows a pool whose addresses pods hold (pods added over its gRPC socket,
 // as the plugin adds them): at the AssignPrivateIpAddresses that tops up the
-// primary ENI (upstream's tryAssignIPs) and at the CreateNetworkInterface of
-// the next ENI (tryAllocateENI). The next ipamd restores the pods from the
+// primary ENI (upstream's tryAssignIPs), at the CreateNetworkInterface of
+// the next ENI (tryAllocateENI), and in prefix mode at the
+// AssignPrivateIpAddresses of a /28 (tryAssignPrefixes). The next ipamd restores the pods from the
 // checkpoint (ReadBackingStore) onto the addresses EC2 says the node has
 // (nodeIPPoolReconcile), deletes the never-attached ENI (cleanUpLeakedENIs),
 // answers a repeated ADD of each pod with the address it already holds
@@ -29,42 +31,58 @@ func TestSIGKILLWhileGrowingWithPodsHoldingAddresses(t *testing.T) {
 	}
 	// t3.medium: 5 secondary addresses per ENI. WARM_IP_TARGET=2: after 2
 	// pods the primary tops up; after 3 it is full and the 4th pod's
-	// growth needs a new ENI.
-	for _, c := range []struct {
-		step   string
-		before int
-	}{{"AssignPrivateIpAddresses", 2}, {"CreateNetworkInterface", 3}} {
-		t.Run(c.step, func(t *testing.T) { killWithPods(t, c.step, c.before) })
+	// growth needs a new ENI. The pool then holds 2 addresses beyond the
+	// pods'.
+	ipTarget := func(p poolView, pods int) bool { return p.ipamdIPs == p.ec2IPs && p.ipamdIPs == pods+2 }
+	// t3.small in prefix mode, WARM_PREFIX_TARGET=1: the pool keeps 16
+	// addresses free, in whole /28s; the 17th pod's growth asks for the
+	// primary's third prefix (tryAssignPrefixes).
+	prefixTarget := func(p poolView, pods int) bool {
+		return p.ec2IPs == 0 && p.ipamdIPs == 16*p.prefixes && p.prefixes == (pods+31)/16
+	}
+	for _, c := range []podKillCase{
+		{"AssignPrivateIpAddresses", "t3.medium", "WARM_IP_TARGET=2", 2, ipTarget},
+		{"CreateNetworkInterface", "t3.medium", "WARM_IP_TARGET=2", 3, ipTarget},
+		{"AssignPrivateIpAddresses+prefixes", "t3.small", "ENABLE_PREFIX_DELEGATION=true", 16, prefixTarget},
+	} {
+		t.Run(c.name, func(t *testing.T) { killWithPods(t, c) })
 	}
 }
 
-func killWithPods(t *testing.T, step string, before int) {
-	lab := newEC2Lab(t, "t3.medium", step)
-	env := "WARM_IP_TARGET=2"
+// podKillCase: before pods are added, then the kill point is armed and one
+// more pod is added; pool says whether EC2's and ipamd's pool is the
+// steady one for that many pods.
+type podKillCase struct {
+	name, instanceType, env string
+	before                  int
+	pool                    func(p poolView, pods int) bool
+}
+
+func killWithPods(t *testing.T, c podKillCase) {
+	step, _, _ := strings.Cut(c.name, "+")
+	lab := newEC2Lab(t, c.instanceType, step)
 	dir := t.TempDir()
-	first := startIPAMD(t, dir, lab, env)
+	first := startIPAMD(t, dir, lab, c.env)
 	cl := dialIPAMD(t, first.socket)
 	held := map[string]string{} // container id → address
-	for i := 1; i <= before+1; i++ {
-		if i == before+1 {
-			lab.hold.armed.Store(true)
-		}
+	for i := 1; i <= c.before; i++ {
 		held[containerID(i)] = cl.addOK(t, containerID(i), podName(i))
 	}
+	// The pool settles for those pods, then the next pod's growth is the
+	// one ipamd never hears the end of; the pod's address was free before.
+	lab.waitPool(t, first, agreed(c, c.before))
+	lab.hold.armed.Store(true)
+	i := c.before + 1
+	held[containerID(i)] = cl.addOK(t, containerID(i), podName(i))
 	lab.waitHeld(t)
 	first.kill(t)
 	t.Logf("killed at %s with %d pods: %s", step, len(held), lab.pool(t, first.introspection))
 	lab.hold.open()
 
-	second := startIPAMD(t, dir, lab, env)
+	second := startIPAMD(t, dir, lab, c.env)
 	cl = dialIPAMD(t, second.socket)
 	n := len(held)
-	agreed := func(assigned int) func(poolView) bool {
-		return func(p poolView) bool {
-			return p.assigned == assigned && p.ipamdIPs == p.ec2IPs && p.ipamdIPs == assigned+2 && p.unattached == 0
-		}
-	}
-	lab.waitPool(t, second, agreed(n))
+	lab.waitPool(t, second, agreed(c, n))
 	owner := map[string]string{}
 	// Newest first: a fresh datastore would hand the addresses out in
 	// another order, so only a restored one answers each pod with its own.
@@ -78,8 +96,13 @@ func killWithPods(t *testing.T, step string, before int) {
 		require.NotContains(t, owner, ip, "%s is given %s's address", podName(i), owner[ip])
 		owner[ip] = podName(i)
 	}
-	lab.waitPool(t, second, agreed(n+2))
+	lab.waitPool(t, second, agreed(c, n+2))
 	second.stop(t)
+}
+
+// agreed: EC2 and ipamd agree on the steady pool for that many pods.
+func agreed(c podKillCase, pods int) func(poolView) bool {
+	return func(p poolView) bool { return p.assigned == pods && p.unattached == 0 && c.pool(p, pods) }
 }
 
 func containerID(i int) string { return fmt.Sprintf("sandbox-%04d", i) }
