@@ -22,12 +22,17 @@ import (
 // never a torn or partial file), holds every ADD answered before the kill
 // at its address and nothing DEL took away, and has no address twice; the
 // next ipamd starts on it and answers each pod's repeated ADD with the
-// same address.
+// same address. Addresses come from secondary IPs, then from /28 prefixes.
 func TestSIGKILLDuringCheckpointWrites(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs ipamd processes")
 	}
-	const kills = 20
+	t.Run("secondary-IPs", func(t *testing.T) { killDuringWrites(t) })
+	t.Run("prefixes", func(t *testing.T) { killDuringWrites(t, "ENABLE_PREFIX_DELEGATION=true") })
+}
+
+func killDuringWrites(t *testing.T, env ...string) {
+	const kills = 12
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rnd := rand.New(rand.NewPCG(seed, 1))
@@ -37,7 +42,7 @@ func TestSIGKILLDuringCheckpointWrites(t *testing.T) {
 	s := &podStream{held: map[string]string{}, rnd: rand.New(rand.NewPCG(seed, 2)), sent: make(chan struct{}, 1)}
 	phases, leftover := map[string]int{}, 0
 	for k := 0; k < kills; k++ {
-		p := startIPAMD(t, dir, lab)
+		p := startIPAMD(t, dir, lab, env...)
 		cl := dialIPAMD(t, p.socket)
 		s.resume(t, cl)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -66,7 +71,7 @@ func TestSIGKILLDuringCheckpointWrites(t *testing.T) {
 		phases[phase]++
 	}
 	t.Logf("%d kills %v; %d ADDs and %d DELs answered", kills, phases, s.adds, s.dels)
-	last := startIPAMD(t, dir, lab)
+	last := startIPAMD(t, dir, lab, env...)
 	s.resume(t, dialIPAMD(t, last.socket))
 	last.stop(t)
 }
