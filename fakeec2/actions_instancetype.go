@@ -2,6 +2,7 @@ package fakeec2
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -100,16 +101,22 @@ var typeFields = fields[ec2limits.Type]{
 	"network-info.ena-support":                  func(t ec2limits.Type) []string { return one(enaSupport(t)) },
 	"network-info.efa-supported":                constant[ec2limits.Type]("false"),
 	"processor-info.supported-architecture":     func(t ec2limits.Type) []string { return one(t.Architecture) },
-	"supported-virtualization-type":             constant[ec2limits.Type]("hvm"),
-	"supported-root-device-type":                constant[ec2limits.Type]("ebs"),
-	"supported-usage-class":                     constant[ec2limits.Type]("on-demand", "spot"),
-	"burstable-performance-supported":           func(t ec2limits.Type) []string { return boolVal(burstable(t)) },
-	"free-tier-eligible":                        func(t ec2limits.Type) []string { return boolVal(freeTier(t)) },
-	"supported-boot-mode":                       func(t ec2limits.Type) []string { return bootModes(t) },
-	"memory-info.size-in-mib":                   func(t ec2limits.Type) []string { return knownInt(t.MemoryMiB) },
-	"vcpu-info.default-vcpus":                   func(t ec2limits.Type) []string { return knownInt(t.VCPUs) },
-	"vcpu-info.default-cores":                   func(t ec2limits.Type) []string { c, _ := cores(t); return knownInt(c) },
-	"vcpu-info.default-threads-per-core":        func(t ec2limits.Type) []string { _, th := cores(t); return knownInt(th) },
+	"processor-info.sustained-clock-speed-in-ghz": func(t ec2limits.Type) []string {
+		if t.ClockGHz == 0 {
+			return nil
+		}
+		return one(strconv.FormatFloat(t.ClockGHz, 'f', -1, 64))
+	},
+	"supported-virtualization-type":      constant[ec2limits.Type]("hvm"),
+	"supported-root-device-type":         constant[ec2limits.Type]("ebs"),
+	"supported-usage-class":              constant[ec2limits.Type]("on-demand", "spot"),
+	"burstable-performance-supported":    func(t ec2limits.Type) []string { return boolVal(burstable(t)) },
+	"free-tier-eligible":                 func(t ec2limits.Type) []string { return boolVal(freeTier(t)) },
+	"supported-boot-mode":                func(t ec2limits.Type) []string { return bootModes(t) },
+	"memory-info.size-in-mib":            func(t ec2limits.Type) []string { return knownInt(t.MemoryMiB) },
+	"vcpu-info.default-vcpus":            func(t ec2limits.Type) []string { return knownInt(t.VCPUs) },
+	"vcpu-info.default-cores":            func(t ec2limits.Type) []string { c, _ := cores(t); return knownInt(c) },
+	"vcpu-info.default-threads-per-core": func(t ec2limits.Type) []string { _, th := cores(t); return knownInt(th) },
 }.documented("DescribeInstanceTypes")
 
 // burstable is the T family's CPU credits.
@@ -155,16 +162,13 @@ func knownInt(n int) []string {
 	return intVal(n)
 }
 
-// cores splits a type's vCPUs into cores and threads per core: Graviton
-// and single-vCPU types run one thread per core, others two.
+// cores splits a type's vCPUs into cores and threads per core, as EC2's
+// VCpuInfo reports them (internal/ec2limits' ThreadsPerCore).
 func cores(t ec2limits.Type) (cores, threads int) {
-	if t.VCPUs == 0 {
+	if t.VCPUs == 0 || t.ThreadsPerCore == 0 {
 		return 0, 0
 	}
-	if t.Architecture == "arm64" || t.Architecture == "arm64_mac" || t.VCPUs == 1 {
-		return t.VCPUs, 1
-	}
-	return t.VCPUs / 2, 2
+	return t.VCPUs / t.ThreadsPerCore, t.ThreadsPerCore
 }
 
 func writeInstanceType(x *xw, t ec2limits.Type) {
@@ -189,6 +193,10 @@ func writeInstanceType(x *xw, t ec2limits.Type) {
 	x.open("supportedArchitectures")
 	x.el("item", t.Architecture)
 	x.close("supportedArchitectures")
+	if t.ClockGHz > 0 {
+		x.el("sustainedClockSpeedInGhz", strconv.FormatFloat(t.ClockGHz, 'f', -1, 64))
+	}
+	x.el("manufacturer", t.Manufacturer)
 	x.close("processorInfo")
 	if c, th := cores(t); c > 0 {
 		x.open("vCpuInfo")

@@ -428,9 +428,19 @@ func (m *chaosModel) statuses() []Status {
 	return out
 }
 
-// writeReplay writes the operations as a scenario for `enilab run`; what
-// scenarios cannot express is kept as comments.
+// writeReplay writes the operations as a scenario for `enilab run`.
 func (m *chaosModel) writeReplay() {
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("enilab-model-seed-%d.yaml", m.seed))
+	if err := os.WriteFile(path, []byte(m.replay()), 0o644); err != nil {
+		m.t.Logf("seed %d: write replay: %v", m.seed, err)
+		return
+	}
+	m.t.Logf("seed %d failed; replay: enilab run %s", m.seed, path)
+}
+
+// replay is the operations so far as a scenario; what scenarios cannot
+// express is kept as comments.
+func (m *chaosModel) replay() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Replay of TestModelRandom seed %d (go test ./ipamd/ -run TestModelRandom -model.seed=%d).\n", m.seed, m.seed)
 	fmt.Fprintf(&b, "name: model-seed-%d\nseed: %d\ntimeScale: 0.05\n", m.seed, m.seed)
@@ -447,10 +457,5 @@ func (m *chaosModel) writeReplay() {
 			fmt.Fprintf(&b, "  - %s\n", s)
 		}
 	}
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("enilab-model-seed-%d.yaml", m.seed))
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		m.t.Logf("seed %d: write replay: %v", m.seed, err)
-		return
-	}
-	m.t.Logf("seed %d failed; replay: enilab run %s", m.seed, path)
+	return b.String()
 }

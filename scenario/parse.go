@@ -92,6 +92,7 @@ func (p *parser) parse(data []byte) *Scenario {
 	}
 	p.header(top)
 	p.sections(root, top)
+	p.impossibleExpects()
 	return sc
 }
 

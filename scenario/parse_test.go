@@ -186,6 +186,8 @@ func TestProblemsNameLineAndField(t *testing.T) {
 		{"too many pods", "steps:\n  - {pods: {node: node-1, add: 5000}}\n", "steps[0].pods.add", "at most 1000 pods per step", 2},
 		{"add and delete", "steps:\n  - {pods: {node: node-1, add: 1, delete: 1}}\n", "steps[0].pods", "give add or delete, not both", 2},
 		{"empty nodes", "nodes: []\n", "nodes", "at least one node", 1},
+		{"enis beyond the type", "steps:\n  - expect: {node: node-1, enis: 4}\n", "steps[0].expect.enis", "4 can never hold on node-1 (c5.large: at most 3 ENIs)", 2},
+		{"pods beyond the addresses", "steps:\n  - {sleep: 1s}\n  - expect: {node: node-1, readyPods: 500}\n", "steps[1].expect.readyPods", "500 can never hold on node-1 (c5.large: at most 432 pod addresses)", 3},
 		{"not yaml", "vpc: [\n", "", "not valid YAML", 2},
 	}
 	base := map[string]string{

@@ -5,7 +5,7 @@
 // upstream reads its generated table (pkg/vpc/vpc_ip_resource_limit.go).
 package ec2limits
 
-//go:generate go run ./gen -in ../../../shared/data/instance-types.tsv -vcpus gen/vcpus.tsv -api gen/api-2020.tsv -out table.go
+//go:generate go run ./gen -in ../../../shared/data/instance-types.tsv -vcpus gen/vcpus.tsv -api gen/api-2020.tsv -memory gen/memory.tsv -clock gen/clock.tsv -out table.go
 
 // Hypervisor is the virtualisation platform of an instance type.
 type Hypervisor string
@@ -39,14 +39,23 @@ type Type struct {
 	Trunking string
 	// BranchENIs is -1 where unknown.
 	BranchENIs int
-	// VCPUs is the default vCPU count (DescribeInstanceTypes VCpuInfo.DefaultVCpus); 0 where unknown.
+	// VCPUs is the default vCPU count (DescribeInstanceTypes VCpuInfo.DefaultVCpus).
 	VCPUs int
-	// MemoryMiB is the memory EC2 reports (MemoryInfo.SizeInMiB); 0 where
-	// unknown (types newer than gen/api-2020.tsv).
+	// ThreadsPerCore is EC2's VCpuInfo.DefaultThreadsPerCore: VCPUs divide
+	// into VCPUs/ThreadsPerCore cores.
+	ThreadsPerCore int
+	// MemoryMiB is the memory EC2 reports (MemoryInfo.SizeInMiB), by
+	// gen/memory.tsv's rule and exceptions.
 	MemoryMiB int
 	// Architecture is EC2's ArchitectureType: x86_64, arm64, x86_64_mac or
 	// arm64_mac.
 	Architecture string
+	// Manufacturer is EC2's ProcessorInfo.Manufacturer: Intel, AMD, AWS
+	// (Graviton) or Apple.
+	Manufacturer string
+	// ClockGHz is EC2's ProcessorInfo.SustainedClockSpeedInGhz (gen/clock.tsv);
+	// 0 where EC2 reports none.
+	ClockGHz float64
 }
 
 // SupportsPrefixes reports whether EC2 lets this type hold /28 prefixes:

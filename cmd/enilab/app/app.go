@@ -1,5 +1,5 @@
-// Package app is the enilab command line: `run`, `validate`, `sweep` and
-// `version`.
+// Package app is the enilab command line: `run`, `validate`, `scenarios`,
+// `limits`, `sweep`, `version` and `help`.
 // main only wires signals and the exit status; everything a user sees comes
 // from here, so it can be tested as a function.
 package app
@@ -18,15 +18,21 @@ const usageText = `usage:
   enilab run FILE [--report out.json] [--trace out.jsonl] [--replay in.jsonl]
                   [--prefix NAME] [--log FILE] [--color auto|always|never]
   enilab validate FILE...
+  enilab scenarios [NAME]
+  enilab limits TYPE...
   enilab sweep PREFIX
   enilab version
+  enilab help [COMMAND]
 
 run       builds the scenario's lab (needs root), runs its steps, prints a
           timeline and exits 0 only if every expect held
 validate  checks scenario files without running them, listing every problem
+scenarios lists the built-in scenarios, or prints one
+limits    prints an instance type's ENI, address and max-pods limits
 sweep     removes what a killed run left behind (namespaces, temp dirs) for
           the lab prefix it printed or was given with --prefix
 version   prints the version
+help      prints this, or one command's help with every flag (also CMD -h)
 
 exit status: 0 passed, 1 an expect or step failed, 2 usage or invalid file,
 3 the lab could not be built, 130 interrupted`
@@ -51,17 +57,27 @@ func (c CLI) Run(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintln(stdout, usageText)
 		return &exitError{code: ExitUsage, err: errors.New("no command"), quiet: true}
 	}
+	if c, ok := commands[args[0]]; ok && wantsHelp(args[1:]) {
+		printCommandHelp(stdout, c)
+		return nil
+	}
 	switch args[0] {
 	case "run":
 		return c.run(ctx, args[1:], stdout, stderr)
 	case "validate":
 		return validate(args[1:], stdout)
+	case "scenarios":
+		return listScenarios(args[1:], stdout)
+	case "limits":
+		return limits(args[1:], stdout)
 	case "sweep":
 		return sweep(args[1:], stdout)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return nil
-	case "help", "-h", "--help", "-help":
+	case "help":
+		return help(args[1:], stdout)
+	case "-h", "--help", "-help":
 		fmt.Fprintln(stdout, usageText)
 		return nil
 	}

@@ -89,6 +89,18 @@ func (c CLI) run(ctx context.Context, args []string, stdout, stderr io.Writer) (
 
 // parseRunFlags reads run's flags and its one scenario file.
 func parseRunFlags(args []string) (f runFlags, file string, err error) {
+	pos, perr := parseInterleaved(runFlagSet(&f), args)
+	if perr != nil {
+		return f, "", usageErr("run: %v", perr)
+	}
+	if len(pos) != 1 {
+		return f, "", usageErr("run: name exactly one scenario file")
+	}
+	return f, pos[0], nil
+}
+
+// runFlagSet is run's flags, read into f.
+func runFlagSet(f *runFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("enilab run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&f.report, "report", "", "write the report JSON here")
@@ -97,14 +109,7 @@ func parseRunFlags(args []string) (f runFlags, file string, err error) {
 	fs.StringVar(&f.prefix, "prefix", "", "name prefix of the lab's namespaces and links (default random)")
 	fs.StringVar(&f.log, "log", "", "write the lab's own logs (ipamd, nodes) to this file")
 	fs.StringVar(&f.color, "color", "auto", "colour the timeline: auto, always or never")
-	pos, perr := parseInterleaved(fs, args)
-	if perr != nil {
-		return f, "", usageErr("run: %v", perr)
-	}
-	if len(pos) != 1 {
-		return f, "", usageErr("run: name exactly one scenario file")
-	}
-	return f, pos[0], nil
+	return fs
 }
 
 // useColor decides --color: auto colours only a terminal, and only when
