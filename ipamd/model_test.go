@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -451,11 +452,26 @@ func (m *chaosModel) replay() string {
 	}
 	b.WriteString("steps:\n")
 	for _, s := range m.log {
-		if strings.HasPrefix(s, "#") {
+		switch node := replayNodeRE.FindStringSubmatch(s); {
+		case strings.HasPrefix(s, "#"):
 			fmt.Fprintf(&b, "  %s\n", s)
-		} else {
+		case node != nil && !m.initialNode(node[1]):
+			// A node that joined during the run: no scenario step adds one.
+			fmt.Fprintf(&b, "  # %s\n", s)
+		default:
 			fmt.Fprintf(&b, "  - %s\n", s)
 		}
 	}
 	return b.String()
+}
+
+var replayNodeRE = regexp.MustCompile(`node: (node-[0-9]+)`)
+
+func (m *chaosModel) initialNode(name string) bool {
+	for i := range modelNodeTypes {
+		if name == fmt.Sprintf("node-%d", i+1) {
+			return true
+		}
+	}
+	return false
 }
