@@ -4,9 +4,11 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -51,6 +53,7 @@ func TestModelRandom(t *testing.T) {
 			m.run(*modelOps)
 			m.quiesce()
 			m.checkQuiescent()
+			t.Logf("seed %d: %d operations, %d nodes launched, %d stale IMDS answers", seed, *modelOps, m.named, m.staleAnswers())
 		})
 	}
 	// The subtests' cleanups have closed their daemons, servers and clients.
@@ -66,12 +69,16 @@ type chaosModel struct {
 	lab   *testLab
 	ctrl  *chaos.Controller
 	nodes []*modelNode
-	log   []string // the operations so far, as replay steps
+	named int          // nodes launched so far (node-<n> names)
+	all   []*modelNode // every node launched, terminated ones too
+	log   []string     // the operations so far, as replay steps
 }
 
 type modelNode struct {
 	name string
+	typ  string
 	n    *testNode
+	imds *staleIMDS
 	pods []modelPod // in creation order, as a scenario's delete takes the newest
 	next int
 	gone map[string]bool // pods deleted without a DEL: their veth is gone
@@ -94,15 +101,31 @@ func newModel(t *testing.T, seed uint64) *chaosModel {
 			m.writeReplay()
 		}
 	})
-	for i, typ := range []string{"c5.large", "m5.large"} {
-		mn := &modelNode{name: fmt.Sprintf("node-%d", i+1), gone: map[string]bool{}}
-		mn.n = m.lab.newNode(nodeSpec{Type: typ, Env: map[string]string{}, Modify: func(o *Options) {
-			o.VethExists = func(veth string) (bool, error) { return mn.hasVeth(veth), nil }
-		}})
-		m.start(mn)
-		m.nodes = append(m.nodes, mn)
+	for _, typ := range modelNodeTypes {
+		m.addNode(typ)
 	}
 	return m
+}
+
+// modelNodeTypes are the nodes every run starts with (the replay's nodes).
+var modelNodeTypes = []string{"c5.large", "m5.large"}
+
+// addNode launches an instance and starts its ipamd behind an IMDS that
+// can go stale.
+func (m *chaosModel) addNode(typ string) *modelNode {
+	m.named++
+	mn := &modelNode{name: fmt.Sprintf("node-%d", m.named), typ: typ, gone: map[string]bool{}}
+	mn.n = m.lab.newNode(nodeSpec{Type: typ, Env: map[string]string{}, Modify: func(o *Options) {
+		o.VethExists = func(veth string) (bool, error) { return mn.hasVeth(veth), nil }
+	}})
+	mn.imds = &staleIMDS{next: m.lab.ec2.IMDS(mn.n.inst.ID), clk: m.lab.clk, cache: map[string]imdsAnswer{}}
+	srv := httptest.NewServer(mn.imds)
+	m.t.Cleanup(srv.Close)
+	mn.n.opts.IMDSEndpoint, mn.n.imdsURL = srv.URL, srv.URL
+	m.start(mn)
+	m.nodes = append(m.nodes, mn)
+	m.all = append(m.all, mn)
+	return mn
 }
 
 func (mn *modelNode) hasVeth(veth string) bool {
@@ -133,6 +156,10 @@ func (m *chaosModel) run(ops int) {
 			m.reconfigure(mn)
 		case r < 78:
 			m.fault()
+		case r < 82:
+			m.imdsLag(mn)
+		case r < 84:
+			m.churnNode()
 		default:
 			m.sleep(time.Duration(1+m.rng.IntN(30)) * time.Second)
 		}
@@ -241,6 +268,45 @@ func (m *chaosModel) reconfigure(mn *modelNode) {
 	m.step("# %s's ipamd restarts with %v (scenarios set ipamd.env for every node)", mn.name, env)
 	mn.n.stop()
 	m.start(mn)
+}
+
+// imdsLag makes the node's IMDS answer, for a while, what it answered
+// before: addresses unassigned since, no ENI attached since (upstream's
+// issues with stale IMDS handing out an address EC2 no longer has; its
+// nodeIPPoolReconcile asks EC2 when IMDS and the datastore disagree).
+func (m *chaosModel) imdsLag(mn *modelNode) {
+	d := time.Duration(5+m.rng.IntN(116)) * time.Second
+	mn.imds.staleUntil(m.lab.clk.Now().Add(d))
+	m.step("# %s's IMDS answers as of now for %s (a scenario's ec2.imdsLag is a fixed lag)", mn.name, d)
+}
+
+func (m *chaosModel) staleAnswers() int {
+	n := 0
+	for _, mn := range m.all {
+		n += mn.imds.served()
+	}
+	return n
+}
+
+// churnNode launches a third node, or terminates it with its ipamd in
+// whatever state it is: its ENIs go with the instance (DeleteOnTermination,
+// which ipamd sets on every ENI it attaches), and an ENI it had created but
+// not attached is cleaned up by another node (cleanUpLeakedENIs).
+func (m *chaosModel) churnNode() {
+	if len(m.nodes) == len(modelNodeTypes) {
+		typ := modelNodeTypes[m.rng.IntN(len(modelNodeTypes))]
+		mn := m.addNode(typ)
+		m.step("# %s (%s) joins the cluster (no scenario step for this)", mn.name, typ)
+		return
+	}
+	mn := m.nodes[len(m.nodes)-1]
+	m.step("# %s is terminated (no scenario step for this)", mn.name)
+	mn.n.stop()
+	require.NoError(m.t, m.lab.ec2.TerminateInstance(mn.n.inst.ID))
+	m.nodes = m.nodes[:len(m.nodes)-1]
+	for _, e := range m.lab.ec2.ENIs() {
+		require.NotEqual(m.t, mn.n.inst.ID, e.InstanceID, "seed %d: ENI %s still attached to terminated %s", m.seed, e.ID, mn.name)
+	}
 }
 
 var modelActions = []string{"CreateNetworkInterface", "AttachNetworkInterface", "AssignPrivateIpAddresses",
@@ -381,16 +447,31 @@ func (m *chaosModel) replay() string {
 	fmt.Fprintf(&b, "name: model-seed-%d\nseed: %d\ntimeScale: 0.05\n", m.seed, m.seed)
 	b.WriteString("vpc:\n  cidr: 10.0.0.0/16\n  subnets:\n    - {id: subnet-a, cidr: 10.0.0.0/20, az: us-west-2a}\n")
 	b.WriteString("ec2: {throttle: none}\nnodes:\n")
-	for i, mn := range m.nodes {
-		fmt.Fprintf(&b, "  - {name: %s, instanceType: %s, subnet: subnet-a}\n", mn.name, []string{"c5.large", "m5.large"}[i])
+	for i, typ := range modelNodeTypes {
+		fmt.Fprintf(&b, "  - {name: node-%d, instanceType: %s, subnet: subnet-a}\n", i+1, typ)
 	}
 	b.WriteString("steps:\n")
 	for _, s := range m.log {
-		if strings.HasPrefix(s, "#") {
+		switch node := replayNodeRE.FindStringSubmatch(s); {
+		case strings.HasPrefix(s, "#"):
 			fmt.Fprintf(&b, "  %s\n", s)
-		} else {
+		case node != nil && !m.initialNode(node[1]):
+			// A node that joined during the run: no scenario step adds one.
+			fmt.Fprintf(&b, "  # %s\n", s)
+		default:
 			fmt.Fprintf(&b, "  - %s\n", s)
 		}
 	}
 	return b.String()
+}
+
+var replayNodeRE = regexp.MustCompile(`node: (node-[0-9]+)`)
+
+func (m *chaosModel) initialNode(name string) bool {
+	for i := range modelNodeTypes {
+		if name == fmt.Sprintf("node-%d", i+1) {
+			return true
+		}
+	}
+	return false
 }

@@ -47,7 +47,7 @@ func (n *Node) conflist() (*libcni.NetworkConfigList, error) {
 			"type":        "aws-cni",
 			"vethPrefix":  prefix,
 			"mtu":         strconv.Itoa(mtu),
-			"ipamdSocket": n.ipamdOpts.SocketPath,
+			"ipamdSocket": n.pluginSocket,
 		}},
 	}
 	b, err := json.Marshal(conf)

@@ -100,6 +100,11 @@ type LabConfig struct {
 	// HotplugDelay is the lab time between EC2 attaching an ENI and its link
 	// appearing on the node; 0 = at once.
 	HotplugDelay time.Duration
+	// PluginIPAMDSocket, when set, is given each node's name and ipamd
+	// socket when the node starts and returns the socket the node's CNI
+	// config sends the plugin to (a test puts a proxy there); nil = ipamd's
+	// own socket.
+	PluginIPAMDSocket func(node, ipamdSocket string) string
 	// PluginPath is the aws-cni binary; "" re-executes os.Executable() under
 	// the name aws-cni (its main or TestMain must call
 	// cniplugin.RunIfPlugin() first thing).

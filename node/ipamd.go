@@ -42,6 +42,10 @@ func (n *Node) startIPAMD(ctx context.Context) error {
 		MaxPods:           n.spec.MaxPods,
 		Logger:            n.log.With("component", "ipamd"),
 	}
+	n.pluginSocket = n.ipamdOpts.SocketPath
+	if wrap := n.lab.cfg.PluginIPAMDSocket; wrap != nil {
+		n.pluginSocket = wrap(n.name, n.ipamdOpts.SocketPath)
+	}
 	return n.runIPAMD(ctx)
 }
 

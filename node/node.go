@@ -49,6 +49,8 @@ type Node struct {
 
 	ipamdCfg  config.Config
 	ipamdOpts ipamd.Options
+	// pluginSocket is the ipamd socket in the node's CNI config.
+	pluginSocket string
 
 	ctx    context.Context
 	cancel context.CancelFunc
