@@ -2,6 +2,7 @@ package ipamd
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -60,6 +61,15 @@ func FuzzAddDelNetwork(f *testing.F) {
 		rep, err := n.client.DelNetwork(ctx, &rpc.DelNetworkRequest{K8S_POD_NAME: pod, K8S_POD_NAMESPACE: ns,
 			K8S_POD_INFRA_CONTAINER_ID: container, ContainerID: container, IfName: ifName,
 			NetworkName: network, ClientVersion: clientVersion, Reason: "PodDeleted"})
+		if unknownPod(err) {
+			// Upstream's answer to a DEL of a pod it does not hold (the
+			// ADD failed, or was never made): an error carrying
+			// "datastore: unknown pod", which the plugin takes as done.
+			if _, held := heldBy(owner, key); held {
+				t.Fatalf("DEL of %s: unknown pod, but ADD granted it an address", key)
+			}
+			return
+		}
 		if serverFault(t, "DelNetwork", err) || !rep.Success {
 			return
 		}
@@ -72,6 +82,22 @@ func FuzzAddDelNetwork(f *testing.F) {
 			t.Fatalf("after DEL of %s ipamd holds %d assigned addresses, the pods hold %d", key, got, len(owner))
 		}
 	})
+}
+
+// unknownPod reports whether err is upstream's answer to a DEL of a pod
+// ipamd does not hold.
+func unknownPod(err error) bool {
+	return status.Code(err) == codes.Unknown && strings.Contains(status.Convert(err).Message(), "datastore: unknown pod")
+}
+
+// heldBy returns an address key holds, if any.
+func heldBy(owner map[string]string, key string) (string, bool) {
+	for ip, held := range owner {
+		if held == key {
+			return ip, true
+		}
+	}
+	return "", false
 }
 
 // serverFault reports whether call failed; a refusal of the request
