@@ -43,11 +43,13 @@ func (n *Node) conflist() (*libcni.NetworkConfigList, error) {
 		"name":         cniNetworkName,
 		"disableCheck": false,
 		"plugins": []map[string]any{{
-			"name":        "aws-cni",
-			"type":        "aws-cni",
-			"vethPrefix":  prefix,
-			"mtu":         strconv.Itoa(mtu),
-			"ipamdSocket": n.pluginSocket,
+			"name":           "aws-cni",
+			"type":           "aws-cni",
+			"vethPrefix":     prefix,
+			"mtu":            strconv.Itoa(mtu),
+			"ipamdSocket":    n.pluginSocket,
+			"pluginLogFile":  n.PluginLogPath(),
+			"pluginLogLevel": "DEBUG",
 		}},
 	}
 	b, err := json.Marshal(conf)

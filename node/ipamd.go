@@ -3,7 +3,9 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
+	"os"
 	"path/filepath"
 
 	"github.com/enilab/enilab/internal/ec2limits"
@@ -40,7 +42,7 @@ func (n *Node) startIPAMD(ctx context.Context) error {
 		NodeLabels:        labels,
 		ENIConfigs:        n.lab.cfg.ENIConfigs,
 		MaxPods:           n.spec.MaxPods,
-		Logger:            n.log.With("component", "ipamd"),
+		Logger:            n.ipamdLogger(),
 	}
 	n.pluginSocket = n.ipamdOpts.SocketPath
 	if wrap := n.lab.cfg.PluginIPAMDSocket; wrap != nil {
@@ -48,6 +50,32 @@ func (n *Node) startIPAMD(ctx context.Context) error {
 	}
 	return n.runIPAMD(ctx)
 }
+
+// ipamdLogger is ipamd's logger: the lab's log, and the node's ipamd.log
+// (JSON lines at debug level, as aws-node's /host/var/log/aws-routed-eni/
+// ipamd.log) while the node lives.
+func (n *Node) ipamdLogger() *slog.Logger {
+	lab := n.log.With("component", "ipamd")
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ipamdLog == nil {
+		f, err := os.OpenFile(n.IPAMDLogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			n.log.Warn("no ipamd.log for this node", "err", err)
+			return lab
+		}
+		n.ipamdLog = f
+	}
+	file := slog.NewJSONHandler(n.ipamdLog, &slog.HandlerOptions{Level: slog.LevelDebug})
+	return slog.New(slog.NewMultiHandler(lab.Handler(), file))
+}
+
+// IPAMDLogPath is the node's ipamd.log, under the lab's directory.
+func (n *Node) IPAMDLogPath() string { return filepath.Join(n.dir, "ipamd.log") }
+
+// PluginLogPath is the node's plugin.log, where the CNI plugin writes a
+// line per command (the conflist's pluginLogFile, as upstream ships it).
+func (n *Node) PluginLogPath() string { return filepath.Join(n.dir, "plugin.log") }
 
 // newIPAMD starts ipamd once; a failure is ipamd's own start-up error
 // (what aws-node logs before exiting), for the caller to wrap.

@@ -72,6 +72,8 @@ type Node struct {
 	pods     []*pod
 	attempts int
 	sem      chan struct{}
+	// ipamdLog is <dir>/ipamd.log, ipamd's own log as on a node (mu).
+	ipamdLog *os.File
 }
 
 // Status is the node as `enilab` reports it.
@@ -366,12 +368,16 @@ func (n *Node) close() error {
 		pods := slices.Clone(n.pods)
 		d := n.daemon
 		n.daemon = nil
+		logFile := n.ipamdLog
 		n.mu.Unlock()
 		for _, p := range pods {
 			p.stop()
 		}
 		if d != nil {
 			errs = append(errs, d.Close())
+		}
+		if logFile != nil {
+			errs = append(errs, logFile.Close())
 		}
 		for _, s := range []*http.Server{n.imdsSrv, n.ec2Srv} {
 			if s != nil {

@@ -105,6 +105,9 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 	r.clk = lab.Clock()
 	r.labStart = r.clk.Now()
 	r.tl.Printf(0, "%s up (real %s): vpc %s, subnets %s", labName(lab), fmtDur(time.Since(realStart)), r.sc.VPC.CIDR, subnetList(r.sc))
+	if l, ok := lab.(logged); ok {
+		r.tl.Plain("node logs (until teardown): %s/NODE/ipamd.log and plugin.log", l.LogDir())
+	}
 	defer r.teardown(ctx, &err)
 
 	if err := r.addNodes(ctx); err != nil {
@@ -135,6 +138,10 @@ func (r *runner) run(ctx context.Context) (rep *Report, err error) {
 // prefixed is a lab that names its namespaces and links with a prefix, which
 // `enilab sweep` takes.
 type prefixed interface{ Prefix() string }
+
+// logged is a lab whose nodes keep ipamd's and the plugin's logs in files
+// under one directory, as a node keeps them under /var/log/aws-routed-eni.
+type logged interface{ LogDir() string }
 
 func labName(lab Lab) string {
 	if p, ok := lab.(prefixed); ok {

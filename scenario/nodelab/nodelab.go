@@ -77,6 +77,9 @@ func New(ctx context.Context, sc *scenario.Scenario, opts scenario.LabOptions) (
 // (what `enilab sweep` takes).
 func (l *scenarioLab) Prefix() string { return l.lab.Prefix() }
 
+// LogDir is where each node's ipamd.log and plugin.log are.
+func (l *scenarioLab) LogDir() string { return l.lab.Dir() }
+
 // Clock is the lab clock.
 func (l *scenarioLab) Clock() clock.Clock { return l.lab.Clock() }
 
