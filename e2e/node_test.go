@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"github.com/enilab/enilab/ipamd/config"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -14,12 +13,13 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/enilab/enilab/fakeec2"
+	"github.com/enilab/enilab/internal/awscli"
 	"github.com/enilab/enilab/internal/nsutil"
+	"github.com/enilab/enilab/ipamd/config"
 	"github.com/enilab/enilab/node"
 )
 
@@ -59,17 +59,6 @@ var _ = Describe("Custom networking", Label("custom-networking", "fabric"), func
 		Expect(ping(lab, "node-1/pod-1", "node-1/pod-3")).To(Succeed())
 	})
 })
-
-// awsCLI finds the AWS CLI v2 ($ENILAB_AWS_CLI, else /usr/bin/aws).
-func awsCLI() string {
-	if p := os.Getenv("ENILAB_AWS_CLI"); p != "" {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/aws"); err == nil {
-		return "/usr/bin/aws"
-	}
-	return ""
-}
 
 func inNode(n *node.Node, env []string, args ...string) string {
 	GinkgoHelper()
@@ -116,9 +105,9 @@ var _ = Describe("Inside a node", Label("node-view", "dummy"), func() {
 		}
 		Expect(onSecondary).To(BeNumerically(">=", 1), "10 pods do not fit the primary ENI's 9 addresses")
 
-		cli := awsCLI()
+		cli := awscli.Path()
 		if cli == "" {
-			Skip("AWS CLI v2 not found (set ENILAB_AWS_CLI or install /usr/bin/aws)")
+			Skip(awscli.Missing)
 		}
 		out := inNode(n, []string{"AWS_ACCESS_KEY_ID=AKIDLAB", "AWS_SECRET_ACCESS_KEY=lab", "AWS_DEFAULT_REGION=us-west-2", "AWS_PAGER="},
 			cli, "ec2", "describe-network-interfaces", "--endpoint-url", node.EC2Endpoint, "--output", "json",

@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/enilab/enilab/internal/awscli"
 )
 
 // Each node's ipamd serves introspection on 127.0.0.1:61679 and metrics on
@@ -56,7 +58,10 @@ func getInNode(t *testing.T, n *Node, url string) []byte {
 // instance role's in IMDS, as on an EC2 instance, and reaches the lab's EC2
 // endpoint from inside the node (ip netns exec, as an operator does).
 func TestAWSCLIOnANodeUsesTheInstanceRole(t *testing.T) {
-	cli := awsCLIPath(t)
+	cli := awscli.Path()
+	if cli == "" {
+		t.Skip(awscli.Missing)
+	}
 	l := churnLab(t)
 	n, err := l.AddNode(context.Background(), Spec{Name: "node-1", InstanceType: "c5.large"})
 	require.NoError(t, err)
@@ -66,15 +71,4 @@ func TestAWSCLIOnANodeUsesTheInstanceRole(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.Equal(t, n.InstanceID(), strings.TrimSpace(string(out)))
-}
-
-func awsCLIPath(t *testing.T) string {
-	if p := os.Getenv("ENILAB_AWS_CLI"); p != "" {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/aws"); err == nil {
-		return "/usr/bin/aws"
-	}
-	t.Skip("AWS CLI v2 not installed (set ENILAB_AWS_CLI or install /usr/bin/aws, e.g. Debian's awscli)")
-	return ""
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/enilab/enilab/fakeec2"
 	"github.com/enilab/enilab/fakeec2/chaos"
+	"github.com/enilab/enilab/internal/awscli"
 	"github.com/enilab/enilab/internal/awshttp"
 	"github.com/enilab/enilab/internal/clock"
 )
@@ -235,23 +236,14 @@ func TestSDKReplayReproducesRecordedErrors(t *testing.T) {
 	}
 }
 
-// awsCLI finds the AWS CLI v2 as TEAM.md says.
-func awsCLI(t *testing.T) string {
-	if p := os.Getenv("ENILAB_AWS_CLI"); p != "" {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/aws"); err == nil {
-		return "/usr/bin/aws"
-	}
-	t.Skip("AWS CLI v2 not found: set ENILAB_AWS_CLI or install /usr/bin/aws")
-	return ""
-}
-
 func TestAWSCLISurfacesThrottleAfterItsRetries(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the CLI backs off in real time (a few seconds)")
 	}
-	cli := awsCLI(t)
+	cli := awscli.Path()
+	if cli == "" {
+		t.Skip(awscli.Missing)
+	}
 	l := newLab(t, clock.Real{}, chaos.Config{Faults: []chaos.Rule{
 		{Kind: "throttle", Operations: []string{"DescribeNetworkInterfaces"}, Percentage: 100},
 	}})

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/enilab/enilab/cmd/fakeec2/app"
+	"github.com/enilab/enilab/internal/awscli"
 )
 
 // start runs the command in-process on a free loopback port and returns
@@ -67,17 +68,6 @@ func TestBadFlags(t *testing.T) {
 	assert.NoError(t, app.Run(ctx, []string{"-h"}, io.Discard, io.Discard))
 }
 
-func awsCLI(t *testing.T) string {
-	if p := os.Getenv("ENILAB_AWS_CLI"); p != "" {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/aws"); err == nil {
-		return "/usr/bin/aws"
-	}
-	t.Skip("AWS CLI v2 not installed (set ENILAB_AWS_CLI or install /usr/bin/aws, e.g. Debian's awscli)")
-	return ""
-}
-
 type cli struct {
 	t        *testing.T
 	bin, url string
@@ -86,7 +76,7 @@ type cli struct {
 
 func newCLI(t *testing.T, url string) *cli {
 	home := t.TempDir()
-	return &cli{t: t, bin: awsCLI(t), url: url, env: []string{
+	return &cli{t: t, bin: awsCLIOrSkip(t), url: url, env: []string{
 		"HOME=" + home, "PATH=/usr/bin:/bin", "AWS_ACCESS_KEY_ID=AKIDENILAB", "AWS_SECRET_ACCESS_KEY=secret",
 		"AWS_DEFAULT_REGION=us-west-2", "AWS_PAGER=", "AWS_CONFIG_FILE=" + filepath.Join(home, "config"),
 		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "credentials"), "AWS_MAX_ATTEMPTS=1",
@@ -256,4 +246,12 @@ func TestCustomThrottle(t *testing.T) {
 	assert.Equal(t, []int{200, 200, 503}, []int{status("DescribeVpcs"), status("DescribeVpcs"), status("DescribeVpcs")},
 		"a bucket of 2 that never refills")
 	assert.Equal(t, 200, status("DescribeSubnets"), "unlisted actions keep EC2's buckets")
+}
+
+func awsCLIOrSkip(t *testing.T) string {
+	p := awscli.Path()
+	if p == "" {
+		t.Skip(awscli.Missing)
+	}
+	return p
 }
