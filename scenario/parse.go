@@ -106,7 +106,7 @@ func (p *parser) header(top map[string]*yaml.Node) {
 		sc.Name = strings.TrimSuffix(filepath.Base(p.file), filepath.Ext(p.file))
 	}
 	if n := top["description"]; n != nil {
-		p.str(n, "description")
+		sc.Description, _ = p.str(n, "description")
 	}
 	if n := top["seed"]; n != nil {
 		if v, ok := p.int64(n, "seed"); ok {

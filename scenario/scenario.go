@@ -22,13 +22,15 @@ const DefaultWithin = 60 * time.Second
 // Scenario is one parsed and validated scenario file.
 type Scenario struct {
 	// File is the path the scenario was read from (for messages).
-	File      string
-	Name      string
-	Seed      int64
-	TimeScale float64
-	VPC       VPC
-	EC2       EC2
-	IPAMDEnv  map[string]string
+	File string
+	Name string
+	// Description is the file's `description:`, printed above the timeline.
+	Description string
+	Seed        int64
+	TimeScale   float64
+	VPC         VPC
+	EC2         EC2
+	IPAMDEnv    map[string]string
 	// ENIConfigs select pod subnets under custom networking.
 	ENIConfigs []ENIConfig
 	// Nodes is the expanded node list: a group with count N becomes

@@ -102,6 +102,11 @@ func (t *Timeline) Header(sc *Scenario) {
 		throttle = fmt.Sprintf("custom (%d actions)", len(sc.EC2.Buckets))
 	}
 	t.Plain("%s %s", t.paint(ansiBold, "enilab run"), t.paint(ansiBold+ansiCyan, sc.Name)+"  ("+sc.File+")")
+	for _, line := range strings.Split(strings.TrimSpace(sc.Description), "\n") {
+		if line != "" {
+			t.Plain("  %s", line)
+		}
+	}
 	t.Plain("  seed %d · timeScale %g (1s of lab time takes %s) · EC2 throttle %s", sc.Seed, sc.TimeScale, fmtDur(time.Duration(float64(time.Second)*sc.TimeScale)), throttle)
 	t.Plain("  vpc %s · %d subnet%s · nodes %s · %d steps", sc.VPC.CIDR, len(sc.VPC.Subnets), plural(len(sc.VPC.Subnets)), strings.Join(types, ", "), len(sc.Steps))
 	if len(sc.EC2.Latency) > 0 {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestFormatLabTime(t *testing.T) {
@@ -134,4 +135,15 @@ func TestHeaderShowsTheSettingsThatShapeTheRun(t *testing.T) {
 	assert.Contains(t, out.String(), "nodes 2× c5.large, 1× m5.large · 4 steps")
 	assert.Contains(t, out.String(), "ec2 latency AttachNetworkInterface 1s-3s, CreateTags 200ms")
 	assert.Contains(t, out.String(), "ipamd WARM_IP_TARGET=2")
+}
+
+// A scenario's description is printed under its name, line by line.
+func TestHeaderPrintsTheDescription(t *testing.T) {
+	sc := parseOK(t, "description: |\n  Two nodes fill up.\n  Watch the warm pool.\n"+minimal)
+	var out bytes.Buffer
+	NewTimeline(&out, false).Header(sc)
+	lines := strings.Split(out.String(), "\n")
+	require.GreaterOrEqual(t, len(lines), 3)
+	assert.Equal(t, "  Two nodes fill up.", lines[1])
+	assert.Equal(t, "  Watch the warm pool.", lines[2])
 }
