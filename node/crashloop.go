@@ -19,8 +19,10 @@ const (
 // IPAMDEvent is one entry of the aws-node container's history: an exit
 // (with ipamd's error and kubelet's back-off) or a restart that came up.
 type IPAMDEvent struct {
-	At      time.Time // lab time
-	Exited  bool
+	At     time.Time // lab time
+	Exited bool
+	// Warning marks one of ipamd's own errors, a cause (causes.go).
+	Warning bool
 	Message string
 }
 

@@ -74,6 +74,8 @@ type Node struct {
 	sem      chan struct{}
 	// ipamdLog is <dir>/ipamd.log, ipamd's own log as on a node (mu).
 	ipamdLog *os.File
+	// causes are ipamd's recent errors (mu; causes.go).
+	causes causes
 }
 
 // Status is the node as `enilab` reports it.

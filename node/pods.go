@@ -234,7 +234,7 @@ func (p *pod) run(ctx context.Context) {
 			return
 		}
 		p.mu.Lock()
-		p.message = err.Error()
+		p.message = n.sandboxFailure(err)
 		p.mu.Unlock()
 		n.log.Debug("pod ADD failed", "pod", p.name, "attempt", attempt, "err", err)
 		if derr := n.cniDel(ctx, p, cid); derr != nil && ctx.Err() == nil {
@@ -325,6 +325,17 @@ func (n *Node) findPod(name string) *pod {
 		}
 	}
 	return nil
+}
+
+// sandboxFailure is a failed ADD as the kubelet's event names it
+// (FailedCreatePodSandBox), with ipamd's last warning or error as the
+// cause when it is recent: on a node the operator reads that in ipamd.log.
+func (n *Node) sandboxFailure(err error) string {
+	msg := "FailedCreatePodSandBox: " + err.Error()
+	if c := n.lastCause(2 * causeRepeat); c != "" {
+		msg += " (ipamd: " + c + ")"
+	}
+	return msg
 }
 
 // Pods returns every pod, oldest first.

@@ -55,8 +55,10 @@ const (
 
 // NodeEvent is one entry of a node's aws-node history.
 type NodeEvent struct {
-	At      time.Time // lab clock
-	Exited  bool
+	At     time.Time // lab clock
+	Exited bool
+	// Warning is one of ipamd's own warnings or errors: a cause.
+	Warning bool
 	Message string
 }
 

@@ -24,13 +24,14 @@ type Timeline struct {
 func NewTimeline(w io.Writer, color bool) *Timeline { return &Timeline{w: w, color: color} }
 
 const (
-	ansiReset = "\x1b[0m"
-	ansiBold  = "\x1b[1m"
-	ansiDim   = "\x1b[2m"
-	ansiRed   = "\x1b[31m"
-	ansiGreen = "\x1b[32m"
-	ansiCyan  = "\x1b[36m"
-	ansiYell  = "\x1b[33m"
+	ansiReset  = "\x1b[0m"
+	ansiBold   = "\x1b[1m"
+	ansiDim    = "\x1b[2m"
+	ansiRed    = "\x1b[31m"
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiCyan   = "\x1b[36m"
+	ansiYell   = "\x1b[33m"
 )
 
 func (t *Timeline) paint(code, s string) string {
@@ -154,8 +155,11 @@ func (t *Timeline) Pool(at time.Duration, prev *NodeState, cur NodeState) {
 // container).
 func (t *Timeline) IPAMDEvent(at time.Duration, node string, e NodeEvent) {
 	colour := ansiGreen
-	if e.Exited {
+	switch {
+	case e.Exited:
 		colour = ansiRed
+	case e.Warning:
+		colour = ansiYellow
 	}
 	t.Printf(at, "  %s", t.paint(colour, fmt.Sprintf("%-8s %s", node, e.Message)))
 }
