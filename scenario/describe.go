@@ -64,6 +64,55 @@ func (e *Expect) Describe() string {
 	return strings.Join(parts, " ") + " within " + fmtDur(e.Within)
 }
 
+// figureWords names each per-node figure in words, singular and plural.
+var figureWords = map[string][2]string{
+	"enis": {"ENI", "ENIs"}, "totalIPs": {"address in its pool", "addresses in its pool"},
+	"assignedIPs": {"address assigned to a pod", "addresses assigned to pods"},
+	"warmIPs":     {"warm address", "warm addresses"}, "prefixes": {"/28 prefix", "/28 prefixes"},
+	"readyPods": {"pod ready", "pods ready"}, "pendingPods": {"pod pending", "pods pending"},
+	"rejectedPods":  {"pod rejected", "pods rejected"},
+	"ipamdRestarts": {"aws-node restart", "aws-node restarts"},
+}
+
+// Words says what the expectation checks, in a sentence.
+func (e *Expect) Words() string {
+	var parts []string
+	var figures []string
+	for _, k := range NodeKeys {
+		v, ok := e.Figures[k]
+		if !ok {
+			continue
+		}
+		if k == "maxPods" {
+			figures = append(figures, fmt.Sprintf("a max pods of %d", v))
+			continue
+		}
+		w, known := figureWords[k]
+		if !known {
+			w = [2]string{k, k}
+		}
+		name := w[1]
+		if v == 1 {
+			name = w[0]
+		}
+		figures = append(figures, fmt.Sprintf("%d %s", v, name))
+	}
+	if len(figures) > 0 {
+		parts = append(parts, e.Node+" has "+strings.Join(figures, ", "))
+	}
+	for _, id := range slices.Sorted(maps.Keys(e.SubnetFree)) {
+		parts = append(parts, fmt.Sprintf("subnet %s has %d free addresses", id, e.SubnetFree[id]))
+	}
+	for _, c := range slices.Sorted(maps.Keys(e.EC2Errors)) {
+		times := fmt.Sprintf("at least %d times", e.EC2Errors[c])
+		if e.EC2Errors[c] == 1 {
+			times = "at least once"
+		}
+		parts = append(parts, fmt.Sprintf("EC2 has answered %s %s", c, times))
+	}
+	return strings.Join(parts, "; ") + ", within " + fmtDur(e.Within) + " of lab time"
+}
+
 // Describe renders the fault compactly.
 func (f *Fault) Describe() string {
 	ops := "all actions"

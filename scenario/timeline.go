@@ -130,6 +130,9 @@ func (t *Timeline) Header(sc *Scenario) {
 // StepStart prints a step beginning.
 func (t *Timeline) StepStart(at time.Duration, st Step, total int) {
 	t.Printf(at, "%s %s", t.paint(ansiBold, fmt.Sprintf("▶ step %d/%d", st.Index+1, total)), st.Describe())
+	if st.Kind == KindExpect {
+		t.Printf(at, "  %s", t.paint(ansiDim, "checks that "+st.Expect.Words()))
+	}
 }
 
 // StepEnd prints a step's outcome.

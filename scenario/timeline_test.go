@@ -147,3 +147,20 @@ func TestHeaderPrintsTheDescription(t *testing.T) {
 	assert.Equal(t, "  Two nodes fill up.", lines[1])
 	assert.Equal(t, "  Watch the warm pool.", lines[2])
 }
+
+// Every expect step says in words what it checks.
+func TestExpectWords(t *testing.T) {
+	for _, tc := range []struct {
+		e    Expect
+		want string
+	}{
+		{Expect{Node: "node-1", Figures: map[string]int{"enis": 3, "totalIPs": 18, "readyPods": 1}, Within: time.Minute},
+			"node-1 has 3 ENIs, 18 addresses in its pool, 1 pod ready, within 1m of lab time"},
+		{Expect{Node: "node-2", Figures: map[string]int{"maxPods": 29, "ipamdRestarts": 1}, Within: 10 * time.Second},
+			"node-2 has a max pods of 29, 1 aws-node restart, within 10s of lab time"},
+		{Expect{SubnetFree: map[string]int{"subnet-a": 249}, EC2Errors: map[string]int{"InsufficientFreeAddressesInSubnet": 1}, Within: time.Minute},
+			"subnet subnet-a has 249 free addresses; EC2 has answered InsufficientFreeAddressesInSubnet at least once, within 1m of lab time"},
+	} {
+		assert.Equal(t, tc.want, tc.e.Words())
+	}
+}
