@@ -91,7 +91,6 @@ func waitAllReady(t *testing.T, want map[*Node]int) {
 	}
 }
 
-// quietRuntime is the goroutine count and live heap after a few GCs.
 // settledRuntime waits up to 30 s (real time) for the goroutine count to
 // come down to want — a slow VM ends the lab's last veth and gRPC
 // goroutines late — and returns the count and heap it ends with. A real
@@ -105,6 +104,7 @@ func settledRuntime(want int) (int, uint64) {
 	return g, heap
 }
 
+// quietRuntime is the goroutine count and live heap after a few GCs.
 func quietRuntime() (int, uint64) {
 	var ms runtime.MemStats
 	for range 5 {
