@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -20,6 +21,11 @@ func TestFiveHundredPodsChurn(t *testing.T) {
 	needRoot(t)
 	if testing.Short() {
 		t.Skip("500 pods")
+	}
+	if os.Getenv("ENILAB_VM_ACCEL") == "tcg" {
+		// A load test: under software emulation (10–50× slower) 500 pods
+		// outrun its real-time bounds. The host run covers it.
+		t.Skip("500 pods under software emulation (ENILAB_VM_ACCEL=tcg); the load test runs on the host")
 	}
 	ctx := context.Background()
 	l := churnLab(t)
