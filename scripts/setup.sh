@@ -12,6 +12,10 @@ python3 -c 'import botocore' >/dev/null 2>&1 || pkgs+=(python3-botocore)
 command -v protoc >/dev/null 2>&1 || pkgs+=(protobuf-compiler)
 command -v nft >/dev/null 2>&1 || pkgs+=(nftables)
 command -v ping >/dev/null 2>&1 || pkgs+=(iputils-ping)
+# ipamd's SNAT and connmark rules are inspected with the tool an operator uses
+command -v iptables-save >/dev/null 2>&1 || pkgs+=(iptables)
+# the HTML report is checked in a real headless browser
+[ -x /usr/bin/chromium ] || pkgs+=(chromium)
 if [ ${#pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing Debian packages: ${pkgs[*]}"
