@@ -27,6 +27,8 @@ func (m *monitor) look() {
 	snap := m.r.lab.Snapshot()
 	at := m.r.at()
 	for _, n := range snap.Nodes {
+		// The events first: they happened before the figures they moved.
+		m.events(n)
 		prev, seen := m.last[n.Name]
 		if !seen {
 			m.r.tl.Pool(at, nil, n)
@@ -34,7 +36,6 @@ func (m *monitor) look() {
 			m.r.tl.Pool(at, &prev, n)
 		}
 		m.last[n.Name] = n
-		m.events(n)
 	}
 }
 
