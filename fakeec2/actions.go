@@ -44,6 +44,9 @@ func init() {
 		"DeleteSubnet":                      (*Server).deleteSubnet,
 		"DeleteVpc":                         (*Server).deleteVpc,
 		"DeleteSecurityGroup":               (*Server).deleteSecurityGroup,
+		"AssociateSubnetCidrBlock":          (*Server).associateSubnetCidrBlock,
+		"AssignIpv6Addresses":               (*Server).assignIpv6Addresses,
+		"UnassignIpv6Addresses":             (*Server).unassignIpv6Addresses,
 	}
 }
 

@@ -226,6 +226,7 @@ func (st *state) freeENI(n *eni) {
 		sn.releasePrefix(off)
 	}
 	n.ips, n.pfx = nil, nil
+	n.freeIPv6()
 	n.deleted = true
 	delete(st.enis, n.id)
 	st.eniDead++

@@ -26,10 +26,36 @@ var vpcFields = fields[vpcRow]{
 		return out
 	},
 	"cidr-block-association.state": constant[vpcRow]("associated"),
-	"dhcp-options-id":              constant[vpcRow](dhcpOptionsID),
-	"is-default":                   constant[vpcRow]("false"),
-	"owner-id":                     func(r vpcRow) []string { return one(r.s.cfg.AccountID) },
-	"state":                        constant[vpcRow]("available"),
+	"ipv6-cidr-block-association.ipv6-cidr-block": func(r vpcRow) []string {
+		out := make([]string, 0, len(r.v.ipv6))
+		for _, c := range r.v.ipv6 {
+			out = append(out, c.p.String())
+		}
+		return out
+	},
+	"ipv6-cidr-block-association.association-id": func(r vpcRow) []string {
+		out := make([]string, 0, len(r.v.ipv6))
+		for _, c := range r.v.ipv6 {
+			out = append(out, c.id)
+		}
+		return out
+	},
+	"ipv6-cidr-block-association.ipv6-pool": func(r vpcRow) []string {
+		if len(r.v.ipv6) == 0 {
+			return nil
+		}
+		return one("Amazon")
+	},
+	"ipv6-cidr-block-association.state": func(r vpcRow) []string {
+		if len(r.v.ipv6) == 0 {
+			return nil
+		}
+		return one("associated")
+	},
+	"dhcp-options-id": constant[vpcRow](dhcpOptionsID),
+	"is-default":      constant[vpcRow]("false"),
+	"owner-id":        func(r vpcRow) []string { return one(r.s.cfg.AccountID) },
+	"state":           constant[vpcRow]("available"),
 }.documented("DescribeVpcs")
 
 // dhcpOptionsID is the one DHCP options set every VPC of the fake uses.
@@ -41,18 +67,36 @@ type subnetRow struct {
 }
 
 var subnetFields = fields[subnetRow]{
-	"availability-zone":               func(r subnetRow) []string { return one(r.sn.az) },
-	"availability-zone-id":            func(r subnetRow) []string { return one(r.s.st.azID(r.sn.az)) },
-	"available-ip-address-count":      func(r subnetRow) []string { return intVal(r.sn.free) },
-	"cidr-block":                      func(r subnetRow) []string { return one(r.sn.cidr.String()) },
-	"default-for-az":                  constant[subnetRow]("false"),
-	"enable-dns64":                    constant[subnetRow]("false"),
-	"enable-lni-at-device-index":      none[subnetRow],
-	"ipv6-native":                     constant[subnetRow]("false"),
-	"map-customer-owned-ip-on-launch": constant[subnetRow]("false"),
-	"map-public-ip-on-launch":         constant[subnetRow]("false"),
-	"owner-id":                        func(r subnetRow) []string { return one(r.s.cfg.AccountID) },
-	"private-dns-name-options-on-launch.hostname-type":                        constant[subnetRow]("ip-name"),
+	"availability-zone":          func(r subnetRow) []string { return one(r.sn.az) },
+	"availability-zone-id":       func(r subnetRow) []string { return one(r.s.st.azID(r.sn.az)) },
+	"available-ip-address-count": func(r subnetRow) []string { return intVal(r.sn.free) },
+	"cidr-block":                 func(r subnetRow) []string { return one(r.sn.cidr.String()) },
+	"default-for-az":             constant[subnetRow]("false"),
+	"enable-dns64":               constant[subnetRow]("false"),
+	"enable-lni-at-device-index": none[subnetRow],
+	"ipv6-native":                constant[subnetRow]("false"),
+	"ipv6-cidr-block-association.ipv6-cidr-block": func(r subnetRow) []string {
+		if r.sn.v6 == nil {
+			return nil
+		}
+		return one(r.sn.v6.assoc.p.String())
+	},
+	"ipv6-cidr-block-association.association-id": func(r subnetRow) []string {
+		if r.sn.v6 == nil {
+			return nil
+		}
+		return one(r.sn.v6.assoc.id)
+	},
+	"ipv6-cidr-block-association.state": func(r subnetRow) []string {
+		if r.sn.v6 == nil {
+			return nil
+		}
+		return one("associated")
+	},
+	"map-customer-owned-ip-on-launch":                  constant[subnetRow]("false"),
+	"map-public-ip-on-launch":                          constant[subnetRow]("false"),
+	"owner-id":                                         func(r subnetRow) []string { return one(r.s.cfg.AccountID) },
+	"private-dns-name-options-on-launch.hostname-type": constant[subnetRow]("ip-name"),
 	"private-dns-name-options-on-launch.enable-resource-name-dns-a-record":    constant[subnetRow]("false"),
 	"private-dns-name-options-on-launch.enable-resource-name-dns-aaaa-record": constant[subnetRow]("false"),
 	"state":      constant[subnetRow]("available"),

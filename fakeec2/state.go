@@ -20,6 +20,7 @@ type cidrAssoc struct {
 type vpc struct {
 	id        string
 	cidrs     []cidrAssoc
+	ipv6      []cidrAssoc // Amazon-provided /56 blocks (ipv6.go)
 	tags      map[string]string
 	defaultSG string
 }
@@ -46,6 +47,7 @@ type subnet struct {
 	ipOwner      map[uint32]*eni // offset of an IP → ENI holding it
 	pfxOwner     map[uint32]*eni // offset of a /28 → ENI holding it
 	tags         map[string]string
+	v6           *subnetV6 // its IPv6 /64 and what is taken of it (ipv6.go); nil without
 }
 
 type secGroup struct {
@@ -83,6 +85,8 @@ type eni struct {
 	subnet                *subnet
 	ips                   []addrEntry // ips[0] is the primary
 	pfx                   []prefixEntry
+	ipv6                  []addrEntry   // IPv6 addresses (ipv6.go)
+	pfx6                  []prefixEntry // IPv6 /80 prefixes (ipv6.go)
 	tags                  map[string]string
 	sgs                   []string
 	inst                  *instance

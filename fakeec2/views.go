@@ -36,8 +36,9 @@ type InstanceSpec struct {
 
 // VPC is a copy of a VPC's state.
 type VPC struct {
-	ID    string
-	CIDRs []netip.Prefix // primary first
+	ID        string
+	CIDRs     []netip.Prefix // primary first
+	IPv6CIDRs []netip.Prefix // Amazon-provided /56 blocks
 }
 
 // Subnet is a copy of a subnet's state. Free counts the addresses EC2 could
@@ -49,6 +50,8 @@ type Subnet struct {
 	CIDR  netip.Prefix
 	Tags  map[string]string
 	Free  int
+	// IPv6CIDR is the subnet's /64 (invalid without one).
+	IPv6CIDR netip.Prefix
 }
 
 // ENI is a copy of a network interface's state (true state, without
@@ -68,6 +71,8 @@ type ENI struct {
 	PrimaryIP           netip.Addr
 	SecondaryIPs        []netip.Addr
 	Prefixes            []netip.Prefix
+	IPv6Addrs           []netip.Addr   // IPv6 addresses
+	IPv6Prefixes        []netip.Prefix // IPv6 /80 prefixes
 	Tags                map[string]string
 	SecurityGroups      []string
 	DeleteOnTermination bool
@@ -138,11 +143,18 @@ func (v *vpc) view() VPC {
 	for _, c := range v.cidrs {
 		out.CIDRs = append(out.CIDRs, c.p)
 	}
+	for _, c := range v.ipv6 {
+		out.IPv6CIDRs = append(out.IPv6CIDRs, c.p)
+	}
 	return out
 }
 
 func (sn *subnet) view() Subnet {
-	return Subnet{ID: sn.id, VPCID: sn.vpcID, AZ: sn.az, CIDR: sn.cidr, Tags: maps.Clone(sn.tags), Free: sn.free}
+	out := Subnet{ID: sn.id, VPCID: sn.vpcID, AZ: sn.az, CIDR: sn.cidr, Tags: maps.Clone(sn.tags), Free: sn.free}
+	if sn.v6 != nil {
+		out.IPv6CIDR = sn.v6.assoc.p
+	}
+	return out
 }
 
 func (n *eni) view() ENI {
@@ -168,6 +180,12 @@ func (n *eni) view() ENI {
 	}
 	for _, p := range n.pfx {
 		e.Prefixes = append(e.Prefixes, p.p)
+	}
+	for _, a := range n.ipv6 {
+		e.IPv6Addrs = append(e.IPv6Addrs, a.a)
+	}
+	for _, p := range n.pfx6 {
+		e.IPv6Prefixes = append(e.IPv6Prefixes, p.p)
 	}
 	return e
 }
