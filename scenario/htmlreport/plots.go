@@ -62,6 +62,7 @@ func warmFigure(ns scenario.NodeSeries, endMs int64) (figure, error) {
 			return figure{}, err
 		}
 	}
+	headroom(p)
 	return render("warm", title, p)
 }
 
@@ -141,8 +142,15 @@ func ec2Figure(rows []scenario.EC2Second, endMs int64) (figure, bool, error) {
 			return figure{}, false, err
 		}
 	}
+	headroom(p)
 	f, err := render("ec2", title, p)
 	return f, true, err
+}
+
+// headroom raises the top of the y axis by a third so the legend, top
+// right, sits above the lines.
+func headroom(p *plot.Plot) {
+	p.Y.Max = p.Y.Max*4/3 + 1
 }
 
 func addIf(cond bool, p *plot.Plot, name string, xys plotter.XYs, c color.Color, dashes []vg.Length) error {
