@@ -65,12 +65,20 @@ func Write(w io.Writer, rep *scenario.Report, description string) error {
 	return nil
 }
 
+// maxNodePlots bounds the warm pool plots of a large fleet; the CSV has
+// every node.
+const maxNodePlots = 12
+
 // addFigures draws one warm pool plot per node, then the latency and EC2
 // plots, noting any left out for want of data.
 func (d *data) addFigures() error {
 	rep := d.Report
 	end := endMs(rep)
-	for _, ns := range rep.Series.Nodes {
+	for i, ns := range rep.Series.Nodes {
+		if i == maxNodePlots {
+			d.Missing = append(d.Missing, fmt.Sprintf("warm pool: the %d nodes after the first %d (the report's series and --csv have them)", len(rep.Series.Nodes)-maxNodePlots, maxNodePlots))
+			break
+		}
 		if len(ns.Points) == 0 {
 			continue
 		}

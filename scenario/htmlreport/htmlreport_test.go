@@ -2,6 +2,7 @@ package htmlreport
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -102,4 +103,17 @@ func tableOf(page, id string) string {
 	}
 	tbl, _, _ := strings.Cut(rest, "</table>")
 	return tbl
+}
+
+// A fleet gets a warm pool plot for its first nodes only, and says so.
+func TestWriteBoundsNodePlots(t *testing.T) {
+	rep := &scenario.Report{Scenario: "fleet"}
+	for i := range maxNodePlots + 3 {
+		rep.Series.Nodes = append(rep.Series.Nodes, scenario.NodeSeries{Node: fmt.Sprintf("node-%d", i+1),
+			Points: []scenario.NodePoint{{LabMs: 0, ENIs: 1, TotalIPs: 9, WarmIPs: 9}, {LabMs: 5000, ENIs: 2, TotalIPs: 18, AssignedIPs: 1, WarmIPs: 17}}})
+	}
+	var buf bytes.Buffer
+	require.NoError(t, Write(&buf, rep, ""))
+	assert.Len(t, plots(buf.String())["warm"], maxNodePlots)
+	assert.Contains(t, buf.String(), "Not plotted: warm pool: the 3 nodes after the first 12")
 }
