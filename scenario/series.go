@@ -103,8 +103,9 @@ func (s *seriesRecorder) node(at time.Duration, n NodeState) {
 		s.order = append(s.order, n.Name)
 	}
 	if len(pts) > 0 {
-		last := pts[len(pts)-1]
-		if last.LabMs = p.LabMs; last == p {
+		same := pts[len(pts)-1]
+		same.LabMs = p.LabMs
+		if same == p {
 			return
 		}
 	}
