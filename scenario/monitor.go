@@ -30,6 +30,8 @@ func (m *monitor) look() {
 	at := m.r.at()
 	m.rec.look(at, snap)
 	for _, n := range snap.Nodes {
+		// The events first: they happened before the figures they moved.
+		m.events(n)
 		prev, seen := m.last[n.Name]
 		if !seen {
 			m.r.tl.Pool(at, nil, n)
@@ -37,7 +39,6 @@ func (m *monitor) look() {
 			m.r.tl.Pool(at, &prev, n)
 		}
 		m.last[n.Name] = n
-		m.events(n)
 	}
 }
 

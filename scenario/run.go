@@ -28,6 +28,8 @@ type Options struct {
 	// wait; default 15s (and never more often than once a second of real
 	// time).
 	ProgressEvery time.Duration
+	// Verbosity chooses how much of the timeline is printed.
+	Verbosity Verbosity
 }
 
 // ErrInterrupted is returned (wrapped) when the run's context was cancelled,
@@ -71,6 +73,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 		opts.ProgressEvery = 15 * time.Second
 	}
 	r := &runner{sc: sc, opts: opts, tl: NewTimeline(opts.Out, opts.Color), rep: &Report{Scenario: sc.Name}, created: map[string]int{}}
+	r.tl.SetVerbosity(opts.Verbosity)
 	return r.run(ctx)
 }
 

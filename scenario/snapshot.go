@@ -59,6 +59,8 @@ type NodeEvent struct {
 	Exited bool
 	// Warning is one of ipamd's own warnings or errors: a cause.
 	Warning bool
+	// Detail is one of ipamd's pool decisions, shown with Verbose only.
+	Detail  bool
 	Message string
 }
 

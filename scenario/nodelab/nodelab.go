@@ -144,7 +144,7 @@ func (l *scenarioLab) Checkpoint(_ context.Context, nodeName, action string) err
 func fillIPAMD(ns *scenario.NodeState, st node.IPAMDStatus) {
 	ns.IPAMD, ns.IPAMDRestarts, ns.IPAMDError = st.State, st.Restarts, st.LastError
 	for _, e := range st.Events {
-		ns.IPAMDEvents = append(ns.IPAMDEvents, scenario.NodeEvent{At: e.At, Exited: e.Exited, Warning: e.Warning, Message: e.Message})
+		ns.IPAMDEvents = append(ns.IPAMDEvents, scenario.NodeEvent{At: e.At, Exited: e.Exited, Warning: e.Warning, Detail: e.Detail, Message: e.Message})
 	}
 }
 
