@@ -19,6 +19,8 @@ type monitor struct {
 	last map[string]NodeState
 	// shown counts, per node, the aws-node events already printed.
 	shown map[string]int
+	// rec keeps every look for the report's time series.
+	rec *seriesRecorder
 }
 
 func (m *monitor) look() {
@@ -26,6 +28,7 @@ func (m *monitor) look() {
 	defer m.mu.Unlock()
 	snap := m.r.lab.Snapshot()
 	at := m.r.at()
+	m.rec.look(at, snap)
 	for _, n := range snap.Nodes {
 		// The events first: they happened before the figures they moved.
 		m.events(n)
@@ -50,7 +53,7 @@ func (m *monitor) events(n NodeState) {
 
 func (r *runner) startMonitor(ctx context.Context) *monitor {
 	ctx, cancel := context.WithCancel(ctx)
-	m := &monitor{r: r, cancel: cancel, done: make(chan struct{}), last: map[string]NodeState{}, shown: map[string]int{}}
+	m := &monitor{r: r, cancel: cancel, done: make(chan struct{}), last: map[string]NodeState{}, shown: map[string]int{}, rec: newSeriesRecorder()}
 	m.look()
 	go func() {
 		defer close(m.done)
@@ -68,11 +71,13 @@ func (r *runner) startMonitor(ctx context.Context) *monitor {
 	return m
 }
 
-// stop ends the monitor after one last look; idempotent.
+// stop ends the monitor after one last look and puts the time series into
+// the report; idempotent.
 func (m *monitor) stop() {
 	m.once.Do(func() {
 		m.cancel()
 		<-m.done
 		m.look()
+		m.r.rep.Series = m.rec.series()
 	})
 }

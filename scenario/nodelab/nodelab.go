@@ -205,7 +205,11 @@ func (l *scenarioLab) Snapshot() scenario.Snapshot {
 		}
 	}
 	c := l.chaos.Counters()
-	s.EC2 = scenario.EC2Counts{Calls: c.Calls, Errors: c.Errors, Throttled: c.Throttled, FaultsInjected: c.FaultsInjected}
+	s.EC2 = scenario.EC2Counts{Calls: c.Calls, Errors: c.Errors, Throttled: c.Throttled, FaultsInjected: c.FaultsInjected,
+		ByAction: make(map[string]scenario.ActionCounts, len(c.ByAction))}
+	for a, ac := range c.ByAction {
+		s.EC2.ByAction[a] = scenario.ActionCounts{Calls: ac.Calls, Errors: ac.Errors, Throttled: ac.Throttled}
+	}
 	return s
 }
 

@@ -17,6 +17,7 @@ import (
 const usageText = `usage:
   enilab run FILE [--report out.json] [--trace out.jsonl] [--replay in.jsonl]
                   [--prefix NAME] [--log FILE] [--color auto|always|never]
+                  [--csv DIR] [--html FILE]
   enilab validate FILE...
   enilab scenarios [NAME]
   enilab limits TYPE...

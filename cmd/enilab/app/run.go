@@ -17,6 +17,7 @@ import (
 
 type runFlags struct {
 	report, trace, replay, prefix, log, color string
+	csv, html                                 string
 	quiet, verbose                            bool
 }
 
@@ -59,6 +60,9 @@ func (c CLI) run(ctx context.Context, args []string, stdout, stderr io.Writer) (
 		return &exitError{code: ExitUsage, err: lerr}
 	}
 	printWarnings(stderr, sc.Warnings)
+	if err := f.checkSeriesPaths(); err != nil {
+		return err
+	}
 	if c.NeedRoot && !nsutil.IsRoot() {
 		return &exitError{code: ExitLab, err: errors.New("run needs root: a lab is made of network namespaces (try sudo, or `enilab validate` to only check the file)")}
 	}
@@ -89,6 +93,9 @@ func (c CLI) run(ctx context.Context, args []string, stdout, stderr io.Writer) (
 			fmt.Fprintf(stdout, "report written to %s\n", f.report)
 		}
 	}
+	if werr := f.writeSeries(rep, sc.Description, stdout, stderr); werr != nil && rerr == nil {
+		return werr
+	}
 	return runExit(rerr)
 }
 
@@ -114,6 +121,8 @@ func runFlagSet(f *runFlags) *flag.FlagSet {
 	fs.StringVar(&f.prefix, "prefix", "", "name prefix of the lab's namespaces and links (default random)")
 	fs.StringVar(&f.log, "log", "", "write the lab's own logs (ipamd, nodes) to this file")
 	fs.StringVar(&f.color, "color", "auto", "colour the timeline: auto, always or never")
+	fs.StringVar(&f.csv, "csv", "", "write the time series as CSV files (nodes.csv, ec2.csv, pods.csv) into this directory")
+	fs.StringVar(&f.html, "html", "", "write a self-contained HTML report with plots here")
 	fs.BoolVar(&f.quiet, "quiet", false, "print only each step's outcome, ipamd's warnings, the summary and the verdict")
 	fs.BoolVar(&f.verbose, "verbose", false, "also print ipamd's pool decisions (too low, too high)")
 	return fs
