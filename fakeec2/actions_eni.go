@@ -137,7 +137,7 @@ func (s *Server) createNetworkInterface(p params, x *xw, now time.Time) *Error {
 	}
 	req := eniRequest{subnetID: subnetID, desc: p.get("Description"), groups: p.list("SecurityGroupId"), ifType: p.get("InterfaceType")}
 	switch req.ifType {
-	case "", "interface", "trunk", "efa":
+	case "", "interface", "trunk", "branch", "efa":
 	default:
 		return invalidParam("Value (%s) for parameter InterfaceType is invalid.", truncate(req.ifType, 32))
 	}

@@ -343,8 +343,8 @@ func (s *Server) writeGroup(x *xw, g *secGroup) {
 	x.el("groupDescription", g.desc)
 	x.el("vpcId", g.vpcID)
 	x.el("securityGroupArn", s.groupARN(g.id))
-	x.raw("<ipPermissions/>")
-	x.raw("<ipPermissionsEgress><item><ipProtocol>-1</ipProtocol><groups/><ipRanges><item><cidrIp>0.0.0.0/0</cidrIp></item></ipRanges><ipv6Ranges/><prefixListIds/></item></ipPermissionsEgress>")
+	s.writePermissions(x, "ipPermissions", g, false)
+	s.writePermissions(x, "ipPermissionsEgress", g, true)
 	x.tagSet(g.tags)
 	x.close("item")
 }

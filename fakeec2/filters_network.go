@@ -1,5 +1,7 @@
 package fakeec2
 
+import "strconv"
+
 // Filter tables of DescribeVpcs, DescribeSubnets, DescribeSecurityGroups and
 // GetSubnetCidrReservations: every name EC2 documents (see filters.go).
 
@@ -123,10 +125,44 @@ var groupFields = fields[groupRow]{
 	"group-name":  func(r groupRow) []string { return one(r.g.name) },
 	"owner-id":    func(r groupRow) []string { return one(r.s.cfg.AccountID) },
 	"vpc-id":      func(r groupRow) []string { return one(r.g.vpcID) },
-	// every group allows all egress, as a new group does in EC2
-	"egress.ip-permission.cidr":     constant[groupRow]("0.0.0.0/0"),
-	"egress.ip-permission.protocol": constant[groupRow]("-1"),
-}.documented("DescribeSecurityGroups")
+}.add(permissionFields()).documented("DescribeSecurityGroups")
+
+// permissionFields are the ip-permission.* and egress.ip-permission.*
+// filters, read from a group's rules.
+func permissionFields() fields[groupRow] {
+	fm := fields[groupRow]{}
+	for _, dir := range []struct {
+		prefix string
+		egress bool
+	}{{"ip-permission.", false}, {"egress.ip-permission.", true}} {
+		for name, get := range map[string]func(groupRow, *sgRule) string{
+			"cidr":      func(_ groupRow, r *sgRule) string { return cidrOf(true)(r) },
+			"ipv6-cidr": func(_ groupRow, r *sgRule) string { return cidrOf(false)(r) },
+			"protocol":  func(_ groupRow, r *sgRule) string { return r.proto },
+			"from-port": func(_ groupRow, r *sgRule) string { return strconv.Itoa(r.from) },
+			"to-port":   func(_ groupRow, r *sgRule) string { return strconv.Itoa(r.to) },
+			"group-id":  func(_ groupRow, r *sgRule) string { return r.group },
+			"group-name": func(g groupRow, r *sgRule) string {
+				if peer := g.s.st.sgs[r.group]; peer != nil {
+					return peer.name
+				}
+				return ""
+			},
+			"user-id": func(g groupRow, r *sgRule) string {
+				if r.group == "" {
+					return ""
+				}
+				return g.s.cfg.AccountID
+			},
+		} {
+			egress := dir.egress
+			fm[dir.prefix+name] = func(g groupRow) []string {
+				return ruleValues(g.g, egress, func(r *sgRule) string { return get(g, r) })
+			}
+		}
+	}
+	return fm
+}
 
 var reservationFields = fields[*reservation]{
 	"reservationType": func(r *reservation) []string { return one(r.typ) },

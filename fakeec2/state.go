@@ -53,6 +53,7 @@ type subnet struct {
 type secGroup struct {
 	id, name, desc, vpcID string
 	tags                  map[string]string
+	rules                 []*sgRule // inbound and outbound (sgrules.go)
 }
 
 type instance struct {
@@ -99,6 +100,8 @@ type eni struct {
 	attachTime        time.Time // reported attachTime
 	seq               uint64
 	deleted           bool
+	// trunk is a branch ENI's association with its trunk (trunk.go).
+	trunk *trunkAssoc
 }
 
 type state struct {
@@ -111,7 +114,8 @@ type state struct {
 	enis            map[string]*eni
 	attachments     map[string]*eni
 	reservations    map[string]*reservation
-	macs            map[string]bool // every MAC ever handed out: never reused, so a stale link cannot be mistaken for a new ENI
+	trunks          map[string]*trunkAssoc // branch-to-trunk associations by id (trunk.go)
+	macs            map[string]bool        // every MAC ever handed out: never reused, so a stale link cannot be mistaken for a new ENI
 	// eniList holds ENIs in creation order for stable Describe output and
 	// NextToken paging; deleted ENIs are tombstoned and compacted lazily.
 	eniList   []*eni
@@ -133,6 +137,7 @@ func newState(region, account string, seed int64) *state {
 		enis:         map[string]*eni{},
 		attachments:  map[string]*eni{},
 		reservations: map[string]*reservation{},
+		trunks:       map[string]*trunkAssoc{},
 		macs:         map[string]bool{},
 	}
 }
@@ -189,6 +194,9 @@ func (st *state) idTaken(id string) bool {
 		return true
 	}
 	if _, ok := st.attachments[id]; ok {
+		return true
+	}
+	if _, ok := st.trunks[id]; ok {
 		return true
 	}
 	_, ok := st.reservations[id]

@@ -65,6 +65,7 @@ type ENI struct {
 	InstanceID          string // empty when not attached
 	AttachmentID        string
 	Description         string
+	InterfaceType       string // "interface", "trunk", "branch" or "efa"
 	Status              string // "available" or "in-use"
 	DeviceIndex         int
 	NetworkCard         int
@@ -159,7 +160,7 @@ func (sn *subnet) view() Subnet {
 
 func (n *eni) view() ENI {
 	e := ENI{
-		ID: n.id, MAC: n.mac, SubnetID: n.subnet.id, VPCID: n.subnet.vpcID, AZ: n.subnet.az,
+		ID: n.id, MAC: n.mac, SubnetID: n.subnet.id, VPCID: n.subnet.vpcID, AZ: n.subnet.az, InterfaceType: n.ifType,
 		Description: n.desc, Status: "available", Tags: maps.Clone(n.tags),
 		SecurityGroups: append([]string(nil), n.sgs...), SubnetCIDR: n.subnet.cidr,
 		SourceDestCheck: !n.noSourceDestCheck,
@@ -207,4 +208,37 @@ func (in *instance) sortedENIs() []*eni {
 		return out[i].device < out[j].device
 	})
 	return out
+}
+
+// SecurityGroup is a copy of a security group and its rules.
+type SecurityGroup struct {
+	ID, Name, VPCID string
+	Rules           []SecurityGroupRule
+}
+
+// SecurityGroupRule allows traffic to (Egress) or from one peer: a CIDR
+// (IPv4 or IPv6) or the members of a group. Protocol is "-1" (all), "tcp",
+// "udp", "icmp", "icmpv6" or a number; FromPort and ToPort are -1 for all.
+type SecurityGroupRule struct {
+	ID               string
+	Egress           bool
+	Protocol         string
+	FromPort, ToPort int
+	CIDR             netip.Prefix
+	GroupID          string
+}
+
+func (g *secGroup) view() SecurityGroup {
+	out := SecurityGroup{ID: g.id, Name: g.name, VPCID: g.vpcID}
+	for _, r := range g.rules {
+		out.Rules = append(out.Rules, SecurityGroupRule{ID: r.id, Egress: r.egress, Protocol: r.proto, FromPort: r.from, ToPort: r.to, CIDR: r.cidr, GroupID: r.group})
+	}
+	return out
+}
+
+// TrunkAssociation is a branch ENI's association with a trunk ENI.
+type TrunkAssociation struct {
+	ID                  string
+	TrunkENI, BranchENI string
+	VLANID              int
 }
