@@ -95,9 +95,9 @@ func TestSecurityGroupRuleErrors(t *testing.T) {
 		err  error
 		code string
 	}{
-		"unknown protocol": {ingress(types.IpPermission{IpProtocol: aws.String("sctpx"), IpRanges: cidr}), "InvalidParameterValue"},
+		"unknown protocol":  {ingress(types.IpPermission{IpProtocol: aws.String("sctpx"), IpRanges: cidr}), "InvalidParameterValue"},
 		"tcp without ports": {ingress(types.IpPermission{IpProtocol: aws.String("tcp"), IpRanges: cidr}), "InvalidParameterValue"},
-		"ports reversed": {ingress(types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(90), ToPort: aws.Int32(80), IpRanges: cidr}), "InvalidParameterValue"},
+		"ports reversed":    {ingress(types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(90), ToPort: aws.Int32(80), IpRanges: cidr}), "InvalidParameterValue"},
 		"unknown peer group": {ingress(types.IpPermission{IpProtocol: aws.String("-1"),
 			UserIdGroupPairs: []types.UserIdGroupPair{{GroupId: aws.String("sg-0123456789abcdef0")}}}), "InvalidGroup.NotFound"},
 		"no peer": {ingress(types.IpPermission{IpProtocol: aws.String("-1")}), "MissingParameter"},
