@@ -71,7 +71,7 @@ func (p *parser) warn(n *yaml.Node, field, format string, args ...any) {
 }
 
 // topFields are the top-level keys of a scenario file.
-var topFields = []string{"name", "description", "seed", "timeScale", "vpc", "ec2", "ipamd", "eniConfigs", "nodes", "steps"}
+var topFields = []string{"name", "description", "seed", "timeScale", "vpc", "ec2", "ipamd", "eniConfigs", "nodes", "steps", "matrix"}
 
 func (p *parser) parse(data []byte) *Scenario {
 	root, line, msg := decodeYAML(data)
@@ -79,6 +79,11 @@ func (p *parser) parse(data []byte) *Scenario {
 		p.addAt(line, "", "%s", msg)
 		return nil
 	}
+	return p.parseRoot(root)
+}
+
+// parseRoot reads a decoded document (a matrix variant is one).
+func (p *parser) parseRoot(root *yaml.Node) *Scenario {
 	sc := &Scenario{File: p.file, TimeScale: 1, EC2: EC2{Throttle: "aws"}, IPAMDEnv: map[string]string{}}
 	p.sc = sc
 	p.subnets = map[string]Subnet{}
@@ -92,6 +97,9 @@ func (p *parser) parse(data []byte) *Scenario {
 	}
 	p.header(top)
 	p.sections(root, top)
+	if n := top["matrix"]; n != nil {
+		p.matrix(n)
+	}
 	p.impossibleExpects()
 	return sc
 }

@@ -37,6 +37,9 @@ type Scenario struct {
 	// <name>-1 … <name>-N.
 	Nodes []NodeSpec
 	Steps []Step
+	// Matrix is the file's `matrix:` (matrix.go): `enilab compare` runs
+	// one variant per combination of its values.
+	Matrix []MatrixAxis
 	// Warnings are settings the VPC CNI accepts but ignores or replaces
 	// (aws-node starts, differently from what the file asks); the
 	// scenario still runs.

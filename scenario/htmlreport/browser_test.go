@@ -82,7 +82,7 @@ func openInChromium(t *testing.T, htmlPath string) ([]plotInfo, []byte) {
 	defer bcancel()
 	abs, err := filepath.Abs(htmlPath)
 	require.NoError(t, err)
-	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate("file://"+abs), chromedp.WaitVisible("#verdict")), "opening the page in %s", chromium)
+	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate("file://"+abs), chromedp.WaitVisible(chromedp.CSS("h1"))), "opening the page in %s", chromium)
 	plots, err := chromedp.Run(bctx, chromedp.Evaluate[[]plotInfo](plotsJS))
 	require.NoError(t, err, "measuring the plots")
 	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
@@ -94,6 +94,11 @@ func openInChromium(t *testing.T, htmlPath string) ([]plotInfo, []byte) {
 // are drawn with a size and data lines, and leaves the screenshot in the
 // artifacts, checking it is not blank.
 func checkPage(t *testing.T, htmlPath string) {
+	checkPlots(t, htmlPath, "warm", "latency", "ec2")
+}
+
+// checkPlots is checkPage for a page with the given kinds of plot.
+func checkPlots(t *testing.T, htmlPath string, want ...string) {
 	t.Helper()
 	plots, shot := openInChromium(t, htmlPath)
 	kinds := map[string]int{}
@@ -103,7 +108,7 @@ func checkPage(t *testing.T, htmlPath string) {
 		assert.Positive(t, p.DataPaths, "%s plot has data lines", p.Kind)
 		kinds[p.Kind]++
 	}
-	for _, k := range []string{"warm", "latency", "ec2"} {
+	for _, k := range want {
 		assert.Positive(t, kinds[k], "a %s plot on the page (got %v)", k, kinds)
 	}
 

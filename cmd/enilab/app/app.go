@@ -18,6 +18,7 @@ const usageText = `usage:
   enilab run FILE [--report out.json] [--trace out.jsonl] [--replay in.jsonl]
                   [--prefix NAME] [--log FILE] [--color auto|always|never]
                   [--csv DIR] [--html FILE]
+  enilab compare FILE... [--jobs N] [--seed N] [--html FILE] [--out DIR]
   enilab validate FILE...
   enilab scenarios [NAME]
   enilab limits TYPE...
@@ -27,6 +28,8 @@ const usageText = `usage:
 
 run       builds the scenario's lab (needs root), runs its steps, prints a
           timeline and exits 0 only if every expect held
+compare   runs two scenario files, or every variant of one file's matrix:,
+          with the same steps and prints one table of their figures
 validate  checks scenario files without running them, listing every problem
 scenarios lists the built-in scenarios, or prints one
 limits    prints an instance type's ENI, address and max-pods limits
@@ -65,6 +68,8 @@ func (c CLI) Run(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	switch args[0] {
 	case "run":
 		return c.run(ctx, args[1:], stdout, stderr)
+	case "compare":
+		return c.compare(ctx, args[1:], stdout, stderr)
 	case "validate":
 		return validate(args[1:], stdout)
 	case "scenarios":

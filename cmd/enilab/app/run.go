@@ -60,6 +60,9 @@ func (c CLI) run(ctx context.Context, args []string, stdout, stderr io.Writer) (
 		return &exitError{code: ExitUsage, err: lerr}
 	}
 	printWarnings(stderr, sc.Warnings)
+	if len(sc.Matrix) > 0 {
+		return usageErr("run: %s has a matrix: (%d settings); run its variants with `enilab compare %s`", file, len(sc.Matrix), file)
+	}
 	if err := f.checkSeriesPaths(); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/enilab/enilab/scenario"
@@ -18,7 +19,7 @@ func validate(args []string, stdout io.Writer) error {
 		if strings.HasPrefix(file, "-") {
 			return usageErr("validate: unknown flag %s", file)
 		}
-		sc, err := scenario.Load(file)
+		vs, err := scenario.LoadVariants(file)
 		var probs scenario.Problems
 		switch {
 		case errors.As(err, &probs):
@@ -28,8 +29,13 @@ func validate(args []string, stdout io.Writer) error {
 			bad++
 			fmt.Fprintf(stdout, "%s: %v\n", file, err)
 		default:
-			fmt.Fprintf(stdout, "%s: ok (%s: %d node%s, %d step%s)\n", file, sc.Name, len(sc.Nodes), plural(len(sc.Nodes)), len(sc.Steps), plural(len(sc.Steps)))
-			printWarnings(stdout, sc.Warnings)
+			sc := vs[0].Scenario
+			variants := ""
+			if len(vs) > 1 {
+				variants = fmt.Sprintf(", %d variants", len(vs))
+			}
+			fmt.Fprintf(stdout, "%s: ok (%s: %d node%s, %d step%s%s)\n", file, sc.Name, len(sc.Nodes), plural(len(sc.Nodes)), len(sc.Steps), plural(len(sc.Steps)), variants)
+			printWarnings(stdout, variantWarnings(vs))
 		}
 	}
 	if bad > 0 {
@@ -52,4 +58,17 @@ func printWarnings(w io.Writer, warns scenario.Problems) {
 	for _, p := range warns {
 		fmt.Fprintf(w, "WARNING: %s\n", p)
 	}
+}
+
+// variantWarnings are the variants' warnings, each once.
+func variantWarnings(vs []scenario.Variant) scenario.Problems {
+	var out scenario.Problems
+	for _, v := range vs {
+		for _, w := range v.Scenario.Warnings {
+			if !slices.Contains(out, w) {
+				out = append(out, w)
+			}
+		}
+	}
+	return out
 }
