@@ -65,9 +65,21 @@ func readGolden(t *testing.T) []goldenSection {
 const goldenMAC = "02:aa:00:00:00:10"
 
 // snatNS makes a throw-away node namespace (test prefix enlt-snat-) whose
-// eth0 carries goldenMAC, removed when the test ends. It skips, saying
-// why, without root or without the iptables binary.
+// eth0 carries goldenMAC, removed when the test ends.
 func snatNS(t *testing.T) string {
+	t.Helper()
+	path := bareSNATNS(t)
+	h, err := nsutil.Handle(path)
+	require.NoError(t, err)
+	defer h.Close()
+	hw, _ := net.ParseMAC(goldenMAC)
+	require.NoError(t, h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth0", HardwareAddr: hw}, PeerName: "vpc0"}))
+	return path
+}
+
+// bareSNATNS makes a throw-away namespace with no links but lo. It skips,
+// saying why, without root or without the iptables binary.
+func bareSNATNS(t *testing.T) string {
 	t.Helper()
 	if !nsutil.IsRoot() {
 		t.Skip("needs root: creates network namespaces")
@@ -81,11 +93,6 @@ func snatNS(t *testing.T) string {
 	path, err := nsutil.NewNamed(name)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = nsutil.DeleteNamed(name) })
-	h, err := nsutil.Handle(path)
-	require.NoError(t, err)
-	defer h.Close()
-	hw, _ := net.ParseMAC(goldenMAC)
-	require.NoError(t, h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth0", HardwareAddr: hw}, PeerName: "vpc0"}))
 	return path
 }
 
