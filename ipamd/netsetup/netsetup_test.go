@@ -161,3 +161,15 @@ func requireIPTables(t *testing.T) {
 		t.Skipf("needs the iptables binary (scripts/setup.sh installs it, nft backend): %v", err)
 	}
 }
+
+// Without the iptables binary, host set-up fails naming it, as upstream's
+// SetupHostNetwork fails on iptables.NewWithProtocol (and aws-node exits).
+func TestSetupHostWithoutIPTablesNamesIt(t *testing.T) {
+	mac := "02:aa:00:00:03:01"
+	node, _ := nodeNS(t, mac)
+	t.Setenv("PATH", t.TempDir())
+	err := SetupHost(node, Host{PrimaryMAC: mac, PrimaryIP: netip.MustParseAddr("10.0.1.10"), VPCCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `exec: "iptables": executable file not found in $PATH`)
+	assert.Contains(t, err.Error(), "failed to create iptables")
+}
