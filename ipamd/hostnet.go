@@ -10,7 +10,8 @@ import (
 )
 
 // setupHostNetwork is nodeInit's SetupHostNetwork then
-// CleanUpStaleAWSChains, in the node namespace.
+// CleanUpStaleAWSChains, in the node namespace, and the external service
+// CIDRs' rules (upstream programs them at the end of nodeInit).
 func (d *Daemon) setupHostNetwork() error {
 	if err := netsetup.SetupHost(d.opts.NetNSPath, d.hostNetwork(d.vpcCIDRs)); err != nil {
 		return fmt.Errorf("host network setup: %w", err)
@@ -18,6 +19,13 @@ func (d *Daemon) setupHostNetwork() error {
 	if err := netsetup.CleanUpStaleChains(d.opts.NetNSPath); err != nil {
 		// As upstream: these chains do not affect the rules.
 		d.log.Debug(fmt.Sprintf("Failed to clean up stale AWS chains: %v", err))
+	}
+	ext, errs := config.ParseCIDRs(config.EnvExternalServiceCIDRs, d.cfg.ExternalServiceCIDRs)
+	for _, e := range errs {
+		d.log.Error(e)
+	}
+	if err := netsetup.UpdateExternalServiceRules(d.opts.NetNSPath, ext); err != nil {
+		d.log.Warn("UpdateExternalServiceIpRules in nodeInit() failed", "err", err)
 	}
 	return nil
 }
