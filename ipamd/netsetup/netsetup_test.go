@@ -42,7 +42,7 @@ func TestSetupHostRejectsBadInput(t *testing.T) {
 
 // nodeNS makes a namespace with an ENI-like link eth1 (a veth whose peer
 // sits in a second namespace), removed when the test ends.
-func nodeNS(t *testing.T, mac string) (string, netlink.Link) {
+func nodeNS(t testing.TB, mac string) (string, netlink.Link) {
 	t.Helper()
 	if !nsutil.IsRoot() {
 		t.Skip("needs root: creates network namespaces")
@@ -155,7 +155,7 @@ func countRules(t *testing.T, h *netlink.Handle, want *netlink.Rule) int {
 }
 
 // requireIPTables skips a test that needs the iptables binary, saying so.
-func requireIPTables(t *testing.T) {
+func requireIPTables(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("iptables"); err != nil {
 		t.Skipf("needs the iptables binary (scripts/setup.sh installs it, nft backend): %v", err)
