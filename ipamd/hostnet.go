@@ -43,7 +43,7 @@ func (d *Daemon) hostNetwork(vpcCIDRs []netip.Prefix) netsetup.Host {
 		primaryIP = d.primary.IPs[0]
 	}
 	return netsetup.Host{
-		PrimaryMAC: d.primary.MAC, PrimaryIP: primaryIP, VPCCIDRs: vpcCIDRs,
+		PrimaryMAC: d.primary.MAC, PrimaryIP: primaryIP, VPCCIDRs: vpcCIDRs, MTU: d.cfg.ENIMTU,
 		SNAT: netsetup.SNAT{
 			External: d.cfg.ExternalSNAT, ExcludeCIDRs: exclude, Randomize: d.cfg.RandomizeSNAT,
 			Connmark: d.cfg.Connmark, NodePortSupport: !d.cfg.NodePortSupportDisabled, VethPrefix: d.cfg.VethPrefix,

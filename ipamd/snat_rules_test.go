@@ -130,7 +130,8 @@ func goldenDaemon(t *testing.T, path string, env map[string]string) *Daemon {
 // that goes through the settings in turn (ipamd restarted with new
 // settings reconciles, as upstream's stale-rule removal does). The
 // fwmark rule is there unless node-port support is off and SNAT is
-// external. Nothing reaches the root namespace.
+// external; the primary ENI has AWS_VPC_ENI_MTU. Nothing reaches the root
+// namespace.
 func TestHostSNATRulesAsUpstreamGolden(t *testing.T) {
 	sections := readGolden(t)
 	require.Len(t, sections, 7)
@@ -149,6 +150,7 @@ func TestHostSNATRulesAsUpstreamGolden(t *testing.T) {
 				require.NoError(t, d.setupHostNetwork(), "a restart changes nothing")
 				assert.Equal(t, s.nat, iptablesS(t, path, "nat"), "iptables -t nat -S")
 				assert.Equal(t, s.mangle, iptablesS(t, path, "mangle"), "iptables -t mangle -S")
+				assert.Contains(t, inNS(t, path, "ip", "link", "show", "eth0"), " mtu 9001 ", "SetupHostNetwork sets AWS_VPC_ENI_MTU on the primary ENI")
 				mark := "0x80"
 				if m := s.env[config.EnvConnmark]; m != "" {
 					mark = m

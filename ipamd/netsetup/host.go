@@ -57,6 +57,7 @@ type Host struct {
 	PrimaryMAC string
 	PrimaryIP  netip.Addr
 	VPCCIDRs   []netip.Prefix
+	MTU        int // AWS_VPC_ENI_MTU, set on the primary ENI; 0 = DefaultMTU
 	SNAT       SNAT
 }
 
@@ -76,6 +77,9 @@ func (h Host) Validate() error {
 			errs = append(errs, fmt.Errorf("excluded CIDR %q is not an IPv4 prefix", c))
 		}
 	}
+	if h.MTU != 0 && (h.MTU < 576 || h.MTU > 9001) {
+		errs = append(errs, fmt.Errorf("MTU %d is outside 576..9001", h.MTU))
+	}
 	switch h.SNAT.randomize() {
 	case RandomPRNG, RandomHash, Sequential:
 	default:
@@ -93,7 +97,7 @@ func (h Host) vpcCIDRs() []string {
 }
 
 // SetupHost is upstream's SetupHostNetwork (IPv4) in the node namespace at
-// nsPath: the rule `fwmark <mark>/<mark> lookup main` at priority 1024
+// nsPath: the primary ENI's MTU, the rule `fwmark <mark>/<mark> lookup main` at priority 1024
 // (removed first; added again unless node-port support is off and SNAT is
 // external), loose reverse-path filtering on the primary ENI (upstream's
 // init container does this), then UpdateHostSNATRules. Idempotent.
@@ -109,6 +113,15 @@ func SetupHost(nsPath string, host Host) error {
 	link, err := linkByMAC(h, host.PrimaryMAC)
 	if err != nil {
 		return fmt.Errorf("netsetup: host setup: failed to find the link primary ENI with MAC address %s: %w", host.PrimaryMAC, err)
+	}
+	mtu := host.MTU
+	if mtu == 0 {
+		mtu = DefaultMTU
+	}
+	if link.Attrs().MTU != mtu {
+		if err := h.LinkSetMTU(link, mtu); err != nil {
+			return fmt.Errorf("netsetup: host setup: failed to set primary interface MTU to %d: %w", mtu, err)
+		}
 	}
 	mark := host.SNAT.connmark()
 	rule := kernel.FwmarkRule()
