@@ -13,6 +13,7 @@ import (
 // CleanUpStaleAWSChains, in the node namespace, and the external service
 // CIDRs' rules (upstream programs them at the end of nodeInit).
 func (d *Daemon) setupHostNetwork() error {
+	d.log.Info("Setting up host network... ")
 	if err := netsetup.SetupHost(d.opts.NetNSPath, d.hostNetwork(d.vpcCIDRs)); err != nil {
 		return fmt.Errorf("host network setup: %w", err)
 	}

@@ -25,6 +25,13 @@ const DefaultConnmark = 0x80
 // unusable value logs upstream's line and keeps the default.
 func (r *envReader) snat(c *Config) {
 	r.strVar(EnvExternalServiceCIDRs, &c.ExternalServiceCIDRs)
+	for _, v := range [][2]string{{EnvExcludeSNATCIDRs, c.ExcludeSNATCIDRs}, {EnvExternalServiceCIDRs, c.ExternalServiceCIDRs}} {
+		// ipamd logs these itself each time it parses the list, as upstream.
+		_, errs := ParseCIDRs(v[0], v[1])
+		for _, e := range errs {
+			r.warn = append(r.warn, Warning{Var: v[0], Msg: e + "; the VPC CNI skips it"})
+		}
+	}
 	nodePort := !c.NodePortSupportDisabled
 	r.fallbackBool(EnvNodePortSupport, &nodePort, boolNetworkUtils)
 	c.NodePortSupportDisabled = !nodePort

@@ -87,3 +87,14 @@ func TestValidateRefusesUnknownRandomization(t *testing.T) {
 	c.RandomizeSNAT = "sometimes"
 	require.ErrorContains(t, c.Validate(), EnvRandomizeSNAT)
 }
+
+// enilab validate warns about what upstream's parseCIDRString drops; the
+// daemon logs it where upstream does, so the warning has no log line.
+func TestBadCIDRsWarnWithoutLogLine(t *testing.T) {
+	c, err := FromEnv(envOf(map[string]string{EnvExcludeSNATCIDRs: "10.0.0.0/33", EnvExternalServiceCIDRs: "fd00::/8"}))
+	require.NoError(t, err)
+	w := warningFor(t, c.Warnings, EnvExcludeSNATCIDRs)
+	assert.Equal(t, "10.0.0.0/33 from AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS is not a valid CIDR; the VPC CNI skips it", w.Msg)
+	assert.Empty(t, w.Log)
+	assert.Contains(t, warningFor(t, c.Warnings, EnvExternalServiceCIDRs).Msg, "is an IPV6 CIDR")
+}
