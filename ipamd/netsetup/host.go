@@ -97,10 +97,11 @@ func (h Host) vpcCIDRs() []string {
 }
 
 // SetupHost is upstream's SetupHostNetwork (IPv4) in the node namespace at
-// nsPath: the primary ENI's MTU, the rule `fwmark <mark>/<mark> lookup main` at priority 1024
-// (removed first; added again unless node-port support is off and SNAT is
-// external), loose reverse-path filtering on the primary ENI (upstream's
-// init container does this), then UpdateHostSNATRules. Idempotent.
+// nsPath: the primary ENI's MTU, the rule `fwmark <mark>/<mark> lookup
+// main` at priority 1024 (removed first; added again unless node-port
+// support is off and SNAT is external), loose reverse-path filtering on the
+// primary ENI (upstream's init container does this), then
+// UpdateHostSNATRules. Idempotent.
 func SetupHost(nsPath string, host Host) error {
 	if err := host.Validate(); err != nil {
 		return fmt.Errorf("netsetup: host setup: %w", err)
