@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -187,4 +188,18 @@ func TestExternalServiceCIDRsAsUpstreamUpdateExternalServiceIpRules(t *testing.T
 	assert.Contains(t, rules, "1535:\tfrom all to 192.0.2.0/24 lookup main")
 	assert.NotContains(t, rules, "10.100.0.0/16")
 	assert.NotContains(t, rules, "172.20.0.0/16")
+}
+
+// Upstream's networkutils GetConfigForDebug (/v1/networkutils-env-settings)
+// shows the settings ipamd applies.
+func TestNetworkEnvForDebugAsUpstreamGetConfigForDebug(t *testing.T) {
+	d := goldenDaemon(t, "", map[string]string{
+		config.EnvConnmark: "0x4000", config.EnvRandomizeSNAT: "none", config.EnvNodePortSupport: "false",
+		config.EnvExcludeSNATCIDRs: "192.168.0.0/16,bad", config.EnvExternalServiceCIDRs: "10.100.0.0/16",
+	})
+	b, err := json.Marshal(d.networkEnvForDebug())
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"AWS_VPC_K8S_CNI_CONNMARK":16384,"AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS":["192.168.0.0/16"],"AWS_VPC_K8S_CNI_EXTERNALSNAT":false,
+		"AWS_EXTERNAL_SERVICE_CIDRS":["10.100.0.0/16"],"AWS_VPC_ENI_MTU":9001,"AWS_VPC_K8S_CNI_VETHPREFIX":"eni",
+		"AWS_VPC_CNI_NODE_PORT_SUPPORT":false,"AWS_VPC_K8S_CNI_RANDOMIZESNAT":0}`, string(b))
 }

@@ -392,7 +392,7 @@ func (c Config) NetworkUtilsEnv() map[string]string {
 		// type as its number (sequential 0, hashrandom 1, prng 2).
 		EnvConnmark:             strconv.FormatUint(uint64(c.Connmark), 10),
 		EnvNodePortSupport:      strconv.FormatBool(!c.NodePortSupportDisabled),
-		EnvRandomizeSNAT:        strconv.Itoa(snatTypeNumber(c.RandomizeSNAT)),
+		EnvRandomizeSNAT:        strconv.Itoa(SNATType(c.RandomizeSNAT)),
 		EnvExcludeSNATCIDRs:     strings.Join(mustCIDRs(c.ExcludeSNATCIDRs), ","),
 		EnvExternalServiceCIDRs: strings.Join(mustCIDRs(c.ExternalServiceCIDRs), ","),
 	}

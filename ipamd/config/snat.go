@@ -100,8 +100,9 @@ func mustCIDRs(value string) []string {
 	return cidrs
 }
 
-// snatTypeNumber is upstream's snatType of a RANDOMIZESNAT value.
-func snatTypeNumber(v string) int {
+// SNATType is upstream's snatType number of a RANDOMIZESNAT value, as its
+// GetConfigForDebug shows it: none 0, hashrandom 1, prng 2.
+func SNATType(v string) int {
 	switch v {
 	case SNATSequential:
 		return 0
