@@ -76,12 +76,12 @@ func (r *envReader) connmark(v string) uint32 {
 // parseCIDRString reads AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS and
 // AWS_EXTERNAL_SERVICE_CIDRS: each IPv4 CIDR is kept, masked; anything
 // else is dropped with upstream's error line (in errs, for the caller to
-// log) naming the variable.
+// log) naming the variable — an empty item too ("a,,b"), as upstream.
 func ParseCIDRs(name, value string) (cidrs []string, errs []string) {
+	if value == "" {
+		return nil, nil
+	}
 	for _, c := range strings.Split(value, ",") {
-		if strings.TrimSpace(c) == "" {
-			continue
-		}
 		p, err := netip.ParsePrefix(strings.TrimSpace(c))
 		switch {
 		case err != nil:

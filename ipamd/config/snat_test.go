@@ -61,7 +61,8 @@ func TestBadSNATValuesFallBackAsUpstreamTypeOfSNATAndGetConnmark(t *testing.T) {
 	w = warningFor(t, c.Warnings, EnvConnmark)
 	assert.Contains(t, w.Log, "Failed to parse AWS_VPC_K8S_CNI_CONNMARK; will use 128, error: strconv.ParseInt")
 	assert.Equal(t, slog.LevelInfo, w.Level)
-	assert.Equal(t, "Failed to parse AWS_VPC_CNI_NODE_PORT_SUPPORT; using default: true", warningFor(t, c.Warnings, EnvNodePortSupport).Log)
+	assert.Equal(t, `Failed to parse AWS_VPC_CNI_NODE_PORT_SUPPORT; using default: true%!(EXTRA string=strconv.ParseBool: parsing "maybe": invalid syntax)`,
+		warningFor(t, c.Warnings, EnvNodePortSupport).Log, "upstream's getBoolEnvVar passes the error with no verb for it")
 
 	for _, v := range []string{"0", "-1", "0x100000000"} {
 		c, err := FromEnv(envOf(map[string]string{EnvConnmark: v}))
@@ -72,14 +73,18 @@ func TestBadSNATValuesFallBackAsUpstreamTypeOfSNATAndGetConnmark(t *testing.T) {
 }
 
 // Upstream's parseCIDRString: IPv4 CIDRs masked, the rest dropped with
-// its line.
+// its line; nothing at all is no list.
 func TestParseCIDRsAsUpstreamParseCIDRString(t *testing.T) {
-	cidrs, errs := ParseCIDRs(EnvExcludeSNATCIDRs, "192.168.1.5/16, nope,fd00::/8,0.0.0.0/0")
+	cidrs, errs := ParseCIDRs(EnvExcludeSNATCIDRs, "192.168.1.5/16, nope,,fd00::/8,0.0.0.0/0")
 	assert.Equal(t, []string{"192.168.0.0/16", "0.0.0.0/0"}, cidrs)
 	assert.Equal(t, []string{
 		" nope from AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS is not a valid CIDR",
+		" from AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS is not a valid CIDR",
 		"fd00::/8 from AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS is an IPV6 CIDR",
 	}, errs)
+	cidrs, errs = ParseCIDRs(EnvExcludeSNATCIDRs, "")
+	assert.Nil(t, cidrs)
+	assert.Empty(t, errs)
 }
 
 func TestValidateRefusesUnknownRandomization(t *testing.T) {
