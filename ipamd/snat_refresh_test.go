@@ -86,3 +86,18 @@ func TestVPCCIDRAssociatedMidRunIsExcludedFromSNATWithinThePeriod(t *testing.T) 
 	require.NotEmpty(t, snatChain)
 	assert.Contains(t, snatChain[len(snatChain)-1], "-j SNAT --to-source", "the SNAT rule stays last")
 }
+
+// Without the iptables binary ipamd's start-up fails, naming it, where
+// upstream's nodeInit fails ("ipamd init: failed to set up host network")
+// and aws-node exits.
+func TestStartWithoutIPTablesFailsNamingIt(t *testing.T) {
+	path := bareSNATNS(t)
+	l := newTestLab(t)
+	n := l.newNode(nodeSpec{Type: "c5.large", Modify: func(o *Options) { o.NetNSPath = path }})
+	plugENIs(t, l, n, path)
+	t.Setenv("PATH", t.TempDir())
+	_, err := n.tryStart()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `host network setup: netsetup: SNAT rules: failed to create iptables`)
+	assert.Contains(t, err.Error(), `exec: "iptables": executable file not found in $PATH`)
+}

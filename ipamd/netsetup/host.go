@@ -128,11 +128,11 @@ func SetupHost(nsPath string, host Host) error {
 	rule := kernel.FwmarkRule()
 	rule.Mark, rule.Mask = mark, &mark
 	if err := deleteRule(h, rule); err != nil {
-		return fmt.Errorf("netsetup: host network setup: failed to delete old main ENI rule: %w", err)
+		return fmt.Errorf("netsetup: host setup: failed to delete old main ENI rule: %w", err)
 	}
 	if host.SNAT.NodePortSupport || !host.SNAT.External {
 		if err := ensureRule(h, rule); err != nil {
-			return fmt.Errorf("netsetup: host network setup: failed to add main ENI rule fwmark %#x/%#x: %w", mark, mark, err)
+			return fmt.Errorf("netsetup: host setup: failed to add main ENI rule fwmark %#x/%#x: %w", mark, mark, err)
 		}
 	}
 	if err := looseRPFilter(nsPath, link.Attrs().Name); err != nil {
@@ -164,10 +164,10 @@ func UpdateHostSNATRules(nsPath string, host Host) error {
 func updateHostSNATRules(nsPath, primaryIntf string, host Host) error {
 	ipt, err := newIPTables(nsPath)
 	if err != nil {
-		return fmt.Errorf("netsetup: host network setup: %w", err)
+		return fmt.Errorf("netsetup: SNAT rules: %w", err)
 	}
 	if err := hostSNATRules(ipt, primaryIntf, host); err != nil {
-		return fmt.Errorf("netsetup: host network setup in %s: %w", nsPath, err)
+		return fmt.Errorf("netsetup: SNAT rules in %s: %w", nsPath, err)
 	}
 	return nil
 }
