@@ -160,6 +160,7 @@ type Daemon struct {
 	sleep     clock.Clock // d.clock, counting sleeps
 	poolTick  clock.Ticker
 	leakTimer clock.Timer
+	cidrTick  clock.Ticker // VPCCIDRPeriod: the VPC CIDR refresh
 }
 
 // New restores state (IMDS, then EC2 as the truth, then the checkpoint),
@@ -230,6 +231,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) 
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.poolTick = d.clock.NewTicker(cfg.PoolCheckPeriod)
 	d.leakTimer = d.clock.NewTimer(d.nextLeakScan(0))
+	d.cidrTick = d.clock.NewTicker(cfg.VPCCIDRPeriod)
 	d.wg.Add(1)
 	go d.pm.run()
 	d.metrics.startedUp(d.clock.Now().Sub(started), nodeInit)
@@ -258,6 +260,7 @@ func (d *Daemon) Close() error {
 		if d.poolTick != nil {
 			d.poolTick.Stop()
 			d.leakTimer.Stop()
+			d.cidrTick.Stop()
 		}
 	})
 	return nil

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/enilab/enilab/ipamd/config"
 )
 
 // The introspection API in upstream's shapes (pkg/ipamd/introspect.go): the
@@ -65,12 +67,7 @@ type ipamMetadataJSON struct {
 	InterfacesCount int    `json:"interfacesCount,omitempty"`
 }
 
-// Upstream's networkutils defaults for the settings enilab does not model.
-const (
-	defaultConnmark = 0x80
-	randomPRNGSNAT  = 2 // networkutils.snatType randomPRNGSNAT, upstream's default
-	mainRouteTable  = 254
-)
+const mainRouteTable = 254
 
 // introspectionPaths are upstream's introspection commands (the "/" listing).
 var introspectionPaths = []string{"/v1/eni-configs", "/v1/enis", "/v1/ipamd-env-settings", "/v1/networkutils-env-settings"}
@@ -167,18 +164,21 @@ func (d *Daemon) ipamdEnvForDebug() map[string]any {
 	}
 }
 
-// networkEnvForDebug is upstream's networkutils GetConfigForDebug; the
-// settings enilab does not model show upstream's defaults.
+// networkEnvForDebug is upstream's networkutils GetConfigForDebug: the
+// mark as a number, the CIDR lists as parseCIDRString returns them (null
+// when empty), the SNAT type as its number.
 func (d *Daemon) networkEnvForDebug() map[string]any {
+	exclude, _ := config.ParseCIDRs(config.EnvExcludeSNATCIDRs, d.cfg.ExcludeSNATCIDRs)
+	external, _ := config.ParseCIDRs(config.EnvExternalServiceCIDRs, d.cfg.ExternalServiceCIDRs)
 	return map[string]any{
-		"AWS_VPC_K8S_CNI_CONNMARK":           defaultConnmark,
-		"AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS": []string(nil),
-		"AWS_VPC_K8S_CNI_EXTERNALSNAT":       d.cfg.ExternalSNAT,
-		"AWS_EXTERNAL_SERVICE_CIDRS":         []string(nil),
-		"AWS_VPC_ENI_MTU":                    d.cfg.ENIMTU,
-		"AWS_VPC_K8S_CNI_VETHPREFIX":         d.cfg.VethPrefix,
-		"AWS_VPC_CNI_NODE_PORT_SUPPORT":      true,
-		"AWS_VPC_K8S_CNI_RANDOMIZESNAT":      randomPRNGSNAT,
+		config.EnvConnmark:             d.cfg.Connmark,
+		config.EnvExcludeSNATCIDRs:     exclude,
+		config.EnvExternalSNAT:         d.cfg.ExternalSNAT,
+		config.EnvExternalServiceCIDRs: external,
+		config.EnvENIMTU:               d.cfg.ENIMTU,
+		config.EnvVethPrefix:           d.cfg.VethPrefix,
+		config.EnvNodePortSupport:      !d.cfg.NodePortSupportDisabled,
+		config.EnvRandomizeSNAT:        config.SNATType(d.cfg.RandomizeSNAT),
 	}
 }
 

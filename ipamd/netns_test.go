@@ -56,6 +56,13 @@ func TestNodeNetworkingInNamespace(t *testing.T) {
 			}
 		}
 	}()
+	// The instance boots with eth0, its primary ENI: upstream's
+	// SetupHostNetwork finds it by MAC for the connmark rule.
+	for _, e := range n.inst.ENIs {
+		if e.DeviceIndex == 0 {
+			addVeth("eth0", "peer0", e.MAC)
+		}
+	}
 	n.start()
 	addVeth(datapath.HostVethName("eni", "default", "a"), "pa", "")
 	// Pod c's veth has another prefix (AWS_VPC_K8S_CNI_VETHPREFIX changed):

@@ -70,6 +70,9 @@ func (m *poolManager) run() {
 			}
 			m.leakScans++
 			m.leakTimer.Reset(m.nextLeakScan(m.leakScans))
+		case <-m.cidrTick.C():
+			m.waiting.Store(false)
+			m.refreshVPCCIDRs(m.ctx)
 		}
 	}
 }

@@ -110,22 +110,11 @@ func (d *Daemon) vpcIPv4CIDRs(ctx context.Context) ([]string, error) {
 // dropping (and logging) what is not an IPv4 CIDR, as upstream's
 // parseCIDRString does.
 func (d *Daemon) excludeSNATCIDRs() []string {
-	var out []string
-	for _, c := range strings.Split(d.cfg.ExcludeSNATCIDRs, ",") {
-		if strings.TrimSpace(c) == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(strings.TrimSpace(c))
-		switch {
-		case err != nil:
-			d.log.Error(fmt.Sprintf("%v from %s is not a valid CIDR", c, config.EnvExcludeSNATCIDRs))
-		case !p.Addr().Is4():
-			d.log.Error(fmt.Sprintf("%v from %s is an IPV6 CIDR", c, config.EnvExcludeSNATCIDRs))
-		default:
-			out = append(out, p.Masked().String())
-		}
+	cidrs, errs := config.ParseCIDRs(config.EnvExcludeSNATCIDRs, d.cfg.ExcludeSNATCIDRs)
+	for _, e := range errs {
+		d.log.Error(e)
 	}
-	return out
+	return cidrs
 }
 
 // DelNetwork releases the pod's address (upstream rpc_handler.go

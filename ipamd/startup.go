@@ -11,7 +11,6 @@ import (
 	"github.com/enilab/enilab/ipamd/awsapi"
 	"github.com/enilab/enilab/ipamd/config"
 	"github.com/enilab/enilab/ipamd/datastore"
-	"github.com/enilab/enilab/ipamd/netsetup"
 	"github.com/enilab/enilab/ipamd/pool"
 )
 
@@ -87,12 +86,8 @@ func (d *Daemon) init(ctx context.Context) error {
 	}
 	d.pm.cleanupExcludedENIs(ctx)
 	if d.opts.NetNSPath != NoNetNS {
-		primaryIP := d.identity.PrivateIP
-		if len(d.primary.IPs) > 0 {
-			primaryIP = d.primary.IPs[0]
-		}
-		if err := netsetup.SetupHost(d.opts.NetNSPath, d.vpcCIDRs, primaryIP, d.cfg.ExternalSNAT); err != nil {
-			return fmt.Errorf("host network setup: %w", err)
+		if err := d.setupHostNetwork(); err != nil {
+			return err
 		}
 	}
 	d.log.Info("IP pool manager", "instance", id.InstanceID, "type", id.InstanceType, "maxPods", d.maxPods,

@@ -20,6 +20,7 @@ var ipamdEnvNames = []string{
 	config.EnvEnablePrefixDelegation, config.EnvCustomNetwork, config.EnvEnableSubnetDiscovery,
 	config.EnvDisableLeakedENI, config.EnvExternalSNAT, config.EnvENIConfigLabelDef, config.EnvVethPrefix,
 	config.EnvClusterName, config.EnvAdditionalENITags, config.EnvLogLevel, config.EnvENIConfigAnnotationDef,
+	config.EnvExcludeSNATCIDRs, config.EnvRandomizeSNAT, config.EnvConnmark, config.EnvNodePortSupport, config.EnvExternalServiceCIDRs,
 }
 
 // cniPrefix starts many upstream variable names, and is often added to

@@ -33,6 +33,10 @@ const (
 	EnvVethPrefix             = "AWS_VPC_K8S_CNI_VETHPREFIX"
 	EnvExternalSNAT           = "AWS_VPC_K8S_CNI_EXTERNALSNAT"
 	EnvExcludeSNATCIDRs       = "AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS"
+	EnvRandomizeSNAT          = "AWS_VPC_K8S_CNI_RANDOMIZESNAT"
+	EnvConnmark               = "AWS_VPC_K8S_CNI_CONNMARK"
+	EnvNodePortSupport        = "AWS_VPC_CNI_NODE_PORT_SUPPORT"
+	EnvExternalServiceCIDRs   = "AWS_EXTERNAL_SERVICE_CIDRS"
 	EnvClusterName            = "CLUSTER_NAME"
 	EnvAdditionalENITags      = "ADDITIONAL_ENI_TAGS"
 	EnvLogLevel               = "AWS_VPC_K8S_CNI_LOGLEVEL"
@@ -79,6 +83,9 @@ type Config struct {
 	EnableSubnetDiscovery   bool
 	DisableLeakedENICleanup bool
 	ExternalSNAT            bool
+	// NodePortSupportDisabled is AWS_VPC_CNI_NODE_PORT_SUPPORT=false
+	// (upstream's default is true, so the zero Config has it on).
+	NodePortSupportDisabled bool
 
 	ENIConfigLabelDef      string
 	ENIConfigAnnotationDef string
@@ -88,6 +95,14 @@ type Config struct {
 	// ExcludeSNATCIDRs is AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS as given;
 	// AddNetwork parses it on every ADD, as upstream does.
 	ExcludeSNATCIDRs string
+	// ExternalServiceCIDRs is AWS_EXTERNAL_SERVICE_CIDRS as given.
+	ExternalServiceCIDRs string
+	// RandomizeSNAT is AWS_VPC_K8S_CNI_RANDOMIZESNAT: SNATRandomPRNG
+	// (the default), SNATRandomHash or SNATSequential.
+	RandomizeSNAT string
+	// Connmark is AWS_VPC_K8S_CNI_CONNMARK, the mark of connections that
+	// arrived through the primary ENI (DefaultConnmark, 0x80).
+	Connmark uint32
 
 	IPCooldown time.Duration
 	ENIMTU     int
@@ -108,6 +123,10 @@ type Config struct {
 	// LeakedENIMinAge protects ENIs that another node has just created and
 	// not yet attached (upstream: 5 minutes since the createdAt tag).
 	LeakedENIMinAge time.Duration
+	// VPCCIDRPeriod is how often the VPC's CIDRs are read again and the
+	// SNAT rules updated when they changed (upstream's
+	// updateCIDRsRulesOnChange under wait.Forever, 30 s).
+	VPCCIDRPeriod time.Duration
 }
 
 // Default periods (lab time).
@@ -121,6 +140,7 @@ const (
 	DefaultLeakedENIMinAge = 5 * time.Minute
 	DefaultIPCooldown      = 30 * time.Second
 	DefaultMTU             = 9001
+	DefaultVPCCIDRPeriod   = 30 * time.Second
 )
 
 // DefaultConfig is what FromEnv returns for an empty environment.
@@ -157,6 +177,13 @@ func (c *Config) SetDefaults() {
 	def(&c.SubnetPause, DefaultSubnetPause)
 	def(&c.LeakScanPeriod, DefaultLeakScanPeriod)
 	def(&c.LeakedENIMinAge, DefaultLeakedENIMinAge)
+	def(&c.VPCCIDRPeriod, DefaultVPCCIDRPeriod)
+	if c.RandomizeSNAT == "" {
+		c.RandomizeSNAT = SNATRandomPRNG
+	}
+	if c.Connmark == 0 {
+		c.Connmark = DefaultConnmark
+	}
 	if c.ENIMTU == 0 {
 		c.ENIMTU = DefaultMTU
 	}
@@ -199,6 +226,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	r.strVar(EnvClusterName, &c.ClusterName)
 	r.strVar(EnvLogLevel, &c.LogLevel)
 	r.strVar(EnvExcludeSNATCIDRs, &c.ExcludeSNATCIDRs)
+	r.snat(&c)
 	if _, ok := r.get(EnvIPCooldownPeriod); ok {
 		cooldown := -1
 		r.intVar(EnvIPCooldownPeriod, &cooldown, 0)
@@ -301,6 +329,11 @@ func (c Config) Validate() error {
 	case "eth", "vlan", "lo":
 		bad("%s=%q: reserved interface name prefix", EnvVethPrefix, c.VethPrefix)
 	}
+	switch c.RandomizeSNAT {
+	case "", SNATRandomPRNG, SNATRandomHash, SNATSequential:
+	default:
+		bad("%s=%q: must be %s, %s or %s", EnvRandomizeSNAT, c.RandomizeSNAT, SNATRandomPRNG, SNATRandomHash, SNATSequential)
+	}
 	if c.LogLevel != "" {
 		if _, err := parseLevel(c.LogLevel); err != nil {
 			bad("%s=%q: %v", EnvLogLevel, c.LogLevel, err)
@@ -312,7 +345,7 @@ func (c Config) Validate() error {
 	}{
 		{"PoolCheckPeriod", c.PoolCheckPeriod}, {"ReconcilePeriod", c.ReconcilePeriod},
 		{"DecreaseGap", c.DecreaseGap}, {"ENIMinAge", c.ENIMinAge}, {"SubnetPause", c.SubnetPause},
-		{"LeakScanPeriod", c.LeakScanPeriod}, {"LeakedENIMinAge", c.LeakedENIMinAge},
+		{"LeakScanPeriod", c.LeakScanPeriod}, {"LeakedENIMinAge", c.LeakedENIMinAge}, {"VPCCIDRPeriod", c.VPCCIDRPeriod},
 	} {
 		if p.d < 0 {
 			bad("%s=%v: must not be negative", p.name, p.d)
@@ -355,5 +388,12 @@ func (c Config) NetworkUtilsEnv() map[string]string {
 		EnvPodMTU:       strconv.Itoa(c.PodMTU),
 		EnvVethPrefix:   c.VethPrefix,
 		EnvExternalSNAT: strconv.FormatBool(c.ExternalSNAT),
+		// As upstream's GetConfigForDebug: the mark in decimal, the SNAT
+		// type as its number (sequential 0, hashrandom 1, prng 2).
+		EnvConnmark:             strconv.FormatUint(uint64(c.Connmark), 10),
+		EnvNodePortSupport:      strconv.FormatBool(!c.NodePortSupportDisabled),
+		EnvRandomizeSNAT:        strconv.Itoa(SNATType(c.RandomizeSNAT)),
+		EnvExcludeSNATCIDRs:     strings.Join(mustCIDRs(c.ExcludeSNATCIDRs), ","),
+		EnvExternalServiceCIDRs: strings.Join(mustCIDRs(c.ExternalServiceCIDRs), ","),
 	}
 }

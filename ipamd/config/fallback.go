@@ -80,7 +80,9 @@ func (r *envReader) fallbackBool(name string, dst *bool, style boolStyle) {
 	case boolUtils:
 		w.Log, w.Level = fmt.Sprintf("Failed to parse variable %s with value %s as boolean", name, v), slog.LevelError
 	case boolNetworkUtils:
-		w.Log, w.Level = fmt.Sprintf("Failed to parse %s; using default: %v", name, *dst), slog.LevelError
+		// Upstream passes the error to an Errorf whose format has no verb
+		// left; this is what it prints.
+		w.Log, w.Level = fmt.Sprintf("Failed to parse %s; using default: %v%%!(EXTRA string=%v)", name, *dst, err), slog.LevelError
 	}
 	r.warn = append(r.warn, w)
 }

@@ -4,39 +4,202 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 
-	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/internal/datapath/kernel"
 	"github.com/enilab/enilab/internal/nsutil"
 )
 
-// SetupHost does the node-wide part: the rule `fwmark 0x80/0x80 lookup main`
-// at priority 1024 (kernel.FwmarkRule), which keeps connections marked as
-// having arrived through the primary ENI answering through it. The lab has
-// no egress beyond the VPC, so the SNAT and connmark iptables rules of
-// upstream are not modelled; vpcCIDRs and externalSNAT are validated and
-// otherwise unused. Idempotent.
-func SetupHost(nsPath string, vpcCIDRs []netip.Prefix, primaryIP netip.Addr, externalSNAT bool) error {
-	var errs []error
-	if !primaryIP.Is4() {
-		errs = append(errs, fmt.Errorf("primary IP %v is not an IPv4 address", primaryIP))
+// AWS_VPC_K8S_CNI_RANDOMIZESNAT values.
+const (
+	RandomPRNG = "prng"       // --random-fully (falls back to --random)
+	RandomHash = "hashrandom" // --random
+	Sequential = "none"       // no flag
+)
+
+// DefaultConnmark is the mark when SNAT.Connmark is zero.
+const DefaultConnmark = 0x80
+
+// SNAT is the node's egress settings, upstream networkutils' environment.
+type SNAT struct {
+	External        bool     // AWS_VPC_K8S_CNI_EXTERNALSNAT
+	ExcludeCIDRs    []string // AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS, parsed IPv4 CIDRs
+	Randomize       string   // AWS_VPC_K8S_CNI_RANDOMIZESNAT; "" = RandomPRNG
+	Connmark        uint32   // AWS_VPC_K8S_CNI_CONNMARK; 0 = DefaultConnmark
+	NodePortSupport bool     // AWS_VPC_CNI_NODE_PORT_SUPPORT (upstream default true)
+	VethPrefix      string   // AWS_VPC_K8S_CNI_VETHPREFIX; "" = eni
+}
+
+func (s SNAT) randomize() string {
+	if s.Randomize == "" {
+		return RandomPRNG
 	}
-	for _, c := range vpcCIDRs {
+	return s.Randomize
+}
+
+func (s SNAT) connmark() uint32 {
+	if s.Connmark == 0 {
+		return DefaultConnmark
+	}
+	return s.Connmark
+}
+
+func (s SNAT) vethPrefix() string {
+	if s.VethPrefix == "" {
+		return "eni"
+	}
+	return s.VethPrefix
+}
+
+// Host is what the node-wide set-up needs: the primary ENI and the VPC.
+type Host struct {
+	PrimaryMAC string
+	PrimaryIP  netip.Addr
+	VPCCIDRs   []netip.Prefix
+	MTU        int // AWS_VPC_ENI_MTU, set on the primary ENI; 0 = DefaultMTU
+	SNAT       SNAT
+}
+
+// Validate reports every problem with h at once.
+func (h Host) Validate() error {
+	var errs []error
+	if !h.PrimaryIP.Is4() {
+		errs = append(errs, fmt.Errorf("primary IP %v is not an IPv4 address", h.PrimaryIP))
+	}
+	for _, c := range h.VPCCIDRs {
 		if !c.IsValid() || !c.Addr().Is4() {
 			errs = append(errs, fmt.Errorf("VPC CIDR %v is not an IPv4 prefix", c))
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	for _, c := range h.SNAT.ExcludeCIDRs {
+		if p, err := netip.ParsePrefix(c); err != nil || !p.Addr().Is4() {
+			errs = append(errs, fmt.Errorf("excluded CIDR %q is not an IPv4 prefix", c))
+		}
+	}
+	if h.MTU != 0 && (h.MTU < 576 || h.MTU > 9001) {
+		errs = append(errs, fmt.Errorf("MTU %d is outside 576..9001", h.MTU))
+	}
+	switch h.SNAT.randomize() {
+	case RandomPRNG, RandomHash, Sequential:
+	default:
+		errs = append(errs, fmt.Errorf("SNAT randomization %q is not prng, hashrandom or none", h.SNAT.Randomize))
+	}
+	return errors.Join(errs...)
+}
+
+func (h Host) vpcCIDRs() []string {
+	out := make([]string, 0, len(h.VPCCIDRs))
+	for _, c := range h.VPCCIDRs {
+		out = append(out, c.Masked().String())
+	}
+	return out
+}
+
+// SetupHost is upstream's SetupHostNetwork (IPv4) in the node namespace at
+// nsPath: the primary ENI's MTU, the rule `fwmark <mark>/<mark> lookup
+// main` at priority 1024 (removed first; added again unless node-port
+// support is off and SNAT is external), loose reverse-path filtering on the
+// primary ENI (upstream's init container does this), then
+// UpdateHostSNATRules. Idempotent.
+func SetupHost(nsPath string, host Host) error {
+	if err := host.Validate(); err != nil {
 		return fmt.Errorf("netsetup: host setup: %w", err)
 	}
-	_ = externalSNAT
 	h, err := nsutil.Handle(nsPath)
 	if err != nil {
 		return fmt.Errorf("netsetup: %w", err)
 	}
 	defer h.Close()
-	if err := ensureRule(h, kernel.FwmarkRule()); err != nil {
-		return fmt.Errorf("netsetup: host rule fwmark %#x/%#x lookup main: %w", datapath.ConnMark, datapath.ConnMark, err)
+	link, err := linkByMAC(h, host.PrimaryMAC)
+	if err != nil {
+		return fmt.Errorf("netsetup: host setup: failed to find the link primary ENI with MAC address %s: %w", host.PrimaryMAC, err)
+	}
+	mtu := host.MTU
+	if mtu == 0 {
+		mtu = DefaultMTU
+	}
+	if link.Attrs().MTU != mtu {
+		if err := h.LinkSetMTU(link, mtu); err != nil {
+			return fmt.Errorf("netsetup: host setup: failed to set primary interface MTU to %d: %w", mtu, err)
+		}
+	}
+	mark := host.SNAT.connmark()
+	rule := kernel.FwmarkRule()
+	rule.Mark, rule.Mask = mark, &mark
+	if err := deleteRule(h, rule); err != nil {
+		return fmt.Errorf("netsetup: host setup: failed to delete old main ENI rule: %w", err)
+	}
+	if host.SNAT.NodePortSupport || !host.SNAT.External {
+		if err := ensureRule(h, rule); err != nil {
+			return fmt.Errorf("netsetup: host setup: failed to add main ENI rule fwmark %#x/%#x: %w", mark, mark, err)
+		}
+	}
+	if err := looseRPFilter(nsPath, link.Attrs().Name); err != nil {
+		return fmt.Errorf("netsetup: %w", err)
+	}
+	return updateHostSNATRules(nsPath, link.Attrs().Name, host)
+}
+
+// UpdateHostSNATRules is upstream's UpdateHostSNATRules (IPv4): the SNAT
+// chain and mangle rules (buildSNATRules), then the connmark rules, or
+// their removal with external SNAT. ipamd calls it at start-up (through
+// SetupHost) and whenever the VPC's CIDRs change.
+func UpdateHostSNATRules(nsPath string, host Host) error {
+	if err := host.Validate(); err != nil {
+		return fmt.Errorf("netsetup: SNAT rules: %w", err)
+	}
+	h, err := nsutil.Handle(nsPath)
+	if err != nil {
+		return fmt.Errorf("netsetup: %w", err)
+	}
+	defer h.Close()
+	link, err := linkByMAC(h, host.PrimaryMAC)
+	if err != nil {
+		return fmt.Errorf("netsetup: SNAT rules: no primary interface found: %w", err)
+	}
+	return updateHostSNATRules(nsPath, link.Attrs().Name, host)
+}
+
+func updateHostSNATRules(nsPath, primaryIntf string, host Host) error {
+	ipt, err := newIPTables(nsPath)
+	if err != nil {
+		return fmt.Errorf("netsetup: SNAT rules: %w", err)
+	}
+	if err := hostSNATRules(ipt, primaryIntf, host); err != nil {
+		return fmt.Errorf("netsetup: SNAT rules in %s: %w", nsPath, err)
 	}
 	return nil
+}
+
+// hostSNATRules applies the rules through ipt.
+func hostSNATRules(ipt iptablesAPI, primaryIntf string, host Host) error {
+	rules, err := buildSNATRules(ipt, host.SNAT, host.vpcCIDRs(), host.PrimaryIP, primaryIntf)
+	if err != nil {
+		return err
+	}
+	if err := applyRules(ipt, rules); err != nil {
+		return err
+	}
+	if host.SNAT.External {
+		return cleanupConnmark(ipt, host.SNAT.vethPrefix(), host.SNAT.connmark())
+	}
+	exempt := append(host.vpcCIDRs(), host.SNAT.ExcludeCIDRs...)
+	if err := setupConnmark(ipt, host.SNAT.vethPrefix(), host.SNAT.connmark(), exempt); err != nil {
+		return fmt.Errorf("connmark: %w", err)
+	}
+	return nil
+}
+
+// looseRPFilter sets rp_filter=2 (loose) on the primary ENI, as upstream's
+// init container does (aws-vpc-cni-init, configureSystemParams): traffic
+// of pods on other ENIs may come back through it.
+func looseRPFilter(nsPath, intf string) error {
+	return nsutil.Do(nsPath, func() error {
+		p := filepath.Join("/proc/sys/net/ipv4/conf", intf, "rp_filter")
+		if err := os.WriteFile(p, []byte("2"), 0o644); err != nil {
+			return fmt.Errorf("failed to set rp_filter for %s: %w", intf, err)
+		}
+		return nil
+	})
 }

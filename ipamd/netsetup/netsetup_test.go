@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -32,15 +33,16 @@ func TestENIValidate(t *testing.T) {
 }
 
 func TestSetupHostRejectsBadInput(t *testing.T) {
-	err := SetupHost("/nonexistent", []netip.Prefix{{}}, netip.Addr{}, false)
+	err := SetupHost("/nonexistent", Host{VPCCIDRs: []netip.Prefix{{}}, SNAT: SNAT{ExcludeCIDRs: []string{"fd00::/8"}, Randomize: "sometimes"}})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "primary IP")
-	assert.Contains(t, err.Error(), "VPC CIDR")
+	for _, want := range []string{"primary IP", "VPC CIDR", `excluded CIDR "fd00::/8"`, `randomization "sometimes"`} {
+		assert.Contains(t, err.Error(), want)
+	}
 }
 
 // nodeNS makes a namespace with an ENI-like link eth1 (a veth whose peer
 // sits in a second namespace), removed when the test ends.
-func nodeNS(t *testing.T, mac string) (string, netlink.Link) {
+func nodeNS(t testing.TB, mac string) (string, netlink.Link) {
 	t.Helper()
 	if !nsutil.IsRoot() {
 		t.Skip("needs root: creates network namespaces")
@@ -77,8 +79,10 @@ func TestSetupENIPrivileged(t *testing.T) {
 	eni := ENI{MAC: mac, PrimaryIP: netip.MustParseAddr("10.0.1.20"), SubnetCIDR: netip.MustParsePrefix("10.0.1.0/24"), DeviceNumber: 1, MTU: 9001}
 	require.NoError(t, SetupENI(node, eni))
 	require.NoError(t, SetupENI(node, eni), "second run changes nothing and does not fail")
-	require.NoError(t, SetupHost(node, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}, netip.MustParseAddr("10.0.1.10"), false))
-	require.NoError(t, SetupHost(node, nil, netip.MustParseAddr("10.0.1.10"), false))
+	requireIPTables(t)
+	host := Host{PrimaryMAC: mac, PrimaryIP: netip.MustParseAddr("10.0.1.10"), VPCCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}, SNAT: SNAT{NodePortSupport: true}}
+	require.NoError(t, SetupHost(node, host))
+	require.NoError(t, SetupHost(node, host), "second run changes nothing and does not fail")
 
 	h, err := nsutil.Handle(node)
 	require.NoError(t, err)
@@ -148,4 +152,24 @@ func countRules(t *testing.T, h *netlink.Handle, want *netlink.Rule) int {
 		}
 	}
 	return n
+}
+
+// requireIPTables skips a test that needs the iptables binary, saying so.
+func requireIPTables(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("iptables"); err != nil {
+		t.Skipf("needs the iptables binary (scripts/setup.sh installs it, nft backend): %v", err)
+	}
+}
+
+// Without the iptables binary, host set-up fails naming it, as upstream's
+// SetupHostNetwork fails on iptables.NewWithProtocol (and aws-node exits).
+func TestSetupHostWithoutIPTablesNamesIt(t *testing.T) {
+	mac := "02:aa:00:00:03:01"
+	node, _ := nodeNS(t, mac)
+	t.Setenv("PATH", t.TempDir())
+	err := SetupHost(node, Host{PrimaryMAC: mac, PrimaryIP: netip.MustParseAddr("10.0.1.10"), VPCCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `exec: "iptables": executable file not found in $PATH`)
+	assert.Contains(t, err.Error(), "failed to create iptables")
 }
