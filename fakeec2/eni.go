@@ -212,6 +212,7 @@ func (n *eni) holdPrefix(off uint32, at time.Time) netip.Prefix {
 }
 
 func (st *state) freeENI(n *eni) {
+	st.dropPublic(n)
 	sn := n.subnet
 	for _, a := range n.ips {
 		off, _ := sn.offset(a.a)

@@ -29,7 +29,14 @@ func (r eniRow) addresses() []string {
 // (botocore's ec2/2016-11-15), plus ipv4-prefix, which ipamd has used.
 var eniFields = fields[eniRow]{
 	"operator.managed":                 constant[eniRow]("false"),
-	"requester-managed":                constant[eniRow]("false"),
+	"requester-managed":                func(r eniRow) []string { return boolVal(r.n.requester) },
+	"association.public-ip":            func(r eniRow) []string { return publicOf(r.n) },
+	"addresses.association.public-ip":  func(r eniRow) []string { return publicOf(r.n) },
+	"association.public-dns-name":      func(r eniRow) []string { return one(publicDNS(r.n.public, r.s.cfg.Region)) },
+	"association.ip-owner-id":          func(r eniRow) []string { return one(r.s.ipOwner(r.n)) },
+	"addresses.association.owner-id":   func(r eniRow) []string { return one(r.s.ipOwner(r.n)) },
+	"association.allocation-id":        func(r eniRow) []string { return eipField(r.n, func(x *eip) string { return x.allocID }) },
+	"association.association-id":       func(r eniRow) []string { return eipField(r.n, func(x *eip) string { return x.assocID }) },
 	"addresses.primary":                func(r eniRow) []string { return primaries(len(r.v.ips)) },
 	"addresses.private-ip-address":     eniRow.addresses,
 	"private-ip-address":               eniRow.addresses,
@@ -90,4 +97,18 @@ func eniStatus(r eniRow) []string {
 		return []string{"in-use"}
 	}
 	return []string{"available"}
+}
+
+func publicOf(n *eni) []string {
+	if !n.public.IsValid() {
+		return nil
+	}
+	return []string{n.public.String()}
+}
+
+func eipField(n *eni, f func(*eip) string) []string {
+	if n.eip == nil {
+		return nil
+	}
+	return one(f(n.eip))
 }

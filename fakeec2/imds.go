@@ -148,7 +148,11 @@ func imdsAttachedENIs(in *instance, now time.Time, lag time.Duration) imdsENIs {
 func (s *Server) imdsMetaData(in *instance, att imdsENIs, rest string) (string, bool) {
 	switch rest {
 	case "":
-		return "ami-id\nhostname\niam/\ninstance-id\ninstance-type\nlocal-hostname\nlocal-ipv4\nmac\nnetwork/\nplacement/", true
+		keys := "ami-id\nhostname\niam/\ninstance-id\ninstance-type\nlocal-hostname\nlocal-ipv4\nmac\nnetwork/\nplacement/"
+		if in.publicIP().IsValid() {
+			keys += "\npublic-hostname\npublic-ipv4"
+		}
+		return keys, true
 	case "ami-id":
 		return in.imageID, true
 	case "instance-id":
@@ -157,6 +161,16 @@ func (s *Server) imdsMetaData(in *instance, att imdsENIs, rest string) (string, 
 		return in.typ, true
 	case "local-ipv4":
 		return in.primaryIP.String(), true
+	case "public-ipv4":
+		if pub := in.publicIP(); pub.IsValid() {
+			return pub.String(), true
+		}
+		return "", false
+	case "public-hostname":
+		if pub := in.publicIP(); pub.IsValid() {
+			return publicDNS(pub, s.cfg.Region), true
+		}
+		return "", false
 	case "hostname", "local-hostname":
 		return s.st.dnsName(in.primaryIP), true
 	case "mac":
@@ -224,6 +238,9 @@ func (s *Server) imdsInterface(n *eni, v eniView, key string) (string, bool) {
 		if len(v.pfx) > 0 {
 			keys = strings.Replace(keys, "interface-id\n", "interface-id\nipv4-prefix\n", 1)
 		}
+		if n.public.IsValid() {
+			keys = strings.Replace(keys, "owner-id\n", "owner-id\npublic-ipv4s\n", 1)
+		}
 		return keys, true
 	case "device-number":
 		return strconv.Itoa(n.device), true
@@ -248,6 +265,11 @@ func (s *Server) imdsInterface(n *eni, v eniView, key string) (string, bool) {
 		return s.st.dnsName(n.ips[0].a), true
 	case "vpc-ipv4-cidr-block":
 		return s.st.vpcs[n.subnet.vpcID].cidrs[0].p.String(), true
+	case "public-ipv4s":
+		if !n.public.IsValid() {
+			return "", false
+		}
+		return n.public.String(), true
 	}
 	return s.imdsInterfaceList(n, v, key)
 }

@@ -46,6 +46,9 @@ type subnet struct {
 	ipOwner      map[uint32]*eni // offset of an IP → ENI holding it
 	pfxOwner     map[uint32]*eni // offset of a /28 → ENI holding it
 	tags         map[string]string
+	// mapPublic is MapPublicIpOnLaunch: instances launched here get a
+	// public address on their primary ENI.
+	mapPublic bool
 }
 
 type secGroup struct {
@@ -95,6 +98,12 @@ type eni struct {
 	attachTime        time.Time // reported attachTime
 	seq               uint64
 	deleted           bool
+	// public is the public address mapped to the primary private address
+	// (Amazon-owned, or eip's); requester marks an ENI AWS manages (a NAT
+	// gateway's).
+	public    netip.Addr
+	eip       *eip
+	requester bool
 }
 
 type state struct {
@@ -114,6 +123,12 @@ type state struct {
 	eniDead   int
 	seq       uint64
 	instOrder []*instance
+
+	routeTables map[string]*routeTable
+	igws        map[string]*internetGateway
+	natgws      map[string]*natGateway
+	eips        map[string]*eip
+	publicUsed  map[netip.Addr]bool
 }
 
 func newState(region, account string, seed int64) *state {
@@ -130,6 +145,11 @@ func newState(region, account string, seed int64) *state {
 		attachments:  map[string]*eni{},
 		reservations: map[string]*reservation{},
 		macs:         map[string]bool{},
+		routeTables:  map[string]*routeTable{},
+		igws:         map[string]*internetGateway{},
+		natgws:       map[string]*natGateway{},
+		eips:         map[string]*eip{},
+		publicUsed:   map[netip.Addr]bool{},
 	}
 }
 
@@ -187,7 +207,23 @@ func (st *state) idTaken(id string) bool {
 	if _, ok := st.attachments[id]; ok {
 		return true
 	}
-	_, ok := st.reservations[id]
+	if _, ok := st.reservations[id]; ok {
+		return true
+	}
+	return st.egressIDTaken(id)
+}
+
+func (st *state) egressIDTaken(id string) bool {
+	if _, ok := st.routeTables[id]; ok {
+		return true
+	}
+	if _, ok := st.igws[id]; ok {
+		return true
+	}
+	if _, ok := st.natgws[id]; ok {
+		return true
+	}
+	_, ok := st.eips[id]
 	return ok
 }
 

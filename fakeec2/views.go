@@ -24,6 +24,8 @@ type SubnetSpec struct {
 	CIDR  string
 	AZ    string
 	Tags  map[string]string
+	// MapPublicIPOnLaunch gives instances launched here a public address.
+	MapPublicIPOnLaunch bool
 }
 
 // InstanceSpec describes an instance to launch through the Go API.
@@ -49,6 +51,8 @@ type Subnet struct {
 	CIDR  netip.Prefix
 	Tags  map[string]string
 	Free  int
+	// MapPublicIPOnLaunch is the subnet attribute of that name.
+	MapPublicIPOnLaunch bool
 }
 
 // ENI is a copy of a network interface's state (true state, without
@@ -75,6 +79,9 @@ type ENI struct {
 	// SourceDestCheck is EC2's source/destination check (default true;
 	// ModifyNetworkInterfaceAttribute turns it off for NAT instances).
 	SourceDestCheck bool
+	// PublicIP is the public address mapped to PrimaryIP (mapped on launch
+	// or an Elastic IP); invalid when there is none.
+	PublicIP netip.Addr
 }
 
 // Instance is a copy of a running instance's state; ENIs are ordered by
@@ -86,7 +93,9 @@ type Instance struct {
 	SubnetID  string
 	VPCID     string
 	PrimaryIP netip.Addr
-	ENIs      []ENI
+	// PublicIP is the primary ENI's public address, if any.
+	PublicIP netip.Addr
+	ENIs     []ENI
 }
 
 // EventKind says what changed.
@@ -142,7 +151,7 @@ func (v *vpc) view() VPC {
 }
 
 func (sn *subnet) view() Subnet {
-	return Subnet{ID: sn.id, VPCID: sn.vpcID, AZ: sn.az, CIDR: sn.cidr, Tags: maps.Clone(sn.tags), Free: sn.free}
+	return Subnet{ID: sn.id, VPCID: sn.vpcID, AZ: sn.az, CIDR: sn.cidr, Tags: maps.Clone(sn.tags), Free: sn.free, MapPublicIPOnLaunch: sn.mapPublic}
 }
 
 func (n *eni) view() ENI {
@@ -150,7 +159,7 @@ func (n *eni) view() ENI {
 		ID: n.id, MAC: n.mac, SubnetID: n.subnet.id, VPCID: n.subnet.vpcID, AZ: n.subnet.az,
 		Description: n.desc, Status: "available", Tags: maps.Clone(n.tags),
 		SecurityGroups: append([]string(nil), n.sgs...), SubnetCIDR: n.subnet.cidr,
-		SourceDestCheck: !n.noSourceDestCheck,
+		SourceDestCheck: !n.noSourceDestCheck, PublicIP: n.public,
 	}
 	if n.inst != nil {
 		e.Status = "in-use"
@@ -173,7 +182,7 @@ func (n *eni) view() ENI {
 }
 
 func (in *instance) view() Instance {
-	out := Instance{ID: in.id, Type: in.typ, AZ: in.az, SubnetID: in.subnet.id, VPCID: in.subnet.vpcID, PrimaryIP: in.primaryIP}
+	out := Instance{ID: in.id, Type: in.typ, AZ: in.az, SubnetID: in.subnet.id, VPCID: in.subnet.vpcID, PrimaryIP: in.primaryIP, PublicIP: in.publicIP()}
 	for _, n := range in.sortedENIs() {
 		out.ENIs = append(out.ENIs, n.view())
 	}
