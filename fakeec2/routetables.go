@@ -119,16 +119,13 @@ func (st *state) createRoute(rtID, dest, gatewayID, natID string) *Error {
 	p = p.Masked()
 	switch {
 	case gatewayID == "" && natID == "":
-		return missingParam("target")
+		return errCode("MissingParameter", 400, "The request must contain exactly one of gatewayId, natGatewayId, networkInterfaceId, vpcPeeringConnectionId or instanceId")
 	case gatewayID != "" && natID != "":
 		return errCode("InvalidParameterCombination", 400, "The parameter GatewayId cannot be used with the parameter NatGatewayId")
 	case gatewayID != "":
 		g, ok := st.igws[gatewayID]
 		if !ok {
-			if e := igwIDs.check(gatewayID); e != nil {
-				return errCode("InvalidGatewayID.NotFound", 400, "The gateway ID '%s' does not exist", truncate(gatewayID, 64))
-			}
-			return errCode("InvalidGatewayID.NotFound", 400, "The gateway ID '%s' does not exist", gatewayID)
+			return errCode("InvalidGatewayID.NotFound", 400, "The gateway ID '%s' does not exist", truncate(gatewayID, 64))
 		}
 		if g.vpcID != rt.vpcID {
 			return invalidParam("route table %s and network gateway %s belong to different networks", rt.id, g.id)
@@ -281,4 +278,22 @@ func (st *state) sortedIGWs() []*internetGateway {
 	}
 	slices.SortFunc(out, func(a, b *internetGateway) int { return cmp.Compare(a.seq, b.seq) })
 	return out
+}
+
+// egressTags returns the tags of a route table, internet gateway, NAT
+// gateway or Elastic IP (nil when id is none of them).
+func (st *state) egressTags(id string) map[string]string {
+	if rt, ok := st.routeTables[id]; ok {
+		return rt.tags
+	}
+	if g, ok := st.igws[id]; ok {
+		return g.tags
+	}
+	if g, ok := st.natgws[id]; ok {
+		return g.tags
+	}
+	if x, ok := st.eips[id]; ok {
+		return x.tags
+	}
+	return nil
 }
