@@ -59,7 +59,7 @@ func (s *Server) writeENIAs(x *xw, n *eni, v eniView, tag string, inInstance boo
 	if !inInstance {
 		x.elBool("requesterManaged", n.requester)
 	}
-	if v.attached {
+	if v.attached || n.requester { // a NAT gateway's ENI is in use by AWS
 		x.el("status", "in-use")
 	} else {
 		x.el("status", "available")

@@ -90,6 +90,9 @@ func TestNATGatewayAndElasticIPs(t *testing.T) {
 	require.NoError(t, err)
 	n := enis.NetworkInterfaces[0]
 	assert.True(t, aws.ToBool(n.RequesterManaged))
+	assert.Equal(t, ec2types.NetworkInterfaceStatusInUse, n.Status)
+	_, err = l.ec2.DeleteNetworkInterface(l.ctx, &ec2.DeleteNetworkInterfaceInput{NetworkInterfaceId: n.NetworkInterfaceId})
+	assert.Equal(t, "InvalidNetworkInterface.InUse", code(t, err), "a NAT gateway's ENI goes with the NAT gateway")
 	// EC2 answers nat_gateway, not the SDK enum's natGateway.
 	assert.Equal(t, "nat_gateway", string(n.InterfaceType))
 	assert.Equal(t, aws.ToString(alloc.PublicIp), aws.ToString(n.Association.PublicIp))

@@ -254,7 +254,7 @@ func (st *state) deleteENI(id string) (*eni, *Error) {
 	if e != nil {
 		return nil, e
 	}
-	if n.inst != nil {
+	if n.inst != nil || n.requester {
 		return nil, errCode("InvalidNetworkInterface.InUse", 400, "The network interface '%s' is currently in use.", id)
 	}
 	st.freeENI(n)

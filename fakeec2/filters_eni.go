@@ -93,7 +93,7 @@ func eniDNSName(r eniRow) []string {
 }
 
 func eniStatus(r eniRow) []string {
-	if r.v.attached {
+	if r.v.attached || r.n.requester {
 		return []string{"in-use"}
 	}
 	return []string{"available"}

@@ -161,6 +161,9 @@ func (n *eni) view() ENI {
 		SecurityGroups: append([]string(nil), n.sgs...), SubnetCIDR: n.subnet.cidr,
 		SourceDestCheck: !n.noSourceDestCheck, PublicIP: n.public,
 	}
+	if n.requester {
+		e.Status = "in-use"
+	}
 	if n.inst != nil {
 		e.Status = "in-use"
 		e.InstanceID = n.inst.id
