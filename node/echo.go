@@ -17,7 +17,7 @@ import (
 
 // CurlTimeout bounds Lab.Curl's connection and answer (real time, as
 // PingTimeout: packets do not run on the lab clock).
-var CurlTimeout = 2 * time.Second
+var CurlTimeout = 3 * time.Second
 
 // echoServer is the internet host's TCP echo: it answers each line with the
 // line and the source address it saw, and remembers that address per line
