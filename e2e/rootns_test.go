@@ -2,15 +2,21 @@ package e2e
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/google/nftables"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/enilab/enilab/fakeec2"
 	"github.com/enilab/enilab/internal/nsutil"
 )
 
@@ -50,6 +56,11 @@ func rootSnapshot() ([]string, error) {
 	for _, r := range rules {
 		out = append(out, "rule "+r.String())
 	}
+	egress, err := rootEgressState()
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, egress...)
 	for _, k := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/all/rp_filter", "net/ipv4/conf/default/rp_filter", "net/ipv4/conf/all/proxy_arp"} {
 		b, err := os.ReadFile("/proc/sys/" + k)
 		if err != nil {
@@ -58,6 +69,39 @@ func rootSnapshot() ([]string, error) {
 		out = append(out, k+"="+strings.TrimSpace(string(b)))
 	}
 	sort.Strings(out)
+	return out, nil
+}
+
+// rootEgressState is the egress fabric's kind of state, were it ever made
+// in the root namespace: nft tables (by name) and conntrack entries to or
+// from the lab's internet (TEST-NET-2 and -3, RFC 5737).
+func rootEgressState() ([]string, error) {
+	c, err := nftables.New()
+	if err != nil {
+		return nil, err
+	}
+	tables, err := c.ListTables()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, t := range tables {
+		out = append(out, fmt.Sprintf("nft table %d %s", t.Family, t.Name))
+	}
+	flows, err := netlink.ConntrackTableList(netlink.ConntrackTable, unix.AF_INET)
+	if err != nil {
+		return out, nil // no conntrack in this kernel: nothing can be left there
+	}
+	labNets := []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), fakeec2.PublicPool}
+	for _, f := range flows {
+		for _, ip := range []net.IP{f.Forward.SrcIP, f.Forward.DstIP, f.Reverse.SrcIP, f.Reverse.DstIP} {
+			a, _ := netip.AddrFromSlice(ip)
+			if slices.ContainsFunc(labNets, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) }) {
+				out = append(out, "conntrack "+f.String())
+				break
+			}
+		}
+	}
 	return out, nil
 }
 

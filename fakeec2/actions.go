@@ -54,6 +54,22 @@ func init() {
 		"RevokeSecurityGroupEgress":          (*Server).revokeSecurityGroupEgress,
 		"AssignIpv6Addresses":                (*Server).assignIpv6Addresses,
 		"UnassignIpv6Addresses":              (*Server).unassignIpv6Addresses,
+		"ModifySubnetAttribute":              (*Server).modifySubnetAttribute,
+		"CreateRouteTable":                   (*Server).createRouteTable,
+		"DescribeRouteTables":                (*Server).describeRouteTables,
+		"CreateRoute":                        (*Server).createRoute,
+		"DeleteRoute":                        (*Server).deleteRoute,
+		"AssociateRouteTable":                (*Server).associateRouteTable,
+		"CreateInternetGateway":              (*Server).createInternetGateway,
+		"AttachInternetGateway":              (*Server).attachInternetGateway,
+		"DescribeInternetGateways":           (*Server).describeInternetGateways,
+		"AllocateAddress":                    (*Server).allocateAddress,
+		"AssociateAddress":                   (*Server).associateAddress,
+		"ReleaseAddress":                     (*Server).releaseAddress,
+		"DescribeAddresses":                  (*Server).describeAddresses,
+		"CreateNatGateway":                   (*Server).createNatGateway,
+		"DeleteNatGateway":                   (*Server).deleteNatGateway,
+		"DescribeNatGateways":                (*Server).describeNatGateways,
 	}
 }
 

@@ -69,9 +69,9 @@ func (s *Server) writeENIAs(x *xw, n *eni, v eniView, tag string, inInstance boo
 	x.el("description", n.desc)
 	x.el("ownerId", s.cfg.AccountID)
 	if !inInstance {
-		x.elBool("requesterManaged", false)
+		x.elBool("requesterManaged", n.requester)
 	}
-	if v.attached {
+	if v.attached || n.requester { // a NAT gateway's ENI is in use by AWS
 		x.el("status", "in-use")
 	} else {
 		x.el("status", "available")
@@ -83,6 +83,7 @@ func (s *Server) writeENIAs(x *xw, n *eni, v eniView, tag string, inInstance boo
 	}
 	x.elBool("sourceDestCheck", !n.noSourceDestCheck)
 	s.groupSet(x, n.sgs)
+	s.writeAssociation(x, n)
 	if v.attached {
 		x.open("attachment")
 		x.el("attachmentId", n.attachID)

@@ -25,7 +25,11 @@ func (s *Server) writeInstance(x *xw, in *instance, now time.Time, lag time.Dura
 	} else {
 		x.raw("<privateDnsName/>")
 	}
-	x.raw("<dnsName/>")
+	if pub := in.publicIP(); pub.IsValid() {
+		x.el("dnsName", publicDNS(pub, s.cfg.Region))
+	} else {
+		x.raw("<dnsName/>")
+	}
 	x.elInt("amiLaunchIndex", in.launchIndex)
 	x.el("instanceType", in.typ)
 	x.el("launchTime", ts(in.launched))
@@ -40,6 +44,9 @@ func (s *Server) writeInstance(x *xw, in *instance, now time.Time, lag time.Dura
 		x.el("subnetId", in.subnet.id)
 		x.el("vpcId", in.subnet.vpcID)
 		x.el("privateIpAddress", in.primaryIP.String())
+		if pub := in.publicIP(); pub.IsValid() {
+			x.elAddr("ipAddress", pub)
+		}
 		x.elBool("sourceDestCheck", in.sourceDestCheck())
 	}
 	s.groupSet(x, in.sgs)

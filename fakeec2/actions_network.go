@@ -135,7 +135,7 @@ func (s *Server) writeSubnet(x *xw, sn *subnet, tag string) {
 	x.el("availabilityZone", sn.az)
 	x.el("availabilityZoneId", s.st.azID(sn.az))
 	x.elBool("defaultForAz", false)
-	x.elBool("mapPublicIpOnLaunch", false)
+	x.elBool("mapPublicIpOnLaunch", sn.mapPublic)
 	x.elBool("assignIpv6AddressOnCreation", false)
 	x.elBool("mapCustomerOwnedIpOnLaunch", false)
 	x.elBool("enableDns64", false)

@@ -24,6 +24,9 @@ func (st *state) tagsOf(id string) (map[string]string, *Error) {
 	if g, ok := st.sgs[id]; ok {
 		return g.tags, nil
 	}
+	if m := st.egressTags(id); m != nil {
+		return m, nil
+	}
 	switch {
 	case strings.HasPrefix(id, "eni-"):
 		return nil, eniNotFound(id)

@@ -180,6 +180,7 @@ func TestPaging(t *testing.T) {
 		"DescribeVpcs": {"4", "1001"}, "DescribeSubnets": {"4", "1001"}, "DescribeSecurityGroups": {"4", "1001"},
 		"DescribeInstances": {"4", "1001"}, "DescribeNetworkInterfaces": {"4", "1001"},
 		"GetSubnetCidrReservations": {"4", "1001"}, "DescribeInstanceTypes": {"4", "101"},
+		"DescribeRouteTables": {"4", "101"}, "DescribeInternetGateways": {"4", "1001"}, "DescribeNatGateways": {"4", "1001"},
 	}
 	for action, bad := range ranges {
 		for _, n := range bad {

@@ -212,6 +212,7 @@ func (n *eni) holdPrefix(off uint32, at time.Time) netip.Prefix {
 }
 
 func (st *state) freeENI(n *eni) {
+	st.dropPublic(n)
 	sn := n.subnet
 	for _, a := range n.ips {
 		off, _ := sn.offset(a.a)
@@ -255,7 +256,7 @@ func (st *state) deleteENI(id string) (*eni, *Error) {
 	if e != nil {
 		return nil, e
 	}
-	if n.inst != nil {
+	if n.inst != nil || n.requester {
 		return nil, errCode("InvalidNetworkInterface.InUse", 400, "The network interface '%s' is currently in use.", id)
 	}
 	st.freeENI(n)

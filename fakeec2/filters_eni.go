@@ -44,7 +44,14 @@ func (v eniView) ipv6List(prefixes bool) []string {
 // (botocore's ec2/2016-11-15), plus ipv4-prefix, which ipamd has used.
 var eniFields = fields[eniRow]{
 	"operator.managed":                 constant[eniRow]("false"),
-	"requester-managed":                constant[eniRow]("false"),
+	"requester-managed":                func(r eniRow) []string { return boolVal(r.n.requester) },
+	"association.public-ip":            func(r eniRow) []string { return publicOf(r.n) },
+	"addresses.association.public-ip":  func(r eniRow) []string { return publicOf(r.n) },
+	"association.public-dns-name":      func(r eniRow) []string { return one(publicDNS(r.n.public, r.s.cfg.Region)) },
+	"association.ip-owner-id":          func(r eniRow) []string { return one(r.s.ipOwner(r.n)) },
+	"addresses.association.owner-id":   func(r eniRow) []string { return one(r.s.ipOwner(r.n)) },
+	"association.allocation-id":        func(r eniRow) []string { return eipField(r.n, func(x *eip) string { return x.allocID }) },
+	"association.association-id":       func(r eniRow) []string { return eipField(r.n, func(x *eip) string { return x.assocID }) },
 	"addresses.primary":                func(r eniRow) []string { return primaries(len(r.v.ips)) },
 	"addresses.private-ip-address":     eniRow.addresses,
 	"ipv6-addresses.ipv6-address":      func(r eniRow) []string { return r.v.ipv6List(false) },
@@ -102,8 +109,22 @@ func eniDNSName(r eniRow) []string {
 }
 
 func eniStatus(r eniRow) []string {
-	if r.v.attached {
+	if r.v.attached || r.n.requester {
 		return []string{"in-use"}
 	}
 	return []string{"available"}
+}
+
+func publicOf(n *eni) []string {
+	if !n.public.IsValid() {
+		return nil
+	}
+	return []string{n.public.String()}
+}
+
+func eipField(n *eni, f func(*eip) string) []string {
+	if n.eip == nil {
+		return nil
+	}
+	return one(f(n.eip))
 }

@@ -96,7 +96,7 @@ var subnetFields = fields[subnetRow]{
 		return one("associated")
 	},
 	"map-customer-owned-ip-on-launch":                  constant[subnetRow]("false"),
-	"map-public-ip-on-launch":                          constant[subnetRow]("false"),
+	"map-public-ip-on-launch":                          func(r subnetRow) []string { return boolVal(r.sn.mapPublic) },
 	"owner-id":                                         func(r subnetRow) []string { return one(r.s.cfg.AccountID) },
 	"private-dns-name-options-on-launch.hostname-type": constant[subnetRow]("ip-name"),
 	"private-dns-name-options-on-launch.enable-resource-name-dns-a-record":    constant[subnetRow]("false"),

@@ -31,6 +31,10 @@ func FuzzParseAndDispatch(f *testing.F) {
 		{"", "Action=CreateTags&ResourceId.1=subnet-a&Tag.1.Key=k&Tag.1.Value=v"},
 		{"Action=DescribeInstanceTypes&InstanceType.1=m5.large", ""},
 		{"", "Action=DescribeNetworkInterfaces&MaxResults=5&NextToken=ZW5pLzM"},
+		{"", "Action=AllocateAddress"},
+		{"", "Action=CreateNatGateway&SubnetId=subnet-a&AllocationId=eipalloc-1"},
+		{"", "Action=CreateRoute&RouteTableId=rtb-1&DestinationCidrBlock=0.0.0.0/0&GatewayId=igw-1"},
+		{"", "Action=ModifySubnetAttribute&SubnetId=subnet-a&MapPublicIpOnLaunch.Value=true"},
 		{"", "%%%&&&==="},
 		{"", "Action=Describe%00Vpcs"},
 	}

@@ -36,6 +36,7 @@ func (s *Server) CreateSubnet(spec SubnetSpec) (Subnet, error) {
 	if e != nil {
 		return Subnet{}, e
 	}
+	sn.mapPublic = spec.MapPublicIPOnLaunch
 	return sn.view(), nil
 }
 

@@ -152,6 +152,9 @@ func (s *Server) imdsMetaData(in *instance, att imdsENIs, rest string) (string, 
 		if att.primary != nil && len(att.views[att.primary.mac].ipv6) > 0 {
 			keys = strings.Replace(keys, "instance-type\n", "instance-type\nipv6\n", 1)
 		}
+		if in.publicIP().IsValid() {
+			keys += "\npublic-hostname\npublic-ipv4"
+		}
 		return keys, true
 	case "ipv6":
 		// The primary ENI's first IPv6 address, as EC2's meta-data/ipv6.
@@ -167,6 +170,16 @@ func (s *Server) imdsMetaData(in *instance, att imdsENIs, rest string) (string, 
 		return in.typ, true
 	case "local-ipv4":
 		return in.primaryIP.String(), true
+	case "public-ipv4":
+		if pub := in.publicIP(); pub.IsValid() {
+			return pub.String(), true
+		}
+		return "", false
+	case "public-hostname":
+		if pub := in.publicIP(); pub.IsValid() {
+			return publicDNS(pub, s.cfg.Region), true
+		}
+		return "", false
 	case "hostname", "local-hostname":
 		return s.st.dnsName(in.primaryIP), true
 	case "mac":
@@ -234,6 +247,9 @@ func (s *Server) imdsInterface(n *eni, v eniView, key string) (string, bool) {
 		if len(v.pfx) > 0 {
 			keys = strings.Replace(keys, "interface-id\n", "interface-id\nipv4-prefix\n", 1)
 		}
+		if n.public.IsValid() {
+			keys = strings.Replace(keys, "owner-id\n", "owner-id\npublic-ipv4s\n", 1)
+		}
 		list := append(strings.Split(keys, "\n"), imdsIPv6Keys(n, v)...)
 		slices.Sort(list)
 		return strings.Join(list, "\n"), true
@@ -260,6 +276,11 @@ func (s *Server) imdsInterface(n *eni, v eniView, key string) (string, bool) {
 		return s.st.dnsName(n.ips[0].a), true
 	case "vpc-ipv4-cidr-block":
 		return s.st.vpcs[n.subnet.vpcID].cidrs[0].p.String(), true
+	case "public-ipv4s":
+		if !n.public.IsValid() {
+			return "", false
+		}
+		return n.public.String(), true
 	}
 	return s.imdsInterfaceList(n, v, key)
 }

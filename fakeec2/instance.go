@@ -37,6 +37,9 @@ func (st *state) runInstances(typ, subnetID string, groups []string, primary net
 	if _, e := st.checkGroups(sn.vpcID, groups, groupNotFound); e != nil {
 		return nil, e
 	}
+	if sn.mapPublic && count > st.publicFree() {
+		return nil, errCode("InsufficientAddressCapacity", 400, "There are not enough free public addresses to satisfy the request.")
+	}
 	resID := st.newID("r")
 	var out []*instance
 	for i := range count {
@@ -58,6 +61,9 @@ func (st *state) runInstances(typ, subnetID string, groups []string, primary net
 		maps.Copy(in.tags, tags)
 		st.instances[in.id] = in
 		st.instOrder = append(st.instOrder, in)
+		if sn.mapPublic {
+			_ = st.mapPublic(n) // capacity checked above
+		}
 		n.inst, n.device, n.card, n.dot = in, 0, lim.DefaultNetworkCard, true
 		n.attachID = st.newID("eni-attach")
 		n.attachTime = now

@@ -3,6 +3,7 @@ package fakeec2
 import (
 	"maps"
 	"net/netip"
+	"slices"
 )
 
 // VPCs, subnets with their address accounting and reservations, and
@@ -43,6 +44,7 @@ func (st *state) createVPC(id, cidr string, secondary []string) (*vpc, *Error) {
 		v.cidrs = append(v.cidrs, cidrAssoc{st.newID("vpc-cidr-assoc"), q})
 	}
 	st.vpcs[id] = v
+	st.newRouteTable(v, true)
 	sg := &secGroup{id: st.newID("sg"), name: "default", desc: "default VPC security group", vpcID: id, tags: map[string]string{}}
 	sg.rules = []*sgRule{{id: st.newID("sgr"), proto: "-1", from: -1, to: -1, group: sg.id}, st.allEgress()}
 	st.sgs[sg.id] = sg
@@ -87,6 +89,7 @@ func (st *state) associateVPCCIDR(vpcID, cidr string) (cidrAssoc, *Error) {
 	}
 	a := cidrAssoc{st.newID("vpc-cidr-assoc"), q}
 	v.cidrs = append(v.cidrs, a)
+	st.addLocalRoutes(vpcID, q)
 	return a, nil
 }
 
@@ -300,8 +303,16 @@ func (st *state) deleteSubnet(id string) *Error {
 	if len(sn.ipOwner) > 0 || len(sn.pfxOwner) > 0 {
 		return errCode("DependencyViolation", 400, "The subnet '%s' has dependencies and cannot be deleted.", id)
 	}
+	for _, g := range st.natgws {
+		if g.subnet == sn && g.state != "deleted" {
+			return errCode("DependencyViolation", 400, "The subnet '%s' has dependencies and cannot be deleted.", id)
+		}
+	}
 	for _, r := range sn.reservations {
 		delete(st.reservations, r.id)
+	}
+	for _, rt := range st.routeTables {
+		rt.assocs = slices.DeleteFunc(rt.assocs, func(a rtAssoc) bool { return a.subnetID == id })
 	}
 	delete(st.subnets, id)
 	return nil
@@ -323,6 +334,21 @@ func (st *state) deleteVPC(id string) *Error {
 	for _, g := range st.sgs {
 		if g.vpcID == id && g.id != v.defaultSG {
 			return errCode("DependencyViolation", 400, "The vpc '%s' has dependencies and cannot be deleted.", id)
+		}
+	}
+	for _, g := range st.igws {
+		if g.vpcID == id {
+			return errCode("DependencyViolation", 400, "The vpc '%s' has dependencies and cannot be deleted.", id)
+		}
+	}
+	for _, rt := range st.routeTables {
+		if rt.vpcID == id && !rt.main {
+			return errCode("DependencyViolation", 400, "The vpc '%s' has dependencies and cannot be deleted.", id)
+		}
+	}
+	for rid, rt := range st.routeTables {
+		if rt.vpcID == id {
+			delete(st.routeTables, rid)
 		}
 	}
 	delete(st.sgs, v.defaultSG)

@@ -48,6 +48,9 @@ type subnet struct {
 	pfxOwner     map[uint32]*eni // offset of a /28 → ENI holding it
 	tags         map[string]string
 	v6           *subnetV6 // its IPv6 /64 and what is taken of it (ipv6.go); nil without
+	// mapPublic is MapPublicIpOnLaunch: instances launched here get a
+	// public address on their primary ENI.
+	mapPublic bool
 }
 
 type secGroup struct {
@@ -102,6 +105,12 @@ type eni struct {
 	deleted           bool
 	// trunk is a branch ENI's association with its trunk (trunk.go).
 	trunk *trunkAssoc
+	// public is the public address mapped to the primary private address
+	// (Amazon-owned, or eip's); requester marks an ENI AWS manages (a NAT
+	// gateway's).
+	public    netip.Addr
+	eip       *eip
+	requester bool
 }
 
 type state struct {
@@ -122,6 +131,12 @@ type state struct {
 	eniDead   int
 	seq       uint64
 	instOrder []*instance
+
+	routeTables map[string]*routeTable
+	igws        map[string]*internetGateway
+	natgws      map[string]*natGateway
+	eips        map[string]*eip
+	publicUsed  map[netip.Addr]bool
 }
 
 func newState(region, account string, seed int64) *state {
@@ -139,6 +154,11 @@ func newState(region, account string, seed int64) *state {
 		reservations: map[string]*reservation{},
 		trunks:       map[string]*trunkAssoc{},
 		macs:         map[string]bool{},
+		routeTables:  map[string]*routeTable{},
+		igws:         map[string]*internetGateway{},
+		natgws:       map[string]*natGateway{},
+		eips:         map[string]*eip{},
+		publicUsed:   map[netip.Addr]bool{},
 	}
 }
 
@@ -199,7 +219,23 @@ func (st *state) idTaken(id string) bool {
 	if _, ok := st.trunks[id]; ok {
 		return true
 	}
-	_, ok := st.reservations[id]
+	if _, ok := st.reservations[id]; ok {
+		return true
+	}
+	return st.egressIDTaken(id)
+}
+
+func (st *state) egressIDTaken(id string) bool {
+	if _, ok := st.routeTables[id]; ok {
+		return true
+	}
+	if _, ok := st.igws[id]; ok {
+		return true
+	}
+	if _, ok := st.natgws[id]; ok {
+		return true
+	}
+	_, ok := st.eips[id]
 	return ok
 }
 

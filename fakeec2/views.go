@@ -24,6 +24,8 @@ type SubnetSpec struct {
 	CIDR  string
 	AZ    string
 	Tags  map[string]string
+	// MapPublicIPOnLaunch gives instances launched here a public address.
+	MapPublicIPOnLaunch bool
 }
 
 // InstanceSpec describes an instance to launch through the Go API.
@@ -52,6 +54,8 @@ type Subnet struct {
 	Free  int
 	// IPv6CIDR is the subnet's /64 (invalid without one).
 	IPv6CIDR netip.Prefix
+	// MapPublicIPOnLaunch is the subnet attribute of that name.
+	MapPublicIPOnLaunch bool
 }
 
 // ENI is a copy of a network interface's state (true state, without
@@ -81,6 +85,9 @@ type ENI struct {
 	// SourceDestCheck is EC2's source/destination check (default true;
 	// ModifyNetworkInterfaceAttribute turns it off for NAT instances).
 	SourceDestCheck bool
+	// PublicIP is the public address mapped to PrimaryIP (mapped on launch
+	// or an Elastic IP); invalid when there is none.
+	PublicIP netip.Addr
 }
 
 // Instance is a copy of a running instance's state; ENIs are ordered by
@@ -92,7 +99,9 @@ type Instance struct {
 	SubnetID  string
 	VPCID     string
 	PrimaryIP netip.Addr
-	ENIs      []ENI
+	// PublicIP is the primary ENI's public address, if any.
+	PublicIP netip.Addr
+	ENIs     []ENI
 }
 
 // EventKind says what changed.
@@ -151,7 +160,7 @@ func (v *vpc) view() VPC {
 }
 
 func (sn *subnet) view() Subnet {
-	out := Subnet{ID: sn.id, VPCID: sn.vpcID, AZ: sn.az, CIDR: sn.cidr, Tags: maps.Clone(sn.tags), Free: sn.free}
+	out := Subnet{ID: sn.id, VPCID: sn.vpcID, AZ: sn.az, CIDR: sn.cidr, Tags: maps.Clone(sn.tags), Free: sn.free, MapPublicIPOnLaunch: sn.mapPublic}
 	if sn.v6 != nil {
 		out.IPv6CIDR = sn.v6.assoc.p
 	}
@@ -163,7 +172,10 @@ func (n *eni) view() ENI {
 		ID: n.id, MAC: n.mac, SubnetID: n.subnet.id, VPCID: n.subnet.vpcID, AZ: n.subnet.az, InterfaceType: n.ifType,
 		Description: n.desc, Status: "available", Tags: maps.Clone(n.tags),
 		SecurityGroups: append([]string(nil), n.sgs...), SubnetCIDR: n.subnet.cidr,
-		SourceDestCheck: !n.noSourceDestCheck,
+		SourceDestCheck: !n.noSourceDestCheck, PublicIP: n.public,
+	}
+	if n.requester {
+		e.Status = "in-use"
 	}
 	if n.inst != nil {
 		e.Status = "in-use"
@@ -192,7 +204,7 @@ func (n *eni) view() ENI {
 }
 
 func (in *instance) view() Instance {
-	out := Instance{ID: in.id, Type: in.typ, AZ: in.az, SubnetID: in.subnet.id, VPCID: in.subnet.vpcID, PrimaryIP: in.primaryIP}
+	out := Instance{ID: in.id, Type: in.typ, AZ: in.az, SubnetID: in.subnet.id, VPCID: in.subnet.vpcID, PrimaryIP: in.primaryIP, PublicIP: in.publicIP()}
 	for _, n := range in.sortedENIs() {
 		out.ENIs = append(out.ENIs, n.view())
 	}

@@ -56,6 +56,13 @@ type SubnetSpec struct {
 	CIDR string
 	AZ   string
 	Tags map[string]string
+	// Public: MapPublicIpOnLaunch, and a route table sending 0.0.0.0/0 to
+	// the VPC's internet gateway.
+	Public bool
+	// NATGateway: a NAT gateway for this subnet, placed in a public subnet
+	// (of the same zone when there is one), and a route table sending
+	// 0.0.0.0/0 to it.
+	NATGateway bool
 }
 
 // ReservationSpec is a subnet CIDR reservation ("prefix" or "explicit").
@@ -165,6 +172,9 @@ func (c LabConfig) Validate() error {
 	}
 	ids, subnetErrs := c.validateSubnets()
 	errs = append(errs, subnetErrs...)
+	if c.wantsNATGateway() && !c.wantsInternet(true) {
+		errs = append(errs, errors.New("subnets: natGateway needs a public subnet for the NAT gateway to sit in, as on AWS"))
+	}
 	errs = append(errs, c.validateReservations(ids)...)
 	errs = append(errs, c.validateENIConfigs(ids)...)
 	switch c.Backend {
@@ -202,6 +212,9 @@ func (c LabConfig) validateSubnets() (map[string]bool, []error) {
 			errs = append(errs, fmt.Errorf("subnets[%d]: duplicate id %q", i, s.ID))
 		}
 		ids[s.ID] = true
+		if s.Public && s.NATGateway {
+			errs = append(errs, fmt.Errorf("subnets[%d] %s: public and natGateway: a subnet has one default route, the internet gateway or a NAT gateway", i, s.ID))
+		}
 		if p, err := netip.ParsePrefix(s.CIDR); err != nil {
 			errs = append(errs, fmt.Errorf("subnets[%d] %s: cidr %q: %w", i, s.ID, s.CIDR, err))
 		} else if !p.Addr().Is4() || p.Bits() > 28 {
@@ -245,6 +258,26 @@ func (c LabConfig) validateENIConfigs(ids map[string]bool) []error {
 		}
 	}
 	return errs
+}
+
+// wantsInternet reports whether some subnet is public (publicOnly) or
+// public or NAT-gatewayed: whether the lab builds the internet.
+func (c LabConfig) wantsInternet(publicOnly bool) bool {
+	for _, s := range c.Subnets {
+		if s.Public || (!publicOnly && s.NATGateway) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c LabConfig) wantsNATGateway() bool {
+	for _, s := range c.Subnets {
+		if s.NATGateway {
+			return true
+		}
+	}
+	return false
 }
 
 // withDefaults fills in the zero values.

@@ -36,6 +36,9 @@ type Lab struct {
 	vpcPath string
 	fabric  *fabric
 	sgID    string
+	// egress is the VPC's way out (internet gateway, NAT gateways, the
+	// internet); nil when no subnet is public or NAT-gatewayed.
+	egress *egress
 
 	ec2Ln  net.Listener
 	ec2Srv *http.Server
@@ -179,7 +182,10 @@ func (l *Lab) startFabric() error {
 		return err
 	}
 	l.backend, err = l.chooseBackend()
-	return err
+	if err != nil {
+		return err
+	}
+	return l.startEgress()
 }
 
 func (l *Lab) createVPC() error {
@@ -188,7 +194,7 @@ func (l *Lab) createVPC() error {
 		return fmt.Errorf("node: create VPC %s: %w", l.cfg.VPC.CIDR, err)
 	}
 	for _, s := range l.cfg.Subnets {
-		if _, err := l.ec2.CreateSubnet(fakeec2.SubnetSpec{ID: s.ID, VPCID: vpc.ID, CIDR: s.CIDR, AZ: s.AZ, Tags: s.Tags}); err != nil {
+		if _, err := l.ec2.CreateSubnet(fakeec2.SubnetSpec{ID: s.ID, VPCID: vpc.ID, CIDR: s.CIDR, AZ: s.AZ, Tags: s.Tags, MapPublicIPOnLaunch: s.Public}); err != nil {
 			return fmt.Errorf("node: create subnet %s (%s): %w", s.ID, s.CIDR, err)
 		}
 		l.subnets[s.ID] = s
@@ -197,6 +203,9 @@ func (l *Lab) createVPC() error {
 		if err := l.ec2.CreateSubnetCIDRReservation(r.Subnet, r.CIDR, r.Type); err != nil {
 			return fmt.Errorf("node: reserve %s in %s: %w", r.CIDR, r.Subnet, err)
 		}
+	}
+	if err := l.createWayOut(vpc.ID); err != nil {
+		return err
 	}
 	l.sgID, err = l.ec2.CreateSecurityGroup(l.cfg.Prefix+"-nodes", vpc.ID)
 	if err != nil {
@@ -276,6 +285,9 @@ func (l *Lab) dispatch(events <-chan fakeec2.Event) {
 		l.mu.Unlock()
 		if n != nil {
 			n.enqueue(ev)
+		}
+		if l.egress != nil {
+			l.egress.resync()
 		}
 	}
 }
@@ -370,7 +382,13 @@ func (l *Lab) Close() error {
 		if l.ec2 != nil {
 			errs = append(errs, l.ec2.Close())
 		}
+		if l.egress != nil {
+			l.egress.stopEcho()
+		}
 		l.wg.Wait()
+		if l.egress != nil {
+			errs = append(errs, l.egress.close())
+		}
 		if l.fabric != nil {
 			l.fabric.close()
 		}

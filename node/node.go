@@ -150,6 +150,9 @@ func (l *Lab) reserveIndex(name string) (int, error) {
 	if l.closed {
 		return 0, errors.New("node: lab is closed")
 	}
+	if reservedName(name) {
+		return 0, fmt.Errorf("node: node name %q is taken by the lab's own namespaces (vpc, igw, inet, natgw-N)", name)
+	}
 	for _, o := range l.nodes {
 		if o.name == name {
 			return 0, fmt.Errorf("node: node %q already exists", name)

@@ -40,6 +40,12 @@ func (s Step) Describe() string {
 		return fmt.Sprintf("fixRule: restore the from-IP rule (prio %d) of %s", datapath.FromPodRulePriority, s.Rule.Pod)
 	case KindCheckpoint:
 		return fmt.Sprintf("checkpoint: %s on %s", s.Checkpoint.Action, s.Checkpoint.Node)
+	case KindCurl:
+		want := "ok"
+		if !s.Curl.ExpectOK {
+			want = "timeout"
+		}
+		return fmt.Sprintf("curl: %s → %s, expect %s", s.Curl.From, s.Curl.To, want)
 	}
 	return s.Kind
 }
@@ -57,6 +63,9 @@ func (e *Expect) Describe() string {
 	}
 	for _, id := range slices.Sorted(maps.Keys(e.SubnetFree)) {
 		parts = append(parts, fmt.Sprintf("subnetFree[%s]=%d", id, e.SubnetFree[id]))
+	}
+	if g := e.EgressSource; g != nil {
+		parts = append(parts, fmt.Sprintf("egressSource[%s]=%s", g.From, g.IP))
 	}
 	for _, c := range slices.Sorted(maps.Keys(e.EC2Errors)) {
 		parts = append(parts, fmt.Sprintf("ec2Errors[%s]≥%d", c, e.EC2Errors[c]))
@@ -109,6 +118,9 @@ func (e *Expect) Words() string {
 			times = "at least once"
 		}
 		parts = append(parts, fmt.Sprintf("EC2 has answered %s %s", c, times))
+	}
+	if g := e.EgressSource; g != nil {
+		parts = append(parts, fmt.Sprintf("the internet host saw %s's last connection come from the %s", g.From, g.IP))
 	}
 	return strings.Join(parts, "; ") + ", within " + fmtDur(e.Within) + " of lab time"
 }

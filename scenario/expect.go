@@ -17,9 +17,15 @@ type Mismatch struct {
 	Got     int
 	// Missing is set when the node or subnet is not in the lab at all.
 	Missing bool
+	// WantText and GotText replace Want and Got for keys whose values are
+	// not counts (egressSource).
+	WantText, GotText string
 }
 
 func (m Mismatch) String() string {
+	if m.WantText != "" {
+		return fmt.Sprintf("%s: want %s, got %s", m.Key, m.WantText, m.GotText)
+	}
 	want := fmt.Sprintf("%d", m.Want)
 	if m.AtLeast {
 		want = "at least " + want
@@ -59,6 +65,9 @@ func (e *Expect) Check(s Snapshot) []Mismatch {
 		if got := s.EC2.Errors[code]; got < want {
 			out = append(out, Mismatch{Key: "ec2Errors[" + code + "]", Want: want, AtLeast: true, Got: got})
 		}
+	}
+	if e.EgressSource != nil {
+		out = append(out, e.EgressSource.check(s)...)
 	}
 	return out
 }

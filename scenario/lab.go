@@ -18,8 +18,12 @@ type Lab interface {
 	AddPods(ctx context.Context, node string, n int) error
 	DeletePods(ctx context.Context, node string, n int) error
 	RestartIPAMD(ctx context.Context, node string, env map[string]string) error
-	// Ping returns nil when replies came back.
+	// Ping returns nil when replies came back; to is a pod or Internet.
 	Ping(ctx context.Context, from, to string) error
+	// Curl connects from a pod or node to the internet host (to is
+	// Internet) and returns the source address the host saw; an error
+	// wrapping ErrNoAnswer when nothing answered.
+	Curl(ctx context.Context, from, to string) (string, error)
 	// BreakRule deletes the pod's from-IP policy rule
 	// (datapath.FromPodRulePriority); FixRule puts it back.
 	BreakRule(ctx context.Context, pod string) error

@@ -138,6 +138,7 @@ func (p *parser) header(top map[string]*yaml.Node) {
 func (p *parser) sections(root *yaml.Node, top map[string]*yaml.Node) {
 	if n := top["vpc"]; n != nil {
 		p.vpc(n)
+		p.checkEgress(n)
 	} else {
 		p.add(root, "vpc", "missing: a scenario needs a vpc with a cidr and at least one subnet")
 	}

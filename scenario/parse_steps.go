@@ -54,6 +54,9 @@ func (p *stepsParser) step(i int, e *yaml.Node) (Step, bool) {
 		st.Pods, ok = p.podsStep(v, path)
 	case KindExpect:
 		st.Expect, ok = p.expect(v, path)
+		if ok && st.Expect.EgressSource != nil {
+			ok = p.egressFromRef(v, path, st.Expect.EgressSource)
+		}
 	case KindFault:
 		st.Fault, ok = p.faultStep(i, v, path)
 	case KindRestart:
@@ -66,6 +69,8 @@ func (p *stepsParser) step(i int, e *yaml.Node) (Step, bool) {
 		st.Rule, ok = p.ruleStep(v, path)
 	case KindCheckpoint:
 		st.Checkpoint, ok = p.checkpointStep(v, path)
+	case KindCurl:
+		st.Curl, ok = p.curlStep(v, path)
 	default:
 		msg := fmt.Sprintf("unknown step kind %q", kind)
 		if s := suggest(kind, Kinds); s != "" {
@@ -228,7 +233,13 @@ func (p *stepsParser) ping(n *yaml.Node, path string) (*PingStep, bool) {
 			ok = false
 			continue
 		}
-		ref, good := p.podRef(x, join(path, k))
+		var ref string
+		var good bool
+		if k == "to" && x.Value == Internet {
+			ref, good = Internet, p.needInternet(x, join(path, k))
+		} else {
+			ref, good = p.podRef(x, join(path, k))
+		}
 		if k == "from" {
 			s.From = ref
 		} else {

@@ -283,7 +283,7 @@ func TestDocsStepExamplesParse(t *testing.T) {
 	base := `vpc:
   cidr: 10.0.0.0/16
   secondaryCidrs: [100.64.0.0/16]
-  subnets: [{id: subnet-a, cidr: 10.0.1.0/24}, {id: subnet-pods, cidr: 100.64.0.0/19}]
+  subnets: [{id: subnet-a, cidr: 10.0.1.0/24, public: true}, {id: subnet-pods, cidr: 100.64.0.0/19}]
 nodes: [{name: node, count: 2, instanceType: c5.large, subnet: subnet-a}]
 steps:
   - {pods: {node: node-1, add: 12}}

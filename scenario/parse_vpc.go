@@ -78,7 +78,7 @@ var (
 )
 
 func (p *parser) subnet(n *yaml.Node, path string) {
-	f := p.fields(n, path, []string{"id", "cidr", "az", "tags"})
+	f := p.fields(n, path, []string{"id", "cidr", "az", "tags", "public", "natGateway"})
 	if f == nil {
 		return
 	}
@@ -124,6 +124,7 @@ func (p *parser) subnet(n *yaml.Node, path string) {
 	if c := f["tags"]; c != nil {
 		s.Tags = p.strMap(c, join(path, "tags"))
 	}
+	ok = p.subnetEgress(f, path, &s) && ok
 	if s.ID != "" {
 		// Registered even when partly wrong, so references to it do not
 		// add a second, misleading problem.

@@ -65,6 +65,8 @@ func (r *runner) do(ctx context.Context, st Step) (string, error) {
 		return checkpointDone(c) + "; ipamd reads it at its next start", nil
 	case KindPing:
 		return r.ping(ctx, st.Ping)
+	case KindCurl:
+		return r.curl(ctx, st.Curl)
 	case KindSleep:
 		return r.sleep(ctx, st.Sleep)
 	case KindBreakRule:

@@ -30,6 +30,7 @@ type fakeLab struct {
 	nodes   []*fakeNode
 	faults  []Fault
 	pings   []string
+	curls   map[string]string // from → the source the internet host saw
 	broken  map[string]bool
 	calls   []string
 	closed  int
@@ -139,6 +140,21 @@ func (f *fakeLab) Ping(ctx context.Context, from, to string) error {
 	return nil
 }
 
+// Curl answers, saying the source was the node's public address, unless
+// the pod's rule is broken (then nothing answers).
+func (f *fakeLab) Curl(ctx context.Context, from, to string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.broken[from] {
+		return "", fmt.Errorf("%w: connection timed out", ErrNoAnswer)
+	}
+	if f.curls == nil {
+		f.curls = map[string]string{}
+	}
+	f.curls[from] = "198.51.100.2"
+	return "198.51.100.2", nil
+}
+
 func (f *fakeLab) BreakRule(ctx context.Context, pod string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -190,6 +206,12 @@ func (f *fakeLab) Snapshot() Snapshot {
 		errs[k] = v
 	}
 	s.EC2 = EC2Counts{Calls: map[string]int{"AssignPrivateIpAddresses": 4, "AttachNetworkInterface": 2}, Errors: errs, Throttled: errs["RequestLimitExceeded"]}
+	if f.curls != nil {
+		s.Egress = map[string]EgressState{}
+		for from, seen := range f.curls {
+			s.Egress[from] = EgressState{Seen: seen, NodePublicIP: "198.51.100.2", NodePrimaryIP: "10.0.1.4", PodIP: "10.0.1.9", NATGatewayIPs: []string{"198.51.100.3"}}
+		}
+	}
 	return s
 }
 

@@ -60,6 +60,12 @@ type Subnet struct {
 	CIDR netip.Prefix
 	AZ   string
 	Tags map[string]string
+	// Public: instances launched here get a public address
+	// (MapPublicIpOnLaunch) and 0.0.0.0/0 goes to the internet gateway.
+	Public bool
+	// NATGateway: 0.0.0.0/0 goes to a NAT gateway of this subnet's own,
+	// placed in a public subnet.
+	NATGateway bool
 }
 
 // Reservation is a subnet CIDR reservation: "prefix" ranges feed prefix
@@ -127,10 +133,11 @@ const (
 	KindBreakRule  = "breakRule"
 	KindFixRule    = "fixRule"
 	KindCheckpoint = "checkpoint"
+	KindCurl       = "curl"
 )
 
 // Kinds lists every step kind, in documentation order.
-var Kinds = []string{KindPods, KindExpect, KindFault, KindRestart, KindPing, KindSleep, KindBreakRule, KindFixRule, KindCheckpoint}
+var Kinds = []string{KindPods, KindExpect, KindFault, KindRestart, KindPing, KindSleep, KindBreakRule, KindFixRule, KindCheckpoint, KindCurl}
 
 // Step is one entry of `steps`; exactly one of the kind fields is set.
 type Step struct {
@@ -150,6 +157,8 @@ type Step struct {
 	Rule *RuleStep
 	// Checkpoint changes a node's ipamd checkpoint file.
 	Checkpoint *CheckpointStep
+	// Curl opens a TCP connection to the internet host.
+	Curl *CurlStep
 }
 
 // PodsStep adds or deletes pods on a node.
@@ -166,7 +175,8 @@ type RestartStep struct {
 	Env  map[string]string
 }
 
-// PingStep sends pings between two pods.
+// PingStep sends pings between two pods, or from a pod to the internet
+// host (To is Internet).
 type PingStep struct {
 	From, To string
 	// ExpectOK is true for `expect: ok` (the default), false for `fail`.
@@ -224,6 +234,9 @@ type Expect struct {
 	Figures    map[string]int
 	SubnetFree map[string]int
 	EC2Errors  map[string]int
+	// EgressSource, when set, is the address the internet host must have
+	// seen on the last connection from a pod or node.
+	EgressSource *EgressSource
 }
 
 // NodeKeys are the per-node expect keys, in the order they are shown.

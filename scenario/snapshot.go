@@ -15,6 +15,9 @@ type Snapshot struct {
 	Waiting []PodState
 	// Pods is every pod, node by node, oldest first.
 	Pods []PodState
+	// Egress is, by pod or node name, what the lab knows of its traffic to
+	// the internet (for egressSource expects); nil in a lab without one.
+	Egress map[string]EgressState
 }
 
 // PodState is one pod: where its address is and how it is doing.

@@ -13,14 +13,17 @@ import botocore.loaders
 ACTIONS = sys.argv[1:] or [
     "DescribeAvailabilityZones", "DescribeInstanceTypes", "DescribeInstances",
     "DescribeNetworkInterfaces", "DescribeSecurityGroups", "DescribeSubnets",
-    "DescribeTrunkInterfaceAssociations", "DescribeVpcs", "GetSubnetCidrReservations",
+    "DescribeTrunkInterfaceAssociations", "DescribeVpcs", "GetSubnetCidrReservations", "DescribeRouteTables",
+    "DescribeInternetGateways", "DescribeNatGateways", "DescribeAddresses",
 ]
 
 model = botocore.loaders.Loader().load_service_model("ec2", "service-2", "2016-11-15")
 out = {"botocore": botocore.__version__, "filters": {}}
 for action in ACTIONS:
     shape = model["shapes"][model["operations"][action]["input"]["shape"]]
-    doc = shape["members"]["Filters"].get("documentation", "")
+    members = shape["members"]
+    # DescribeNatGateways names its list Filter
+    doc = (members.get("Filters") or members["Filter"]).get("documentation", "")
     names = re.findall(r"<li>\s*<p>\s*<code>([^<]+)</code>", doc)
     # documented second spellings: "You can also use <code>x</code> as the filter name"
     names += re.findall(r"also use <code>([^<]+)</code> as the filter name", doc)

@@ -99,6 +99,7 @@ func (l *stubLab) Snapshot() scenario.Snapshot {
 
 func (l *stubLab) RestartIPAMD(context.Context, string, map[string]string) error { return nil }
 func (l *stubLab) Ping(context.Context, string, string) error                    { return nil }
+func (l *stubLab) Curl(context.Context, string, string) (string, error)          { return "", nil }
 func (l *stubLab) BreakRule(context.Context, string) error                       { return nil }
 func (l *stubLab) FixRule(context.Context, string) error                         { return nil }
 func (l *stubLab) Checkpoint(context.Context, string, string) error              { return nil }

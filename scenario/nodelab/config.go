@@ -55,7 +55,7 @@ func LabConfig(sc *scenario.Scenario, prefix string, ic *chaos.Controller, logge
 		cfg.VPC.SecondaryCIDRs = append(cfg.VPC.SecondaryCIDRs, c.String())
 	}
 	for _, s := range sc.VPC.Subnets {
-		cfg.Subnets = append(cfg.Subnets, node.SubnetSpec{ID: s.ID, CIDR: s.CIDR.String(), AZ: s.AZ, Tags: s.Tags})
+		cfg.Subnets = append(cfg.Subnets, node.SubnetSpec{ID: s.ID, CIDR: s.CIDR.String(), AZ: s.AZ, Tags: s.Tags, Public: s.Public, NATGateway: s.NATGateway})
 	}
 	for _, r := range sc.VPC.Reservations {
 		cfg.Reservations = append(cfg.Reservations, node.ReservationSpec{Subnet: r.Subnet, CIDR: r.CIDR.String(), Type: r.Type})

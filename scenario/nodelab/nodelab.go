@@ -148,8 +148,11 @@ func fillIPAMD(ns *scenario.NodeState, st node.IPAMDStatus) {
 	}
 }
 
-// Ping pings between two pods.
+// Ping pings between two pods, or from a pod to the internet host.
 func (l *scenarioLab) Ping(ctx context.Context, from, to string) error {
+	if to == scenario.Internet {
+		return l.lab.PingInternet(ctx, from)
+	}
 	return l.lab.Ping(ctx, from, to)
 }
 
@@ -204,6 +207,7 @@ func (l *scenarioLab) Snapshot() scenario.Snapshot {
 			s.Subnets = append(s.Subnets, scenario.SubnetState{ID: sub.ID, CIDR: es.CIDR.String(), Free: es.Free})
 		}
 	}
+	s.Egress = l.egress(s.Pods)
 	c := l.chaos.Counters()
 	s.EC2 = scenario.EC2Counts{Calls: c.Calls, Errors: c.Errors, Throttled: c.Throttled, FaultsInjected: c.FaultsInjected,
 		ByAction: make(map[string]scenario.ActionCounts, len(c.ByAction))}
