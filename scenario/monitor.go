@@ -50,6 +50,10 @@ func (m *monitor) events(n NodeState) {
 func (r *runner) startMonitor(ctx context.Context) *monitor {
 	ctx, cancel := context.WithCancel(ctx)
 	m := &monitor{r: r, cancel: cancel, done: make(chan struct{}), last: map[string]NodeState{}, shown: map[string]int{}}
+	if r.mon != nil {
+		// A live lab's next step: events already printed stay printed.
+		m.last, m.shown = r.mon.last, r.mon.shown
+	}
 	m.look()
 	go func() {
 		defer close(m.done)
