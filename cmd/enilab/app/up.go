@@ -177,7 +177,11 @@ func follow(ctx context.Context, tl *os.File, stdout io.Writer) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, _ = io.Copy(stdout, tl)
+		if _, err := io.Copy(stdout, tl); err != nil {
+			// stdout is gone (`enilab up … | head`): the steps still
+			// end before up does.
+			_, _ = io.Copy(io.Discard, tl)
+		}
 	}()
 	select {
 	case <-done:
