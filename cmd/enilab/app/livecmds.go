@@ -140,7 +140,10 @@ func ls(args []string, stdout io.Writer) error {
 			}
 		}
 		pid := fmt.Sprint(l.pid)
-		if !l.alive {
+		switch {
+		case l.starting:
+			pid = "- (starting)"
+		case !l.alive:
 			pid += " (gone: `enilab down " + l.name + "` cleans up)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", l.name, scen, nodes, pods, age, pid)
@@ -157,6 +160,9 @@ func down(ctx context.Context, args []string, stdout io.Writer) error {
 	l, err := findLab(args[0])
 	if err != nil {
 		return err
+	}
+	if l.starting {
+		return &exitError{code: ExitLab, err: fmt.Errorf("lab %s is still starting (no supervisor pid yet); try again in a moment", l.name)}
 	}
 	if !l.alive {
 		if err := cleanStale(l); err != nil {

@@ -69,8 +69,14 @@ type liveLab struct {
 	name  string
 	pid   int
 	alive bool
-	state *labState // nil until the supervisor wrote it
+	// starting is a run directory `up` has just made, before its
+	// supervisor wrote its pid.
+	starting bool
+	state    *labState // nil until the supervisor wrote it
 }
+
+// startGrace is how long a run directory without a pid counts as starting.
+const startGrace = time.Minute
 
 // nameRE is the lab prefix's alphabet (node.LabConfig.Validate's).
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
@@ -114,6 +120,9 @@ func readLab(name string) (liveLab, error) {
 		l.pid, _ = strconv.Atoi(strings.TrimSpace(string(data)))
 	}
 	l.alive = l.pid > 0 && isSupervisor(l.pid, name)
+	if fi, err := os.Stat(dir); err == nil && l.pid == 0 {
+		l.starting = time.Since(fi.ModTime()) < startGrace
+	}
 	if data, err := os.ReadFile(filepath.Join(dir, stateFile)); err == nil {
 		var st labState
 		if json.Unmarshal(data, &st) == nil {

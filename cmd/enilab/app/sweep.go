@@ -34,7 +34,7 @@ func sweep(args []string, stdout io.Writer) error {
 		}
 	}
 	if l, err := readLab(prefix); err == nil {
-		if l.alive {
+		if l.alive || l.starting {
 			return &exitError{code: ExitUsage, err: fmt.Errorf("lab %s is up (supervisor pid %d): `enilab down %s` tears it down", prefix, l.pid, prefix)}
 		}
 		if err := cleanStale(l); err != nil {
@@ -62,7 +62,7 @@ func sweepStaleLabs(stdout io.Writer) error {
 	n := 0
 	var errs []error
 	for _, l := range labs {
-		if l.alive {
+		if l.alive || l.starting {
 			continue
 		}
 		if err := cleanStale(l); err != nil {

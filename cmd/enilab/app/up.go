@@ -113,12 +113,14 @@ func claimName(name string, stdout io.Writer) error {
 		switch {
 		case l.name == name && l.alive:
 			return &exitError{code: ExitUsage, err: fmt.Errorf("lab %s is already up (supervisor pid %d): `enilab down %s`, or choose another --name", name, l.pid, name)}
+		case l.name == name && l.starting:
+			return &exitError{code: ExitUsage, err: fmt.Errorf("lab %s is being started by another `enilab up`", name)}
 		case l.name == name:
 			fmt.Fprintf(stdout, "cleaning the stale lab %s (its supervisor is gone)\n", name)
 			if err := cleanStale(l); err != nil {
 				return &exitError{code: ExitLab, err: err}
 			}
-		case l.alive && overlapping(name, []liveLab{l}) != "":
+		case (l.alive || l.starting) && overlapping(name, []liveLab{l}) != "":
 			return &exitError{code: ExitUsage, err: fmt.Errorf("lab name %s overlaps the live lab %s (one is a prefix of the other, so sweeping one would touch the other): choose another --name", name, l.name)}
 		}
 	}
