@@ -91,7 +91,15 @@ func (s *supervisor) serveStep(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Trailer", resultTrailer)
 	sw := &streamWriter{w: w}
-	err = sess.Step(r.Context(), string(body), sw)
+	// A step ends when its sender goes away, and on down.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := s.onDown(cancel)
+	defer stop()
+	if s.ctx != nil {
+		defer context.AfterFunc(s.ctx, cancel)()
+	}
+	err = sess.Step(ctx, string(body), sw)
 	var probs scenario.Problems
 	if errors.As(err, &probs) && !sw.started {
 		http.Error(w, err.Error(), http.StatusBadRequest)

@@ -53,7 +53,7 @@ func status(ctx context.Context, args []string, stdout io.Writer) error {
 	default:
 		return usageErr("status: name at most one lab")
 	}
-	var all []liveStatus
+	all := []liveStatus{}
 	for i, l := range labs {
 		st, err := labStatus(ctx, l)
 		if err != nil {

@@ -28,6 +28,8 @@ type supervisor struct {
 	name  string
 	file  string
 	state labState
+	// ctx is the lab's life: SIGTERM or SIGINT ends it.
+	ctx context.Context
 
 	mu      sync.Mutex
 	sess    *scenario.Session
@@ -55,7 +57,7 @@ func (c CLI) supervise(ctx context.Context, args []string, stdout io.Writer) (er
 		return &exitError{code: ExitUsage, err: err}
 	}
 	dir := runDir(f.name)
-	s := &supervisor{name: f.name, file: file, downReq: make(chan struct{})}
+	s := &supervisor{name: f.name, file: file, ctx: ctx, downReq: make(chan struct{})}
 	// Whatever happens, the run directory goes with the supervisor.
 	defer func() {
 		if rerr := os.RemoveAll(dir); rerr != nil && err == nil {
@@ -172,6 +174,19 @@ func (s *supervisor) saveState(out io.Writer) {
 
 // down asks the supervisor to tear the lab down; idempotent.
 func (s *supervisor) down() { s.once.Do(func() { close(s.downReq) }) }
+
+// onDown calls fn when down is asked for, until the returned stop.
+func (s *supervisor) onDown(fn func()) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-s.downReq:
+			fn()
+		case <-done:
+		}
+	}()
+	return func() { close(done) }
+}
 
 // dropErrors writes to w, ignoring failures: the `up` caller may be gone,
 // and the lab must not care.
