@@ -184,71 +184,10 @@ var _ = Describe("live labs", Label("live"), func() {
 		Expect(lsOut).To(MatchRegexp(`(?m)^%s +tour +2 +2 `, name))
 
 		By("ipamd's introspection in the node agrees with the status figures")
-		Eventually(func(g Gomega) {
-			st := statusOf(name)
-			n := nodeOf(st, "node-1")
-			out, errOut, code := cli(nil, "exec", name, "node-1", "--", "curl", "-s", "127.0.0.1:61679/v1/enis")
-			g.Expect(code).To(Equal(0), errOut)
-			var in introspection
-			g.Expect(json.Unmarshal([]byte(out), &in)).To(Succeed(), out)
-			enis, total, assigned := 0, 0, 0
-			for _, card := range in {
-				enis += len(card.ENIs)
-				total += card.TotalIPs
-				assigned += card.AssignedIPs
-			}
-			g.Expect([]int{enis, total, assigned}).To(Equal([]int{n.ENIs, n.TotalIPs, n.AssignedIPs}))
-			for _, p := range podsOf(st, "node-1") {
-				g.Expect(in["0"].ENIs[p.ENI].AvailableIPv4Cidrs).To(HaveKey(p.IP+"/32"), "pod %s on %s", p.Name, p.ENI)
-			}
-		}).Should(Succeed())
+		introspectionAgrees(name, "node-1")
 
 		By("a step adds pods; status, ip rule and a pod's namespace show them")
-		_, errOut, code = cli(nil, "step", name, "{pods: {node: node-9, add: 1}}")
-		Expect(code).To(Equal(2), "a bad step is a usage error")
-		Expect(errOut).To(ContainSubstring(`unknown node "node-9" (did you mean`))
-		Expect(errOut).To(ContainSubstring("the lab is untouched"))
-		Expect(podsOf(statusOf(name), "node-2")).To(HaveLen(1))
-		out, _, code = cli(nil, "step", name, "{pods: {node: node-2, add: 10}}")
-		Expect(code).To(Equal(0))
-		Expect(out).To(ContainSubstring("created node-2/pod-2 … pod-11"))
-		out, _, code = cli(nil, "step", name, "{expect: {node: node-2, readyPods: 11, within: 2m}}")
-		Expect(code).To(Equal(0), out)
-		st := statusOf(name)
-		n2 := nodeOf(st, "node-2")
-		Expect(n2.ReadyPods).To(Equal(11))
-		Expect(n2.ENIs).To(BeNumerically(">=", 2), "11 pods do not fit on the primary ENI's 9 addresses")
-		rules, _, code := cli(nil, "exec", name, "node-2", "--", "ip", "rule")
-		Expect(code).To(Equal(0))
-		onSecondary := 0
-		for _, p := range podsOf(st, "node-2") {
-			// cniplugin's rules (upstream SetupPodNetwork): to the pod from
-			// anywhere by the main table; from a pod on a secondary ENI by
-			// that ENI's table.
-			Expect(rules).To(ContainSubstring(fmt.Sprintf("%d:\tfrom all to %s lookup main", datapath.ToPodRulePriority, p.IP)), p.Name)
-			if p.Device > 0 {
-				onSecondary++
-				Expect(rules).To(ContainSubstring(fmt.Sprintf("%d:\tfrom %s lookup %d", datapath.FromPodRulePriority, p.IP, datapath.ENITable(p.Device))), p.Name)
-			}
-		}
-		Expect(onSecondary).To(BeNumerically(">=", 2))
-		pod11, ok := func() (scenario.PodState, bool) {
-			for _, p := range st.Snapshot.Pods {
-				if p.Name == "node-2/pod-11" {
-					return p, true
-				}
-			}
-			return scenario.PodState{}, false
-		}()
-		Expect(ok).To(BeTrue())
-		out, _, code = cli(nil, "exec", name, "node-2/pod-11", "--", "ip", "-4", "-o", "addr", "show", "dev", "eth0")
-		Expect(code).To(Equal(0))
-		Expect(out).To(ContainSubstring(pod11.IP + "/32"))
-		_, _, code = cli(nil, "exec", name, "node-2", "--", "sh", "-c", "exit 7")
-		Expect(code).To(Equal(7), "the command's exit status is exec's")
-		_, errOut, code = cli(nil, "exec", name, "node-3", "--", "true")
-		Expect(code).To(Equal(2))
-		Expect(errOut).To(ContainSubstring(`no node "node-3" in the lab (did you mean`))
+		st := stepAddsPods(name)
 
 		By("the AWS CLI in the node, with no credentials of its own, sees the node's ENIs")
 		awsCLI(name, "node-2")
@@ -294,6 +233,87 @@ steps:
 		supervisorGone(name, pid)
 	})
 })
+
+// introspectionAgrees checks ipamd's /v1/enis, fetched with curl inside
+// the node, against the status figures (read again until ipamd's pool
+// holds still between the two looks).
+func introspectionAgrees(name, nodeName string) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		st := statusOf(name)
+		n := nodeOf(st, nodeName)
+		out, errOut, code := cli(nil, "exec", name, nodeName, "--", "curl", "-s", "127.0.0.1:61679/v1/enis")
+		g.Expect(code).To(Equal(0), errOut)
+		var in introspection
+		g.Expect(json.Unmarshal([]byte(out), &in)).To(Succeed(), out)
+		enis, total, assigned := 0, 0, 0
+		for _, card := range in {
+			enis += len(card.ENIs)
+			total += card.TotalIPs
+			assigned += card.AssignedIPs
+		}
+		g.Expect([]int{enis, total, assigned}).To(Equal([]int{n.ENIs, n.TotalIPs, n.AssignedIPs}))
+		for _, p := range podsOf(st, nodeName) {
+			g.Expect(in["0"].ENIs[p.ENI].AvailableIPv4Cidrs).To(HaveKey(p.IP+"/32"), "pod %s on %s", p.Name, p.ENI)
+		}
+	}).Should(Succeed())
+
+}
+
+// stepAddsPods sends a bad step (refused, lab untouched), then 10 pods to
+// node-2 and waits for them with a second step; status, ip rule and a
+// pod's namespace show them, and exec passes a command's exit status on
+// and names the nodes there are.
+func stepAddsPods(name string) liveStatus {
+	GinkgoHelper()
+	_, errOut, code := cli(nil, "step", name, "{pods: {node: node-9, add: 1}}")
+	Expect(code).To(Equal(2), "a bad step is a usage error")
+	Expect(errOut).To(ContainSubstring(`unknown node "node-9" (did you mean`))
+	Expect(errOut).To(ContainSubstring("the lab is untouched"))
+	Expect(podsOf(statusOf(name), "node-2")).To(HaveLen(1))
+	out, _, code := cli(nil, "step", name, "{pods: {node: node-2, add: 10}}")
+	Expect(code).To(Equal(0))
+	Expect(out).To(ContainSubstring("created node-2/pod-2 … pod-11"))
+	out, _, code = cli(nil, "step", name, "{expect: {node: node-2, readyPods: 11, within: 2m}}")
+	Expect(code).To(Equal(0), out)
+	st := statusOf(name)
+	n2 := nodeOf(st, "node-2")
+	Expect(n2.ReadyPods).To(Equal(11))
+	Expect(n2.ENIs).To(BeNumerically(">=", 2), "11 pods do not fit on the primary ENI's 9 addresses")
+	rules, _, code := cli(nil, "exec", name, "node-2", "--", "ip", "rule")
+	Expect(code).To(Equal(0))
+	onSecondary := 0
+	for _, p := range podsOf(st, "node-2") {
+		// cniplugin's rules (upstream SetupPodNetwork): to the pod from
+		// anywhere by the main table; from a pod on a secondary ENI by
+		// that ENI's table.
+		Expect(rules).To(ContainSubstring(fmt.Sprintf("%d:\tfrom all to %s lookup main", datapath.ToPodRulePriority, p.IP)), p.Name)
+		if p.Device > 0 {
+			onSecondary++
+			Expect(rules).To(ContainSubstring(fmt.Sprintf("%d:\tfrom %s lookup %d", datapath.FromPodRulePriority, p.IP, datapath.ENITable(p.Device))), p.Name)
+		}
+	}
+	Expect(onSecondary).To(BeNumerically(">=", 2))
+	pod11, ok := func() (scenario.PodState, bool) {
+		for _, p := range st.Snapshot.Pods {
+			if p.Name == "node-2/pod-11" {
+				return p, true
+			}
+		}
+		return scenario.PodState{}, false
+	}()
+	Expect(ok).To(BeTrue())
+	out, _, code = cli(nil, "exec", name, "node-2/pod-11", "--", "ip", "-4", "-o", "addr", "show", "dev", "eth0")
+	Expect(code).To(Equal(0))
+	Expect(out).To(ContainSubstring(pod11.IP + "/32"))
+	_, _, code = cli(nil, "exec", name, "node-2", "--", "sh", "-c", "exit 7")
+	Expect(code).To(Equal(7), "the command's exit status is exec's")
+	_, errOut, code = cli(nil, "exec", name, "node-3", "--", "true")
+	Expect(code).To(Equal(2))
+	Expect(errOut).To(ContainSubstring(`no node "node-3" in the lab (did you mean`))
+
+	return st
+}
 
 // awsCLI runs `aws ec2 describe-network-interfaces` inside the node with
 // every AWS_* variable removed and an empty HOME: the credentials come
