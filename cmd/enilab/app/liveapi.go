@@ -59,6 +59,10 @@ func (s *supervisor) status() liveStatus {
 		return st
 	default:
 	}
+	if s.ctx != nil && s.ctx.Err() != nil {
+		st.Phase = "down" // SIGTERM or SIGINT: tearing down
+		return st
+	}
 	if sess == nil {
 		return st
 	}

@@ -205,7 +205,7 @@ func afterSteps(ctx context.Context, name string, sup *exec.Cmd, stdout io.Write
 	if err == nil && l.state != nil {
 		st, err = newAPIClient(l.state.Socket).status(ctx)
 	}
-	if err != nil || st.Steps == nil || l.state == nil {
+	if err != nil || st.Steps == nil || l.state == nil || st.Phase != "up" {
 		werr := sup.Wait()
 		code := sup.ProcessState.ExitCode()
 		if code <= 0 {
