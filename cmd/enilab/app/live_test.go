@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/enilab/enilab/internal/clock"
+	"github.com/enilab/enilab/internal/nsutil"
 	"github.com/enilab/enilab/scenario"
 	"github.com/enilab/enilab/scenario/nodelab"
 )
@@ -293,4 +294,37 @@ func getJSON(t *testing.T, url string, v any) {
 	var b bytes.Buffer
 	_, _ = b.ReadFrom(resp.Body)
 	require.NoError(t, json.Unmarshal(b.Bytes(), v), b.String())
+}
+
+// A run directory whose supervisor is gone is stale: down sweeps it (its
+// namespaces, temp dirs and the directory), and so does sweep without a
+// prefix; a live lab is never swept.
+func TestStaleLabsAreCleaned(t *testing.T) {
+	liveRootFor(t)
+	dead := exec.Command("/bin/true")
+	require.NoError(t, dead.Run())
+	plantLab(t, "enlt-stale1", dead.Process.Pid)
+	plantLab(t, "enlt-live", fakeSupervisor(t, "enlt-live"))
+
+	out, errOut, code := run(noLab, "down", "enlt-stale1")
+	require.Equal(t, ExitOK, code, errOut)
+	assert.Contains(t, out, "lab enlt-stale1 was not running (supervisor gone); swept what it left")
+	assert.NoDirExists(t, runDir("enlt-stale1"))
+
+	if !nsutil.IsRoot() {
+		t.Skip("sweep needs root")
+	}
+	plantLab(t, "enlt-stale2", dead.Process.Pid)
+	out, errOut, code = run(noLab, "sweep")
+	require.Equal(t, ExitOK, code, errOut)
+	assert.Contains(t, out, "removed the stale live lab enlt-stale2")
+	assert.Contains(t, out, "swept 1 stale live lab\n")
+	assert.NoDirExists(t, runDir("enlt-stale2"))
+	assert.DirExists(t, runDir("enlt-live"))
+	_, errOut, code = run(noLab, "sweep", "enlt-live")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, errOut, "lab enlt-live is up")
+	_, errOut, code = run(noLab, "sweep", "enlt-l")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, errOut, "the live lab enlt-live starts with enlt-l")
 }

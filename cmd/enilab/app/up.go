@@ -207,11 +207,14 @@ func afterSteps(ctx context.Context, name string, sup *exec.Cmd, stdout io.Write
 	}
 	if err != nil || st.Steps == nil || l.state == nil || st.Phase != "up" {
 		werr := sup.Wait()
-		code := sup.ProcessState.ExitCode()
-		if code <= 0 {
-			code = ExitLab
+		switch code := sup.ProcessState.ExitCode(); {
+		case code == 0:
+			return &exitError{code: ExitInterrupted, err: errors.New("the lab was torn down (its supervisor was stopped) before `up` could hand it over")}
+		case code > 0:
+			// The supervisor's own status: the timeline has said why.
+			return &exitError{code: code, err: fmt.Errorf("the lab is not up (supervisor: %v)", werr), quiet: code != ExitLab}
 		}
-		return &exitError{code: code, err: fmt.Errorf("the lab is not up (supervisor: %v)", werr), quiet: code != ExitLab}
+		return &exitError{code: ExitLab, err: fmt.Errorf("the lab is not up: its supervisor died (%v)", werr)}
 	}
 	// The supervisor lives on without us.
 	_ = sup.Process.Release()
