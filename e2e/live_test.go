@@ -269,7 +269,7 @@ func stepAddsPods(name string) liveStatus {
 	_, errOut, code := cli(nil, "step", name, "{pods: {node: node-9, add: 1}}")
 	Expect(code).To(Equal(2), "a bad step is a usage error")
 	Expect(errOut).To(ContainSubstring(`unknown node "node-9" (did you mean`))
-	Expect(errOut).To(ContainSubstring("the lab is untouched"))
+	Expect(errOut).To(ContainSubstring("refused the step, and is untouched:\nstep 14: pods.node: unknown node \"node-9\""))
 	Expect(podsOf(statusOf(name), "node-2")).To(HaveLen(1))
 	out, _, code := cli(nil, "step", name, "{pods: {node: node-2, add: 10}}")
 	Expect(code).To(Equal(0))

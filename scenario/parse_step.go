@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"fmt"
 	"maps"
 	"strings"
 )
@@ -70,11 +71,26 @@ func (c *stepContext) parse(text string) (Step, error) {
 		p.impossibleExpects()
 	}
 	if len(p.probs) > 0 {
-		return Step{}, p.probs.sorted()
+		return Step{}, c.located(p.probs.sorted(), text)
 	}
 	c.record(st)
 	c.next++
 	return st, nil
+}
+
+// located names the problems after the step ("step 14: pods.node: …")
+// rather than a file; a one-line step has no line numbers.
+func (c *stepContext) located(ps Problems, text string) Problems {
+	prefix := index("steps", c.next)
+	oneLine := !strings.Contains(strings.TrimSpace(text), "\n")
+	for i := range ps {
+		ps[i].File = fmt.Sprintf("step %d", c.next+1)
+		ps[i].Field = strings.TrimPrefix(strings.TrimPrefix(ps[i].Field, prefix), ".")
+		if oneLine {
+			ps[i].Line = 0
+		}
+	}
+	return ps
 }
 
 // ParseStep checks one step as if it were appended to the scenario's

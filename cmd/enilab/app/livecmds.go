@@ -240,7 +240,7 @@ func step(ctx context.Context, args []string, stdout io.Writer) error {
 		if resp.StatusCode == http.StatusBadRequest {
 			code = ExitUsage
 		}
-		return &exitError{code: code, err: fmt.Errorf("step: %s (the lab is untouched)", strings.TrimSpace(string(msg)))}
+		return &exitError{code: code, err: fmt.Errorf("lab %s refused the step, and is untouched:\n%s", l.name, strings.TrimSpace(string(msg)))}
 	}
 	if _, err := io.Copy(stdout, resp.Body); err != nil {
 		return &exitError{code: ExitLab, err: fmt.Errorf("lab %s: %w", l.name, err)}
