@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -50,9 +51,12 @@ func (s *supervisor) routes() http.Handler {
 
 func (s *supervisor) status() liveStatus {
 	s.mu.Lock()
-	sess, res := s.sess, s.result
+	sess, res, state := s.sess, s.result, s.state
 	s.mu.Unlock()
-	st := liveStatus{Name: s.name, Scenario: s.state.Scenario, PID: s.state.PID, Phase: "starting", Steps: res}
+	st := liveStatus{Name: s.name, Scenario: state.Scenario, PID: os.Getpid(), Phase: "starting", Steps: res}
+	if state.PID != 0 {
+		st.PID = state.PID
+	}
 	select {
 	case <-s.downReq:
 		st.Phase = "down"

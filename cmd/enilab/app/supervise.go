@@ -107,14 +107,14 @@ func (s *supervisor) run(ctx context.Context, c CLI, sc *scenario.Scenario, f ru
 	if err != nil {
 		return runExit(err)
 	}
-	s.mu.Lock()
-	s.sess = sess
-	s.mu.Unlock()
-	s.state = labState{Name: s.name, Scenario: sc.Name, File: s.file, PID: os.Getpid(), Started: time.Now().UTC(),
+	state := labState{Name: s.name, Scenario: sc.Name, File: s.file, PID: os.Getpid(), Started: time.Now().UTC(),
 		Socket: filepath.Join(runDir(s.name), socketFile), Log: filepath.Join(runDir(s.name), logFile)}
 	if l, ok := sess.Lab().(interface{ LogDir() string }); ok {
-		s.state.LabDir = l.LogDir()
+		state.LabDir = l.LogDir()
 	}
+	s.mu.Lock()
+	s.sess, s.state = sess, state
+	s.mu.Unlock()
 	s.saveState(out)
 
 	rerr := sess.RunSteps(ctx)
