@@ -3,6 +3,8 @@ GO      ?= go
 FUZZTIME ?= 10s
 BIN     := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
+# Tests leave screenshots and reports they make here (the HTML report's browser test).
+export ENILAB_ARTIFACTS ?= $(BIN)/artifacts
 
 .PHONY: all setup build test unit e2e bench fuzz race chaos lint demo vm-test proto generate clean
 

@@ -17,14 +17,26 @@ type eniView struct {
 	attached bool
 	ips      []addrEntry
 	pfx      []prefixEntry
+	ipv6     []addrEntry
+	pfx6     []prefixEntry
 }
 
 func lagged(n *eni, now time.Time, lag time.Duration) eniView {
-	v := eniView{attached: n.inst != nil && visible(n.attachedAt, now, lag), ips: n.ips, pfx: n.pfx}
+	v := eniView{attached: n.inst != nil && visible(n.attachedAt, now, lag), ips: n.ips, pfx: n.pfx, ipv6: n.ipv6, pfx6: n.pfx6}
 	if lag <= 0 {
 		return v
 	}
-	v.ips, v.pfx = nil, nil
+	v.ips, v.pfx, v.ipv6, v.pfx6 = nil, nil, nil, nil
+	for _, a := range n.ipv6 {
+		if visible(a.at, now, lag) {
+			v.ipv6 = append(v.ipv6, a)
+		}
+	}
+	for _, p := range n.pfx6 {
+		if visible(p.at, now, lag) {
+			v.pfx6 = append(v.pfx6, p)
+		}
+	}
 	for _, a := range n.ips {
 		if visible(a.at, now, lag) {
 			v.ips = append(v.ips, a)
@@ -109,7 +121,7 @@ func (s *Server) writeENIAs(x *xw, n *eni, v eniView, tag string, inInstance boo
 		}
 		x.close("ipv4PrefixSet")
 	}
-	x.raw("<ipv6AddressesSet/>")
+	writeENIIPv6(x, v)
 	x.el("interfaceType", n.ifType)
 	if !inInstance {
 		x.elBool("ipv6Native", false)
@@ -125,7 +137,7 @@ func (s *Server) createNetworkInterface(p params, x *xw, now time.Time) *Error {
 	}
 	req := eniRequest{subnetID: subnetID, desc: p.get("Description"), groups: p.list("SecurityGroupId"), ifType: p.get("InterfaceType")}
 	switch req.ifType {
-	case "", "interface", "trunk", "efa":
+	case "", "interface", "trunk", "branch", "efa":
 	default:
 		return invalidParam("Value (%s) for parameter InterfaceType is invalid.", truncate(req.ifType, 32))
 	}

@@ -27,6 +27,7 @@ func (s *Server) writeVPC(x *xw, v *vpc, tag string) {
 		x.close("item")
 	}
 	x.close("cidrBlockAssociationSet")
+	s.writeVPCIPv6(x, v)
 	x.el("dhcpOptionsId", dhcpOptionsID)
 	x.el("instanceTenancy", "default")
 	x.elBool("isDefault", false)
@@ -40,9 +41,19 @@ func (s *Server) createVpc(p params, x *xw, now time.Time) *Error {
 	if e != nil {
 		return e
 	}
+	ipv6, e := p.boolean("AmazonProvidedIpv6CidrBlock")
+	if e != nil {
+		return e
+	}
 	v, e := s.st.createVPC("", p.get("CidrBlock"), nil)
 	if e != nil {
 		return e
+	}
+	if ipv6 {
+		if _, e := s.st.associateVPCIPv6(v.id); e != nil {
+			_ = s.st.deleteVPC(v.id)
+			return e
+		}
 	}
 	v.tags = tags
 	s.writeVPC(x, v, "vpc")
@@ -89,6 +100,13 @@ func (s *Server) associateVpcCidrBlock(p params, x *xw, now time.Time) *Error {
 	if e != nil {
 		return e
 	}
+	ipv6, e := p.boolean("AmazonProvidedIpv6CidrBlock")
+	if e != nil {
+		return e
+	}
+	if ipv6 {
+		return s.associateVPCIPv6Block(p, x, id)
+	}
 	a, e := s.st.associateVPCCIDR(id, p.get("CidrBlock"))
 	if e != nil {
 		return e
@@ -112,7 +130,7 @@ func (s *Server) writeSubnet(x *xw, sn *subnet, tag string) {
 	x.el("ownerId", s.cfg.AccountID)
 	x.el("vpcId", sn.vpcID)
 	x.el("cidrBlock", sn.cidr.String())
-	x.raw("<ipv6CidrBlockAssociationSet/>")
+	writeSubnetIPv6(x, sn)
 	x.elInt("availableIpAddressCount", sn.free)
 	x.el("availabilityZone", sn.az)
 	x.el("availabilityZoneId", s.st.azID(sn.az))
@@ -137,6 +155,12 @@ func (s *Server) createSubnet(p params, x *xw, now time.Time) *Error {
 	sn, e := s.st.createSubnet("", p.get("VpcId"), p.get("CidrBlock"), p.get("AvailabilityZone"), tags)
 	if e != nil {
 		return e
+	}
+	if c := p.get("Ipv6CidrBlock"); c != "" {
+		if _, e := s.st.associateSubnetIPv6(sn, c); e != nil {
+			_ = s.st.deleteSubnet(sn.id)
+			return e
+		}
 	}
 	s.writeSubnet(x, sn, "subnet")
 	return nil
@@ -319,8 +343,8 @@ func (s *Server) writeGroup(x *xw, g *secGroup) {
 	x.el("groupDescription", g.desc)
 	x.el("vpcId", g.vpcID)
 	x.el("securityGroupArn", s.groupARN(g.id))
-	x.raw("<ipPermissions/>")
-	x.raw("<ipPermissionsEgress><item><ipProtocol>-1</ipProtocol><groups/><ipRanges><item><cidrIp>0.0.0.0/0</cidrIp></item></ipRanges><ipv6Ranges/><prefixListIds/></item></ipPermissionsEgress>")
+	s.writePermissions(x, "ipPermissions", g, false)
+	s.writePermissions(x, "ipPermissionsEgress", g, true)
 	x.tagSet(g.tags)
 	x.close("item")
 }

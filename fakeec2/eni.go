@@ -226,6 +226,8 @@ func (st *state) freeENI(n *eni) {
 		sn.releasePrefix(off)
 	}
 	n.ips, n.pfx = nil, nil
+	n.freeIPv6()
+	st.trunkGone(n)
 	n.deleted = true
 	delete(st.enis, n.id)
 	st.eniDead++
@@ -284,6 +286,9 @@ func (st *state) attach(eniID, instID string, device, card int, now time.Time) (
 	if n.inst != nil {
 		return nil, errCode("InvalidNetworkInterface.InUse", 400, "Interface %s is currently in use.", eniID)
 	}
+	if e := checkTrunkAttach(n, in); e != nil {
+		return nil, e
+	}
 	if device < 0 || device > 255 {
 		return nil, invalidParam("Value (%d) for parameter DeviceIndex is invalid.", device)
 	}
@@ -325,6 +330,9 @@ func (st *state) attach(eniID, instID string, device, card int, now time.Time) (
 }
 
 func (st *state) detachENI(n *eni) {
+	if n.ifType == "trunk" {
+		st.trunkGone(n)
+	}
 	in := n.inst
 	in.enis = slices.DeleteFunc(in.enis, func(o *eni) bool { return o == n })
 	delete(st.attachments, n.attachID)

@@ -129,3 +129,9 @@ func (x *xw) nextToken(kind string, next uint64) {
 		x.el("nextToken", encodeToken(kind, next))
 	}
 }
+
+// add copies more's filters into the table.
+func (fm fields[T]) add(more fields[T]) fields[T] {
+	maps.Copy(fm, more)
+	return fm
+}

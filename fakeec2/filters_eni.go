@@ -25,6 +25,21 @@ func (r eniRow) addresses() []string {
 	return out
 }
 
+// ipv6List lists the ENI's IPv6 addresses, or with prefixes its /80s.
+func (v eniView) ipv6List(prefixes bool) []string {
+	var out []string
+	if prefixes {
+		for _, p := range v.pfx6 {
+			out = append(out, p.p.String())
+		}
+		return out
+	}
+	for _, a := range v.ipv6 {
+		out = append(out, a.a.String())
+	}
+	return out
+}
+
 // eniFields holds every filter EC2 documents for DescribeNetworkInterfaces
 // (botocore's ec2/2016-11-15), plus ipv4-prefix, which ipamd has used.
 var eniFields = fields[eniRow]{
@@ -32,6 +47,7 @@ var eniFields = fields[eniRow]{
 	"requester-managed":                constant[eniRow]("false"),
 	"addresses.primary":                func(r eniRow) []string { return primaries(len(r.v.ips)) },
 	"addresses.private-ip-address":     eniRow.addresses,
+	"ipv6-addresses.ipv6-address":      func(r eniRow) []string { return r.v.ipv6List(false) },
 	"private-ip-address":               eniRow.addresses,
 	"availability-zone":                func(r eniRow) []string { return one(r.n.subnet.az) },
 	"availability-zone-id":             func(r eniRow) []string { return one(r.s.st.azID(r.n.subnet.az)) },

@@ -63,6 +63,15 @@ var instFields = func() fields[instRow] {
 			}
 			return out
 		},
+		"ipv6-address":                                func(r instRow) []string { return r.ipv6(false) },
+		"network-interface.ipv6-address":              func(r instRow) []string { return r.ipv6(false) },
+		"network-interface.ipv6-prefixes.ipv6-prefix": func(r instRow) []string { return r.ipv6(true) },
+		"network-interface.ipv6-addresses.is-primary-ipv6": func(r instRow) []string {
+			if len(r.ipv6(false)) == 0 {
+				return nil
+			}
+			return one("false")
+		},
 		"network-interface.tag-key":   func(r instRow) []string { return r.eniTags(true) },
 		"network-interface.tag-value": func(r instRow) []string { return r.eniTags(false) },
 	}
@@ -74,6 +83,15 @@ var instFields = func() fields[instRow] {
 	}
 	return fm.documented("DescribeInstances")
 }()
+
+// ipv6 lists the IPv6 addresses (or /80 prefixes) of the instance's ENIs.
+func (r instRow) ipv6(prefixes bool) []string {
+	var out []string
+	for _, n := range r.in.enis {
+		out = append(out, lagged(n, r.now, 0).ipv6List(prefixes)...)
+	}
+	return out
+}
 
 // instDetailFields are the filters on the members writeInstanceDetails
 // answers.

@@ -199,3 +199,26 @@ func (s *Server) VPC(id string) (VPC, bool) {
 	}
 	return v.view(), true
 }
+
+// SecurityGroup returns a security group with its rules.
+func (s *Server) SecurityGroup(id string) (SecurityGroup, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.st.sgs[id]
+	if !ok {
+		return SecurityGroup{}, false
+	}
+	return g.view(), true
+}
+
+// TrunkAssociations returns every branch-to-trunk association in creation
+// order.
+func (s *Server) TrunkAssociations() []TrunkAssociation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []TrunkAssociation
+	for _, a := range s.st.sortedTrunks() {
+		out = append(out, TrunkAssociation{ID: a.id, TrunkENI: a.trunk.id, BranchENI: a.branch.id, VLANID: a.vlan})
+	}
+	return out
+}

@@ -148,7 +148,17 @@ func imdsAttachedENIs(in *instance, now time.Time, lag time.Duration) imdsENIs {
 func (s *Server) imdsMetaData(in *instance, att imdsENIs, rest string) (string, bool) {
 	switch rest {
 	case "":
-		return "ami-id\nhostname\niam/\ninstance-id\ninstance-type\nlocal-hostname\nlocal-ipv4\nmac\nnetwork/\nplacement/", true
+		keys := "ami-id\nhostname\niam/\ninstance-id\ninstance-type\nlocal-hostname\nlocal-ipv4\nmac\nnetwork/\nplacement/"
+		if att.primary != nil && len(att.views[att.primary.mac].ipv6) > 0 {
+			keys = strings.Replace(keys, "instance-type\n", "instance-type\nipv6\n", 1)
+		}
+		return keys, true
+	case "ipv6":
+		// The primary ENI's first IPv6 address, as EC2's meta-data/ipv6.
+		if att.primary == nil || len(att.views[att.primary.mac].ipv6) == 0 {
+			return "", false
+		}
+		return att.views[att.primary.mac].ipv6[0].a.String(), true
 	case "ami-id":
 		return in.imageID, true
 	case "instance-id":
@@ -224,7 +234,9 @@ func (s *Server) imdsInterface(n *eni, v eniView, key string) (string, bool) {
 		if len(v.pfx) > 0 {
 			keys = strings.Replace(keys, "interface-id\n", "interface-id\nipv4-prefix\n", 1)
 		}
-		return keys, true
+		list := append(strings.Split(keys, "\n"), imdsIPv6Keys(n, v)...)
+		slices.Sort(list)
+		return strings.Join(list, "\n"), true
 	case "device-number":
 		return strconv.Itoa(n.device), true
 	case "network-card":
@@ -270,6 +282,18 @@ func (s *Server) imdsInterfaceList(n *eni, v eniView, key string) (string, bool)
 		for _, p := range v.pfx {
 			l = append(l, p.p.String())
 		}
+	case "ipv6s":
+		l = v.ipv6List(false)
+	case "ipv6-prefix":
+		l = v.ipv6List(true)
+	case "subnet-ipv6-cidr-blocks":
+		if n.subnet.v6 != nil {
+			l = append(l, n.subnet.v6.assoc.p.String())
+		}
+	case "vpc-ipv6-cidr-blocks":
+		for _, c := range s.st.vpcs[n.subnet.vpcID].ipv6 {
+			l = append(l, c.p.String())
+		}
 	case "security-group-ids":
 		l = n.sgs
 	case "security-groups":
@@ -285,4 +309,20 @@ func (s *Server) imdsInterfaceList(n *eni, v eniView, key string) (string, bool)
 		return "", false
 	}
 	return strings.Join(l, "\n"), true
+}
+
+// imdsIPv6Keys are the IPv6 keys an interface's listing offers: only those
+// with a value, as EC2 lists them.
+func imdsIPv6Keys(n *eni, v eniView) []string {
+	var keys []string
+	if len(v.pfx6) > 0 {
+		keys = append(keys, "ipv6-prefix")
+	}
+	if len(v.ipv6) > 0 {
+		keys = append(keys, "ipv6s")
+	}
+	if n.subnet.v6 != nil {
+		keys = append(keys, "subnet-ipv6-cidr-blocks", "vpc-ipv6-cidr-blocks")
+	}
+	return keys
 }

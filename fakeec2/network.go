@@ -44,6 +44,7 @@ func (st *state) createVPC(id, cidr string, secondary []string) (*vpc, *Error) {
 	}
 	st.vpcs[id] = v
 	sg := &secGroup{id: st.newID("sg"), name: "default", desc: "default VPC security group", vpcID: id, tags: map[string]string{}}
+	sg.rules = []*sgRule{{id: st.newID("sgr"), proto: "-1", from: -1, to: -1, group: sg.id}, st.allEgress()}
 	st.sgs[sg.id] = sg
 	v.defaultSG = sg.id
 	return v, nil
@@ -225,6 +226,7 @@ func (st *state) createSG(name, desc, vpcID string) (*secGroup, *Error) {
 		}
 	}
 	g := &secGroup{id: st.newID("sg"), name: name, desc: desc, vpcID: vpcID, tags: map[string]string{}}
+	g.rules = []*sgRule{st.allEgress()}
 	st.sgs[g.id] = g
 	return g, nil
 }
@@ -342,6 +344,13 @@ func (st *state) deleteSG(id string) *Error {
 	for _, n := range st.enis {
 		for _, s := range n.sgs {
 			if s == id {
+				return errCode("DependencyViolation", 400, "resource %s has a dependent object", id)
+			}
+		}
+	}
+	for _, other := range st.sgs {
+		for _, r := range other.rules {
+			if r.group == id && other.id != id {
 				return errCode("DependencyViolation", 400, "resource %s has a dependent object", id)
 			}
 		}

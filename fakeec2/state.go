@@ -20,6 +20,7 @@ type cidrAssoc struct {
 type vpc struct {
 	id        string
 	cidrs     []cidrAssoc
+	ipv6      []cidrAssoc // Amazon-provided /56 blocks (ipv6.go)
 	tags      map[string]string
 	defaultSG string
 }
@@ -46,11 +47,13 @@ type subnet struct {
 	ipOwner      map[uint32]*eni // offset of an IP → ENI holding it
 	pfxOwner     map[uint32]*eni // offset of a /28 → ENI holding it
 	tags         map[string]string
+	v6           *subnetV6 // its IPv6 /64 and what is taken of it (ipv6.go); nil without
 }
 
 type secGroup struct {
 	id, name, desc, vpcID string
 	tags                  map[string]string
+	rules                 []*sgRule // inbound and outbound (sgrules.go)
 }
 
 type instance struct {
@@ -83,6 +86,8 @@ type eni struct {
 	subnet                *subnet
 	ips                   []addrEntry // ips[0] is the primary
 	pfx                   []prefixEntry
+	ipv6                  []addrEntry   // IPv6 addresses (ipv6.go)
+	pfx6                  []prefixEntry // IPv6 /80 prefixes (ipv6.go)
 	tags                  map[string]string
 	sgs                   []string
 	inst                  *instance
@@ -95,6 +100,8 @@ type eni struct {
 	attachTime        time.Time // reported attachTime
 	seq               uint64
 	deleted           bool
+	// trunk is a branch ENI's association with its trunk (trunk.go).
+	trunk *trunkAssoc
 }
 
 type state struct {
@@ -107,7 +114,8 @@ type state struct {
 	enis            map[string]*eni
 	attachments     map[string]*eni
 	reservations    map[string]*reservation
-	macs            map[string]bool // every MAC ever handed out: never reused, so a stale link cannot be mistaken for a new ENI
+	trunks          map[string]*trunkAssoc // branch-to-trunk associations by id (trunk.go)
+	macs            map[string]bool        // every MAC ever handed out: never reused, so a stale link cannot be mistaken for a new ENI
 	// eniList holds ENIs in creation order for stable Describe output and
 	// NextToken paging; deleted ENIs are tombstoned and compacted lazily.
 	eniList   []*eni
@@ -129,6 +137,7 @@ func newState(region, account string, seed int64) *state {
 		enis:         map[string]*eni{},
 		attachments:  map[string]*eni{},
 		reservations: map[string]*reservation{},
+		trunks:       map[string]*trunkAssoc{},
 		macs:         map[string]bool{},
 	}
 }
@@ -185,6 +194,9 @@ func (st *state) idTaken(id string) bool {
 		return true
 	}
 	if _, ok := st.attachments[id]; ok {
+		return true
+	}
+	if _, ok := st.trunks[id]; ok {
 		return true
 	}
 	_, ok := st.reservations[id]

@@ -36,8 +36,9 @@ type InstanceSpec struct {
 
 // VPC is a copy of a VPC's state.
 type VPC struct {
-	ID    string
-	CIDRs []netip.Prefix // primary first
+	ID        string
+	CIDRs     []netip.Prefix // primary first
+	IPv6CIDRs []netip.Prefix // Amazon-provided /56 blocks
 }
 
 // Subnet is a copy of a subnet's state. Free counts the addresses EC2 could
@@ -49,6 +50,8 @@ type Subnet struct {
 	CIDR  netip.Prefix
 	Tags  map[string]string
 	Free  int
+	// IPv6CIDR is the subnet's /64 (invalid without one).
+	IPv6CIDR netip.Prefix
 }
 
 // ENI is a copy of a network interface's state (true state, without
@@ -62,12 +65,15 @@ type ENI struct {
 	InstanceID          string // empty when not attached
 	AttachmentID        string
 	Description         string
+	InterfaceType       string // "interface", "trunk", "branch" or "efa"
 	Status              string // "available" or "in-use"
 	DeviceIndex         int
 	NetworkCard         int
 	PrimaryIP           netip.Addr
 	SecondaryIPs        []netip.Addr
 	Prefixes            []netip.Prefix
+	IPv6Addrs           []netip.Addr   // IPv6 addresses
+	IPv6Prefixes        []netip.Prefix // IPv6 /80 prefixes
 	Tags                map[string]string
 	SecurityGroups      []string
 	DeleteOnTermination bool
@@ -138,16 +144,23 @@ func (v *vpc) view() VPC {
 	for _, c := range v.cidrs {
 		out.CIDRs = append(out.CIDRs, c.p)
 	}
+	for _, c := range v.ipv6 {
+		out.IPv6CIDRs = append(out.IPv6CIDRs, c.p)
+	}
 	return out
 }
 
 func (sn *subnet) view() Subnet {
-	return Subnet{ID: sn.id, VPCID: sn.vpcID, AZ: sn.az, CIDR: sn.cidr, Tags: maps.Clone(sn.tags), Free: sn.free}
+	out := Subnet{ID: sn.id, VPCID: sn.vpcID, AZ: sn.az, CIDR: sn.cidr, Tags: maps.Clone(sn.tags), Free: sn.free}
+	if sn.v6 != nil {
+		out.IPv6CIDR = sn.v6.assoc.p
+	}
+	return out
 }
 
 func (n *eni) view() ENI {
 	e := ENI{
-		ID: n.id, MAC: n.mac, SubnetID: n.subnet.id, VPCID: n.subnet.vpcID, AZ: n.subnet.az,
+		ID: n.id, MAC: n.mac, SubnetID: n.subnet.id, VPCID: n.subnet.vpcID, AZ: n.subnet.az, InterfaceType: n.ifType,
 		Description: n.desc, Status: "available", Tags: maps.Clone(n.tags),
 		SecurityGroups: append([]string(nil), n.sgs...), SubnetCIDR: n.subnet.cidr,
 		SourceDestCheck: !n.noSourceDestCheck,
@@ -169,6 +182,12 @@ func (n *eni) view() ENI {
 	for _, p := range n.pfx {
 		e.Prefixes = append(e.Prefixes, p.p)
 	}
+	for _, a := range n.ipv6 {
+		e.IPv6Addrs = append(e.IPv6Addrs, a.a)
+	}
+	for _, p := range n.pfx6 {
+		e.IPv6Prefixes = append(e.IPv6Prefixes, p.p)
+	}
 	return e
 }
 
@@ -189,4 +208,37 @@ func (in *instance) sortedENIs() []*eni {
 		return out[i].device < out[j].device
 	})
 	return out
+}
+
+// SecurityGroup is a copy of a security group and its rules.
+type SecurityGroup struct {
+	ID, Name, VPCID string
+	Rules           []SecurityGroupRule
+}
+
+// SecurityGroupRule allows traffic to (Egress) or from one peer: a CIDR
+// (IPv4 or IPv6) or the members of a group. Protocol is "-1" (all), "tcp",
+// "udp", "icmp", "icmpv6" or a number; FromPort and ToPort are -1 for all.
+type SecurityGroupRule struct {
+	ID               string
+	Egress           bool
+	Protocol         string
+	FromPort, ToPort int
+	CIDR             netip.Prefix
+	GroupID          string
+}
+
+func (g *secGroup) view() SecurityGroup {
+	out := SecurityGroup{ID: g.id, Name: g.name, VPCID: g.vpcID}
+	for _, r := range g.rules {
+		out.Rules = append(out.Rules, SecurityGroupRule{ID: r.id, Egress: r.egress, Protocol: r.proto, FromPort: r.from, ToPort: r.to, CIDR: r.cidr, GroupID: r.group})
+	}
+	return out
+}
+
+// TrunkAssociation is a branch ENI's association with a trunk ENI.
+type TrunkAssociation struct {
+	ID                  string
+	TrunkENI, BranchENI string
+	VLANID              int
 }

@@ -48,6 +48,8 @@ type causes struct {
 	seen, ec2Seen time.Time
 	shown         map[string]time.Time
 	events        int
+	// lifecycle counts the ENI and address events kept (events.go).
+	lifecycle int
 }
 
 var idsAndNumbers = regexp.MustCompile(`RequestID: [0-9a-f-]+|\b(eni|i|subnet|eni-attach)-[0-9a-f]+\b|[0-9]+`)
@@ -64,14 +66,9 @@ func (n *Node) noteCause(msg string) {
 	if strings.Contains(msg, "api error ") {
 		c.ec2, c.ec2Seen = msg, now
 	}
-	if last, ok := c.shown[shape]; ok && now.Sub(last) < causeRepeat || c.events >= maxCauseEvents {
+	if !c.fresh(shape, now) {
 		return
 	}
-	if c.shown == nil {
-		c.shown = map[string]time.Time{}
-	}
-	c.shown[shape] = now
-	c.events++
 	n.aws.events = append(n.aws.events, IPAMDEvent{At: now, Warning: true, Message: "ipamd: " + msg})
 }
 

@@ -21,8 +21,12 @@ const (
 type IPAMDEvent struct {
 	At     time.Time // lab time
 	Exited bool
-	// Warning marks one of ipamd's own errors, a cause (causes.go).
+	// Warning marks one of ipamd's own errors, a cause (causes.go), or a
+	// throttled EC2 call (events.go).
 	Warning bool
+	// Detail marks a pool decision of ipamd's, shown only when asked for
+	// (events.go).
+	Detail  bool
 	Message string
 }
 

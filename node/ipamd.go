@@ -67,7 +67,7 @@ func (n *Node) ipamdLogger() *slog.Logger {
 		n.ipamdLog = f
 	}
 	file := slog.NewJSONHandler(n.ipamdLog, &slog.HandlerOptions{Level: slog.LevelDebug})
-	return slog.New(slog.NewMultiHandler(lab.Handler(), file, causeHandler{n: n}))
+	return slog.New(slog.NewMultiHandler(lab.Handler(), file, causeHandler{n: n}, eventHandler{n: n}))
 }
 
 // IPAMDLogPath is the node's ipamd.log, under the lab's directory.

@@ -19,6 +19,8 @@ type monitor struct {
 	last map[string]NodeState
 	// shown counts, per node, the aws-node events already printed.
 	shown map[string]int
+	// rec keeps every look for the report's time series.
+	rec *seriesRecorder
 }
 
 func (m *monitor) look() {
@@ -26,7 +28,10 @@ func (m *monitor) look() {
 	defer m.mu.Unlock()
 	snap := m.r.lab.Snapshot()
 	at := m.r.at()
+	m.rec.look(at, snap)
 	for _, n := range snap.Nodes {
+		// The events first: they happened before the figures they moved.
+		m.events(n)
 		prev, seen := m.last[n.Name]
 		if !seen {
 			m.r.tl.Pool(at, nil, n)
@@ -34,7 +39,6 @@ func (m *monitor) look() {
 			m.r.tl.Pool(at, &prev, n)
 		}
 		m.last[n.Name] = n
-		m.events(n)
 	}
 }
 
@@ -49,10 +53,11 @@ func (m *monitor) events(n NodeState) {
 
 func (r *runner) startMonitor(ctx context.Context) *monitor {
 	ctx, cancel := context.WithCancel(ctx)
-	m := &monitor{r: r, cancel: cancel, done: make(chan struct{}), last: map[string]NodeState{}, shown: map[string]int{}}
+	m := &monitor{r: r, cancel: cancel, done: make(chan struct{}), last: map[string]NodeState{}, shown: map[string]int{}, rec: newSeriesRecorder()}
 	if r.mon != nil {
-		// A live lab's next step: events already printed stay printed.
-		m.last, m.shown = r.mon.last, r.mon.shown
+		// A live lab's next step: events already printed stay printed,
+		// and the time series goes on.
+		m.last, m.shown, m.rec = r.mon.last, r.mon.shown, r.mon.rec
 	}
 	m.look()
 	go func() {
@@ -71,11 +76,13 @@ func (r *runner) startMonitor(ctx context.Context) *monitor {
 	return m
 }
 
-// stop ends the monitor after one last look; idempotent.
+// stop ends the monitor after one last look and puts the time series into
+// the report; idempotent.
 func (m *monitor) stop() {
 	m.once.Do(func() {
 		m.cancel()
 		<-m.done
 		m.look()
+		m.r.rep.Series = m.rec.series()
 	})
 }

@@ -16,6 +16,8 @@ type Report struct {
 	Subnets  []SubnetReport `json:"subnets"`
 	EC2      EC2Report      `json:"ec2"`
 	Pods     PodsReport     `json:"pods"`
+	// Series is the figures over time (see Series).
+	Series Series `json:"series"`
 }
 
 // StepReport is one step's outcome. Index is the position in `steps`
@@ -157,6 +159,12 @@ func (r *Report) WriteJSON(w io.Writer) error {
 		r.Subnets = []SubnetReport{}
 	}
 	r.EC2.Calls, r.EC2.Errors = nonNil(r.EC2.Calls), nonNil(r.EC2.Errors)
+	if r.Series.Nodes == nil {
+		r.Series.Nodes = []NodeSeries{}
+	}
+	if r.Series.EC2 == nil {
+		r.Series.EC2 = []EC2Second{}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)

@@ -28,6 +28,8 @@ type Options struct {
 	// wait; default 15s (and never more often than once a second of real
 	// time).
 	ProgressEvery time.Duration
+	// Verbosity chooses how much of the timeline is printed.
+	Verbosity Verbosity
 }
 
 // ErrInterrupted is returned (wrapped) when the run's context was cancelled,

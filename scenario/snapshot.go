@@ -59,6 +59,8 @@ type NodeEvent struct {
 	Exited bool
 	// Warning is one of ipamd's own warnings or errors: a cause.
 	Warning bool
+	// Detail is one of ipamd's pool decisions, shown with Verbose only.
+	Detail  bool
 	Message string
 }
 
@@ -102,6 +104,14 @@ type EC2Counts struct {
 	Errors         map[string]int // by error code
 	Throttled      int
 	FaultsInjected int
+	// ByAction holds, per action, its calls, error answers and throttles
+	// (RequestLimitExceeded answers, counted among the errors too).
+	ByAction map[string]ActionCounts
+}
+
+// ActionCounts are one EC2 action's counters since the lab started.
+type ActionCounts struct {
+	Calls, Errors, Throttled int
 }
 
 // TotalCalls sums Calls.

@@ -18,10 +18,39 @@ type Timeline struct {
 	mu    sync.Mutex
 	w     io.Writer
 	color bool
+	level Verbosity
 }
 
-// NewTimeline returns a timeline printing to w.
+// Verbosity chooses how much the timeline shows.
+type Verbosity int
+
+const (
+	// Quiet shows each step's outcome, ipamd's warnings and exits, the
+	// summary and the verdict.
+	Quiet Verbosity = -1
+	// Normal adds steps as they start, what each expect checks, pool
+	// figures as they change, ENI and address events, and progress.
+	Normal Verbosity = 0
+	// Verbose adds ipamd's pool decisions (too low, too high).
+	Verbose Verbosity = 1
+)
+
+// NewTimeline returns a timeline printing to w at Normal verbosity.
 func NewTimeline(w io.Writer, color bool) *Timeline { return &Timeline{w: w, color: color} }
+
+// SetVerbosity chooses how much the timeline shows from now on.
+func (t *Timeline) SetVerbosity(v Verbosity) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.level = v
+}
+
+// shows reports whether lines of level v are printed.
+func (t *Timeline) shows(v Verbosity) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.level >= v
+}
 
 const (
 	ansiReset  = "\x1b[0m"
@@ -129,6 +158,9 @@ func (t *Timeline) Header(sc *Scenario) {
 
 // StepStart prints a step beginning.
 func (t *Timeline) StepStart(at time.Duration, st Step, total int) {
+	if !t.shows(Normal) {
+		return
+	}
 	t.Printf(at, "%s %s", t.paint(ansiBold, fmt.Sprintf("▶ step %d/%d", st.Index+1, total)), st.Describe())
 	if st.Kind == KindExpect {
 		t.Printf(at, "  %s", t.paint(ansiDim, "checks that "+st.Expect.Words()))
@@ -146,18 +178,34 @@ func (t *Timeline) StepEnd(at time.Duration, st Step, total int, ok bool, took t
 
 // Progress prints a note during a long wait.
 func (t *Timeline) Progress(at time.Duration, format string, args ...any) {
+	if !t.shows(Normal) {
+		return
+	}
 	t.Printf(at, "  %s", t.paint(ansiYell, "… "+fmt.Sprintf(format, args...)))
 }
 
 // Pool prints a node's figures after a change.
 func (t *Timeline) Pool(at time.Duration, prev *NodeState, cur NodeState) {
+	if !t.shows(Normal) {
+		return
+	}
 	t.Printf(at, "  %s", t.paint(ansiCyan, FormatPoolChange(prev, cur)))
 }
 
-// IPAMDEvent prints an exit or restart of a node's ipamd (the aws-node
-// container).
+// IPAMDEvent prints one of the node's aws-node events: an exit or restart
+// of ipamd, one of its warnings, an ENI or address change, or (Verbose) a
+// pool decision.
 func (t *Timeline) IPAMDEvent(at time.Duration, node string, e NodeEvent) {
+	switch {
+	case e.Detail && !t.shows(Verbose):
+		return
+	case !e.Exited && !e.Warning && !t.shows(Normal):
+		return
+	}
 	colour := ansiGreen
+	if e.Detail {
+		colour = ansiDim
+	}
 	switch {
 	case e.Exited:
 		colour = ansiRed

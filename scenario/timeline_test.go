@@ -164,3 +164,45 @@ func TestExpectWords(t *testing.T) {
 		assert.Equal(t, tc.want, tc.e.Words())
 	}
 }
+
+// --quiet keeps each step's outcome and ipamd's warnings and exits;
+// --verbose adds ipamd's pool decisions to what a normal run shows.
+func TestTimelineVerbosity(t *testing.T) {
+	st := Step{Index: 0, Kind: KindSleep, Sleep: time.Second}
+	node := NodeState{Name: "node-1", ENIs: 1, TotalIPs: 9}
+	events := []NodeEvent{
+		{Message: "ipamd: Allocated 9 private IP addresses"},
+		{Warning: true, Message: "ipamd: EC2 API call throttled: AssignPrivateIpAddresses RequestLimitExceeded (attempt 1)"},
+		{Exited: true, Message: "ipamd exited: boom"},
+		{Detail: true, Message: "ipamd: Starting to increase pool size for network card 0"},
+	}
+	show := func(v Verbosity) string {
+		var buf bytes.Buffer
+		tl := NewTimeline(&buf, false)
+		tl.SetVerbosity(v)
+		tl.StepStart(0, st, 1)
+		tl.Pool(0, nil, node)
+		tl.Progress(0, "waiting")
+		for _, e := range events {
+			tl.IPAMDEvent(0, "node-1", e)
+		}
+		tl.StepEnd(time.Second, st, 1, true, time.Second, "")
+		return buf.String()
+	}
+	quiet, normal, verbose := show(Quiet), show(Normal), show(Verbose)
+
+	for _, out := range []string{quiet, normal, verbose} {
+		assert.Contains(t, out, "✓ step 1/1")
+		assert.Contains(t, out, "RequestLimitExceeded")
+		assert.Contains(t, out, "ipamd exited: boom")
+	}
+	for _, hidden := range []string{"▶ step 1/1", "ENIs 1", "… waiting", "Allocated 9", "Starting to increase"} {
+		assert.NotContains(t, quiet, hidden)
+	}
+	for _, shown := range []string{"▶ step 1/1", "ENIs 1", "… waiting", "Allocated 9"} {
+		assert.Contains(t, normal, shown)
+		assert.Contains(t, verbose, shown)
+	}
+	assert.NotContains(t, normal, "Starting to increase")
+	assert.Contains(t, verbose, "Starting to increase")
+}

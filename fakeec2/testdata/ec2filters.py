@@ -13,7 +13,7 @@ import botocore.loaders
 ACTIONS = sys.argv[1:] or [
     "DescribeAvailabilityZones", "DescribeInstanceTypes", "DescribeInstances",
     "DescribeNetworkInterfaces", "DescribeSecurityGroups", "DescribeSubnets",
-    "DescribeVpcs", "GetSubnetCidrReservations",
+    "DescribeTrunkInterfaceAssociations", "DescribeVpcs", "GetSubnetCidrReservations",
 ]
 
 model = botocore.loaders.Loader().load_service_model("ec2", "service-2", "2016-11-15")

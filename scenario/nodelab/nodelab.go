@@ -144,7 +144,7 @@ func (l *scenarioLab) Checkpoint(_ context.Context, nodeName, action string) err
 func fillIPAMD(ns *scenario.NodeState, st node.IPAMDStatus) {
 	ns.IPAMD, ns.IPAMDRestarts, ns.IPAMDError = st.State, st.Restarts, st.LastError
 	for _, e := range st.Events {
-		ns.IPAMDEvents = append(ns.IPAMDEvents, scenario.NodeEvent{At: e.At, Exited: e.Exited, Warning: e.Warning, Message: e.Message})
+		ns.IPAMDEvents = append(ns.IPAMDEvents, scenario.NodeEvent{At: e.At, Exited: e.Exited, Warning: e.Warning, Detail: e.Detail, Message: e.Message})
 	}
 }
 
@@ -205,7 +205,11 @@ func (l *scenarioLab) Snapshot() scenario.Snapshot {
 		}
 	}
 	c := l.chaos.Counters()
-	s.EC2 = scenario.EC2Counts{Calls: c.Calls, Errors: c.Errors, Throttled: c.Throttled, FaultsInjected: c.FaultsInjected}
+	s.EC2 = scenario.EC2Counts{Calls: c.Calls, Errors: c.Errors, Throttled: c.Throttled, FaultsInjected: c.FaultsInjected,
+		ByAction: make(map[string]scenario.ActionCounts, len(c.ByAction))}
+	for a, ac := range c.ByAction {
+		s.EC2.ByAction[a] = scenario.ActionCounts{Calls: ac.Calls, Errors: ac.Errors, Throttled: ac.Throttled}
+	}
 	return s
 }
 

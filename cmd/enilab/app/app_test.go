@@ -94,6 +94,10 @@ func TestUsageErrors(t *testing.T) {
 	assert.Equal(t, ExitUsage, code)
 	assert.Contains(t, errOut, "flag provided but not defined: -colour")
 
+	_, errOut, code = run(noLab, "run", "x.yaml", "--quiet", "--verbose")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, errOut, "--quiet and --verbose exclude each other")
+
 	_, errOut, code = run(noLab, "run", "/nonexistent/x.yaml")
 	assert.Equal(t, ExitUsage, code)
 	assert.Contains(t, errOut, "no such file")

@@ -16,7 +16,7 @@ func TestCommandHelpListsEveryFlag(t *testing.T) {
 		out, errOut, code := run(noLab, args...)
 		require.Equal(t, ExitOK, code, "%v: %s", args, errOut)
 		assert.True(t, strings.HasPrefix(out, "usage: enilab run FILE [flags]"), out)
-		for _, flag := range []string{"-report", "-trace", "-replay", "-prefix", "-log", "-color"} {
+		for _, flag := range []string{"-report", "-trace", "-replay", "-prefix", "-log", "-color", "-csv", "-html"} {
 			assert.Contains(t, out, "  "+flag+" string", "%v", args)
 		}
 	}

@@ -116,8 +116,34 @@ func TestBuiltinScenariosPass(t *testing.T) {
 				assert.Equal(t, sc.VPC.Subnets[i].CIDR.String(), s.CIDR)
 			}
 			assert.NotEmpty(t, res.rep.EC2.Calls, "ipamd called EC2")
+			if name == "subnet-exhaustion" {
+				assertExhaustionCause(t, res)
+			}
 		})
 	}
+}
+
+// assertExhaustionCause checks that the subnet-exhaustion built-in shows
+// EC2's InsufficientFreeAddressesInSubnet as a timeline event as it
+// happens, and as the reason of its pending pods, in the timeline and in
+// the report's per-pod rows.
+func assertExhaustionCause(t *testing.T, res runResult) {
+	t.Helper()
+	var event, reason bool
+	for _, line := range strings.Split(res.out, "\n") {
+		event = event || strings.HasPrefix(line, "[") && strings.Contains(line, "ipamd: Failed to CreateNetworkInterface") && strings.Contains(line, "InsufficientFreeAddressesInSubnet")
+		reason = reason || strings.Contains(line, "Pending") && strings.Contains(line, "FailedCreatePodSandBox") && strings.Contains(line, "InsufficientFreeAddressesInSubnet")
+	}
+	assert.True(t, event, "a timeline event naming InsufficientFreeAddressesInSubnet:\n%s", res.out)
+	assert.True(t, reason, "the pending pods' reason names InsufficientFreeAddressesInSubnet:\n%s", res.out)
+	var pending int
+	for _, p := range res.rep.Pods.Items {
+		if p.Phase == "Pending" {
+			pending++
+			assert.Contains(t, p.Message, "InsufficientFreeAddressesInSubnet", "pod %s", p.Name)
+		}
+	}
+	assert.Positive(t, pending, "the report has the pending pods' rows")
 }
 
 // assertReportShape checks the keys and nesting of a report as read back
@@ -141,7 +167,8 @@ func assertReportShape(t *testing.T, rep map[string]any) {
 		assert.True(t, ok, "%s: want a list, got %T", what, rep[what])
 		return l
 	}
-	assert.Equal(t, []string{"ec2", "nodes", "passed", "pods", "scenario", "steps", "subnets"}, keys("report", rep))
+	assert.Equal(t, []string{"ec2", "nodes", "passed", "pods", "scenario", "series", "steps", "subnets"}, keys("report", rep))
+	assert.Equal(t, []string{"ec2", "nodes"}, keys("series", rep["series"]))
 	for _, s := range list("steps") {
 		assert.Equal(t, []string{"index", "kind", "labMs", "message", "ok"}, keys("steps[]", s))
 	}

@@ -17,6 +17,8 @@ import (
 
 type runFlags struct {
 	report, trace, replay, prefix, log, color string
+	csv, html                                 string
+	quiet, verbose                            bool
 	// keep (run) makes run an up; name (up) names the live lab.
 	keep bool
 	name string
@@ -50,6 +52,10 @@ func (c CLI) run(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	if err != nil {
 		return err
 	}
+	verbosity, err := f.verbosity()
+	if err != nil {
+		return err
+	}
 	sc, lerr := scenario.Load(file)
 	if lerr != nil {
 		var probs scenario.Problems
@@ -60,13 +66,16 @@ func (c CLI) run(ctx context.Context, args []string, stdout, stderr io.Writer) (
 		return &exitError{code: ExitUsage, err: lerr}
 	}
 	printWarnings(stderr, sc.Warnings)
+	if err := f.checkSeriesPaths(); err != nil {
+		return err
+	}
 	if c.NeedRoot && !nsutil.IsRoot() {
 		return &exitError{code: ExitLab, err: errors.New("run needs root: a lab is made of network namespaces (try sudo, or `enilab validate` to only check the file)")}
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	opts := scenario.Options{Out: brokenPipe{w: stdout, cancel: cancel}, Color: color, NewLab: c.NewLab, Lab: scenario.LabOptions{Prefix: f.prefix}}
+	opts := scenario.Options{Out: brokenPipe{w: stdout, cancel: cancel}, Color: color, NewLab: c.NewLab, Lab: scenario.LabOptions{Prefix: f.prefix}, Verbosity: verbosity}
 	closers, err := f.openFiles(&opts.Lab)
 	defer func() {
 		for _, cl := range closers {
@@ -89,6 +98,9 @@ func (c CLI) run(ctx context.Context, args []string, stdout, stderr io.Writer) (
 		} else {
 			fmt.Fprintf(stdout, "report written to %s\n", f.report)
 		}
+	}
+	if werr := f.writeSeries(rep, sc.Description, stdout, stderr); werr != nil && rerr == nil {
+		return werr
 	}
 	return runExit(rerr)
 }
@@ -122,6 +134,10 @@ func labFlagSet(name string, f *runFlags) *flag.FlagSet {
 	fs.StringVar(&f.prefix, "prefix", "", "name prefix of the lab's namespaces and links (default random)")
 	fs.StringVar(&f.log, "log", "", "write the lab's own logs (ipamd, nodes) to this file")
 	fs.StringVar(&f.color, "color", "auto", "colour the timeline: auto, always or never")
+	fs.StringVar(&f.csv, "csv", "", "write the time series as CSV files (nodes.csv, ec2.csv, pods.csv) into this directory")
+	fs.StringVar(&f.html, "html", "", "write a self-contained HTML report with plots here")
+	fs.BoolVar(&f.quiet, "quiet", false, "print only each step's outcome, ipamd's warnings, the summary and the verdict")
+	fs.BoolVar(&f.verbose, "verbose", false, "also print ipamd's pool decisions (too low, too high)")
 	return fs
 }
 
@@ -137,6 +153,19 @@ func (f runFlags) useColor(stdout io.Writer) (bool, error) {
 		return false, nil
 	}
 	return false, usageErr("run: --color wants auto, always or never, got %q", f.color)
+}
+
+// verbosity reads --quiet and --verbose, which exclude each other.
+func (f runFlags) verbosity() (scenario.Verbosity, error) {
+	switch {
+	case f.quiet && f.verbose:
+		return 0, usageErr("run: --quiet and --verbose exclude each other; choose one")
+	case f.quiet:
+		return scenario.Quiet, nil
+	case f.verbose:
+		return scenario.Verbose, nil
+	}
+	return scenario.Normal, nil
 }
 
 // openFiles opens --replay for reading and --trace and --log for writing,

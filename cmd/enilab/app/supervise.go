@@ -92,7 +92,8 @@ func (c CLI) supervise(ctx context.Context, args []string, stdout io.Writer) (er
 func (s *supervisor) run(ctx context.Context, c CLI, sc *scenario.Scenario, f runFlags, out io.Writer, release func()) error {
 	defer release()
 	color, _ := f.useColor(nil)
-	opts := scenario.Options{Out: out, Color: color, NewLab: c.NewLab, Lab: scenario.LabOptions{Prefix: f.name}}
+	verbosity, _ := f.verbosity() // up checked it
+	opts := scenario.Options{Out: out, Color: color, NewLab: c.NewLab, Lab: scenario.LabOptions{Prefix: f.name}, Verbosity: verbosity}
 	closers, err := f.openFiles(&opts.Lab)
 	defer func() {
 		for _, cl := range closers {
@@ -119,7 +120,7 @@ func (s *supervisor) run(ctx context.Context, c CLI, sc *scenario.Scenario, f ru
 
 	rerr := sess.RunSteps(ctx)
 	s.saveState(out)
-	s.finishSteps(rerr, sess, f, out)
+	s.finishSteps(rerr, sess, sc, f, out)
 	release()
 
 	select {
@@ -135,8 +136,9 @@ func (s *supervisor) run(ctx context.Context, c CLI, sc *scenario.Scenario, f ru
 	return nil
 }
 
-// finishSteps records the file's steps' outcome and writes --report.
-func (s *supervisor) finishSteps(rerr error, sess *scenario.Session, f runFlags, out io.Writer) {
+// finishSteps records the file's steps' outcome and writes --report,
+// --csv and --html.
+func (s *supervisor) finishSteps(rerr error, sess *scenario.Session, sc *scenario.Scenario, f runFlags, out io.Writer) {
 	res := &stepsResult{}
 	if rerr != nil {
 		res.Code, res.Message = Exit(runExit(rerr), io.Discard), rerr.Error()
@@ -150,6 +152,9 @@ func (s *supervisor) finishSteps(rerr error, sess *scenario.Session, f runFlags,
 		} else {
 			fmt.Fprintf(out, "report written to %s\n", f.report)
 		}
+	}
+	if err := f.writeSeries(sess.Report(), sc.Description, out, out); err != nil && res.Code == ExitOK {
+		res.Code = ExitLab
 	}
 	s.mu.Lock()
 	s.result = res

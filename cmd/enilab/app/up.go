@@ -65,7 +65,13 @@ func (c CLI) up(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	if _, err := f.verbosity(); err != nil {
+		return err
+	}
 	if _, err := loadScenario(file, stderr); err != nil {
+		return err
+	}
+	if err := f.checkSeriesPaths(); err != nil {
 		return err
 	}
 	if c.NeedRoot && !nsutil.IsRoot() {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -254,4 +255,78 @@ func awsCLIOrSkip(t *testing.T) string {
 		t.Skip(awscli.Missing)
 	}
 	return p
+}
+
+// IPv6 as an EKS IPv6 cluster's VPC has it, through the AWS CLI: the VPC's
+// Amazon-provided /56, a subnet's /64, one /80 on the node's primary ENI
+// (what upstream's ipamd asks for in IPv6 mode) and addresses.
+func TestAWSCLIIPv6(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the AWS CLI test (each CLI start takes about a second)")
+	}
+	url := start(t, "--seed", "5", "--throttle", "none")
+	c := newCLI(t, url)
+
+	vpc := dig(c.ok("create-vpc", "--cidr-block", "10.0.0.0/16", "--amazon-provided-ipv6-cidr-block"), "Vpc", "VpcId").(string)
+	d := c.ok("describe-vpcs", "--vpc-ids", vpc)
+	block := dig(d, "Vpcs", 0, "Ipv6CidrBlockAssociationSet", 0, "Ipv6CidrBlock").(string)
+	vpc56 := netip.MustParsePrefix(block)
+	require.Equal(t, 56, vpc56.Bits())
+	b := vpc56.Addr().As16()
+	b[7] = 3
+	sub64 := netip.PrefixFrom(netip.AddrFrom16(b), 64).String()
+
+	subID := dig(c.ok("create-subnet", "--vpc-id", vpc, "--cidr-block", "10.0.0.0/24", "--availability-zone", "us-west-2a"), "Subnet", "SubnetId").(string)
+	as := c.ok("associate-subnet-cidr-block", "--subnet-id", subID, "--ipv6-cidr-block", sub64)
+	assert.Equal(t, sub64, dig(as, "Ipv6CidrBlockAssociation", "Ipv6CidrBlock"))
+	c.fails("InvalidSubnet.Range", "associate-subnet-cidr-block", "--subnet-id", subID, "--ipv6-cidr-block", "2001:db8::/56")
+
+	run := c.ok("run-instances", "--image-id", "ami-12345678", "--instance-type", "m5.large", "--count", "1", "--subnet-id", subID)
+	eni := dig(run, "Instances", 0, "NetworkInterfaces", 0, "NetworkInterfaceId").(string)
+	pfx := c.ok("assign-ipv6-addresses", "--network-interface-id", eni, "--ipv6-prefix-count", "1")
+	p80 := netip.MustParsePrefix(dig(pfx, "AssignedIpv6Prefixes", 0).(string))
+	assert.Equal(t, 80, p80.Bits())
+	addrs := c.ok("assign-ipv6-addresses", "--network-interface-id", eni, "--ipv6-address-count", "2")
+	assert.Len(t, dig(addrs, "AssignedIpv6Addresses"), 2)
+
+	desc := c.ok("describe-network-interfaces", "--network-interface-ids", eni)
+	assert.Equal(t, p80.String(), dig(desc, "NetworkInterfaces", 0, "Ipv6Prefixes", 0, "Ipv6Prefix"))
+	assert.Len(t, dig(desc, "NetworkInterfaces", 0, "Ipv6Addresses"), 2)
+	c.fails("PrivateIpAddressLimitExceeded", "assign-ipv6-addresses", "--network-interface-id", eni, "--ipv6-address-count", "8")
+	c.ok("unassign-ipv6-addresses", "--network-interface-id", eni, "--ipv6-prefixes", p80.String())
+	desc = c.ok("describe-network-interfaces", "--network-interface-ids", eni)
+	assert.Empty(t, dig(desc, "NetworkInterfaces", 0).(map[string]any)["Ipv6Prefixes"], "the /80 is gone")
+}
+
+// Security groups for pods through the AWS CLI: a trunk ENI on an
+// m5.large, branch ENIs in a "db-client" group associated under VLAN ids,
+// and the "db" group admitting TCP 5432 from "db-client" only.
+func TestAWSCLITrunkAndRules(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the AWS CLI test (each CLI start takes about a second)")
+	}
+	url := start(t, "--seed", "6", "--throttle", "none")
+	c := newCLI(t, url)
+
+	vpc := dig(c.ok("create-vpc", "--cidr-block", "10.0.0.0/16"), "Vpc", "VpcId").(string)
+	subID := dig(c.ok("create-subnet", "--vpc-id", vpc, "--cidr-block", "10.0.0.0/24", "--availability-zone", "us-west-2a"), "Subnet", "SubnetId").(string)
+	inst := dig(c.ok("run-instances", "--image-id", "ami-12345678", "--instance-type", "m5.large", "--count", "1", "--subnet-id", subID), "Instances", 0, "InstanceId").(string)
+	db := dig(c.ok("create-security-group", "--group-name", "db", "--description", "db", "--vpc-id", vpc), "GroupId").(string)
+	client := dig(c.ok("create-security-group", "--group-name", "db-client", "--description", "db clients", "--vpc-id", vpc), "GroupId").(string)
+
+	rules := c.ok("authorize-security-group-ingress", "--group-id", db, "--protocol", "tcp", "--port", "5432", "--source-group", client)
+	assert.Equal(t, client, dig(rules, "SecurityGroupRules", 0, "ReferencedGroupInfo", "GroupId"))
+	c.fails("InvalidPermission.Duplicate", "authorize-security-group-ingress", "--group-id", db, "--protocol", "tcp", "--port", "5432", "--source-group", client)
+	g := c.ok("describe-security-groups", "--group-ids", db)
+	assert.EqualValues(t, 5432, dig(g, "SecurityGroups", 0, "IpPermissions", 0, "FromPort"))
+
+	trunk := dig(c.ok("create-network-interface", "--subnet-id", subID, "--interface-type", "trunk"), "NetworkInterface", "NetworkInterfaceId").(string)
+	c.ok("attach-network-interface", "--network-interface-id", trunk, "--instance-id", inst, "--device-index", "1")
+	branch := dig(c.ok("create-network-interface", "--subnet-id", subID, "--interface-type", "branch", "--groups", client), "NetworkInterface", "NetworkInterfaceId").(string)
+	c.fails("InvalidSecurityGroupID.NotFound", "create-network-interface", "--subnet-id", subID, "--interface-type", "branch", "--groups", "sg-0123456789abcdef0")
+	a := c.ok("associate-trunk-interface", "--branch-interface-id", branch, "--trunk-interface-id", trunk, "--vlan-id", "1")
+	assert.EqualValues(t, 1, dig(a, "InterfaceAssociation", "VlanId"))
+	d := c.ok("describe-trunk-interface-associations", "--filters", "Name=trunk-interface-association.trunk-interface-id,Values="+trunk)
+	assert.Equal(t, branch, dig(d, "InterfaceAssociations", 0, "BranchInterfaceId"))
+	c.fails("InvalidAssociationID.NotFound", "disassociate-trunk-interface", "--association-id", "trunk-assoc-0123456789abcdef0")
 }
