@@ -118,7 +118,12 @@ func (s *supervisor) run(ctx context.Context, c CLI, sc *scenario.Scenario, f ru
 	s.mu.Unlock()
 	s.saveState(out)
 
-	rerr := sess.RunSteps(ctx)
+	// `down` during the file's steps ends them (and then the lab).
+	stepsCtx, cancel := context.WithCancel(ctx)
+	stop := s.onDown(cancel)
+	rerr := sess.RunSteps(stepsCtx)
+	stop()
+	cancel()
 	s.saveState(out)
 	s.finishSteps(rerr, sess, sc, f, out)
 	release()
