@@ -134,6 +134,7 @@ func newLab(cfg node.LabConfig) *node.Lab {
 // netns mounts, temp dirs with their sockets — and the root namespace is
 // as it was.
 var _ = AfterSuite(func() {
+	removeEnilabBin()
 	expectRootUnchanged()
 	prefixMu.Lock()
 	defer prefixMu.Unlock()

@@ -54,6 +54,11 @@ func (m *monitor) events(n NodeState) {
 func (r *runner) startMonitor(ctx context.Context) *monitor {
 	ctx, cancel := context.WithCancel(ctx)
 	m := &monitor{r: r, cancel: cancel, done: make(chan struct{}), last: map[string]NodeState{}, shown: map[string]int{}, rec: newSeriesRecorder()}
+	if r.mon != nil {
+		// A live lab's next step: events already printed stay printed,
+		// and the time series goes on.
+		m.last, m.shown, m.rec = r.mon.last, r.mon.shown, r.mon.rec
+	}
 	m.look()
 	go func() {
 		defer close(m.done)

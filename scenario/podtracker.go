@@ -64,3 +64,14 @@ func (p *stepsParser) podRef(n *yaml.Node, path string) (string, bool) {
 	}
 	return ref, true
 }
+
+func (t *podTracker) clone() *podTracker {
+	c := newPodTracker()
+	for k, v := range t.created {
+		c.created[k] = v
+	}
+	for k, v := range t.alive {
+		c.alive[k] = slices.Clone(v)
+	}
+	return c
+}

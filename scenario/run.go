@@ -60,21 +60,13 @@ func (f *Failed) Error() string {
 // returns. Steps keep running after a failed one, so one run shows every
 // problem.
 func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
-	if opts.NewLab == nil {
-		return &Report{Scenario: sc.Name}, errors.New("scenario: Options.NewLab is nil: nothing can build the lab")
+	s, rep, err := Start(ctx, sc, opts)
+	if err != nil {
+		return rep, err
 	}
-	if opts.Out == nil {
-		opts.Out = io.Discard
-	}
-	if opts.Poll <= 0 {
-		opts.Poll = 50 * time.Millisecond
-	}
-	if opts.ProgressEvery <= 0 {
-		opts.ProgressEvery = 15 * time.Second
-	}
-	r := &runner{sc: sc, opts: opts, tl: NewTimeline(opts.Out, opts.Color), rep: &Report{Scenario: sc.Name}, created: map[string]int{}}
-	r.tl.SetVerbosity(opts.Verbosity)
-	return r.run(ctx)
+	err = s.RunSteps(ctx)
+	s.closeWith(&err)
+	return s.Report(), err
 }
 
 type runner struct {
@@ -91,52 +83,6 @@ type runner struct {
 }
 
 func (r *runner) at() time.Duration { return r.clk.Now().Sub(r.labStart) }
-
-func (r *runner) run(ctx context.Context) (rep *Report, err error) {
-	realStart := time.Now()
-	r.tl.Header(r.sc)
-	lab, err := r.opts.NewLab(ctx, r.sc, r.opts.Lab)
-	if err != nil {
-		if ctx.Err() != nil {
-			r.tl.Plain("interrupted while the lab was starting; nothing is left behind")
-			return r.rep, fmt.Errorf("%w: %v", ErrInterrupted, ctx.Err())
-		}
-		r.tl.Plain("the lab did not start: %v", err)
-		return r.rep, fmt.Errorf("starting the lab: %w", err)
-	}
-	r.lab = lab
-	r.clk = lab.Clock()
-	r.labStart = r.clk.Now()
-	r.tl.Printf(0, "%s up (real %s): vpc %s, subnets %s", labName(lab), fmtDur(time.Since(realStart)), r.sc.VPC.CIDR, subnetList(r.sc))
-	if l, ok := lab.(logged); ok {
-		r.tl.Plain("node logs (until teardown): %s/NODE/ipamd.log and plugin.log", l.LogDir())
-	}
-	defer r.teardown(ctx, &err)
-
-	if err := r.addNodes(ctx); err != nil {
-		return r.rep, err
-	}
-	r.mon = r.startMonitor(ctx)
-	for _, st := range r.sc.Steps {
-		if ctx.Err() != nil {
-			break
-		}
-		r.step(ctx, st)
-	}
-	r.mon.stop()
-	final := lab.Snapshot()
-	r.rep.fillFinal(final)
-	if ctx.Err() != nil {
-		return r.rep, ctx.Err()
-	}
-	r.rep.Passed = len(r.failures) == 0
-	r.tl.Summary(final)
-	r.tl.Result(r.rep.Passed, len(r.sc.Steps), len(r.failures), time.Since(realStart))
-	if !r.rep.Passed {
-		return r.rep, &Failed{Scenario: r.sc.Name, Steps: len(r.sc.Steps), Failures: r.failures}
-	}
-	return r.rep, nil
-}
 
 // prefixed is a lab that names its namespaces and links with a prefix, which
 // `enilab sweep` takes.

@@ -14,6 +14,10 @@ import (
 // step runs one step and records its outcome.
 func (r *runner) step(ctx context.Context, st Step) {
 	total := len(r.sc.Steps)
+	if st.Index >= total {
+		// A step sent to a live lab numbers on from the file's.
+		total = st.Index + 1
+	}
 	start := r.at()
 	r.tl.StepStart(start, st, total)
 	msg, err := r.do(ctx, st)

@@ -75,3 +75,22 @@ func TestLimits(t *testing.T) {
 	assert.Equal(t, ExitUsage, code)
 	assert.Contains(t, errOut, "name at least one instance type")
 }
+
+// Every command has its line in the usage and its own help, and the live
+// labs' help names the run directory and every flag.
+func TestUsageNamesEveryCommand(t *testing.T) {
+	for name := range commands {
+		assert.Contains(t, usageText, "\n  enilab "+name, name)
+		assert.Regexp(t, `(?m)^`+name+` +\S`, usageText, "%s has a line saying what it does", name)
+	}
+	out, _, code := run(noLab, "up", "-h")
+	require.Equal(t, ExitOK, code)
+	for _, want := range []string{"/run/enilab/LAB/", "pid", "state.json", "api.sock", "supervisor.log",
+		"  -name string", "  -report string", "  -prefix string", "  -color string"} {
+		assert.Contains(t, out, want)
+	}
+	out, _, _ = run(noLab, "help", "status")
+	assert.Contains(t, out, "  -json")
+	out, _, _ = run(noLab, "exec", "lab", "node-1", "--", "ls", "-h")
+	assert.NotContains(t, out, "usage: enilab exec", "the command's -h is the command's")
+}

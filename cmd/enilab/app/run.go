@@ -19,6 +19,9 @@ type runFlags struct {
 	report, trace, replay, prefix, log, color string
 	csv, html                                 string
 	quiet, verbose                            bool
+	// keep (run) makes run an up; name (up) names the live lab.
+	keep bool
+	name string
 }
 
 // parseInterleaved accepts flags before and after the positional FILE.
@@ -41,6 +44,9 @@ func (c CLI) run(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	f, file, err := parseRunFlags(args)
 	if err != nil {
 		return err
+	}
+	if f.keep {
+		return c.up(ctx, withoutKeep(args), stdout, stderr)
 	}
 	color, err := f.useColor(stdout)
 	if err != nil {
@@ -116,7 +122,14 @@ func parseRunFlags(args []string) (f runFlags, file string, err error) {
 
 // runFlagSet is run's flags, read into f.
 func runFlagSet(f *runFlags) *flag.FlagSet {
-	fs := flag.NewFlagSet("enilab run", flag.ContinueOnError)
+	fs := labFlagSet("enilab run", f)
+	fs.BoolVar(&f.keep, "keep", false, "keep the lab up after the steps, as `enilab up` (--prefix names it)")
+	return fs
+}
+
+// labFlagSet is the flags of every command that builds a lab (run, up).
+func labFlagSet(name string, f *runFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&f.report, "report", "", "write the report JSON here")
 	fs.StringVar(&f.trace, "trace", "", "write the EC2 request trace (JSON Lines) here")

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -32,7 +33,7 @@ func SignalContext(stderr io.Writer) (context.Context, func()) {
 			case <-done:
 				return
 			case s := <-sigs:
-				if s == syscall.SIGPIPE {
+				if s == syscall.SIGPIPE || (s == os.Interrupt && childOwnsInterrupt.Load()) {
 					continue
 				}
 				interrupts++
@@ -55,6 +56,10 @@ func SignalContext(stderr io.Writer) (context.Context, func()) {
 		})
 	}
 }
+
+// childOwnsInterrupt is set while `enilab exec` waits for a command that
+// shares the terminal: Ctrl-C is that command's to handle.
+var childOwnsInterrupt atomic.Bool
 
 // brokenPipe passes writes through and cancels the run once the reader of
 // stdout has gone away.
