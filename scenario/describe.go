@@ -19,6 +19,10 @@ func (s Step) Describe() string {
 		return fmt.Sprintf("pods: delete %d on %s", s.Pods.Delete, s.Pods.Node)
 	case KindExpect:
 		return "expect: " + s.Expect.Describe()
+	case KindDeploy:
+		return s.Deploy.describe()
+	case KindDelete:
+		return s.Delete.describe()
 	case KindFault:
 		return "fault: " + s.Fault.Describe()
 	case KindRestart:
@@ -60,6 +64,9 @@ func (e *Expect) Describe() string {
 	}
 	for _, c := range slices.Sorted(maps.Keys(e.EC2Errors)) {
 		parts = append(parts, fmt.Sprintf("ec2Errors[%s]≥%d", c, e.EC2Errors[c]))
+	}
+	if e.Pod != nil {
+		parts = append(parts, e.Pod.describe())
 	}
 	return strings.Join(parts, " ") + " within " + fmtDur(e.Within)
 }
@@ -109,6 +116,9 @@ func (e *Expect) Words() string {
 			times = "at least once"
 		}
 		parts = append(parts, fmt.Sprintf("EC2 has answered %s %s", c, times))
+	}
+	if e.Pod != nil {
+		parts = append(parts, e.Pod.words())
 	}
 	return strings.Join(parts, "; ") + ", within " + fmtDur(e.Within) + " of lab time"
 }

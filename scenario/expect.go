@@ -17,9 +17,14 @@ type Mismatch struct {
 	Got     int
 	// Missing is set when the node or subnet is not in the lab at all.
 	Missing bool
+	// Text, when set, replaces the want/got figures (a pod's state).
+	Text string
 }
 
 func (m Mismatch) String() string {
+	if m.Text != "" {
+		return m.Key + ": " + m.Text
+	}
 	want := fmt.Sprintf("%d", m.Want)
 	if m.AtLeast {
 		want = "at least " + want
@@ -59,6 +64,9 @@ func (e *Expect) Check(s Snapshot) []Mismatch {
 		if got := s.EC2.Errors[code]; got < want {
 			out = append(out, Mismatch{Key: "ec2Errors[" + code + "]", Want: want, AtLeast: true, Got: got})
 		}
+	}
+	if e.Pod != nil {
+		out = append(out, e.Pod.check(s)...)
 	}
 	return out
 }

@@ -16,10 +16,12 @@ type stepsParser struct {
 	// a second rule of the same name, which would otherwise fail only
 	// mid-run.
 	faultNames map[string]int
+	// deps are the deployments the steps before this one create.
+	deps deployments
 }
 
 func (p *parser) steps(n *yaml.Node) {
-	sp := &stepsParser{parser: p, pods: newPodTracker(), faultNames: map[string]int{}}
+	sp := &stepsParser{parser: p, pods: newPodTracker(), faultNames: map[string]int{}, deps: deployments{alive: map[string]bool{}, ever: map[string]bool{}}}
 	for i, e := range p.list(n, "steps", "steps") {
 		if st, ok := sp.step(i, e); ok {
 			p.sc.Steps = append(p.sc.Steps, st)
@@ -54,6 +56,9 @@ func (p *stepsParser) step(i int, e *yaml.Node) (Step, bool) {
 		st.Pods, ok = p.podsStep(v, path)
 	case KindExpect:
 		st.Expect, ok = p.expect(v, path)
+		if ok && st.Expect.Pod != nil {
+			ok = p.podExpectRef(v, path, st.Expect)
+		}
 	case KindFault:
 		st.Fault, ok = p.faultStep(i, v, path)
 	case KindRestart:
@@ -66,6 +71,10 @@ func (p *stepsParser) step(i int, e *yaml.Node) (Step, bool) {
 		st.Rule, ok = p.ruleStep(v, path)
 	case KindCheckpoint:
 		st.Checkpoint, ok = p.checkpointStep(v, path)
+	case KindDeploy:
+		st.Deploy, ok = p.deployStep(v, path)
+	case KindDelete:
+		st.Delete, ok = p.deleteStep(v, path)
 	default:
 		msg := fmt.Sprintf("unknown step kind %q", kind)
 		if s := suggest(kind, Kinds); s != "" {

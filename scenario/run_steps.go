@@ -63,6 +63,10 @@ func (r *runner) do(ctx context.Context, st Step) (string, error) {
 			return "", fmt.Errorf("checkpoint %s on %s: %w", c.Action, c.Node, err)
 		}
 		return checkpointDone(c) + "; ipamd reads it at its next start", nil
+	case KindDeploy:
+		return r.deploy(ctx, st.Deploy)
+	case KindDelete:
+		return r.deleteStep(ctx, st.Delete)
 	case KindPing:
 		return r.ping(ctx, st.Ping)
 	case KindSleep:

@@ -124,10 +124,12 @@ const (
 	KindBreakRule  = "breakRule"
 	KindFixRule    = "fixRule"
 	KindCheckpoint = "checkpoint"
+	KindDeploy     = "deploy"
+	KindDelete     = "delete"
 )
 
 // Kinds lists every step kind, in documentation order.
-var Kinds = []string{KindPods, KindExpect, KindFault, KindRestart, KindPing, KindSleep, KindBreakRule, KindFixRule, KindCheckpoint}
+var Kinds = []string{KindPods, KindExpect, KindFault, KindRestart, KindPing, KindSleep, KindBreakRule, KindFixRule, KindCheckpoint, KindDeploy, KindDelete}
 
 // Step is one entry of `steps`; exactly one of the kind fields is set.
 type Step struct {
@@ -147,6 +149,9 @@ type Step struct {
 	Rule *RuleStep
 	// Checkpoint changes a node's ipamd checkpoint file.
 	Checkpoint *CheckpointStep
+	// Deploy and Delete are the workload steps (workloads.go).
+	Deploy *DeployStep
+	Delete *DeleteStep
 }
 
 // PodsStep adds or deletes pods on a node.
@@ -221,6 +226,8 @@ type Expect struct {
 	Figures    map[string]int
 	SubnetFree map[string]int
 	EC2Errors  map[string]int
+	// Pod is a pod's expected state (workloads.go), nil when unset.
+	Pod *PodExpect
 }
 
 // NodeKeys are the per-node expect keys, in the order they are shown.

@@ -1,0 +1,36 @@
+package nodelab
+
+import (
+	"context"
+	"maps"
+
+	"github.com/enilab/enilab/node"
+	"github.com/enilab/enilab/scenario"
+)
+
+var _ scenario.WorkloadLab = (*scenarioLab)(nil)
+
+// Deploy creates or scales a deployment on the lab's control plane.
+func (l *scenarioLab) Deploy(ctx context.Context, d scenario.DeployStep) error {
+	return l.lab.Deploy(ctx, node.Deployment{Name: d.Name, Replicas: d.Replicas, NodeSelector: maps.Clone(d.NodeSelector), HostNetwork: d.HostNetwork})
+}
+
+// DeletePod deletes a pod by name; force skips the CNI DEL.
+func (l *scenarioLab) DeletePod(ctx context.Context, name string, force bool) error {
+	return l.lab.DeletePod(ctx, name, force)
+}
+
+// DeleteDeployment deletes a deployment and its pods.
+func (l *scenarioLab) DeleteDeployment(ctx context.Context, name string) error {
+	return l.lab.DeleteDeployment(ctx, name)
+}
+
+// addUnscheduled puts the pods no node has taken into the snapshot, with
+// no node and the scheduler's message.
+func (l *scenarioLab) addUnscheduled(s *scenario.Snapshot) {
+	for _, p := range l.lab.UnscheduledPods() {
+		ps := scenario.PodState{Name: p.Name, Phase: p.Phase, Message: p.Message, Device: -1}
+		s.Pods = append(s.Pods, ps)
+		s.Waiting = append(s.Waiting, ps)
+	}
+}
