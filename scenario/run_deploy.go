@@ -99,7 +99,10 @@ func DeploymentSummary(s Snapshot, dep string) string {
 	for i, n := range order {
 		parts[i] = fmt.Sprintf("%s %d", n, perNode[n])
 	}
-	out := fmt.Sprintf("%s: %d pods bound (%s), %d running", dep, running+pending, strings.Join(parts, ", "), running)
+	out := fmt.Sprintf("%s: %d of %d pods bound", dep, running+pending, running+pending+unscheduled)
+	if len(parts) > 0 {
+		out += " (" + strings.Join(parts, ", ") + ")"
+	}
 	if unscheduled > 0 {
 		out += fmt.Sprintf("; %d Pending unscheduled: %s", unscheduled, why)
 	}
