@@ -313,3 +313,32 @@ func (n *Node) Ready() bool {
 	defer n.mu.Unlock()
 	return n.lab.cfg.noIPAMD || n.daemon != nil || n.lastStat.MaxPods > 0
 }
+
+// RemoveNode drains a node as `kubectl drain` and the node group's
+// scale-in do: every pod is deleted (CNI DEL), the node leaves the lab and
+// its instance is terminated (EC2 detaches its ENIs and deletes those
+// marked DeleteOnTermination, so their addresses return to the subnet),
+// then the deployments replace their pods on the nodes left.
+func (l *Lab) RemoveNode(ctx context.Context, name string) error {
+	n, ok := l.Node(name)
+	if !ok {
+		return fmt.Errorf("node: no node %q", name)
+	}
+	l.cp.op.Lock()
+	defer l.cp.op.Unlock()
+	deps := map[string]bool{}
+	var errs []error
+	for _, st := range n.Pods() {
+		if d := n.PodDeployment(st.Name); d != "" {
+			deps[d] = true
+		}
+		errs = append(errs, n.DeletePod(ctx, st.Name))
+	}
+	l.discard(n)
+	l.log.Info("node removed", "node", name)
+	for _, d := range slices.Sorted(maps.Keys(deps)) {
+		errs = append(errs, l.reconcile(ctx, d))
+	}
+	errs = append(errs, l.scheduleLocked(ctx))
+	return errors.Join(errs...)
+}

@@ -23,6 +23,8 @@ func (s Step) Describe() string {
 		return s.Deploy.describe()
 	case KindDelete:
 		return s.Delete.describe()
+	case KindNodes:
+		return s.Nodes.describe()
 	case KindFault:
 		return "fault: " + s.Fault.Describe()
 	case KindRestart:

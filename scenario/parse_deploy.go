@@ -91,10 +91,11 @@ func (p *stepsParser) satisfiable(at *yaml.Node, path string, sel map[string]str
 	return false
 }
 
-// nodeLabelSets are the labels of every node the file can start.
+// nodeLabelSets are the labels of every node the file can start (node
+// groups included, even those that start empty).
 func (p *stepsParser) nodeLabelSets() []map[string]string {
 	var out []map[string]string
-	for _, n := range p.sc.Nodes {
+	for _, n := range append(slices.Clone(p.sc.Nodes), slices.Collect(maps.Values(p.sc.Groups))...) {
 		l := maps.Clone(n.Labels)
 		if l == nil {
 			l = map[string]string{}

@@ -53,3 +53,42 @@ func TestParseWorkloadProblems(t *testing.T) {
 	assert.Contains(t, ps[5].Msg, `unknown pod state "Runing" (did you mean "Running"?)`)
 	assert.Contains(t, ps[7].Msg, "a grace period applies to a pod delete")
 }
+
+func TestParseNodeGroups(t *testing.T) {
+	sc := parseOK(t, `vpc:
+  cidr: 10.0.0.0/16
+  subnets: [{id: subnet-a, cidr: 10.0.1.0/24, az: us-west-2a}]
+nodes:
+  - {name: ng, count: 1, instanceType: m5.large, subnet: subnet-a, labels: {gpu: "no"}, ipamd: {env: {WARM_IP_TARGET: "5"}}}
+  - {name: gpu, count: 0, instanceType: m5.large, subnet: subnet-a, labels: {gpu: "yes"}}
+steps:
+  - {nodes: {group: ng, add: 2}}
+  - {deploy: {name: ml, replicas: 1, nodeSelector: {gpu: "yes"}}}
+  - {nodes: {group: ng, remove: 2}}
+  - {nodes: {group: ng, add: 1}}
+  - {pods: {node: ng-4, add: 1}}
+`)
+	require.Len(t, sc.Nodes, 1)
+	assert.Equal(t, map[string]string{"WARM_IP_TARGET": "5"}, sc.Nodes[0].IPAMDEnv)
+	assert.Equal(t, "ng", sc.Nodes[0].Group)
+	assert.Equal(t, []string{"ng-2", "ng-3"}, []string{sc.Steps[0].Nodes.Nodes[0].Name, sc.Steps[0].Nodes.Nodes[1].Name})
+	assert.Equal(t, "m5.large", sc.Steps[0].Nodes.Nodes[0].InstanceType)
+	assert.Equal(t, "nodes: remove 2 from ng (ng-3, ng-2)", sc.Steps[2].Describe())
+	assert.Equal(t, "ng-4", sc.Steps[3].Nodes.Nodes[0].Name, "numbers are never reused")
+
+	ps := problems(t, `vpc:
+  cidr: 10.0.0.0/16
+  subnets: [{id: subnet-a, cidr: 10.0.1.0/24}]
+nodes:
+  - {name: ng, count: 1, instanceType: m5.large, subnet: subnet-a}
+  - {name: solo, instanceType: m5.large, subnet: subnet-a}
+steps:
+  - {nodes: {group: ng, remove: 2}}
+  - {nodes: {group: solo, add: 1}}
+  - {nodes: {group: ng}}
+`)
+	require.Len(t, ps, 3, "%v", ps)
+	assert.Equal(t, "bad.yaml:8: steps[0].nodes.remove: node group ng has 1 nodes at this step, cannot remove 2", ps[0].String())
+	assert.Contains(t, ps[1].Msg, `unknown node group "solo" (groups: ng)`)
+	assert.Contains(t, ps[2].Msg, "missing add: N or remove: N")
+}

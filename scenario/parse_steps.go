@@ -18,10 +18,13 @@ type stepsParser struct {
 	faultNames map[string]int
 	// deps are the deployments the steps before this one create.
 	deps deployments
+	// groups are the node groups' nodes at this step.
+	groups map[string]*groupState
 }
 
 func (p *parser) steps(n *yaml.Node) {
 	sp := &stepsParser{parser: p, pods: newPodTracker(), faultNames: map[string]int{}, deps: deployments{alive: map[string]bool{}, ever: map[string]bool{}}}
+	sp.groups = sp.groupStates()
 	for i, e := range p.list(n, "steps", "steps") {
 		if st, ok := sp.step(i, e); ok {
 			p.sc.Steps = append(p.sc.Steps, st)
@@ -75,6 +78,8 @@ func (p *stepsParser) step(i int, e *yaml.Node) (Step, bool) {
 		st.Deploy, ok = p.deployStep(v, path)
 	case KindDelete:
 		st.Delete, ok = p.deleteStep(v, path)
+	case KindNodes:
+		st.Nodes, ok = p.nodesStep(v, path)
 	default:
 		msg := fmt.Sprintf("unknown step kind %q", kind)
 		if s := suggest(kind, Kinds); s != "" {

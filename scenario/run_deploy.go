@@ -18,6 +18,9 @@ type WorkloadLab interface {
 	// CNI DEL).
 	DeletePod(ctx context.Context, name string, force bool) error
 	DeleteDeployment(ctx context.Context, name string) error
+	// RemoveNode drains a node (its pods deleted, a deployment's
+	// rescheduled elsewhere) and terminates its instance.
+	RemoveNode(ctx context.Context, name string) error
 }
 
 // errNoControlPlane is the error of a workload step on a lab without one.

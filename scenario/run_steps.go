@@ -67,6 +67,8 @@ func (r *runner) do(ctx context.Context, st Step) (string, error) {
 		return r.deploy(ctx, st.Deploy)
 	case KindDelete:
 		return r.deleteStep(ctx, st.Delete)
+	case KindNodes:
+		return r.nodesStep(ctx, st.Nodes)
 	case KindPing:
 		return r.ping(ctx, st.Ping)
 	case KindSleep:

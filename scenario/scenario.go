@@ -36,7 +36,10 @@ type Scenario struct {
 	// Nodes is the expanded node list: a group with count N becomes
 	// <name>-1 … <name>-N.
 	Nodes []NodeSpec
-	Steps []Step
+	// Groups are the `nodes` entries with a count, by name: the node
+	// groups `nodes` steps scale.
+	Groups map[string]NodeSpec
+	Steps  []Step
 	// Warnings are settings the VPC CNI accepts but ignores or replaces
 	// (aws-node starts, differently from what the file asks); the
 	// scenario still runs.
@@ -109,6 +112,10 @@ type NodeSpec struct {
 	// Labels are the node's own labels; the zone label is added by the
 	// lab from the subnet's AZ.
 	Labels map[string]string
+	// Group is the `nodes` entry the node belongs to (its name); IPAMDEnv
+	// that group's own ipamd environment, merged over the file's.
+	Group    string
+	IPAMDEnv map[string]string
 }
 
 // Step kinds. The first six are DESIGN §6; breakRule and fixRule are enilab
@@ -126,10 +133,11 @@ const (
 	KindCheckpoint = "checkpoint"
 	KindDeploy     = "deploy"
 	KindDelete     = "delete"
+	KindNodes      = "nodes"
 )
 
 // Kinds lists every step kind, in documentation order.
-var Kinds = []string{KindPods, KindExpect, KindFault, KindRestart, KindPing, KindSleep, KindBreakRule, KindFixRule, KindCheckpoint, KindDeploy, KindDelete}
+var Kinds = []string{KindPods, KindExpect, KindFault, KindRestart, KindPing, KindSleep, KindBreakRule, KindFixRule, KindCheckpoint, KindDeploy, KindDelete, KindNodes}
 
 // Step is one entry of `steps`; exactly one of the kind fields is set.
 type Step struct {
@@ -152,6 +160,8 @@ type Step struct {
 	// Deploy and Delete are the workload steps (workloads.go).
 	Deploy *DeployStep
 	Delete *DeleteStep
+	// Nodes scales a node group (nodegroups.go).
+	Nodes *NodesStep
 }
 
 // PodsStep adds or deletes pods on a node.

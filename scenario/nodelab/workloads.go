@@ -25,6 +25,11 @@ func (l *scenarioLab) DeleteDeployment(ctx context.Context, name string) error {
 	return l.lab.DeleteDeployment(ctx, name)
 }
 
+// RemoveNode drains a node and terminates its instance.
+func (l *scenarioLab) RemoveNode(ctx context.Context, name string) error {
+	return l.lab.RemoveNode(ctx, name)
+}
+
 // addUnscheduled puts the pods no node has taken into the snapshot, with
 // no node and the scheduler's message.
 func (l *scenarioLab) addUnscheduled(s *scenario.Snapshot) {
