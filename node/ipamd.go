@@ -138,6 +138,14 @@ func (n *Node) SetIPAMDEnv(env map[string]string) error {
 // start-up is not an error here: it goes into CrashLoopBackOff (see
 // runIPAMD).
 func (n *Node) RestartIPAMD(ctx context.Context) error {
+	if err := n.stopIPAMD(); err != nil {
+		return err
+	}
+	return n.runIPAMD(ctx)
+}
+
+// stopIPAMD kills the aws-node pod's ipamd (its socket goes with it).
+func (n *Node) stopIPAMD() error {
 	n.mu.Lock()
 	n.aws.pod++ // from here on, an exit of the old pod's ipamd starts no crash loop
 	n.mu.Unlock()
@@ -157,7 +165,7 @@ func (n *Node) RestartIPAMD(ctx context.Context) error {
 	if err := n.ctx.Err(); err != nil {
 		return fmt.Errorf("node: %s: restart ipamd: %w", n.name, err)
 	}
-	return n.runIPAMD(ctx)
+	return nil
 }
 
 // IPAMD returns the node's running ipamd (nil while it restarts).

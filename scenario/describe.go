@@ -25,11 +25,16 @@ func (s Step) Describe() string {
 		return s.Delete.describe()
 	case KindNodes:
 		return s.Nodes.describe()
+	case KindIPAMD:
+		return s.IPAMD.describe()
 	case KindFault:
 		return "fault: " + s.Fault.Describe()
 	case KindRestart:
 		if len(s.Restart.Env) > 0 {
 			return fmt.Sprintf("restart: ipamd on %s with %s", s.Restart.Node, envString(s.Restart.Env))
+		}
+		if s.Restart.Down > 0 {
+			return fmt.Sprintf("restart: ipamd on %s, down for %s", s.Restart.Node, fmtDur(s.Restart.Down))
 		}
 		return "restart: ipamd on " + s.Restart.Node
 	case KindPing:

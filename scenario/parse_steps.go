@@ -20,6 +20,9 @@ type stepsParser struct {
 	deps deployments
 	// groups are the node groups' nodes at this step.
 	groups map[string]*groupState
+	// revision counts the ipamd steps so far (the DaemonSet's revisions
+	// after the first).
+	revision int
 }
 
 func (p *parser) steps(n *yaml.Node) {
@@ -80,6 +83,8 @@ func (p *stepsParser) step(i int, e *yaml.Node) (Step, bool) {
 		st.Delete, ok = p.deleteStep(v, path)
 	case KindNodes:
 		st.Nodes, ok = p.nodesStep(v, path)
+	case KindIPAMD:
+		st.IPAMD, ok = p.ipamdStep(v, path)
 	default:
 		msg := fmt.Sprintf("unknown step kind %q", kind)
 		if s := suggest(kind, Kinds); s != "" {
@@ -155,7 +160,7 @@ func (p *stepsParser) faultStep(i int, v *yaml.Node, path string) (*Fault, bool)
 }
 
 func (p *stepsParser) restartStep(v *yaml.Node, path string) (*RestartStep, bool) {
-	f := p.fields(v, path, []string{"node", "env"})
+	f := p.fields(v, path, []string{"node", "env", "down"})
 	if f == nil {
 		return nil, false
 	}
@@ -163,6 +168,13 @@ func (p *stepsParser) restartStep(v *yaml.Node, path string) (*RestartStep, bool
 	if f["env"] != nil {
 		r.Env = map[string]string{}
 		p.envMap(f["env"], join(path, "env"), r.Env)
+	}
+	if x := f["down"]; x != nil {
+		d, good := p.duration(x, join(path, "down"))
+		if !good {
+			return r, false
+		}
+		r.Down = d
 	}
 	x := f["node"]
 	if x == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // WorkloadLab is a lab with a control plane: deployments whose pods its
@@ -21,6 +22,13 @@ type WorkloadLab interface {
 	// RemoveNode drains a node (its pods deleted, a deployment's
 	// rescheduled elsewhere) and terminates its instance.
 	RemoveNode(ctx context.Context, name string) error
+	// SetDaemonSetEnv merges env into the aws-node DaemonSet's
+	// environment: nodes that join later start with it.
+	SetDaemonSetEnv(env map[string]string)
+	// StopIPAMDFor kills a node's ipamd now and returns; the node starts
+	// it again, with env merged over its environment, after down (lab
+	// time).
+	StopIPAMDFor(ctx context.Context, node string, env map[string]string, down time.Duration) error
 }
 
 // errNoControlPlane is the error of a workload step on a lab without one.

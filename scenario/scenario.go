@@ -134,10 +134,11 @@ const (
 	KindDeploy     = "deploy"
 	KindDelete     = "delete"
 	KindNodes      = "nodes"
+	KindIPAMD      = "ipamd"
 )
 
 // Kinds lists every step kind, in documentation order.
-var Kinds = []string{KindPods, KindExpect, KindFault, KindRestart, KindPing, KindSleep, KindBreakRule, KindFixRule, KindCheckpoint, KindDeploy, KindDelete, KindNodes}
+var Kinds = []string{KindPods, KindExpect, KindFault, KindRestart, KindPing, KindSleep, KindBreakRule, KindFixRule, KindCheckpoint, KindDeploy, KindDelete, KindNodes, KindIPAMD}
 
 // Step is one entry of `steps`; exactly one of the kind fields is set.
 type Step struct {
@@ -162,6 +163,8 @@ type Step struct {
 	Delete *DeleteStep
 	// Nodes scales a node group (nodegroups.go).
 	Nodes *NodesStep
+	// IPAMD rolls a changed aws-node environment out (rollout.go).
+	IPAMD *IPAMDStep
 }
 
 // PodsStep adds or deletes pods on a node.
@@ -176,6 +179,9 @@ type PodsStep struct {
 type RestartStep struct {
 	Node string
 	Env  map[string]string
+	// Down keeps ipamd stopped this long (lab time) before it starts
+	// again; 0 restarts it at once.
+	Down time.Duration
 }
 
 // PingStep sends pings between two pods.

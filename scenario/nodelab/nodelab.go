@@ -35,6 +35,9 @@ type scenarioLab struct {
 	// ready remembers every pod seen ready, so deleted pods still count in
 	// the latency percentiles.
 	ready map[string]time.Duration
+	// dsEnv is what ipamd steps set on the aws-node DaemonSet (mu):
+	// nodes that join later start with it.
+	dsEnv map[string]string
 }
 
 var _ scenario.Lab = (*scenarioLab)(nil)
@@ -85,7 +88,7 @@ func (l *scenarioLab) Clock() clock.Clock { return l.lab.Clock() }
 
 // AddNode starts one node and its ipamd.
 func (l *scenarioLab) AddNode(ctx context.Context, spec scenario.NodeSpec) error {
-	if _, err := l.lab.AddNode(ctx, node.Spec{Name: spec.Name, InstanceType: spec.InstanceType, Subnet: spec.Subnet, MaxPods: spec.MaxPods, Labels: spec.Labels, IPAMDEnv: spec.IPAMDEnv}); err != nil {
+	if _, err := l.lab.AddNode(ctx, node.Spec{Name: spec.Name, InstanceType: spec.InstanceType, Subnet: spec.Subnet, MaxPods: spec.MaxPods, Labels: spec.Labels, IPAMDEnv: l.nodeEnv(spec.IPAMDEnv)}); err != nil {
 		return err
 	}
 	// Pending pods may fit on the new node.
