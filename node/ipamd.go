@@ -28,7 +28,11 @@ func (n *Node) startIPAMD(ctx context.Context) error {
 	}
 	labels := map[string]string{ZoneLabel: n.subnet.AZ}
 	maps.Copy(labels, n.spec.Labels)
+	// Under n.mu: a node that joins a running lab is read (MaxPods) while
+	// it boots.
+	n.mu.Lock()
 	n.ipamdCfg = cfg
+	n.mu.Unlock()
 	n.ipamdOpts = ipamd.Options{
 		Clock:             n.lab.clock,
 		EC2Endpoint:       n.lab.EC2URL(),
@@ -201,5 +205,8 @@ func (n *Node) MaxPods() int {
 	if !ok {
 		return 0
 	}
-	return pool.MaxPods(t.MaxENIs, t.IPv4PerENI, t.VCPUs, n.ipamdCfg.CustomNetworking, n.ipamdCfg.EnablePrefixDelegation)
+	n.mu.Lock()
+	cfg := n.ipamdCfg
+	n.mu.Unlock()
+	return pool.MaxPods(t.MaxENIs, t.IPv4PerENI, t.VCPUs, cfg.CustomNetworking, cfg.EnablePrefixDelegation)
 }
