@@ -63,3 +63,23 @@ func TestDeploySchedulesScalesAndRetries(t *testing.T) {
 	assert.Empty(t, l.boundOf("web"))
 	assert.Equal(t, []string{"gpu"}, []string{l.Deployments()[0].Name})
 }
+
+// Numbered pods (a pods step's) are numbered among themselves and deleted
+// newest first without touching a deployment's pods.
+func TestNumberedPodsIgnoreDeploymentPods(t *testing.T) {
+	l := fabricLab(t, "num", 0, nil)
+	ctx := context.Background()
+	n, err := l.AddNode(ctx, Spec{Name: "a", InstanceType: "m5.large"})
+	require.NoError(t, err)
+	require.NoError(t, l.Deploy(ctx, Deployment{Name: "web", Replicas: 2, HostNetwork: true}))
+	require.NoError(t, n.AddPods(ctx, 1))
+	require.NoError(t, l.Deploy(ctx, Deployment{Name: "web", Replicas: 3, HostNetwork: true}))
+	var names []string
+	for _, p := range n.Pods() {
+		names = append(names, p.Name)
+	}
+	assert.Equal(t, []string{"a/web-1", "a/web-2", "a/pod-1", "a/web-3"}, names, "creation order")
+	require.NoError(t, n.DeletePods(ctx, 1))
+	assert.Len(t, l.boundOf("web"), 3)
+	assert.Error(t, n.DeletePods(ctx, 1), "no numbered pod is left")
+}

@@ -52,8 +52,11 @@ type PodStatus struct {
 }
 
 type pod struct {
-	node    *Node
+	node *Node
+	// num numbers a pod added by AddPods (0 for a named pod); seq orders
+	// every pod of the node by creation.
 	num     int
+	seq     int
 	name    string
 	k8sName string
 	nsName  string
@@ -140,11 +143,14 @@ func (n *Node) admit(spec PodSpec) (*pod, error) {
 		n.mu.Unlock()
 		return nil, fmt.Errorf("node: %s: add pods: %w", n.name, err)
 	}
-	num, active := 1, 0
+	// num names numbered pods (pod-<num>) among themselves, so a pods
+	// step's numbering ignores deployment pods; seq orders every pod.
+	num, seq, active := 1, 1, 0
 	for _, p := range n.pods {
 		if p.num >= num {
 			num = p.num + 1
 		}
+		seq = max(seq, p.seq+1)
 		if !p.rejected {
 			active++
 		}
@@ -156,10 +162,13 @@ func (n *Node) admit(spec PodSpec) (*pod, error) {
 	k8sName := spec.Name
 	if k8sName == "" {
 		k8sName = datapath.PodK8sName(num)
+	} else {
+		num = 0
 	}
 	p := &pod{
 		node:        n,
 		num:         num,
+		seq:         seq,
 		name:        n.name + "/" + k8sName,
 		k8sName:     k8sName,
 		nsName:      n.lab.cfg.Prefix + "-" + n.name + "-" + k8sName,
@@ -275,12 +284,14 @@ func (p *pod) run(ctx context.Context) {
 	}
 }
 
-// DeletePods deletes the newest count pods (highest numbers first).
+// DeletePods deletes the newest count pods AddPods made (highest numbers
+// first); a deployment's pods are left to their controller.
 func (n *Node) DeletePods(ctx context.Context, count int) error {
 	if count < 0 {
 		return fmt.Errorf("node: %s: delete %d pods: count must not be negative", n.name, count)
 	}
-	pods := n.Pods()
+	// A deployment's pods are its controller's, not a pods step's.
+	pods := slices.DeleteFunc(n.Pods(), func(st PodStatus) bool { return n.PodDeployment(st.Name) != "" })
 	if count > len(pods) {
 		return fmt.Errorf("node: %s: delete %d pods: only %d exist", n.name, count, len(pods))
 	}
@@ -371,7 +382,7 @@ func (n *Node) Pods() []PodStatus {
 	n.mu.Lock()
 	pods := slices.Clone(n.pods)
 	n.mu.Unlock()
-	slices.SortFunc(pods, func(a, b *pod) int { return cmp.Compare(a.num, b.num) })
+	slices.SortFunc(pods, func(a, b *pod) int { return cmp.Compare(a.seq, b.seq) })
 	placed := n.placements()
 	out := make([]PodStatus, len(pods))
 	for i, p := range pods {
