@@ -83,3 +83,27 @@ func TestNumberedPodsIgnoreDeploymentPods(t *testing.T) {
 	assert.Len(t, l.boundOf("web"), 3)
 	assert.Error(t, n.DeletePods(ctx, 1), "no numbered pod is left")
 }
+
+// RemoveNode drains (a deployment's pods are replaced on the nodes left)
+// and terminates the instance: its primary ENI, DeleteOnTermination, is
+// deleted and its address returns to the subnet.
+func TestRemoveNodeDrainsAndFreesAddresses(t *testing.T) {
+	l := fabricLab(t, "rm", 0, nil)
+	ctx := context.Background()
+	free := func() int { s, _ := l.EC2().Subnet("subnet-a"); return s.Free }
+	before := free()
+	for _, name := range []string{"a", "b"} {
+		_, err := l.AddNode(ctx, Spec{Name: name, InstanceType: "m5.large"})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Deploy(ctx, Deployment{Name: "web", Replicas: 6, HostNetwork: true}))
+	assert.Equal(t, map[string]int{"a": 3, "b": 3}, podsOf(l, "web"))
+	require.Equal(t, before-2, free())
+
+	require.NoError(t, l.RemoveNode(ctx, "b"))
+	_, ok := l.Node("b")
+	assert.False(t, ok)
+	assert.Equal(t, map[string]int{"a": 6}, podsOf(l, "web"), "b's pods replaced on a")
+	assert.Equal(t, before-1, free(), "b's primary address is back")
+	assert.Error(t, l.RemoveNode(ctx, "b"))
+}
