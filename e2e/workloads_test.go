@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -37,6 +38,20 @@ var _ = Describe("Workloads", Label("workloads", "dummy"), func() {
 		for _, n := range nodes {
 			Eventually(readyPods(n)).Should(Equal(15), "node %s", n.Name())
 		}
+	})
+
+	It("keeps a pod Pending while aws-node is down, failing to dial ipamd's socket, then starts it", func() {
+		lab := newLab(node.LabConfig{})
+		n := addNode(lab, node.Spec{Name: "node-1", InstanceType: "m5.large"})
+		Expect(n.StopIPAMDFor(60 * time.Second)).To(Succeed())
+		Expect(n.IPAMDStatus().State).To(Equal(node.IPAMDStopped))
+		addPods(n, 1)
+		Eventually(func() string {
+			p, _ := n.Pod("node-1/pod-1")
+			return p.Message
+		}).Should(ContainSubstring("connect: no such file or directory"))
+		Eventually(readyPods(n)).Should(Equal(1), "ipamd is back and the kubelet's retry succeeds")
+		Expect(n.IPAMDStatus().State).To(Equal(node.IPAMDRunning))
 	})
 
 	It("rolls WARM_IP_TARGET out node by node, each pool changing when its aws-node restarts", func() {
