@@ -40,6 +40,8 @@ var ipamdEvents = []struct {
 	{"Trying to unassign the following", lifecycle},
 	{"Successfully detached ENI", lifecycle},
 	{"Successfully deleted ENI", lifecycle},
+	// restore.go: a checkpoint entry whose pod left without a CNI DEL.
+	{"stale IP allocation for ID", lifecycle},
 	{"EC2 API call throttled", throttle},
 	{"IP pool is too low", decision},
 	{"Prefix pool is high", decision},

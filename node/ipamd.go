@@ -28,7 +28,11 @@ func (n *Node) startIPAMD(ctx context.Context) error {
 	}
 	labels := map[string]string{ZoneLabel: n.subnet.AZ}
 	maps.Copy(labels, n.spec.Labels)
+	// Under n.mu: a node that joins a running lab is read (MaxPods) while
+	// it boots.
+	n.mu.Lock()
 	n.ipamdCfg = cfg
+	n.mu.Unlock()
 	n.ipamdOpts = ipamd.Options{
 		Clock:             n.lab.clock,
 		EC2Endpoint:       n.lab.EC2URL(),
@@ -138,6 +142,14 @@ func (n *Node) SetIPAMDEnv(env map[string]string) error {
 // start-up is not an error here: it goes into CrashLoopBackOff (see
 // runIPAMD).
 func (n *Node) RestartIPAMD(ctx context.Context) error {
+	if err := n.stopIPAMD(); err != nil {
+		return err
+	}
+	return n.runIPAMD(ctx)
+}
+
+// stopIPAMD kills the aws-node pod's ipamd (its socket goes with it).
+func (n *Node) stopIPAMD() error {
 	n.mu.Lock()
 	n.aws.pod++ // from here on, an exit of the old pod's ipamd starts no crash loop
 	n.mu.Unlock()
@@ -157,7 +169,7 @@ func (n *Node) RestartIPAMD(ctx context.Context) error {
 	if err := n.ctx.Err(); err != nil {
 		return fmt.Errorf("node: %s: restart ipamd: %w", n.name, err)
 	}
-	return n.runIPAMD(ctx)
+	return nil
 }
 
 // IPAMD returns the node's running ipamd (nil while it restarts).
@@ -193,5 +205,8 @@ func (n *Node) MaxPods() int {
 	if !ok {
 		return 0
 	}
-	return pool.MaxPods(t.MaxENIs, t.IPv4PerENI, t.VCPUs, n.ipamdCfg.CustomNetworking, n.ipamdCfg.EnablePrefixDelegation)
+	n.mu.Lock()
+	cfg := n.ipamdCfg
+	n.mu.Unlock()
+	return pool.MaxPods(t.MaxENIs, t.IPv4PerENI, t.VCPUs, cfg.CustomNetworking, cfg.EnablePrefixDelegation)
 }

@@ -57,6 +57,10 @@ type Lab struct {
 	closed    bool
 	closeErr  error
 	closeOnce sync.Once
+
+	// cp is the control plane's deployments and unscheduled pods
+	// (deploy.go).
+	cp controlPlane
 }
 
 // NewLab creates fakeec2 with the VPC, subnets and reservations, the VPC

@@ -52,8 +52,11 @@ type PodStatus struct {
 }
 
 type pod struct {
-	node    *Node
+	node *Node
+	// num numbers a pod added by AddPods (0 for a named pod); seq orders
+	// every pod of the node by creation.
 	num     int
+	seq     int
 	name    string
 	k8sName string
 	nsName  string
@@ -64,6 +67,11 @@ type pod struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// hostNetwork pods share the node's namespace: no CNI call, no
+	// address of their own; deployment is the owner's name, if any.
+	hostNetwork bool
+	deployment  string
 
 	mu       sync.Mutex
 	phase    string
@@ -111,56 +119,85 @@ func (n *Node) AddPods(ctx context.Context, count int) error {
 	if count < 0 {
 		return fmt.Errorf("node: %s: add %d pods: count must not be negative", n.name, count)
 	}
-	limit := n.MaxPods() - HostNetworkPods
 	for i := 0; i < count; i++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n.mu.Lock()
-		// Checked under n.mu: close cancels n.ctx before it takes n.mu to
-		// collect the pods it stops, so a pod admitted here is always
-		// among them and its namespace is removed with the node.
-		if err := n.ctx.Err(); err != nil {
-			n.mu.Unlock()
-			return fmt.Errorf("node: %s: add pods: %w", n.name, err)
-		}
-		num, active := 1, 0
-		for _, p := range n.pods {
-			if p.num >= num {
-				num = p.num + 1
-			}
-			if !p.rejected {
-				active++
-			}
-		}
-		p := &pod{
-			node:    n,
-			num:     num,
-			name:    datapath.PodName(n.name, num),
-			k8sName: datapath.PodK8sName(num),
-			nsName:  n.lab.cfg.Prefix + "-" + n.name + "-" + datapath.PodK8sName(num),
-			created: n.lab.clock.Now(),
-			phase:   PhasePending,
-		}
-		if active >= limit {
-			p.rejected = true
-			p.phase = PhaseRejected
-			p.message = fmt.Sprintf("OutOfpods: node %s runs %d pods with addresses, its maxPods %d allows %d besides %d host-network pods",
-				n.name, active, limit+HostNetworkPods, limit, HostNetworkPods)
-		} else {
-			// The runner owns the pod from here on, namespace included, so
-			// a concurrent close or delete always finds it stoppable.
-			pctx, cancel := context.WithCancel(n.ctx)
-			p.cancel, p.done = cancel, make(chan struct{})
-			go p.run(pctx)
-		}
-		n.pods = append(n.pods, p)
-		n.mu.Unlock()
-		if p.rejected {
-			n.log.Info("pod rejected", "pod", p.name, "reason", p.message)
+		if _, err := n.admit(PodSpec{}); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// admit creates one pod: spec.Name "" numbers it pod-<n>. A pod beyond
+// max pods is Rejected (OutOfpods); a host-network pod is Ready at once
+// with no CNI call; any other goes Pending under its runner.
+func (n *Node) admit(spec PodSpec) (*pod, error) {
+	limit := n.MaxPods() - HostNetworkPods
+	n.mu.Lock()
+	// Checked under n.mu: close cancels n.ctx before it takes n.mu to
+	// collect the pods it stops, so a pod admitted here is always among
+	// them and its namespace is removed with the node.
+	if err := n.ctx.Err(); err != nil {
+		n.mu.Unlock()
+		return nil, fmt.Errorf("node: %s: add pods: %w", n.name, err)
+	}
+	// num names numbered pods (pod-<num>) among themselves, so a pods
+	// step's numbering ignores deployment pods; seq orders every pod.
+	num, seq, active := 1, 1, 0
+	for _, p := range n.pods {
+		if p.num >= num {
+			num = p.num + 1
+		}
+		seq = max(seq, p.seq+1)
+		if !p.rejected {
+			active++
+		}
+		if spec.Name != "" && p.k8sName == spec.Name {
+			n.mu.Unlock()
+			return nil, fmt.Errorf("node: %s: pod %q already exists", n.name, spec.Name)
+		}
+	}
+	k8sName := spec.Name
+	if k8sName == "" {
+		k8sName = datapath.PodK8sName(num)
+	} else {
+		num = 0
+	}
+	p := &pod{
+		node:        n,
+		num:         num,
+		seq:         seq,
+		name:        n.name + "/" + k8sName,
+		k8sName:     k8sName,
+		nsName:      n.lab.cfg.Prefix + "-" + n.name + "-" + k8sName,
+		created:     n.lab.clock.Now(),
+		phase:       PhasePending,
+		hostNetwork: spec.HostNetwork,
+		deployment:  spec.Deployment,
+	}
+	switch {
+	case active >= limit:
+		p.rejected = true
+		p.phase = PhaseRejected
+		p.message = fmt.Sprintf("OutOfpods: node %s runs %d pods with addresses, its maxPods %d allows %d besides %d host-network pods",
+			n.name, active, limit+HostNetworkPods, limit, HostNetworkPods)
+	case spec.HostNetwork:
+		p.phase, p.ip = PhaseReady, n.primaryIP()
+	default:
+		// The runner owns the pod from here on, namespace included, so
+		// a concurrent close or delete always finds it stoppable.
+		pctx, cancel := context.WithCancel(n.ctx)
+		p.cancel, p.done = cancel, make(chan struct{})
+		go p.run(pctx)
+	}
+	n.pods = append(n.pods, p)
+	n.mu.Unlock()
+	if p.rejected {
+		n.log.Info("pod rejected", "pod", p.name, "reason", p.message)
+	}
+	return p, nil
 }
 
 func (n *Node) removePod(p *pod) {
@@ -247,12 +284,14 @@ func (p *pod) run(ctx context.Context) {
 	}
 }
 
-// DeletePods deletes the newest count pods (highest numbers first).
+// DeletePods deletes the newest count pods AddPods made (highest numbers
+// first); a deployment's pods are left to their controller.
 func (n *Node) DeletePods(ctx context.Context, count int) error {
 	if count < 0 {
 		return fmt.Errorf("node: %s: delete %d pods: count must not be negative", n.name, count)
 	}
-	pods := n.Pods()
+	// A deployment's pods are its controller's, not a pods step's.
+	pods := slices.DeleteFunc(n.Pods(), func(st PodStatus) bool { return n.PodDeployment(st.Name) != "" })
 	if count > len(pods) {
 		return fmt.Errorf("node: %s: delete %d pods: only %d exist", n.name, count, len(pods))
 	}
@@ -343,7 +382,7 @@ func (n *Node) Pods() []PodStatus {
 	n.mu.Lock()
 	pods := slices.Clone(n.pods)
 	n.mu.Unlock()
-	slices.SortFunc(pods, func(a, b *pod) int { return cmp.Compare(a.num, b.num) })
+	slices.SortFunc(pods, func(a, b *pod) int { return cmp.Compare(a.seq, b.seq) })
 	placed := n.placements()
 	out := make([]PodStatus, len(pods))
 	for i, p := range pods {

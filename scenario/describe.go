@@ -19,11 +19,22 @@ func (s Step) Describe() string {
 		return fmt.Sprintf("pods: delete %d on %s", s.Pods.Delete, s.Pods.Node)
 	case KindExpect:
 		return "expect: " + s.Expect.Describe()
+	case KindDeploy:
+		return s.Deploy.describe()
+	case KindDelete:
+		return s.Delete.describe()
+	case KindNodes:
+		return s.Nodes.describe()
+	case KindIPAMD:
+		return s.IPAMD.describe()
 	case KindFault:
 		return "fault: " + s.Fault.Describe()
 	case KindRestart:
 		if len(s.Restart.Env) > 0 {
 			return fmt.Sprintf("restart: ipamd on %s with %s", s.Restart.Node, envString(s.Restart.Env))
+		}
+		if s.Restart.Down > 0 {
+			return fmt.Sprintf("restart: ipamd on %s, down for %s", s.Restart.Node, fmtDur(s.Restart.Down))
 		}
 		return "restart: ipamd on " + s.Restart.Node
 	case KindPing:
@@ -69,6 +80,9 @@ func (e *Expect) Describe() string {
 	}
 	for _, c := range slices.Sorted(maps.Keys(e.EC2Errors)) {
 		parts = append(parts, fmt.Sprintf("ec2Errors[%s]≥%d", c, e.EC2Errors[c]))
+	}
+	if e.Pod != nil {
+		parts = append(parts, e.Pod.describe())
 	}
 	return strings.Join(parts, " ") + " within " + fmtDur(e.Within)
 }
@@ -121,6 +135,9 @@ func (e *Expect) Words() string {
 	}
 	if g := e.EgressSource; g != nil {
 		parts = append(parts, fmt.Sprintf("the internet host saw %s's last connection come from the %s", g.From, g.IP))
+	}
+	if e.Pod != nil {
+		parts = append(parts, e.Pod.words())
 	}
 	return strings.Join(parts, "; ") + ", within " + fmtDur(e.Within) + " of lab time"
 }

@@ -20,9 +20,14 @@ type Mismatch struct {
 	// WantText and GotText replace Want and Got for keys whose values are
 	// not counts (egressSource).
 	WantText, GotText string
+	// Text, when set, replaces the want/got figures (a pod's state).
+	Text string
 }
 
 func (m Mismatch) String() string {
+	if m.Text != "" {
+		return m.Key + ": " + m.Text
+	}
 	if m.WantText != "" {
 		return fmt.Sprintf("%s: want %s, got %s", m.Key, m.WantText, m.GotText)
 	}
@@ -68,6 +73,9 @@ func (e *Expect) Check(s Snapshot) []Mismatch {
 	}
 	if e.EgressSource != nil {
 		out = append(out, e.EgressSource.check(s)...)
+	}
+	if e.Pod != nil {
+		out = append(out, e.Pod.check(s)...)
 	}
 	return out
 }

@@ -8,7 +8,7 @@ import (
 
 func (p *parser) expect(n *yaml.Node, path string) (*Expect, bool) {
 	known := append([]string{"node", "within"}, NodeKeys...)
-	known = append(known, "subnetFree", "ec2Errors", "egressSource")
+	known = append(known, "subnetFree", "ec2Errors", "egressSource", "pod", "state", "ipInSubnet", "reason")
 	f := p.fields(n, path, known)
 	if f == nil {
 		return nil, false
@@ -78,8 +78,10 @@ func (p *parser) expect(n *yaml.Node, path string) (*Expect, bool) {
 		e.EgressSource, good = p.egressSource(x, join(path, "egressSource"))
 		ok = ok && good
 	}
-	if len(e.Figures) == 0 && e.SubnetFree == nil && e.EC2Errors == nil && e.EgressSource == nil && ok {
-		p.add(n, path, "nothing to expect: give at least one of %s, subnetFree, ec2Errors, egressSource", strings.Join(NodeKeys, ", "))
+	pod, good := p.podExpect(n, f, path)
+	e.Pod, ok = pod, ok && good
+	if len(e.Figures) == 0 && e.SubnetFree == nil && e.EC2Errors == nil && e.EgressSource == nil && e.Pod == nil && ok {
+		p.add(n, path, "nothing to expect: give at least one of %s, subnetFree, ec2Errors, egressSource, pod", strings.Join(NodeKeys, ", "))
 		ok = false
 	}
 	return e, ok

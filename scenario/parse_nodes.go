@@ -30,13 +30,14 @@ func (p *parser) nodes(n *yaml.Node) {
 // nodeGroup reads one entry of nodes: one node, or count nodes named
 // <name>-1 … <name>-<count>.
 func (p *parser) nodeGroup(e *yaml.Node, path string) {
-	f := p.fields(e, path, []string{"name", "count", "instanceType", "subnet", "maxPods", "labels"})
+	f := p.fields(e, path, []string{"name", "count", "instanceType", "subnet", "maxPods", "labels", "ipamd"})
 	if f == nil {
 		return
 	}
 	spec, count, ok := p.nodeSpec(e, f, path)
+	ok = p.groupFields(f, path, &spec) && ok
 	names := []string{spec.Name}
-	if count > 0 {
+	if f["count"] != nil {
 		names = names[:0]
 		for j := 1; j <= count; j++ {
 			names = append(names, fmt.Sprintf("%s-%d", spec.Name, j))
@@ -76,7 +77,8 @@ func (p *parser) nodeSpec(e *yaml.Node, f map[string]*yaml.Node, path string) (s
 		ok = false
 	}
 	if v := f["count"]; v != nil {
-		c, good := p.count(v, join(path, "count"), 1)
+		// 0 is a node group that starts empty (nodes steps add to it).
+		c, good := p.count(v, join(path, "count"), 0)
 		if good && c > 64 {
 			p.add(v, join(path, "count"), "at most 64 nodes per group, got %d", c)
 			good = false

@@ -16,10 +16,18 @@ type stepsParser struct {
 	// a second rule of the same name, which would otherwise fail only
 	// mid-run.
 	faultNames map[string]int
+	// deps are the deployments the steps before this one create.
+	deps deployments
+	// groups are the node groups' nodes at this step.
+	groups map[string]*groupState
+	// revision counts the ipamd steps so far (the DaemonSet's revisions
+	// after the first).
+	revision int
 }
 
 func (p *parser) steps(n *yaml.Node) {
-	sp := &stepsParser{parser: p, pods: newPodTracker(), faultNames: map[string]int{}}
+	sp := &stepsParser{parser: p, pods: newPodTracker(), faultNames: map[string]int{}, deps: deployments{alive: map[string]bool{}, ever: map[string]bool{}}}
+	sp.groups = sp.groupStates()
 	for i, e := range p.list(n, "steps", "steps") {
 		if st, ok := sp.step(i, e); ok {
 			p.sc.Steps = append(p.sc.Steps, st)
@@ -57,6 +65,9 @@ func (p *stepsParser) step(i int, e *yaml.Node) (Step, bool) {
 		if ok && st.Expect.EgressSource != nil {
 			ok = p.egressFromRef(v, path, st.Expect.EgressSource)
 		}
+		if ok && st.Expect.Pod != nil {
+			ok = p.podExpectRef(v, path, st.Expect)
+		}
 	case KindFault:
 		st.Fault, ok = p.faultStep(i, v, path)
 	case KindRestart:
@@ -71,6 +82,14 @@ func (p *stepsParser) step(i int, e *yaml.Node) (Step, bool) {
 		st.Checkpoint, ok = p.checkpointStep(v, path)
 	case KindCurl:
 		st.Curl, ok = p.curlStep(v, path)
+	case KindDeploy:
+		st.Deploy, ok = p.deployStep(v, path)
+	case KindDelete:
+		st.Delete, ok = p.deleteStep(v, path)
+	case KindNodes:
+		st.Nodes, ok = p.nodesStep(v, path)
+	case KindIPAMD:
+		st.IPAMD, ok = p.ipamdStep(v, path)
 	default:
 		msg := fmt.Sprintf("unknown step kind %q", kind)
 		if s := suggest(kind, Kinds); s != "" {
@@ -146,7 +165,7 @@ func (p *stepsParser) faultStep(i int, v *yaml.Node, path string) (*Fault, bool)
 }
 
 func (p *stepsParser) restartStep(v *yaml.Node, path string) (*RestartStep, bool) {
-	f := p.fields(v, path, []string{"node", "env"})
+	f := p.fields(v, path, []string{"node", "env", "down"})
 	if f == nil {
 		return nil, false
 	}
@@ -154,6 +173,13 @@ func (p *stepsParser) restartStep(v *yaml.Node, path string) (*RestartStep, bool
 	if f["env"] != nil {
 		r.Env = map[string]string{}
 		p.envMap(f["env"], join(path, "env"), r.Env)
+	}
+	if x := f["down"]; x != nil {
+		d, good := p.duration(x, join(path, "down"))
+		if !good {
+			return r, false
+		}
+		r.Down = d
 	}
 	x := f["node"]
 	if x == nil {

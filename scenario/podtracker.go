@@ -75,3 +75,14 @@ func (t *podTracker) clone() *podTracker {
 	}
 	return c
 }
+
+// remove forgets one numbered pod (a delete step named it).
+func (t *podTracker) remove(ref string) {
+	node, num, err := datapath.ParsePodName(ref)
+	if err != nil {
+		return
+	}
+	if i := slices.Index(t.alive[node], num); i >= 0 {
+		t.alive[node] = slices.Delete(t.alive[node], i, i+1)
+	}
+}

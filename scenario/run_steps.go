@@ -57,6 +57,9 @@ func (r *runner) do(ctx context.Context, st Step) (string, error) {
 		}
 		return fmt.Sprintf("fault %q active", name), nil
 	case KindRestart:
+		if st.Restart.Down > 0 {
+			return r.restartWindow(ctx, st.Restart)
+		}
 		if err := r.lab.RestartIPAMD(ctx, st.Restart.Node, st.Restart.Env); err != nil {
 			return "", fmt.Errorf("restarting ipamd on %s: %w", st.Restart.Node, err)
 		}
@@ -67,6 +70,14 @@ func (r *runner) do(ctx context.Context, st Step) (string, error) {
 			return "", fmt.Errorf("checkpoint %s on %s: %w", c.Action, c.Node, err)
 		}
 		return checkpointDone(c) + "; ipamd reads it at its next start", nil
+	case KindDeploy:
+		return r.deploy(ctx, st.Deploy)
+	case KindDelete:
+		return r.deleteStep(ctx, st.Delete)
+	case KindNodes:
+		return r.nodesStep(ctx, st.Nodes)
+	case KindIPAMD:
+		return r.rollout(ctx, st.IPAMD)
 	case KindPing:
 		return r.ping(ctx, st.Ping)
 	case KindCurl:

@@ -36,7 +36,10 @@ type Scenario struct {
 	// Nodes is the expanded node list: a group with count N becomes
 	// <name>-1 … <name>-N.
 	Nodes []NodeSpec
-	Steps []Step
+	// Groups are the `nodes` entries with a count, by name: the node
+	// groups `nodes` steps scale.
+	Groups map[string]NodeSpec
+	Steps  []Step
 	// Matrix is the file's `matrix:` (matrix.go): `enilab compare` runs
 	// one variant per combination of its values.
 	Matrix []MatrixAxis
@@ -118,6 +121,10 @@ type NodeSpec struct {
 	// Labels are the node's own labels; the zone label is added by the
 	// lab from the subnet's AZ.
 	Labels map[string]string
+	// Group is the `nodes` entry the node belongs to (its name); IPAMDEnv
+	// that group's own ipamd environment, merged over the file's.
+	Group    string
+	IPAMDEnv map[string]string
 }
 
 // Step kinds. The first six are DESIGN §6; breakRule and fixRule are enilab
@@ -134,10 +141,14 @@ const (
 	KindFixRule    = "fixRule"
 	KindCheckpoint = "checkpoint"
 	KindCurl       = "curl"
+	KindDeploy     = "deploy"
+	KindDelete     = "delete"
+	KindNodes      = "nodes"
+	KindIPAMD      = "ipamd"
 )
 
 // Kinds lists every step kind, in documentation order.
-var Kinds = []string{KindPods, KindExpect, KindFault, KindRestart, KindPing, KindSleep, KindBreakRule, KindFixRule, KindCheckpoint, KindCurl}
+var Kinds = []string{KindPods, KindExpect, KindFault, KindRestart, KindPing, KindSleep, KindBreakRule, KindFixRule, KindCheckpoint, KindCurl, KindDeploy, KindDelete, KindNodes, KindIPAMD}
 
 // Step is one entry of `steps`; exactly one of the kind fields is set.
 type Step struct {
@@ -159,6 +170,13 @@ type Step struct {
 	Checkpoint *CheckpointStep
 	// Curl opens a TCP connection to the internet host.
 	Curl *CurlStep
+	// Deploy and Delete are the workload steps (workloads.go).
+	Deploy *DeployStep
+	Delete *DeleteStep
+	// Nodes scales a node group (nodegroups.go).
+	Nodes *NodesStep
+	// IPAMD rolls a changed aws-node environment out (rollout.go).
+	IPAMD *IPAMDStep
 }
 
 // PodsStep adds or deletes pods on a node.
@@ -173,6 +191,9 @@ type PodsStep struct {
 type RestartStep struct {
 	Node string
 	Env  map[string]string
+	// Down keeps ipamd stopped this long (lab time) before it starts
+	// again; 0 restarts it at once.
+	Down time.Duration
 }
 
 // PingStep sends pings between two pods, or from a pod to the internet
@@ -237,6 +258,8 @@ type Expect struct {
 	// EgressSource, when set, is the address the internet host must have
 	// seen on the last connection from a pod or node.
 	EgressSource *EgressSource
+	// Pod is a pod's expected state (workloads.go), nil when unset.
+	Pod *PodExpect
 }
 
 // NodeKeys are the per-node expect keys, in the order they are shown.

@@ -35,6 +35,9 @@ type scenarioLab struct {
 	// ready remembers every pod seen ready, so deleted pods still count in
 	// the latency percentiles.
 	ready map[string]time.Duration
+	// dsEnv is what ipamd steps set on the aws-node DaemonSet (mu):
+	// nodes that join later start with it.
+	dsEnv map[string]string
 }
 
 var _ scenario.Lab = (*scenarioLab)(nil)
@@ -85,8 +88,11 @@ func (l *scenarioLab) Clock() clock.Clock { return l.lab.Clock() }
 
 // AddNode starts one node and its ipamd.
 func (l *scenarioLab) AddNode(ctx context.Context, spec scenario.NodeSpec) error {
-	_, err := l.lab.AddNode(ctx, node.Spec{Name: spec.Name, InstanceType: spec.InstanceType, Subnet: spec.Subnet, MaxPods: spec.MaxPods, Labels: spec.Labels})
-	return err
+	if _, err := l.lab.AddNode(ctx, node.Spec{Name: spec.Name, InstanceType: spec.InstanceType, Subnet: spec.Subnet, MaxPods: spec.MaxPods, Labels: spec.Labels, IPAMDEnv: l.nodeEnv(spec.IPAMDEnv)}); err != nil {
+		return err
+	}
+	// Pending pods may fit on the new node.
+	return l.lab.Schedule(ctx)
 }
 
 func (l *scenarioLab) node(name string) (*node.Node, error) {
@@ -113,7 +119,11 @@ func (l *scenarioLab) DeletePods(ctx context.Context, nodeName string, n int) er
 	if err != nil {
 		return err
 	}
-	return nd.DeletePods(ctx, n)
+	if err := nd.DeletePods(ctx, n); err != nil {
+		return err
+	}
+	// Pending pods may fit in the room the deleted ones left.
+	return l.lab.Schedule(ctx)
 }
 
 // RestartIPAMD kills and restarts the node's ipamd, with env merged over
@@ -197,6 +207,7 @@ func (l *scenarioLab) Snapshot() scenario.Snapshot {
 			s.Waiting = append(s.Waiting, scenario.PodState{Name: p.Name, Phase: p.Phase, Message: p.Message})
 		}
 	}
+	l.addUnscheduled(&s)
 	l.mu.Lock()
 	for _, d := range l.ready {
 		s.ReadyLatencies = append(s.ReadyLatencies, d)
