@@ -114,7 +114,7 @@ func newTestNode(t testing.TB) *testNode {
 	require.NoError(t, n.h.AddrAdd(eth0, &netlink.Addr{IPNet: &net.IPNet{IP: nodeIP.AsSlice(), Mask: net.CIDRMask(24, 32)}}))
 	require.NoError(t, n.h.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: net.ParseIP("10.0.1.1").To4()}))
 	require.NoError(t, netsetup.SetupENI(n.ns, netsetup.ENI{MAC: eth1MAC, PrimaryIP: eni1IP, SubnetCIDR: subnet, DeviceNumber: 1, MTU: 9001}))
-	require.NoError(t, netsetup.SetupHost(n.ns, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}, nodeIP, false))
+	require.NoError(t, netsetup.SetupHost(n.ns, netsetup.Host{PrimaryMAC: eth0MAC, PrimaryIP: nodeIP, VPCCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}, SNAT: netsetup.SNAT{NodePortSupport: true}}))
 	return n
 }
 
