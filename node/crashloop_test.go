@@ -40,7 +40,13 @@ func TestCorruptCheckpointCrashLoopsAsKubeletBackOff(t *testing.T) {
 	for _, p := range n.Pods() {
 		before[p.Name] = p.IP.String()
 	}
-	assert.Equal(t, IPAMDStatus{State: IPAMDRunning}, n.IPAMDStatus())
+	st0 := n.IPAMDStatus()
+	assert.Equal(t, IPAMDRunning, st0.State)
+	assert.Zero(t, st0.Restarts)
+	assert.Empty(t, st0.LastError)
+	for _, e := range st0.Events {
+		assert.False(t, e.Exited || e.Warning, "a healthy start-up has no exit or warning: %s", e.Message)
+	}
 
 	require.NoError(t, n.Checkpoint(CheckpointCorrupt))
 	require.NoError(t, n.RestartIPAMD(ctx), "a failed start-up is the node's state, not an error")
@@ -89,7 +95,7 @@ func TestCorruptCheckpointCrashLoopsAsKubeletBackOff(t *testing.T) {
 	require.Eventually(t, func() bool { return n.IPAMDStatus().State == IPAMDRunning }, 60*time.Second, 5*time.Millisecond)
 	st = n.IPAMDStatus()
 	assert.Equal(t, restarts+1, st.Restarts, "the next back-off restart comes up")
-	assert.True(t, strings.HasPrefix(st.Events[len(st.Events)-1].Message, "ipamd running again"))
+	assert.True(t, strings.HasPrefix(lastContainerEvent(st.Events).Message, "ipamd running again"))
 	require.Eventually(t, func() bool { return n.Status().ReadyPods == 3 }, 60*time.Second, 10*time.Millisecond)
 	for _, p := range n.Pods() {
 		if ip, ok := before[p.Name]; ok {
@@ -160,7 +166,7 @@ func TestIPAMDExitAfterRunningRestartsAsKubelet(t *testing.T) {
 		require.NotNil(t, d)
 		n.onExit(d, pod, errors.New("gRPC handler: accept: use of closed network connection"))
 		st := n.IPAMDStatus()
-		return st.Events[len(st.Events)-1]
+		return lastContainerEvent(st.Events)
 	}
 	running := func(restarts int) IPAMDEvent {
 		t.Helper()
@@ -169,7 +175,7 @@ func TestIPAMDExitAfterRunningRestartsAsKubelet(t *testing.T) {
 			return st.State == IPAMDRunning && st.Restarts == restarts
 		}, 30*time.Second, 2*time.Millisecond)
 		st := n.IPAMDStatus()
-		return st.Events[len(st.Events)-1]
+		return lastContainerEvent(st.Events)
 	}
 	const noBackOff = "; restarting failed container=aws-node"
 	e := exit()
@@ -222,4 +228,15 @@ func TestWrongVersionCheckpointRemovedForgetsRunningPods(t *testing.T) {
 	require.Eventually(t, func() bool { return n.IPAMDStatus().State == IPAMDRunning }, 60*time.Second, 5*time.Millisecond)
 	assert.Equal(t, 0, n.Status().AssignedIPs, "ipamd starts as on a new node")
 	assert.Equal(t, 2, n.Status().ReadyPods, "the pods run on, unknown to ipamd")
+}
+
+// lastContainerEvent is the newest exit or restart of the aws-node
+// container, skipping the lines of ipamd's own log (events.go).
+func lastContainerEvent(evs []IPAMDEvent) IPAMDEvent {
+	for i := len(evs) - 1; i >= 0; i-- {
+		if !strings.HasPrefix(evs[i].Message, "ipamd: ") {
+			return evs[i]
+		}
+	}
+	return IPAMDEvent{}
 }
