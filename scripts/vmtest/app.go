@@ -66,12 +66,18 @@ func (c *Config) Defaults(getenv func(string) string) {
 		c.Helpers = []string{"aws-cni=./cmd/aws-cni", "cnitool=github.com/containernetworking/cni/cnitool@v1.3.1"}
 	}
 	if len(c.HostTools) == 0 {
-		c.HostTools = []string{"ip"}
+		// ipamd installs upstream's SNAT and connmark rules with iptables.
+		c.HostTools = []string{"ip", "iptables"}
 	}
 	if len(c.Modules) == 0 {
 		// dummy and veth are the ENI backends; xfrm_user and nfnetlink let
-		// vishvananda/netlink open a handle with its default families.
-		c.Modules = []string{"dummy", "veth", "xfrm_user", "nfnetlink"}
+		// vishvananda/netlink open a handle with its default families; the
+		// rest are what ipamd's iptables rules (nft backend) and the
+		// fabric's NAT tables use.
+		c.Modules = []string{"dummy", "veth", "xfrm_user", "nfnetlink",
+			"nf_tables", "nft_compat", "nft_chain_nat", "nft_nat", "nft_ct", "nft_masq", "nf_conntrack_netlink",
+			"xt_comment", "xt_mark", "xt_connmark", "xt_addrtype", "xt_nat", "xt_conntrack", "xt_MASQUERADE",
+			"xt_statistic", "xt_tcpudp"}
 	}
 	if c.CacheDir == "" {
 		switch {
@@ -628,6 +634,14 @@ func (r *runner) image(k Kernel, mods []Module, busybox string, pkgs []TestPkg, 
 		add(img.Symlink(guestSrc+"/bin/"+name, guestBinDir+"/"+name))
 	}
 	for _, t := range tools {
+		for _, f := range t.Files {
+			real, err := filepath.EvalSymlinks(f)
+			if err != nil {
+				add(fmt.Errorf("host tool %s: %w", t.Name, err))
+				continue
+			}
+			add(img.File(f, real, 0o644))
+		}
 		add(img.File(guestBinDir+"/"+t.Name, t.Path, 0o755))
 		for _, lib := range t.Libs {
 			real, err := filepath.EvalSymlinks(lib)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -17,6 +18,14 @@ type HostTool struct {
 	Name string
 	Path string   // resolved host path
 	Libs []string // shared objects, the dynamic loader included
+	// Files are more files the tool loads at run time, copied to the same
+	// paths: iptables' extensions (libxt_*.so), which it dlopens.
+	Files []string
+}
+
+// runtimeFiles are, per tool, globs of the files it loads at run time.
+var runtimeFiles = map[string][]string{
+	"iptables": {"/usr/lib/*/xtables/*.so", "/usr/lib/xtables/*.so"},
 }
 
 // FindHostTool locates name on the host PATH (plus the sbin directories)
@@ -41,7 +50,25 @@ func FindHostTool(ctx context.Context, name string) (HostTool, error) {
 	if m := MissingLibs(string(out)); len(m) > 0 {
 		return HostTool{}, fmt.Errorf("%s: libraries not found on the host: %s", p, strings.Join(m, ", "))
 	}
-	return HostTool{Name: name, Path: p, Libs: ParseLdd(string(out))}, nil
+	t := HostTool{Name: name, Path: p, Libs: ParseLdd(string(out))}
+	for _, g := range runtimeFiles[name] {
+		files, _ := filepath.Glob(g)
+		t.Files = append(t.Files, files...)
+	}
+	for _, f := range t.Files {
+		// The extensions link libraries of their own (libm,
+		// libnetfilter_conntrack, …).
+		out, err := exec.CommandContext(ctx, "ldd", f).CombinedOutput()
+		if err != nil {
+			return HostTool{}, fmt.Errorf("ldd %s: %v: %s", f, err, strings.TrimSpace(string(out)))
+		}
+		for _, lib := range ParseLdd(string(out)) {
+			if !slices.Contains(t.Libs, lib) {
+				t.Libs = append(t.Libs, lib)
+			}
+		}
+	}
+	return t, nil
 }
 
 // ParseLdd returns the absolute paths of the shared objects in ldd output:
