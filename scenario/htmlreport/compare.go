@@ -7,7 +7,6 @@ import (
 	"io"
 	"slices"
 	"sort"
-	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -62,15 +61,7 @@ func WriteComparison(w io.Writer, vs []Variant) error {
 		return err
 	}
 	d.Figures = append(d.Figures, f)
-	var fonts []string
-	for _, f := range d.Figures {
-		for _, ff := range f.fonts {
-			if !slices.Contains(fonts, ff) {
-				fonts = append(fonts, ff)
-			}
-		}
-	}
-	d.Fonts = template.CSS(strings.Join(fonts, "\n")) // #nosec: gonum's own fonts as data URIs
+	d.Fonts = fontsOf(d.Figures)
 	if err := comparePage.Execute(w, d); err != nil {
 		return fmt.Errorf("writing the comparison page: %w", err)
 	}

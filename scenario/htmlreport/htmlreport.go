@@ -50,15 +50,7 @@ func Write(w io.Writer, rep *scenario.Report, description string) error {
 	if err := d.addFigures(); err != nil {
 		return err
 	}
-	var fonts []string
-	for _, f := range d.Figures {
-		for _, ff := range f.fonts {
-			if !slices.Contains(fonts, ff) {
-				fonts = append(fonts, ff)
-			}
-		}
-	}
-	d.Fonts = template.CSS(strings.Join(fonts, "\n")) // #nosec: gonum's own fonts as data URIs
+	d.Fonts = fontsOf(d.Figures)
 	if err := page.Execute(w, d); err != nil {
 		return fmt.Errorf("writing the HTML report: %w", err)
 	}
@@ -139,4 +131,17 @@ func sortedCounts(m map[string]int) []count {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// fontsOf is the @font-face rules of the figures' fonts, each once.
+func fontsOf(figs []figure) template.CSS {
+	var fonts []string
+	for _, f := range figs {
+		for _, ff := range f.fonts {
+			if !slices.Contains(fonts, ff) {
+				fonts = append(fonts, ff)
+			}
+		}
+	}
+	return template.CSS(strings.Join(fonts, "\n")) // #nosec: gonum's own fonts as data URIs
 }
