@@ -8,8 +8,8 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/enilab/enilab/cniplugin/ipamdclient"
 	"github.com/enilab/enilab/internal/datapath"
-	"github.com/enilab/enilab/ipamd/rpc"
 )
 
 // cmdAdd asks ipamd for an address and wires the pod (DESIGN §4 "ADD").
@@ -71,10 +71,10 @@ func addInputs(args *skel.CmdArgs) (*Settings, K8sArgs, error) {
 
 // requestAddress asks ipamd for the pod's address; every failure is code
 // 11 (try again later) with what a person can do about it.
-func requestAddress(b backend, s *Settings, k K8sArgs, args *skel.CmdArgs) (*rpc.AddNetworkReply, error) {
+func requestAddress(b backend, s *Settings, k K8sArgs, args *skel.CmdArgs) (*ipamdclient.AddNetworkReply, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.IPAMDTimeout)
 	defer cancel()
-	reply, err := b.AddNetwork(ctx, &rpc.AddNetworkRequest{
+	reply, err := b.AddNetwork(ctx, &ipamdclient.AddNetworkRequest{
 		K8S_POD_NAME: k.PodName, K8S_POD_NAMESPACE: k.PodNamespace, K8S_POD_INFRA_CONTAINER_ID: k.InfraContainerID,
 		Netns: args.Netns, IfName: args.IfName, NetworkName: s.Conf.Name, ContainerID: args.ContainerID,
 		ClientVersion: ClientVersion,
@@ -105,7 +105,7 @@ type addition struct {
 // wire builds the pod's networking for the address in reply, records the
 // attachment and returns the ADD result. On an error nothing it built is
 // left; the caller releases the address.
-func (ad *addition) wire(reply *rpc.AddNetworkReply) (types.Result, error) {
+func (ad *addition) wire(reply *ipamdclient.AddNetworkReply) (types.Result, error) {
 	alloc, err := firstIPv4(reply.GetIPAllocationMetadata())
 	if err != nil {
 		return nil, err

@@ -12,9 +12,9 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	"github.com/stretchr/testify/require"
 
+	"github.com/enilab/enilab/cniplugin/ipamdclient"
 	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/internal/nsutil"
-	"github.com/enilab/enilab/ipamd/rpc"
 )
 
 // Benchmarks of the plugin on a namespace-backed node with a warm pool
@@ -222,13 +222,13 @@ func BenchmarkIPAMDAddNetwork(b *testing.B) {
 	defer be.Close()
 	b.ResetTimer()
 	for i := range b.N {
-		req := &rpc.AddNetworkRequest{K8S_POD_NAME: fmt.Sprintf("p%d", i), K8S_POD_NAMESPACE: "default",
-			ContainerID: fmt.Sprintf("c%d", i), IfName: "eth0", NetworkName: n.network, ClientVersion: rpc.Version}
+		req := &ipamdclient.AddNetworkRequest{K8S_POD_NAME: fmt.Sprintf("p%d", i), K8S_POD_NAMESPACE: "default",
+			ContainerID: fmt.Sprintf("c%d", i), IfName: "eth0", NetworkName: n.network, ClientVersion: ipamdclient.Version}
 		reply, err := be.AddNetwork(b.Context(), req)
 		b.StopTimer()
 		require.NoError(b, err)
 		require.True(b, reply.Success)
-		_, err = be.DelNetwork(b.Context(), &rpc.DelNetworkRequest{ContainerID: req.ContainerID, IfName: "eth0", NetworkName: n.network, ClientVersion: rpc.Version})
+		_, err = be.DelNetwork(b.Context(), &ipamdclient.DelNetworkRequest{ContainerID: req.ContainerID, IfName: "eth0", NetworkName: n.network, ClientVersion: ipamdclient.Version})
 		require.NoError(b, err)
 		b.StartTimer()
 	}

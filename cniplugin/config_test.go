@@ -16,11 +16,9 @@ import (
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
+	"github.com/enilab/enilab/cniplugin/ipamdclient"
 	"github.com/enilab/enilab/internal/datapath"
-	"github.com/enilab/enilab/ipamd/rpc"
 )
 
 func TestParseConfigDefaults(t *testing.T) {
@@ -174,16 +172,16 @@ func TestAttachmentFromUpstreamResult(t *testing.T) {
 // TestFirstIPv4Table: the table as upstream's SetupPodNetwork takes it from
 // RouteTableId: the id when above 1, main otherwise.
 func TestFirstIPv4Table(t *testing.T) {
-	a, err := firstIPv4([]*rpc.IPAllocationMetadata{{IPv4Addr: "10.0.1.5", DeviceNumber: 0, RouteTableId: 254}})
+	a, err := firstIPv4([]*ipamdclient.IPAllocationMetadata{{IPv4Addr: "10.0.1.5", DeviceNumber: 0, RouteTableId: 254}})
 	require.NoError(t, err)
 	assert.Equal(t, datapath.MainTable, a.Table, "primary ENI: main, no source rule")
-	a, err = firstIPv4([]*rpc.IPAllocationMetadata{{IPv4Addr: "10.0.1.5", DeviceNumber: 0, RouteTableId: 1}})
+	a, err = firstIPv4([]*ipamdclient.IPAllocationMetadata{{IPv4Addr: "10.0.1.5", DeviceNumber: 0, RouteTableId: 1}})
 	require.NoError(t, err)
 	assert.Equal(t, datapath.MainTable, a.Table, "1 (an old ipamd's primary table) is main")
-	a, err = firstIPv4([]*rpc.IPAllocationMetadata{{IPv4Addr: "10.0.1.6", DeviceNumber: 2, RouteTableId: 3}})
+	a, err = firstIPv4([]*ipamdclient.IPAllocationMetadata{{IPv4Addr: "10.0.1.6", DeviceNumber: 2, RouteTableId: 3}})
 	require.NoError(t, err)
 	assert.Equal(t, 3, a.Table)
-	_, err = firstIPv4([]*rpc.IPAllocationMetadata{{IPv4Addr: "fe80::1"}})
+	_, err = firstIPv4([]*ipamdclient.IPAllocationMetadata{{IPv4Addr: "fe80::1"}})
 	assert.ErrorContains(t, err, "not an IPv4")
 	_, err = firstIPv4(nil)
 	assert.ErrorContains(t, err, "no IPv4")
@@ -281,16 +279,16 @@ func TestRunErrorCodes(t *testing.T) {
 // stubBackend answers as configured; for command logic that never reaches
 // netlink.
 type stubBackend struct {
-	add    *rpc.AddNetworkReply
+	add    *ipamdclient.AddNetworkReply
 	addErr error
 	health error
 }
 
-func (s *stubBackend) AddNetwork(context.Context, *rpc.AddNetworkRequest) (*rpc.AddNetworkReply, error) {
+func (s *stubBackend) AddNetwork(context.Context, *ipamdclient.AddNetworkRequest) (*ipamdclient.AddNetworkReply, error) {
 	return s.add, s.addErr
 }
-func (s *stubBackend) DelNetwork(context.Context, *rpc.DelNetworkRequest) (*rpc.DelNetworkReply, error) {
-	return &rpc.DelNetworkReply{Success: true}, nil
+func (s *stubBackend) DelNetwork(context.Context, *ipamdclient.DelNetworkRequest) (*ipamdclient.DelNetworkReply, error) {
+	return &ipamdclient.DelNetworkReply{Success: true}, nil
 }
 func (s *stubBackend) Healthy(context.Context) error { return s.health }
 func (s *stubBackend) Close() error                  { return nil }
@@ -304,17 +302,17 @@ func TestCommandsAgainstStubIPAMD(t *testing.T) {
 		return &plugin{dial: func(string) (backend, error) { return b, nil }, getenv: func(string) string { return "" }}
 	}
 
-	err := with(&stubBackend{health: status.Error(codes.Unavailable, "connection refused")}).cmdStatus(args)
+	err := with(&stubBackend{health: ipamdclient.Errorf(ipamdclient.Unavailable, "connection refused")}).cmdStatus(args)
 	require.Error(t, err)
 	assert.Equal(t, types.ErrPluginNotAvailable, err.(*types.Error).Code)
 	assert.NoError(t, with(&stubBackend{}).cmdStatus(args), "healthy ipamd")
 
-	err = with(&stubBackend{add: &rpc.AddNetworkReply{Success: false}}).cmdAdd(args)
+	err = with(&stubBackend{add: &ipamdclient.AddNetworkReply{Success: false}}).cmdAdd(args)
 	require.Error(t, err)
 	assert.Equal(t, types.ErrTryAgainLater, err.(*types.Error).Code)
 	assert.Contains(t, err.Error(), "no free IP address for pod ns/p")
 
-	err = with(&stubBackend{addErr: status.Error(codes.DeadlineExceeded, "slow")}).cmdAdd(args)
+	err = with(&stubBackend{addErr: ipamdclient.Errorf(ipamdclient.DeadlineExceeded, "slow")}).cmdAdd(args)
 	require.Error(t, err)
 	assert.Equal(t, types.ErrTryAgainLater, err.(*types.Error).Code)
 	assert.Contains(t, err.Error(), "ipamd is unreachable at /var/run/aws-node/ipamd.sock")
@@ -323,10 +321,10 @@ func TestCommandsAgainstStubIPAMD(t *testing.T) {
 // TestIPAMDErrorClasses: an unknown pod is recognised as upstream's del
 // recognises it (strings.Contains of datastore.ErrUnknownPod's text).
 func TestIPAMDErrorClasses(t *testing.T) {
-	assert.True(t, unreachable(status.Error(codes.Unavailable, "x")))
+	assert.True(t, unreachable(ipamdclient.Errorf(ipamdclient.Unavailable, "x")))
 	assert.True(t, unreachable(context.DeadlineExceeded))
-	assert.False(t, unreachable(status.Error(codes.NotFound, "x")))
-	assert.False(t, unknownPod(status.Error(codes.NotFound, "x")), "upstream's del goes by the text, not the code")
-	assert.True(t, unknownPod(status.Error(codes.Unknown, "1 error occurred:\n\t* datastore: unknown pod\n\n")), "upstream's message")
-	assert.False(t, unknownPod(status.Error(codes.Internal, "checkpoint write failed")))
+	assert.False(t, unreachable(ipamdclient.Errorf(ipamdclient.NotFound, "x")))
+	assert.False(t, unknownPod(ipamdclient.Errorf(ipamdclient.NotFound, "x")), "upstream's del goes by the text, not the code")
+	assert.True(t, unknownPod(ipamdclient.Errorf(ipamdclient.Unknown, "1 error occurred:\n\t* datastore: unknown pod\n\n")), "upstream's message")
+	assert.False(t, unknownPod(ipamdclient.Errorf(ipamdclient.Internal, "checkpoint write failed")))
 }

@@ -7,8 +7,8 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/enilab/enilab/cniplugin/ipamdclient"
 	"github.com/enilab/enilab/internal/datapath"
-	"github.com/enilab/enilab/ipamd/rpc"
 )
 
 // cmdDel releases the address and removes the pod's rules and route (not
@@ -69,7 +69,7 @@ func (p *plugin) cmdDel(args *skel.CmdArgs) error {
 }
 
 // release asks ipamd to free the attachment's address.
-func (p *plugin) release(s *Settings, args *skel.CmdArgs, k K8sArgs) (*rpc.DelNetworkReply, error) {
+func (p *plugin) release(s *Settings, args *skel.CmdArgs, k K8sArgs) (*ipamdclient.DelNetworkReply, error) {
 	b, err := p.dial(s.IPAMDSocket)
 	if err != nil {
 		return nil, err

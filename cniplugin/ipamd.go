@@ -7,72 +7,50 @@ import (
 	"net/netip"
 	"strings"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/status"
-
+	"github.com/enilab/enilab/cniplugin/ipamdclient"
 	"github.com/enilab/enilab/internal/datapath"
-	"github.com/enilab/enilab/ipamd/rpc"
 )
 
 // ClientVersion is what the plugin reports to ipamd in every request; ipamd
 // refuses any other (upstream's validateVersion), so it is the protocol's
-// version, shared with the lab's ipamd.
-const ClientVersion = rpc.Version
+// version, shared with the lab's ipamd (ipamd/ipamdclient.Version).
+const ClientVersion = ipamdclient.Version
 
 // backend is the part of ipamd the plugin talks to; a small interface so
 // command logic can be exercised against a hand-written fake.
 type backend interface {
-	AddNetwork(ctx context.Context, in *rpc.AddNetworkRequest) (*rpc.AddNetworkReply, error)
-	DelNetwork(ctx context.Context, in *rpc.DelNetworkRequest) (*rpc.DelNetworkReply, error)
+	AddNetwork(ctx context.Context, in *ipamdclient.AddNetworkRequest) (*ipamdclient.AddNetworkReply, error)
+	DelNetwork(ctx context.Context, in *ipamdclient.DelNetworkRequest) (*ipamdclient.DelNetworkReply, error)
 	// Healthy is nil when ipamd answers its gRPC health service as SERVING
 	// (or does not implement it but answers at all).
 	Healthy(ctx context.Context) error
 	Close() error
 }
 
-// grpcBackend is ipamd over its unix socket.
-type grpcBackend struct {
-	conn   *grpc.ClientConn
-	client rpc.CNIBackendClient
-}
+// grpcBackend is ipamd over its unix socket, through the plugin's own small
+// gRPC client (no gRPC library in the plugin binary).
+type grpcBackend struct{ *ipamdclient.Client }
 
 // dialIPAMD prepares a client for the socket; nothing is sent until the
 // first call, and a call to a dead socket fails at once (no wait-for-ready),
-// so an unreachable ipamd costs milliseconds, not the timeout.
+// so an unreachable ipamd costs microseconds, not the timeout.
 func dialIPAMD(socket string) (backend, error) {
-	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, fmt.Errorf("ipamd client for %s: %w", socket, err)
-	}
-	return &grpcBackend{conn: conn, client: rpc.NewCNIBackendClient(conn)}, nil
+	return grpcBackend{ipamdclient.New(socket)}, nil
 }
 
-func (b *grpcBackend) AddNetwork(ctx context.Context, in *rpc.AddNetworkRequest) (*rpc.AddNetworkReply, error) {
-	return b.client.AddNetwork(ctx, in)
-}
-
-func (b *grpcBackend) DelNetwork(ctx context.Context, in *rpc.DelNetworkRequest) (*rpc.DelNetworkReply, error) {
-	return b.client.DelNetwork(ctx, in)
-}
-
-func (b *grpcBackend) Healthy(ctx context.Context) error {
-	resp, err := healthpb.NewHealthClient(b.conn).Check(ctx, &healthpb.HealthCheckRequest{})
-	if status.Code(err) == codes.Unimplemented {
+func (b grpcBackend) Healthy(ctx context.Context) error {
+	st, err := b.Health(ctx)
+	if ipamdclient.CodeOf(err) == ipamdclient.Unimplemented {
 		return nil // it answered: reachable, just without the health service
 	}
 	if err != nil {
 		return err
 	}
-	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-		return fmt.Errorf("health status %s", resp.GetStatus())
+	if st != ipamdclient.Serving {
+		return fmt.Errorf("health status %s", st)
 	}
 	return nil
 }
-
-func (b *grpcBackend) Close() error { return b.conn.Close() }
 
 // unreachable reports whether err means ipamd could not be talked to at all
 // (as opposed to ipamd answering with an error).
@@ -83,8 +61,8 @@ func unreachable(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return true
 	}
-	switch status.Code(err) {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+	switch ipamdclient.CodeOf(err) {
+	case ipamdclient.Unavailable, ipamdclient.DeadlineExceeded, ipamdclient.Canceled:
 		return true
 	}
 	return false
@@ -103,8 +81,8 @@ const errUnknownPod = "datastore: unknown pod"
 // delRequest asks ipamd to release the address of one attachment, keyed as
 // ipamd keys it (network, container, ifname) and with the pod facts its
 // logs and metrics name.
-func delRequest(reason, network, containerID, ifName string, k K8sArgs) *rpc.DelNetworkRequest {
-	return &rpc.DelNetworkRequest{
+func delRequest(reason, network, containerID, ifName string, k K8sArgs) *ipamdclient.DelNetworkRequest {
+	return &ipamdclient.DelNetworkRequest{
 		K8S_POD_NAME: k.PodName, K8S_POD_NAMESPACE: k.PodNamespace, K8S_POD_INFRA_CONTAINER_ID: k.InfraContainerID,
 		K8S_POD_UID: k.PodUID, Reason: reason, IfName: ifName, NetworkName: network, ContainerID: containerID,
 		ClientVersion: ClientVersion,
@@ -120,7 +98,7 @@ type allocation struct {
 	Table int
 }
 
-func firstIPv4(meta []*rpc.IPAllocationMetadata) (allocation, error) {
+func firstIPv4(meta []*ipamdclient.IPAllocationMetadata) (allocation, error) {
 	for _, m := range meta {
 		if m.GetIPv4Addr() == "" {
 			continue
