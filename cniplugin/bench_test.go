@@ -269,9 +269,7 @@ func BenchmarkExecVERSION(b *testing.B) {
 // write; no exec and no netlink.
 func benchIPAMD(b *testing.B, count int, del bool) {
 	n, _ := benchNode(b)
-	be, err := dialIPAMD(n.socket)
-	require.NoError(b, err)
-	defer be.Close()
+	be := ipamdclient.New(n.socket)
 	seq := 0
 	all := func(fn func(i int) error) {
 		errs := make([]error, count)
