@@ -316,3 +316,15 @@ func BenchmarkIPAMDAddNetwork(b *testing.B)              { benchIPAMD(b, 1, fals
 func BenchmarkIPAMDDelNetwork(b *testing.B)              { benchIPAMD(b, 1, true) }
 func BenchmarkIPAMDAddNetworkConcurrent30(b *testing.B)  { benchIPAMD(b, 30, false) }
 func BenchmarkIPAMDAddNetworkConcurrent100(b *testing.B) { benchIPAMD(b, 100, false) }
+
+// BenchmarkParseConfig is the configuration's share of a command (the
+// plugin parses it three times: before skel, in the command, for its log).
+func BenchmarkParseConfig(b *testing.B) {
+	conf := []byte(`{"cniVersion":"1.1.0","name":"aws-cni","type":"aws-cni","mtu":"9001","vethPrefix":"eni",` +
+		`"pluginLogFile":"/var/log/aws-routed-eni/plugin.log","pluginLogLevel":"DEBUG","ipamdSocket":"/var/run/aws-node/ipamd.sock"}`)
+	for b.Loop() {
+		if _, err := ParseConfig(conf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
