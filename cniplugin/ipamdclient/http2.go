@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/net/http2/hpack"
@@ -70,10 +71,17 @@ func (c *Client) call(ctx context.Context, method string, req []byte) ([]byte, e
 	defer stop()
 	s := &stream{conn: conn, r: bufio.NewReaderSize(conn, 4096)}
 	reply, err := s.roundTrip(ctx, method, req)
-	if err != nil && ctx.Err() != nil {
+	switch {
+	case err == nil:
+		return reply, nil
+	case ctx.Err() != nil:
 		return nil, ctxStatus(ctx)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The connection's deadline (the context's) passed a moment
+		// before the context's own timer fired.
+		return nil, &StatusError{Code: DeadlineExceeded, Message: context.DeadlineExceeded.Error()}
 	}
-	return reply, err
+	return nil, err
 }
 
 func ctxStatus(ctx context.Context) error {
@@ -269,6 +277,9 @@ func (s *stream) headerBlock(p []byte, flags byte, id uint32) (bool, error) {
 	if _, err := s.dec.Write(block); err != nil {
 		return false, &StatusError{Code: Internal, Message: "header block: " + err.Error()}
 	}
+	if err := s.dec.Close(); err != nil {
+		return false, &StatusError{Code: Internal, Message: "header block: " + err.Error()}
+	}
 	if id == streamID && s.headers[":status"] != "" && s.headers[":status"] != "200" {
 		return false, &StatusError{Code: Unknown, Message: "unexpected HTTP status " + s.headers[":status"]}
 	}
@@ -297,7 +308,7 @@ func (s *stream) result() ([]byte, error) {
 
 // percentDecode undoes gRPC's percent-encoding of grpc-message.
 func percentDecode(s string) string {
-	if !bytes.ContainsRune([]byte(s), '%') {
+	if !strings.Contains(s, "%") {
 		return s
 	}
 	out := make([]byte, 0, len(s))
