@@ -422,6 +422,7 @@ func (s *Store) take(x *eni, c *cidr, i int, k Key, pod Pod, now time.Time) {
 	sl.assignedAt = now
 	sl.releasedAt = time.Time{}
 	sl.cool = nil
+	sl.gen = 0 // restored assignments are on disk already; Assign sets its own
 	sl.entry = &CheckpointEntry{
 		Key: k, IPv4: sl.ipStr, AllocationTimestamp: now.UnixNano(),
 		Metadata: Metadata{K8SPodNamespace: pod.Namespace, K8SPodName: pod.Name, Netns: pod.Netns},
