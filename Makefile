@@ -27,8 +27,11 @@ unit:
 e2e: setup build
 	$(GO) test -count=1 ./e2e/... -ginkgo.v
 
+# The performance figures against their floors, one table (COUNT=5 samples
+# each; docs/performance.md). Root: the benchmarks build namespaces.
+COUNT ?= 5
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	COUNT=$(COUNT) GO=$(GO) scripts/bench.sh
 
 # Every fuzz target for FUZZTIME each (default 10s; CI runs a short smoke).
 fuzz:

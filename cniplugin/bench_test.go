@@ -2,6 +2,7 @@ package cniplugin
 
 import (
 	"fmt"
+	"github.com/enilab/enilab/ipamd/rpc"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/internal/nsutil"
-	"github.com/enilab/enilab/ipamd/rpc"
 )
 
 // Benchmarks of the plugin on a namespace-backed node with a warm pool
@@ -151,54 +151,104 @@ func floorAttachment(name, path string, i int) Attachment {
 
 func noHook(string) error { return nil }
 
-func benchFloor(b *testing.B, count int, measureDel bool) {
+// floorPhase is the part of a pod's life a floor benchmark times.
+type floorPhase int
+
+const (
+	phaseWire     floorPhase = iota // everything ADD builds
+	phaseUnroute                    // what DEL removes: the host route and the rules
+	phaseVethDown                   // the kernel's veth delete (the runtime's, with the netns)
+)
+
+// benchFloor times one phase for count pods at once; the other phases run
+// with the timer stopped.
+func benchFloor(b *testing.B, count int, phase floorPhase) {
 	n := newTestNode(b)
 	host := floorHost(b, n)
-	b.ResetTimer()
-	for range b.N {
+	timed := func(p floorPhase, fn func(i int) error) {
+		errs := make([]error, count)
+		var wg sync.WaitGroup
+		if p == phase {
+			b.StartTimer()
+		}
+		for i := range count {
+			wg.Go(func() { errs[i] = fn(i) })
+		}
+		wg.Wait()
 		b.StopTimer()
+		for i := range count {
+			require.NoError(b, errs[i])
+		}
+	}
+	b.ResetTimer()
+	b.StopTimer()
+	for range b.N {
 		names, paths, done := benchPods(b, n, count)
 		as := make([]Attachment, count)
 		for i := range as {
 			as[i] = floorAttachment(names[i], paths[i], i)
 		}
-		errs := make([]error, count)
-		var wg sync.WaitGroup
-		if !measureDel {
-			b.StartTimer()
-		}
-		for i := range count {
-			wg.Go(func() { errs[i] = host.wire(&as[i], eni1Table, noHook) })
-		}
-		wg.Wait()
-		if !measureDel {
-			b.StopTimer()
-		}
-		for i := range count {
-			require.NoError(b, errs[i])
-		}
-		if measureDel {
-			b.StartTimer()
-		}
-		for i := range count {
-			wg.Go(func() { errs[i] = host.unwire(as[i]) })
-		}
-		wg.Wait()
-		if measureDel {
-			b.StopTimer()
-		}
-		for i := range count {
-			require.NoError(b, errs[i])
-		}
+		timed(phaseWire, func(i int) error { return host.wire(&as[i], eni1Table, noHook) })
+		timed(phaseUnroute, func(i int) error { return host.unroute(as[i]) })
+		timed(phaseVethDown, func(i int) error { as[i].IP = netip.Addr{}; return host.unwire(as[i]) })
 		done()
-		b.StartTimer()
 	}
 }
 
-func BenchmarkFloorADD(b *testing.B)              { benchFloor(b, 1, false) }
-func BenchmarkFloorDEL(b *testing.B)              { benchFloor(b, 1, true) }
-func BenchmarkFloorConcurrentADD30(b *testing.B)  { benchFloor(b, 30, false) }
-func BenchmarkFloorConcurrentADD100(b *testing.B) { benchFloor(b, 100, false) }
+func BenchmarkFloorADD(b *testing.B)              { benchFloor(b, 1, phaseWire) }
+func BenchmarkFloorConcurrentADD30(b *testing.B)  { benchFloor(b, 30, phaseWire) }
+func BenchmarkFloorConcurrentADD100(b *testing.B) { benchFloor(b, 100, phaseWire) }
+
+// BenchmarkFloorDEL is the netlink work of DEL issued in-process: the pod's
+// host route and rules (DEL leaves the veth to the runtime's netns removal).
+func BenchmarkFloorDEL(b *testing.B) { benchFloor(b, 1, phaseUnroute) }
+
+// BenchmarkFloorVethDelete is the kernel's veth delete, which the runtime
+// pays when it removes the pod's netns: not part of DEL, shown beside it.
+func BenchmarkFloorVethDelete(b *testing.B) { benchFloor(b, 1, phaseVethDown) }
+
+// minimalPlugin builds testdata/minimal, the least a Go program can do as
+// a CNI plugin (answer VERSION), into dir as aws-cni.
+func minimalPlugin(b *testing.B, dir string) {
+	out, err := exec.Command("go", "build", "-o", filepath.Join(dir, ExecName), "./testdata/minimal").CombinedOutput()
+	require.NoError(b, err, "build testdata/minimal: %s", out)
+}
+
+// BenchmarkExecMinimal is the exec floor: libcni executing a minimal Go
+// program for VERSION (runtime start, no package of the plugin's).
+func BenchmarkExecMinimal(b *testing.B) {
+	dir := b.TempDir()
+	minimalPlugin(b, dir)
+	cni := libcni.NewCNIConfigWithCacheDir([]string{dir}, b.TempDir(), nil)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := cni.GetVersionInfo(b.Context(), ExecName); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchExecMinimalConcurrent: count minimal execs at once.
+func benchExecMinimalConcurrent(b *testing.B, count int) {
+	dir := b.TempDir()
+	minimalPlugin(b, dir)
+	cni := libcni.NewCNIConfigWithCacheDir([]string{dir}, b.TempDir(), nil)
+	b.ResetTimer()
+	for range b.N {
+		errs := make([]error, count)
+		var wg sync.WaitGroup
+		for i := range count {
+			wg.Go(func() { _, errs[i] = cni.GetVersionInfo(b.Context(), ExecName) })
+		}
+		wg.Wait()
+		for _, err := range errs {
+			require.NoError(b, err)
+		}
+	}
+}
+
+func BenchmarkExecMinimalConcurrent30(b *testing.B)  { benchExecMinimalConcurrent(b, 30) }
+func BenchmarkExecMinimalConcurrent100(b *testing.B) { benchExecMinimalConcurrent(b, 100) }
 
 // BenchmarkExecVERSION is the fixed cost of starting the plugin binary at
 // all (libcni exec + Go runtime start + VERSION): the part of ADD that is
@@ -213,23 +263,80 @@ func BenchmarkExecVERSION(b *testing.B) {
 	}
 }
 
-// BenchmarkIPAMDAddNetwork is ipamd's share of ADD: one AddNetwork over the
-// unix socket (with its checkpoint write), no exec and no netlink.
-func BenchmarkIPAMDAddNetwork(b *testing.B) {
+// benchIPAMD is ipamd's share of ADD (or, with del, of DEL): count
+// AddNetwork (DelNetwork) calls at once over the unix socket, each on its
+// own connection as each plugin process has, with ipamd's checkpoint
+// write; no exec and no netlink.
+func benchIPAMD(b *testing.B, count int, del bool) {
 	n, _ := benchNode(b)
-	be, err := dialIPAMD(n.socket)
-	require.NoError(b, err)
-	defer be.Close()
+	seq := 0
+	all := func(fn func(i int) error) {
+		errs := make([]error, count)
+		var wg sync.WaitGroup
+		for i := range count {
+			wg.Go(func() { errs[i] = fn(seq + i) })
+		}
+		wg.Wait()
+		for _, err := range errs {
+			require.NoError(b, err)
+		}
+	}
+	// Each call dials as a plugin process does: a connection of its own.
+	call := func(fn func(be backend) error) error {
+		be, err := dialIPAMD(n.socket)
+		if err != nil {
+			return err
+		}
+		defer be.Close()
+		return fn(be)
+	}
+	add := func(i int) error {
+		return call(func(be backend) error {
+			reply, err := be.AddNetwork(b.Context(), &rpc.AddNetworkRequest{K8S_POD_NAME: fmt.Sprintf("p%d", i), K8S_POD_NAMESPACE: "default",
+				ContainerID: fmt.Sprintf("c%d", i), IfName: "eth0", NetworkName: n.network, ClientVersion: rpc.Version})
+			if err == nil && !reply.GetSuccess() {
+				err = fmt.Errorf("no address for p%d", i)
+			}
+			return err
+		})
+	}
+	release := func(i int) error {
+		return call(func(be backend) error {
+			_, err := be.DelNetwork(b.Context(), &rpc.DelNetworkRequest{K8S_POD_NAME: fmt.Sprintf("p%d", i), K8S_POD_NAMESPACE: "default",
+				ContainerID: fmt.Sprintf("c%d", i), IfName: "eth0", NetworkName: n.network, ClientVersion: rpc.Version, Reason: ReasonPodDeleted})
+			return err
+		})
+	}
 	b.ResetTimer()
-	for i := range b.N {
-		req := &rpc.AddNetworkRequest{K8S_POD_NAME: fmt.Sprintf("p%d", i), K8S_POD_NAMESPACE: "default",
-			ContainerID: fmt.Sprintf("c%d", i), IfName: "eth0", NetworkName: n.network, ClientVersion: rpc.Version}
-		reply, err := be.AddNetwork(b.Context(), req)
+	b.StopTimer()
+	for range b.N {
+		if !del {
+			b.StartTimer()
+		}
+		all(add)
 		b.StopTimer()
-		require.NoError(b, err)
-		require.True(b, reply.Success)
-		_, err = be.DelNetwork(b.Context(), &rpc.DelNetworkRequest{ContainerID: req.ContainerID, IfName: "eth0", NetworkName: n.network, ClientVersion: rpc.Version})
-		require.NoError(b, err)
-		b.StartTimer()
+		if del {
+			b.StartTimer()
+		}
+		all(release)
+		b.StopTimer()
+		seq += count
+	}
+}
+
+func BenchmarkIPAMDAddNetwork(b *testing.B)              { benchIPAMD(b, 1, false) }
+func BenchmarkIPAMDDelNetwork(b *testing.B)              { benchIPAMD(b, 1, true) }
+func BenchmarkIPAMDAddNetworkConcurrent30(b *testing.B)  { benchIPAMD(b, 30, false) }
+func BenchmarkIPAMDAddNetworkConcurrent100(b *testing.B) { benchIPAMD(b, 100, false) }
+
+// BenchmarkParseConfig is the configuration's share of a command (the
+// plugin parses it three times: before skel, in the command, for its log).
+func BenchmarkParseConfig(b *testing.B) {
+	conf := []byte(`{"cniVersion":"1.1.0","name":"aws-cni","type":"aws-cni","mtu":"9001","vethPrefix":"eni",` +
+		`"pluginLogFile":"/var/log/aws-routed-eni/plugin.log","pluginLogLevel":"DEBUG","ipamdSocket":"/var/run/aws-node/ipamd.sock"}`)
+	for b.Loop() {
+		if _, err := ParseConfig(conf); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -7,8 +7,6 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
-
-	"github.com/enilab/enilab/internal/nsutil"
 )
 
 // selfNetNS is the plugin's own namespace: the node's, where the runtime
@@ -21,15 +19,19 @@ type hostSide struct {
 	ns *os.File // for placing veth peers
 }
 
+// openHost binds a netlink socket in the namespace the plugin runs in,
+// without switching namespaces: a socket belongs to the namespace of the
+// thread that creates it, which for the plugin is the node's (nsutil
+// restores or discards every thread it moves).
 func openHost() (*hostSide, error) {
 	f, err := os.Open(selfNetNS)
 	if err != nil {
 		return nil, fmt.Errorf("open node namespace: %w", err)
 	}
-	h, err := nsutil.Handle(selfNetNS)
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, fmt.Errorf("netlink handle in the node namespace: %w", err)
 	}
 	return &hostSide{h: h, ns: f}, nil
 }

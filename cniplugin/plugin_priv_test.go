@@ -13,6 +13,7 @@ import (
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
 
 	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/internal/datapath/kernel"
@@ -360,4 +361,41 @@ func TestPodToPodNeedsRule512(t *testing.T) {
 	require.NoError(t, n.del(list, runtimeConf(podB, pathB)))
 	n.assertTornDown(t, pathA, podA, ipA)
 	n.assertTornDown(t, pathB, podB, ipB)
+}
+
+// TestADDReplacesStaleRulesOfItsAddress: rules an earlier owner of the
+// address left, whatever their table, go before ADD installs the pod's own
+// (they would misroute it), and DEL removes the pod's rules of every table;
+// another address's rules stay throughout. Upstream's
+// setupIPBasedContainerRouteRules adds the 512 and 1536 rules; enilab also
+// clears the address's stale ones first.
+func TestADDReplacesStaleRulesOfItsAddress(t *testing.T) {
+	n := newTestNode(t)
+	newFakeIPAMD(t, n.socket, newFakePools()) // secondary ENI first: 10.0.1.21, table 2
+	list := n.confList(t, "1.1.0", nil)
+	ip, other := netip.MustParseAddr(eni1IPs), netip.MustParseAddr("10.0.1.99")
+	stale := []*netlink.Rule{kernel.FromPodRule(ip, 9), kernel.FromPodRule(ip, 11), kernel.FromPodRule(other, 9)}
+	to := kernel.ToPodRule(ip)
+	to.Table = 7
+	stale = append(stale, to, kernel.ToPodRule(other))
+	for _, r := range stale {
+		require.NoError(t, n.h.RuleAdd(r))
+	}
+
+	pod, path := n.newPod(t)
+	_, err := n.add(list, runtimeConf(pod, path))
+	require.NoError(t, err)
+	assert.Equal(t, 1, n.countPodRules(t, ip, datapath.ToPodRulePriority), "only the pod's own 512 rule")
+	assert.Equal(t, 1, n.countRules(t, kernel.ToPodRule(ip)))
+	assert.Equal(t, 1, n.countPodRules(t, ip, datapath.FromPodRulePriority), "only the pod's own 1536 rule")
+	assert.Equal(t, 1, n.countRules(t, kernel.FromPodRule(ip, eni1Table)))
+	assert.Equal(t, 1, n.countRules(t, kernel.ToPodRule(other)), "another address's rules stay")
+	assert.Equal(t, 1, n.countRules(t, kernel.FromPodRule(other, 9)))
+
+	require.NoError(t, n.h.RuleAdd(kernel.FromPodRule(ip, 13)))
+	require.NoError(t, n.del(list, runtimeConf(pod, path)))
+	assert.Zero(t, n.countPodRules(t, ip, datapath.ToPodRulePriority))
+	assert.Zero(t, n.countPodRules(t, ip, datapath.FromPodRulePriority), "DEL removes the address's 1536 rules of every table")
+	assert.Equal(t, 1, n.countRules(t, kernel.ToPodRule(other)))
+	assert.Equal(t, 1, n.countRules(t, kernel.FromPodRule(other, 9)))
 }

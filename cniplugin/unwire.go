@@ -55,25 +55,32 @@ func (s *hostSide) unroute(a Attachment) error {
 }
 
 // removePodRules deletes every 512 `to ip` and 1536 `from ip` rule, of any
-// table.
+// table. Each is a delete by priority and address with no table, which the
+// kernel matches against rules of every table, repeated until it finds none
+// — no dump of the node's rules, which grow with its pods.
 func removePodRules(h *netlink.Handle, ip netip.Addr) error {
-	rules, err := nsutil.Retry(func() ([]netlink.Rule, error) { return h.RuleList(netlink.FAMILY_V4) })
-	if err != nil {
-		return fmt.Errorf("list rules: %w", err)
-	}
-	want := kernel.HostNet(ip).String()
-	var errs []error
-	for _, r := range rules {
-		match := (r.Priority == datapath.ToPodRulePriority && r.Dst != nil && r.Dst.String() == want) ||
-			(r.Priority == datapath.FromPodRulePriority && r.Src != nil && r.Src.String() == want)
-		if !match {
-			continue
+	to := netlink.NewRule()
+	to.Family, to.Priority, to.Dst = netlink.FAMILY_V4, datapath.ToPodRulePriority, kernel.HostNet(ip)
+	from := netlink.NewRule()
+	from.Family, from.Priority, from.Src = netlink.FAMILY_V4, datapath.FromPodRulePriority, kernel.HostNet(ip)
+	return errors.Join(deleteAllRules(h, to), deleteAllRules(h, from))
+}
+
+// maxRuleDeletes bounds deleteAllRules: far more copies of one rule than
+// anything ever adds.
+const maxRuleDeletes = 64
+
+func deleteAllRules(h *netlink.Handle, r *netlink.Rule) error {
+	for range maxRuleDeletes {
+		err := h.RuleDel(r)
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
+			return nil
 		}
-		if err := h.RuleDel(&r); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ESRCH) {
-			errs = append(errs, fmt.Errorf("delete %v: %w", r, err))
+		if err != nil {
+			return fmt.Errorf("delete rule %v: %w", r, err)
 		}
 	}
-	return errors.Join(errs...)
+	return fmt.Errorf("delete rule %v: still present after %d deletions", r, maxRuleDeletes)
 }
 
 // ownedElsewhere reports whether another link than hostVeth routes ip: the

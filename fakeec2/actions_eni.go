@@ -246,6 +246,10 @@ func (s *Server) eniMatches(n *eni, v eniView, fs []filter) bool {
 	return eniFields.match(eniRow{s, n, v}, n.tags, fs)
 }
 
+// eniXMLSize is about what one ENI item of a Describe takes (1.3 KiB with
+// a few addresses), to size an unfiltered response's buffer up front.
+const eniXMLSize = 1400
+
 func (s *Server) describeNetworkInterfaces(p params, x *xw, now time.Time) *Error {
 	fs, e := p.filters(eniFields.names()...)
 	if e != nil {
@@ -291,6 +295,13 @@ func (s *Server) describeNetworkInterfaces(p params, x *xw, now time.Time) *Erro
 	}
 	list := s.st.candidates(fs)
 	start := sort.Search(len(list), func(i int) bool { return list[i].seq >= after })
+	if len(fs) == 0 {
+		n := len(list) - start
+		if maxN > 0 {
+			n = min(n, maxN)
+		}
+		x.grow(n * eniXMLSize)
+	}
 	count := 0
 	var next uint64
 	for _, n := range list[start:] {

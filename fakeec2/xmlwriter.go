@@ -17,6 +17,10 @@ type xw struct {
 
 func newXW() *xw { return &xw{} }
 
+// grow makes room for n more bytes at once (a large Describe would
+// otherwise regrow, copy and clear its buffer some twenty times).
+func (x *xw) grow(n int) { x.b.Grow(n) }
+
 func (x *xw) raw(s string)   { x.b.WriteString(s) }
 func (x *xw) open(n string)  { x.b.WriteByte('<'); x.b.WriteString(n); x.b.WriteByte('>') }
 func (x *xw) close(n string) { x.b.WriteString("</"); x.b.WriteString(n); x.b.WriteByte('>') }
@@ -84,6 +88,15 @@ func (x *xw) tagSet(tags map[string]string) {
 // xmlEscape writes s as XML character data, replacing invalid UTF-8 and
 // characters XML 1.0 forbids.
 func xmlEscape(b *bytes.Buffer, s string) {
+	if plainXML(s) {
+		b.WriteString(s)
+		return
+	}
+	escapeRunes(b, s)
+}
+
+// escapeRunes is xmlEscape rune by rune.
+func escapeRunes(b *bytes.Buffer, s string) {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		i += size
@@ -104,4 +117,17 @@ func xmlEscape(b *bytes.Buffer, s string) {
 			b.WriteRune(r)
 		}
 	}
+}
+
+// plainXML reports whether s is printable ASCII with nothing to escape,
+// which xmlEscape then writes as it is (ids, addresses, names: nearly
+// every value of a response).
+func plainXML(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"google.golang.org/grpc"
@@ -33,7 +34,7 @@ func (d *Daemon) serve() error {
 		lis.Close()
 		return fmt.Errorf("chmod %s: %w", d.socketPath, err)
 	}
-	d.grpcServer = grpc.NewServer()
+	d.grpcServer = grpc.NewServer(grpcServerOptions()...)
 	rpc.RegisterCNIBackendServer(d.grpcServer, &backend{d: d})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -68,6 +69,24 @@ func (d *Daemon) serve() error {
 		d.metricSrv, d.metricAddr = srv, addr
 	}
 	return nil
+}
+
+// grpcServerOptions fit the CNI socket's traffic: every plugin process
+// opens a connection, makes one call of a few hundred bytes and closes it,
+// up to a node's worth at once. Fixed flow-control windows (HTTP/2's
+// default size) turn off the bandwidth estimator, which would otherwise
+// send each connection a PING to be answered; small buffers keep a
+// connection cheap to set up; a worker per CPU serves streams without a
+// new goroutine each.
+func grpcServerOptions() []grpc.ServerOption {
+	const window = 1<<16 - 1
+	return []grpc.ServerOption{
+		grpc.InitialWindowSize(window),
+		grpc.InitialConnWindowSize(window),
+		grpc.ReadBufferSize(4096),
+		grpc.WriteBufferSize(4096),
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
+	}
 }
 
 func (d *Daemon) listenHTTP(addr string, h http.Handler) (*http.Server, string, error) {

@@ -123,6 +123,9 @@ type slot struct {
 	// assign or release so that writing the checkpoint only gathers them.
 	entry *CheckpointEntry
 	cool  *CoolingEntry
+	// gen is the checkpoint change that wrote this assignment; a repeated
+	// ADD waits for it as the first one does.
+	gen uint64
 }
 
 type cidr struct {
@@ -161,11 +164,17 @@ type Store struct {
 	enis       map[string]*eni
 	order      []*eni // by device number
 	assigned   map[Key]ref
+	gen        uint64 // checkpoint changes staged so far
+	commit     *groupCommit
 }
 
 // New returns an empty store.
 func New(opts Options) *Store {
-	return &Store{opts: opts, enis: map[string]*eni{}, assigned: map[Key]ref{}}
+	s := &Store{opts: opts, enis: map[string]*eni{}, assigned: map[Key]ref{}}
+	if opts.Checkpoint != nil {
+		s.commit = newGroupCommit(opts.Checkpoint.Save)
+	}
+	return s
 }
 
 // AddENI records an ENI; adding a known id updates its description and keeps
@@ -349,12 +358,29 @@ func (s *Store) assignmentOf(x *eni, c *cidr, i int) Assignment {
 // order, of a CIDR of the current mode that is neither assigned nor cooling
 // down. The assignment is
 // checkpointed before Assign returns; if that fails it is undone.
+// Concurrent Assigns and Releases share checkpoint writes (groupCommit).
 // Errors: ErrNoAvailableIP.
 func (s *Store) Assign(k Key, pod Pod, now time.Time) (Assignment, error) {
+	a, gen, entry, err := s.assign(k, pod, now)
+	if err != nil {
+		return Assignment{}, err
+	}
+	if err := s.waitDurable(gen); err != nil {
+		if entry != nil {
+			s.undoAssign(k, entry)
+		}
+		return Assignment{}, fmt.Errorf("checkpoint: %w", err)
+	}
+	return a, nil
+}
+
+// assign picks and stages the assignment; entry is its checkpoint line when
+// it is new (nil for a repeated ADD).
+func (s *Store) assign(k Key, pod Pod, now time.Time) (Assignment, uint64, *CheckpointEntry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.assigned[k]; ok {
-		return s.assignmentOf(r.eni, r.cidr, r.idx), nil
+		return s.assignmentOf(r.eni, r.cidr, r.idx), r.cidr.slots[r.idx].gen, nil, nil
 	}
 	for _, x := range s.order {
 		if !x.usable || x.free == 0 {
@@ -370,15 +396,22 @@ func (s *Store) Assign(k Key, pod Pod, now time.Time) (Assignment, error) {
 					continue
 				}
 				s.take(x, c, i, k, pod, now)
-				if err := s.saveLocked(); err != nil {
-					s.drop(k)
-					return Assignment{}, fmt.Errorf("checkpoint: %w", err)
-				}
-				return s.assignmentOf(x, c, i), nil
+				sl.gen = s.stageLocked()
+				return s.assignmentOf(x, c, i), sl.gen, sl.entry, nil
 			}
 		}
 	}
-	return Assignment{}, ErrNoAvailableIP
+	return Assignment{}, 0, nil, ErrNoAvailableIP
+}
+
+// undoAssign drops an assignment whose checkpoint write failed, unless it
+// is gone or was replaced meanwhile.
+func (s *Store) undoAssign(k Key, entry *CheckpointEntry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.assigned[k]; ok && r.cidr.slots[r.idx].entry == entry {
+		s.drop(k)
+	}
 }
 
 func (s *Store) take(x *eni, c *cidr, i int, k Key, pod Pod, now time.Time) {
@@ -389,6 +422,7 @@ func (s *Store) take(x *eni, c *cidr, i int, k Key, pod Pod, now time.Time) {
 	sl.assignedAt = now
 	sl.releasedAt = time.Time{}
 	sl.cool = nil
+	sl.gen = 0 // restored assignments are on disk already; Assign sets its own
 	sl.entry = &CheckpointEntry{
 		Key: k, IPv4: sl.ipStr, AllocationTimestamp: now.UnixNano(),
 		Metadata: Metadata{K8SPodNamespace: pod.Namespace, K8SPodName: pod.Name, Netns: pod.Netns},
@@ -466,21 +500,29 @@ func ipIndex(p netip.Prefix, ip netip.Addr) uint32 {
 // Release frees the pod's address; it cools down before reuse. The release
 // is checkpointed before Release returns. Errors: ErrUnknownPod.
 func (s *Store) Release(k Key, now time.Time) (Assignment, error) {
+	a, gen, err := s.release(k, now)
+	if err != nil {
+		return Assignment{}, err
+	}
+	if err := s.waitDurable(gen); err != nil {
+		return a, fmt.Errorf("checkpoint: %w", err)
+	}
+	return a, nil
+}
+
+func (s *Store) release(k Key, now time.Time) (Assignment, uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.assigned[k]
 	if !ok {
-		return Assignment{}, fmt.Errorf("%w %s", ErrUnknownPod, k)
+		return Assignment{}, 0, fmt.Errorf("%w %s", ErrUnknownPod, k)
 	}
 	a := s.assignmentOf(r.eni, r.cidr, r.idx)
 	s.drop(k)
 	sl := &r.cidr.slots[r.idx]
 	sl.releasedAt = now
 	sl.cool = &CoolingEntry{IPv4: sl.ipStr, ReleasedAt: now.UnixNano()}
-	if err := s.saveLocked(); err != nil {
-		return a, fmt.Errorf("checkpoint: %w", err)
-	}
-	return a, nil
+	return a, s.stageLocked(), nil
 }
 
 // Lookup returns the pod's assignment, if any.
@@ -583,9 +625,25 @@ func (s *Store) Save() error {
 	return s.saveLocked()
 }
 
+// saveLocked stages the current state and waits for it to be written,
+// holding the lock (the rare changes of ENIs and CIDRs).
 func (s *Store) saveLocked() error {
-	if s.opts.Checkpoint == nil {
+	return s.waitDurable(s.stageLocked())
+}
+
+func (s *Store) waitDurable(gen uint64) error {
+	if s.commit == nil {
 		return nil
+	}
+	return s.commit.wait(gen)
+}
+
+// stageLocked numbers the change and hands its checkpoint to the group
+// commit. The snapshot shares the slots' entries, which are never changed
+// once built (an assign or release builds new ones).
+func (s *Store) stageLocked() uint64 {
+	if s.commit == nil {
+		return 0
 	}
 	cp := Checkpoint{Version: CheckpointVersion, Allocations: make([]*CheckpointEntry, 0, len(s.assigned))}
 	for _, x := range s.order {
@@ -601,7 +659,9 @@ func (s *Store) saveLocked() error {
 			}
 		}
 	}
-	return s.opts.Checkpoint.Save(cp)
+	s.gen++
+	s.commit.stage(s.gen, cp)
+	return s.gen
 }
 
 // FreeableCIDRs returns the CIDRs of an ENI that could be given back to EC2
