@@ -4,7 +4,7 @@ FUZZTIME ?= 10s
 BIN     := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all setup build test unit e2e bench fuzz race chaos lint demo vm-test proto generate clean
+.PHONY: all setup build upstream test unit e2e bench fuzz race chaos lint demo vm-test proto generate clean
 
 all: build
 
@@ -14,15 +14,22 @@ setup:
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
+# Upstream's aws-cni (VPC CNI v1.23.1, cmd/routed-eni-cni-plugin), built from
+# the Go module proxy through the pinned tools module: `enilab run
+# --cni-plugin upstream`, the differential suite and the side-by-side bench.
+upstream:
+	cd tools/upstream && GOFLAGS=-mod=mod $(GO) build -trimpath -ldflags "-X main.version=v1.23.1" \
+		-o $(BIN)/upstream/aws-cni github.com/aws/amazon-vpc-cni-k8s/cmd/routed-eni-cni-plugin
+
 # Every test: unit tests everywhere, privileged suites too when run as root.
-test: setup build
+test: setup build upstream
 	$(GO) test -count=1 ./...
 
 # Unprivileged unit tests only.
 unit:
 	$(GO) test -count=1 -short ./...
 
-e2e: setup build
+e2e: setup build upstream
 	$(GO) test -count=1 ./e2e/... -ginkgo.v
 
 bench:

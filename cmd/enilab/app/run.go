@@ -17,6 +17,7 @@ import (
 
 type runFlags struct {
 	report, trace, replay, prefix, log, color string
+	cniPlugin                                 string
 }
 
 // parseInterleaved accepts flags before and after the positional FILE.
@@ -52,6 +53,11 @@ func (c CLI) run(ctx context.Context, args []string, stdout, stderr io.Writer) (
 			return &exitError{code: ExitUsage, err: lerr, quiet: true}
 		}
 		return &exitError{code: ExitUsage, err: lerr}
+	}
+	if f.cniPlugin != "" {
+		if err := sc.UseCNIPlugin(f.cniPlugin); err != nil {
+			return usageErr("run: --cni-plugin: %v", err)
+		}
 	}
 	printWarnings(stderr, sc.Warnings)
 	if c.NeedRoot && !nsutil.IsRoot() {
@@ -109,6 +115,7 @@ func runFlagSet(f *runFlags) *flag.FlagSet {
 	fs.StringVar(&f.prefix, "prefix", "", "name prefix of the lab's namespaces and links (default random)")
 	fs.StringVar(&f.log, "log", "", "write the lab's own logs (ipamd, nodes) to this file")
 	fs.StringVar(&f.color, "color", "auto", "colour the timeline: auto, always or never")
+	fs.StringVar(&f.cniPlugin, "cni-plugin", "", "run every node's pods with this aws-cni: enilab, upstream (make upstream) or a path")
 	return fs
 }
 
