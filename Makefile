@@ -17,8 +17,11 @@ build:
 # Upstream's aws-cni (VPC CNI v1.23.1, cmd/routed-eni-cni-plugin), built from
 # the Go module proxy through the pinned tools module: `enilab run
 # --cni-plugin upstream`, the differential suite and the side-by-side bench.
+# Its version (the ClientVersion ipamd checks, upstream's validateVersion) is
+# the one enilab's ipamd serves, as one aws-node image builds both.
+IPAMD_VERSION := $(shell sed -n 's/^const Version = "\(.*\)"/\1/p' ipamd/rpc/version.go)
 upstream:
-	cd tools/upstream && GOFLAGS=-mod=mod $(GO) build -trimpath -ldflags "-X main.version=v1.23.1" \
+	cd tools/upstream && GOFLAGS=-mod=mod $(GO) build -trimpath -ldflags "-X main.version=$(IPAMD_VERSION)" \
 		-o $(BIN)/upstream/aws-cni github.com/aws/amazon-vpc-cni-k8s/cmd/routed-eni-cni-plugin
 
 # Every test: unit tests everywhere, privileged suites too when run as root.
