@@ -4,7 +4,7 @@ FUZZTIME ?= 10s
 BIN     := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all setup build upstream test unit e2e bench fuzz race chaos lint demo vm-test proto generate clean
+.PHONY: all setup build upstream upstream-agent test unit e2e bench fuzz race chaos lint demo vm-test proto generate clean
 
 all: build
 
@@ -23,6 +23,13 @@ IPAMD_VERSION := $(shell sed -n 's/^const Version = "\(.*\)"/\1/p' ipamd/rpc/ver
 upstream:
 	cd tools/upstream && GOFLAGS=-mod=mod $(GO) build -trimpath -ldflags "-X main.version=$(IPAMD_VERSION)" \
 		-o $(BIN)/upstream/aws-cni github.com/aws/amazon-vpc-cni-k8s/cmd/routed-eni-cni-plugin
+
+# Upstream's ipamd (aws-k8s-agent), for the prototype of docs/upstream-ipamd.md
+# (ENILAB_UPSTREAM_AGENT=bin/upstream/aws-k8s-agent go test -run TestUpstreamIPAMDPrototype ./node/).
+upstream-agent:
+	cd tools/upstream && GOFLAGS=-mod=mod $(GO) build -trimpath \
+		-ldflags "-X github.com/aws/amazon-vpc-cni-k8s/pkg/version.Version=$(IPAMD_VERSION)" \
+		-o $(BIN)/upstream/aws-k8s-agent github.com/aws/amazon-vpc-cni-k8s/cmd/aws-k8s-agent
 
 # Every test: unit tests everywhere, privileged suites too when run as root.
 test: setup build upstream
