@@ -213,4 +213,3 @@ func machineState() []string {
 	}
 	return out
 }
-
