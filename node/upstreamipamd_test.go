@@ -44,40 +44,53 @@ func TestUpstreamIPAMDPrototype(t *testing.T) {
 	require.NoError(t, err)
 	defer out.Close()
 	cmd := exec.Command(agent)
+	// The aws-node DaemonSet's environment (config/master/aws-k8s-cni.yaml)
+	// with what its entrypoint (cmd/aws-vpc-cni) adds: IPv4 on, IPv6 off;
+	// no network policy agent in a lab.
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"),
 		"AWS_ENDPOINT_URL_EC2=" + EC2Endpoint,
 		"MY_NODE_NAME=" + n.name,
+		"ENABLE_IPv4=true", "ENABLE_IPv6=false",
 		"AWS_VPC_K8S_CNI_LOGLEVEL=DEBUG",
 		"AWS_VPC_K8S_CNI_LOG_FILE=" + AWSNodeLogDir + "/ipamd.log",
-		"DISABLE_METRICS=true",
+		"AWS_VPC_ENI_MTU=9001", "WARM_ENI_TARGET=1", "WARM_PREFIX_TARGET=1",
+		"ENABLE_SUBNET_DISCOVERY=true", "AWS_VPC_CNI_NODE_PORT_SUPPORT=true",
+		"DISABLE_METRICS=true", "VPC_CNI_VERSION=v1.23.1",
+	}
+	if kc := os.Getenv("KUBECONFIG"); kc != "" {
+		// An API server of the caller's (docs/upstream-ipamd.md): without
+		// one v1.23.1 dereferences its nil client when the pool grows.
+		cmd.Env = append(cmd.Env, "KUBECONFIG="+kc)
 	}
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, n.startInNode(cmd))
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-exited
 		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(n.dir, "ipamd.log"))
-			t.Logf("ipamd.log (last 4000 bytes):\n%s", tail(string(b), 4000))
+			for _, f := range []string{"ipamd.log", "aws-k8s-agent.out"} {
+				b, _ := os.ReadFile(filepath.Join(n.dir, f))
+				t.Logf("%s (end):\n%s", f, tail(string(b), 3000))
+			}
 		}
 	})
 
 	// Its warm pool: WARM_ENI_TARGET=1 attaches and fills a second ENI.
 	require.Eventually(t, func() bool {
 		select {
-		case err := <-exited:
-			exited <- err
+		case <-exited:
 			return true
 		default:
 		}
 		return secondaryIPs(l, n.instanceID) >= 18
 	}, 2*time.Minute, 100*time.Millisecond, "upstream ipamd fills its warm pool from fakeec2")
 	select {
-	case err := <-exited:
-		t.Fatalf("aws-k8s-agent exited: %v", err)
+	case <-exited:
+		t.Fatalf("aws-k8s-agent exited: %v", waitErr)
 	default:
 	}
 	_, err = os.Stat(filepath.Join(n.dir, "ipamd.sock"))
