@@ -6,7 +6,7 @@ export PATH := $(BIN):$(PATH)
 # Tests leave screenshots and reports they make here (the HTML report's browser test).
 export ENILAB_ARTIFACTS ?= $(BIN)/artifacts
 
-.PHONY: all setup build test unit e2e bench fuzz race chaos lint demo vm-test proto generate clean
+.PHONY: all setup build upstream upstream-agent test unit e2e bench fuzz race chaos lint demo vm-test proto generate clean
 
 all: build
 
@@ -16,15 +16,32 @@ setup:
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
+# Upstream's aws-cni (VPC CNI v1.23.1, cmd/routed-eni-cni-plugin), built from
+# the Go module proxy through the pinned tools module: `enilab run
+# --cni-plugin upstream`, the differential suite and the side-by-side bench.
+# Its version (the ClientVersion ipamd checks, upstream's validateVersion) is
+# the one enilab's ipamd serves, as one aws-node image builds both.
+IPAMD_VERSION := $(shell sed -n 's/^const Version = "\(.*\)"/\1/p' ipamd/rpc/version.go)
+upstream:
+	cd tools/upstream && GOFLAGS=-mod=mod $(GO) build -trimpath -ldflags "-X main.version=$(IPAMD_VERSION)" \
+		-o $(BIN)/upstream/aws-cni github.com/aws/amazon-vpc-cni-k8s/cmd/routed-eni-cni-plugin
+
+# Upstream's ipamd (aws-k8s-agent), for the prototype of docs/upstream-ipamd.md
+# (ENILAB_UPSTREAM_AGENT=bin/upstream/aws-k8s-agent go test -run TestUpstreamIPAMDPrototype ./node/).
+upstream-agent:
+	cd tools/upstream && GOFLAGS=-mod=mod $(GO) build -trimpath \
+		-ldflags "-X github.com/aws/amazon-vpc-cni-k8s/pkg/version.Version=$(IPAMD_VERSION)" \
+		-o $(BIN)/upstream/aws-k8s-agent github.com/aws/amazon-vpc-cni-k8s/cmd/aws-k8s-agent
+
 # Every test: unit tests everywhere, privileged suites too when run as root.
-test: setup build
+test: setup build upstream
 	$(GO) test -count=1 ./...
 
 # Unprivileged unit tests only.
 unit:
 	$(GO) test -count=1 -short ./...
 
-e2e: setup build
+e2e: setup build upstream
 	$(GO) test -count=1 ./e2e/... -ginkgo.v
 
 # The performance figures against their floors, one table (COUNT=5 samples

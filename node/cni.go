@@ -12,10 +12,7 @@ import (
 	"strconv"
 
 	"github.com/containernetworking/cni/libcni"
-	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
-
-	"github.com/enilab/enilab/internal/nsutil"
 )
 
 // cniSetup is what every CNI call of a node shares.
@@ -24,8 +21,12 @@ type cniSetup struct {
 	list *libcni.NetworkConfigList
 }
 
-// conflist is the node's CNI configuration, shaped like the upstream
-// 10-aws.conflist with the lab's per-node ipamd socket.
+// conflist is the node's CNI configuration, shaped like upstream's
+// misc/10-aws.conflist as aws-node fills it in: the plugin logs to
+// AWS_VPC_K8S_PLUGIN_LOG_FILE's default, which the node's filesystem view
+// (nodeExec) makes the node's plugin.log. ipamdSocket, which upstream's
+// plugin ignores (it dials the hard-coded AWSNodeRunDir/ipamd.sock, the
+// node's socket in the view), lets a test put a proxy before enilab's.
 func (n *Node) conflist() (*libcni.NetworkConfigList, error) {
 	mtu := n.ipamdCfg.PodMTU
 	if mtu == 0 {
@@ -48,7 +49,7 @@ func (n *Node) conflist() (*libcni.NetworkConfigList, error) {
 			"vethPrefix":     prefix,
 			"mtu":            strconv.Itoa(mtu),
 			"ipamdSocket":    n.pluginSocket,
-			"pluginLogFile":  n.PluginLogPath(),
+			"pluginLogFile":  AWSNodeLogDir + "/plugin.log",
 			"pluginLogLevel": "DEBUG",
 		}},
 	}
@@ -73,7 +74,7 @@ func (n *Node) cniSetup() (cniSetup, error) {
 		return cniSetup{}, fmt.Errorf("CNI config: %w", err)
 	}
 	return cniSetup{
-		cni:  libcni.NewCNIConfigWithCacheDir([]string{n.lab.binDir}, filepath.Join(n.lab.dir, "cni-cache"), nil),
+		cni:  libcni.NewCNIConfigWithCacheDir([]string{n.binDir}, filepath.Join(n.lab.dir, "cni-cache"), n.exec()),
 		list: list,
 	}, nil
 }
@@ -92,22 +93,12 @@ func (n *Node) runtimeConf(p *pod, cid string) *libcni.RuntimeConf {
 	}
 }
 
-// inNode runs a CNI operation from inside the node namespace: the plugin
-// process is forked from the locked thread and so starts there, as it would
-// under the kubelet on the instance.
-func (n *Node) inNode(fn func() error) error { return nsutil.Do(n.nsPath, fn) }
-
 func (n *Node) cniAdd(ctx context.Context, p *pod, cid string) (netip.Addr, error) {
 	s, err := n.cniSetup()
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	var res types.Result
-	err = n.inNode(func() error {
-		var err error
-		res, err = s.cni.AddNetworkList(ctx, s.list, n.runtimeConf(p, cid))
-		return err
-	})
+	res, err := s.cni.AddNetworkList(ctx, s.list, n.runtimeConf(p, cid))
 	if err != nil {
 		return netip.Addr{}, err
 	}
@@ -128,7 +119,7 @@ func (n *Node) cniDel(ctx context.Context, p *pod, cid string) error {
 	if err != nil {
 		return err
 	}
-	return n.inNode(func() error { return s.cni.DelNetworkList(ctx, s.list, n.runtimeConf(p, cid)) })
+	return s.cni.DelNetworkList(ctx, s.list, n.runtimeConf(p, cid))
 }
 
 func (n *Node) cniCheck(ctx context.Context, p *pod, cid string) error {
@@ -136,7 +127,7 @@ func (n *Node) cniCheck(ctx context.Context, p *pod, cid string) error {
 	if err != nil {
 		return err
 	}
-	return n.inNode(func() error { return s.cni.CheckNetworkList(ctx, s.list, n.runtimeConf(p, cid)) })
+	return s.cni.CheckNetworkList(ctx, s.list, n.runtimeConf(p, cid))
 }
 
 // containerID is a fresh sandbox id per ADD attempt, as the container

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -140,6 +139,9 @@ type Spec struct {
 	Labels map[string]string
 	// IPAMDEnv is merged over LabConfig.IPAMDEnv for this node.
 	IPAMDEnv map[string]string
+	// PluginPath is this node's aws-cni binary; "" = the lab's
+	// (LabConfig.PluginPath).
+	PluginPath string
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
@@ -192,10 +194,8 @@ func (c LabConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("podParallelism %d: must not be negative", c.PodParallelism))
 	}
 	if c.PluginPath != "" {
-		if st, err := os.Stat(c.PluginPath); err != nil {
+		if err := checkExecutable(c.PluginPath); err != nil {
 			errs = append(errs, fmt.Errorf("pluginPath: %w", err))
-		} else if st.IsDir() || st.Mode()&0o111 == 0 {
-			errs = append(errs, fmt.Errorf("pluginPath %s: not an executable file", c.PluginPath))
 		}
 	}
 	return errors.Join(errs...)
@@ -325,6 +325,11 @@ func (s Spec) Validate() error {
 	}
 	if s.MaxPods < 0 {
 		errs = append(errs, fmt.Errorf("maxPods %d: must not be negative", s.MaxPods))
+	}
+	if s.PluginPath != "" {
+		if err := checkExecutable(s.PluginPath); err != nil {
+			errs = append(errs, fmt.Errorf("pluginPath: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

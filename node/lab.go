@@ -31,7 +31,7 @@ type Lab struct {
 	ec2     *fakeec2.Server
 	backend string
 	dir     string // temp dir: sockets, checkpoints, CNI cache, plugin link
-	binDir  string // holds the aws-cni plugin (or a link to it)
+	plugin  string // the lab's aws-cni binary (absolute), nodes link to it
 	vpcNS   string // namespace name
 	vpcPath string
 	fabric  *fabric

@@ -51,6 +51,9 @@ type Node struct {
 	ipamdOpts ipamd.Options
 	// pluginSocket is the ipamd socket in the node's CNI config.
 	pluginSocket string
+	// binDir holds bin/aws-cni, a link to the node's plugin (plugin, mu).
+	binDir string
+	plugin string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -127,6 +130,9 @@ func (l *Lab) AddNode(ctx context.Context, spec Spec) (_ *Node, err error) {
 	}()
 	if err := os.MkdirAll(n.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("node: %s: dir: %w", n.name, err)
+	}
+	if err := n.preparePlugin(ctx); err != nil {
+		return nil, err
 	}
 	if err := n.createNamespace(); err != nil {
 		return nil, err

@@ -35,38 +35,122 @@ func refuseInsidePlugin(argv0 string, getenv func(string) string) error {
 		"refusing to build a lab, which would execute the binary again", filepath.Base(argv0), cmd)
 }
 
-// preparePlugin links the aws-cni plugin into the lab's bin directory and
-// checks that it answers VERSION, so a missing plugin entry point fails the
-// lab at once with a clear message rather than every pod later.
+// preparePlugin resolves the lab's aws-cni plugin and checks that it
+// answers VERSION, so a missing plugin entry point fails the lab at once
+// with a clear message rather than every pod later.
 func (l *Lab) preparePlugin(ctx context.Context) error {
-	l.binDir = filepath.Join(l.dir, "bin")
-	if err := os.MkdirAll(l.binDir, 0o755); err != nil {
-		return fmt.Errorf("node: plugin dir: %w", err)
+	target, err := pluginTarget(l.cfg.PluginPath)
+	if err != nil {
+		return err
 	}
-	target := l.cfg.PluginPath
-	if target == "" {
+	if err := probePlugin(ctx, l.dir, target); err != nil {
+		return err
+	}
+	l.plugin = target
+	return nil
+}
+
+// pluginTarget is the absolute path of the plugin binary; "" is the running
+// executable (re-executed as aws-cni).
+func pluginTarget(path string) (string, error) {
+	if path == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return fmt.Errorf("node: find own executable for the aws-cni plugin: %w", err)
+			return "", fmt.Errorf("node: find own executable for the aws-cni plugin: %w", err)
 		}
-		target = exe
+		path = exe
 	}
-	abs, err := filepath.Abs(target)
+	abs, err := filepath.Abs(path)
 	if err != nil {
-		return fmt.Errorf("node: plugin path: %w", err)
+		return "", fmt.Errorf("node: plugin path: %w", err)
 	}
-	link := filepath.Join(l.binDir, cniplugin.ExecName)
-	if err := os.Symlink(abs, link); err != nil {
-		return fmt.Errorf("node: plugin link: %w", err)
+	return abs, nil
+}
+
+// preparePlugin links the node's plugin (its spec's, else the lab's) into
+// the node's bin directory, where the node's runner finds it as aws-cni.
+func (n *Node) preparePlugin(ctx context.Context) error {
+	n.binDir = filepath.Join(n.dir, "bin")
+	if err := os.MkdirAll(n.binDir, 0o755); err != nil {
+		return fmt.Errorf("node: %s: plugin dir: %w", n.name, err)
 	}
-	return probePlugin(ctx, link, abs)
+	if n.spec.PluginPath == "" {
+		return n.linkPlugin(n.lab.plugin)
+	}
+	return n.SetPluginPath(ctx, n.spec.PluginPath)
+}
+
+// SetPluginPath makes path the node's aws-cni plugin from the next CNI call
+// on (as replacing /opt/cni/bin/aws-cni on an instance does); "" is the
+// lab's plugin. The binary must answer VERSION.
+func (n *Node) SetPluginPath(ctx context.Context, path string) error {
+	target := n.lab.plugin
+	if path != "" {
+		if err := checkExecutable(path); err != nil {
+			return fmt.Errorf("node: %s: %w", n.name, err)
+		}
+		var err error
+		if target, err = pluginTarget(path); err != nil {
+			return err
+		}
+		if err := probePlugin(ctx, n.dir, target); err != nil {
+			return err
+		}
+	}
+	return n.linkPlugin(target)
+}
+
+// linkPlugin points the node's bin/aws-cni at target, replacing any link
+// atomically so a CNI call in flight runs one plugin or the other.
+func (n *Node) linkPlugin(target string) error {
+	link := filepath.Join(n.binDir, cniplugin.ExecName)
+	tmp := link + ".new"
+	_ = os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return fmt.Errorf("node: %s: plugin link: %w", n.name, err)
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		return fmt.Errorf("node: %s: plugin link: %w", n.name, err)
+	}
+	n.mu.Lock()
+	n.plugin = target
+	n.mu.Unlock()
+	return nil
+}
+
+// PluginPath is the binary the node's runner executes as aws-cni.
+func (n *Node) PluginPath() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.plugin
+}
+
+// checkExecutable is the check of a plugin path before it is used.
+func checkExecutable(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st.IsDir() || st.Mode()&0o111 == 0 {
+		return fmt.Errorf("%s: not an executable file", path)
+	}
+	return nil
 }
 
 // probePlugin runs the plugin's VERSION command through libcni's invoke
-// package, as a runtime would.
-func probePlugin(ctx context.Context, link, target string) error {
+// package, as a runtime would, under the name aws-cni (a link in dir).
+func probePlugin(ctx context.Context, dir, target string) error {
 	ctx, cancel := context.WithTimeout(ctx, pluginProbeTimeout)
 	defer cancel()
+	probe, err := os.MkdirTemp(dir, "probe-")
+	if err != nil {
+		return fmt.Errorf("node: plugin probe: %w", err)
+	}
+	defer os.RemoveAll(probe)
+	link := filepath.Join(probe, cniplugin.ExecName)
+	if err := os.Symlink(target, link); err != nil {
+		return fmt.Errorf("node: plugin probe: %w", err)
+	}
 	info, err := invoke.GetVersionInfo(ctx, link, nil)
 	if err == nil && len(info.SupportedVersions()) > 0 {
 		return nil

@@ -71,7 +71,7 @@ func (p *parser) warn(n *yaml.Node, field, format string, args ...any) {
 }
 
 // topFields are the top-level keys of a scenario file.
-var topFields = []string{"name", "description", "seed", "timeScale", "vpc", "ec2", "ipamd", "eniConfigs", "nodes", "steps", "matrix"}
+var topFields = []string{"name", "description", "seed", "timeScale", "vpc", "ec2", "ipamd", "eniConfigs", "cni", "nodes", "steps", "matrix"}
 
 func (p *parser) parse(data []byte) *Scenario {
 	root, line, msg := decodeYAML(data)
@@ -150,6 +150,9 @@ func (p *parser) sections(root *yaml.Node, top map[string]*yaml.Node) {
 	}
 	if n := top["eniConfigs"]; n != nil {
 		p.eniConfigs(n)
+	}
+	if n := top["cni"]; n != nil {
+		p.sc.CNI.Plugin = p.cni(n, "cni")
 	}
 	if n := top["nodes"]; n != nil {
 		p.nodes(n)

@@ -30,7 +30,7 @@ func (p *parser) nodes(n *yaml.Node) {
 // nodeGroup reads one entry of nodes: one node, or count nodes named
 // <name>-1 … <name>-<count>.
 func (p *parser) nodeGroup(e *yaml.Node, path string) {
-	f := p.fields(e, path, []string{"name", "count", "instanceType", "subnet", "maxPods", "labels", "ipamd"})
+	f := p.fields(e, path, []string{"name", "count", "instanceType", "subnet", "maxPods", "labels", "ipamd", "cni"})
 	if f == nil {
 		return
 	}
@@ -100,6 +100,9 @@ func (p *parser) nodeSpec(e *yaml.Node, f map[string]*yaml.Node, path string) (s
 	}
 	if v := f["labels"]; v != nil {
 		spec.Labels = p.strMap(v, join(path, "labels"))
+	}
+	if v := f["cni"]; v != nil {
+		spec.CNIPlugin = p.cni(v, join(path, "cni"))
 	}
 	return spec, count, ok
 }

@@ -33,6 +33,8 @@ type Scenario struct {
 	IPAMDEnv    map[string]string
 	// ENIConfigs select pod subnets under custom networking.
 	ENIConfigs []ENIConfig
+	// CNI is the lab's plugin choice (`cni:`).
+	CNI CNI
 	// Nodes is the expanded node list: a group with count N becomes
 	// <name>-1 … <name>-N.
 	Nodes []NodeSpec
@@ -125,6 +127,14 @@ type NodeSpec struct {
 	// that group's own ipamd environment, merged over the file's.
 	Group    string
 	IPAMDEnv map[string]string
+	// CNIPlugin is the group's `cni: {plugin: …}`; "" = the lab's.
+	CNIPlugin string
+}
+
+// CNI is the scenario's `cni:` section.
+type CNI struct {
+	// Plugin is enilab (also ""), upstream or a path to an aws-cni binary.
+	Plugin string
 }
 
 // Step kinds. The first six are DESIGN §6; breakRule and fixRule are enilab

@@ -66,3 +66,20 @@ func LabConfig(sc *scenario.Scenario, prefix string, ic *chaos.Controller, logge
 	}
 	return cfg
 }
+
+// PluginPath turns a `cni: {plugin: …}` choice into the node package's
+// plugin path: "" for enilab's own plugin (the running binary), upstream's
+// built aws-cni for upstream, else the path itself.
+func PluginPath(choice string) (string, error) {
+	switch choice {
+	case "", scenario.CNIPluginEnilab:
+		return "", nil
+	case scenario.CNIPluginUpstream:
+		p, err := node.UpstreamPlugin()
+		if err != nil {
+			return "", fmt.Errorf("cni plugin %s: %w", choice, err)
+		}
+		return p, nil
+	}
+	return choice, nil
+}

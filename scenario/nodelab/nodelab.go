@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -69,7 +70,11 @@ func New(ctx context.Context, sc *scenario.Scenario, opts scenario.LabOptions) (
 	if opts.Log != nil {
 		logger = slog.New(slog.NewTextHandler(opts.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	lab, err := node.NewLab(ctx, LabConfig(sc, opts.Prefix, ctl, logger))
+	cfg := LabConfig(sc, opts.Prefix, ctl, logger)
+	if cfg.PluginPath, err = PluginPath(sc.CNI.Plugin); err != nil {
+		return nil, err
+	}
+	lab, err := node.NewLab(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +93,15 @@ func (l *scenarioLab) Clock() clock.Clock { return l.lab.Clock() }
 
 // AddNode starts one node and its ipamd.
 func (l *scenarioLab) AddNode(ctx context.Context, spec scenario.NodeSpec) error {
-	if _, err := l.lab.AddNode(ctx, node.Spec{Name: spec.Name, InstanceType: spec.InstanceType, Subnet: spec.Subnet, MaxPods: spec.MaxPods, Labels: spec.Labels, IPAMDEnv: l.nodeEnv(spec.IPAMDEnv)}); err != nil {
+	plugin, err := PluginPath(spec.CNIPlugin)
+	if err == nil && plugin == "" && spec.CNIPlugin != "" {
+		// enilab's plugin on this group, whatever the lab's is
+		plugin, err = os.Executable()
+	}
+	if err != nil {
+		return fmt.Errorf("node %s: %w", spec.Name, err)
+	}
+	if _, err := l.lab.AddNode(ctx, node.Spec{Name: spec.Name, InstanceType: spec.InstanceType, Subnet: spec.Subnet, MaxPods: spec.MaxPods, Labels: spec.Labels, IPAMDEnv: l.nodeEnv(spec.IPAMDEnv), PluginPath: plugin}); err != nil {
 		return err
 	}
 	// Pending pods may fit on the new node.

@@ -20,8 +20,9 @@ type runFlags struct {
 	csv, html                                 string
 	quiet, verbose                            bool
 	// keep (run) makes run an up; name (up) names the live lab.
-	keep bool
-	name string
+	keep      bool
+	name      string
+	cniPlugin string
 }
 
 // parseInterleaved accepts flags before and after the positional FILE.
@@ -64,6 +65,11 @@ func (c CLI) run(ctx context.Context, args []string, stdout, stderr io.Writer) (
 			return &exitError{code: ExitUsage, err: lerr, quiet: true}
 		}
 		return &exitError{code: ExitUsage, err: lerr}
+	}
+	if f.cniPlugin != "" {
+		if err := sc.UseCNIPlugin(f.cniPlugin); err != nil {
+			return usageErr("run: --cni-plugin: %v", err)
+		}
 	}
 	printWarnings(stderr, sc.Warnings)
 	if len(sc.Matrix) > 0 {
@@ -141,6 +147,7 @@ func labFlagSet(name string, f *runFlags) *flag.FlagSet {
 	fs.StringVar(&f.html, "html", "", "write a self-contained HTML report with plots here")
 	fs.BoolVar(&f.quiet, "quiet", false, "print only each step's outcome, ipamd's warnings, the summary and the verdict")
 	fs.BoolVar(&f.verbose, "verbose", false, "also print ipamd's pool decisions (too low, too high)")
+	fs.StringVar(&f.cniPlugin, "cni-plugin", "", "run every node's pods with this aws-cni: enilab, upstream (make upstream) or a path")
 	return fs
 }
 

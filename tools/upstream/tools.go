@@ -1,0 +1,12 @@
+//go:build tools
+
+// Package upstream pins the upstream VPC CNI's commands so `go build` in
+// this module builds them from the module proxy: `make upstream` builds
+// cmd/routed-eni-cni-plugin as bin/upstream/aws-cni, `make upstream-agent`
+// cmd/aws-k8s-agent (upstream's ipamd) as bin/upstream/aws-k8s-agent.
+package upstream
+
+import (
+	_ "github.com/aws/amazon-vpc-cni-k8s/cmd/aws-k8s-agent"
+	_ "github.com/aws/amazon-vpc-cni-k8s/cmd/routed-eni-cni-plugin"
+)
