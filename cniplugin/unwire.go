@@ -46,7 +46,7 @@ func (s *hostSide) unroute(a Attachment) error {
 	var errs []error
 	if err := s.h.RouteDel(&netlink.Route{Dst: kernel.HostNet(a.IP), Scope: netlink.SCOPE_LINK, Table: datapath.MainTable}); err != nil &&
 		!errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
-		errs = append(errs, fmt.Errorf("delete host route %v/32: %w", a.IP, err))
+		errs = append(errs, fmt.Errorf("delete host route %v/%d: %w", a.IP, hostPrefixLen(a.IP), err))
 	}
 	if err := removePodRules(s.h, a.IP); err != nil {
 		errs = append(errs, err)
@@ -57,7 +57,7 @@ func (s *hostSide) unroute(a Attachment) error {
 // removePodRules deletes every 512 `to ip` and 1536 `from ip` rule, of any
 // table.
 func removePodRules(h *netlink.Handle, ip netip.Addr) error {
-	rules, err := nsutil.Retry(func() ([]netlink.Rule, error) { return h.RuleList(netlink.FAMILY_V4) })
+	rules, err := nsutil.Retry(func() ([]netlink.Rule, error) { return h.RuleList(familyOf(ip)) })
 	if err != nil {
 		return fmt.Errorf("list rules: %w", err)
 	}
@@ -80,7 +80,7 @@ func removePodRules(h *netlink.Handle, ip netip.Addr) error {
 // address already belongs to a newer pod, whose rules must stay.
 func ownedElsewhere(h *netlink.Handle, ip netip.Addr, hostVeth string) bool {
 	routes, err := nsutil.Retry(func() ([]netlink.Route, error) {
-		return h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: kernel.HostNet(ip), Table: datapath.MainTable},
+		return h.RouteListFiltered(familyOf(ip), &netlink.Route{Dst: kernel.HostNet(ip), Table: datapath.MainTable},
 			netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
 	})
 	if err != nil {
