@@ -79,8 +79,9 @@ type Status struct {
 	AssignedIPs int
 	WarmIPs     int
 	Prefixes    int
-	// IPv6Prefix is the primary ENI's /80 in IPv6 mode (then Prefixes is
-	// 1, and TotalIPs equals AssignedIPs: there is no warm pool).
+	// IPv6Prefix is the primary ENI's /80 in IPv6 mode (then Prefixes,
+	// which counts /28s, is 0, and TotalIPs equals AssignedIPs: there is
+	// no warm pool).
 	IPv6Prefix netip.Prefix
 }
 

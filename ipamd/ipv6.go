@@ -150,7 +150,7 @@ func (d *Daemon) statusV6() Status {
 	return Status{
 		InstanceID: d.identity.InstanceID, InstanceType: d.identity.InstanceType,
 		MaxPods: d.maxPods, MaxENIs: d.maxENIs, ENIs: 1,
-		TotalIPs: n, AssignedIPs: n, Prefixes: 1, IPv6Prefix: d.v6.Prefix(),
+		TotalIPs: n, AssignedIPs: n, IPv6Prefix: d.v6.Prefix(),
 	}
 }
 
