@@ -29,6 +29,10 @@ type fabric struct {
 	mu   sync.Mutex // serialises route changes across nodes
 	h    *netlink.Handle
 	ipv6 bool // the VPC routes IPv6 too (fabric_ipv6.go)
+	// noCheckV6 are the peers whose ENI has SourceDestCheck off, builtV6
+	// whether the IPv6 source check table exists (srccheck_ipv6.go).
+	noCheckV6 map[string]bool
+	builtV6   bool
 }
 
 func newFabric(path string) (*fabric, error) {
@@ -223,6 +227,11 @@ func (f *fabric) syncRoutes(peerName string, current func() (fakeec2.ENI, bool))
 	if ok {
 		if err := f.setSourceCheck(peerName, e.SourceDestCheck); err != nil {
 			return err
+		}
+		if f.ipv6 {
+			if err := f.setSourceCheckV6(peerName, e.SourceDestCheck); err != nil {
+				return err
+			}
 		}
 	}
 	want := eniRoutes(e)
