@@ -8,8 +8,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/enilab/enilab/internal/datapath/kernel"
 	"github.com/enilab/enilab/internal/nsutil"
 )
 
@@ -56,9 +58,9 @@ func TestVPCIPv6RoutesAndSourceCheck(t *testing.T) {
 	ec2(t, l, map[string]string{"Action": "AssignIpv6Addresses", "NetworkInterfaceId": i1.ENIs[0].ID, "Ipv6Addresses.1": a1.String()})
 	ec2(t, l, map[string]string{"Action": "AssignIpv6Addresses", "NetworkInterfaceId": i2.ENIs[0].ID,
 		"Ipv6Addresses.1": a2.String(), "Ipv6Addresses.2": spoof.String()})
-	addLocal(t, n1.NetNS(), a1)
-	addLocal(t, n1.NetNS(), spoof)
-	addLocal(t, n2.NetNS(), a2)
+	addLocalV6(t, n1.NetNS(), a1)
+	addLocalV6(t, n1.NetNS(), spoof)
+	addLocalV6(t, n2.NetNS(), a2)
 	require.Eventually(t, func() bool { return echoArrives(t, n1.NetNS(), n2.NetNS(), a1, a2) }, 10*time.Second, 50*time.Millisecond,
 		"node-1 → node-2 over IPv6 through the VPC")
 	assert.True(t, echoArrives(t, n2.NetNS(), n1.NetNS(), a2, a1), "node-2 → node-1")
@@ -87,7 +89,9 @@ func echoArrives(t *testing.T, fromNS, toNS string, src, dst netip.Addr) bool {
 	defer unix.Close(listen)
 	send := rawICMPv6(t, fromNS)
 	defer unix.Close(send)
-	require.NoError(t, unix.Bind(send, &unix.SockaddrInet6{Addr: src.As16()}))
+	if err := unix.Bind(send, &unix.SockaddrInet6{Addr: src.As16()}); err != nil {
+		return false // not yet usable
+	}
 	id := byte(time.Now().UnixNano())
 	require.NoError(t, unix.Sendto(send, []byte{128, 0, 0, 0, 0x5e, id, 0, 1}, 0, &unix.SockaddrInet6{Addr: dst.As16()}))
 	buf := make([]byte, 1500)
@@ -102,6 +106,18 @@ func echoArrives(t *testing.T, fromNS, toNS string, src, dst netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// addLocalV6 puts a on the namespace's lo without duplicate address
+// detection, so it is usable at once.
+func addLocalV6(t *testing.T, nsPath string, a netip.Addr) {
+	t.Helper()
+	h, err := nsutil.Handle(nsPath)
+	require.NoError(t, err)
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	require.NoError(t, err)
+	require.NoError(t, h.AddrAdd(lo, &netlink.Addr{IPNet: kernel.HostNet(a), Flags: unix.IFA_F_NODAD}))
 }
 
 func rawICMPv6(t *testing.T, nsPath string) int {
