@@ -106,7 +106,7 @@ type addition struct {
 // attachment and returns the ADD result. On an error nothing it built is
 // left; the caller releases the address.
 func (ad *addition) wire(reply *rpc.AddNetworkReply) (types.Result, error) {
-	alloc, err := firstIPv4(reply.GetIPAllocationMetadata())
+	alloc, err := firstAddress(reply.GetIPAllocationMetadata())
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ func (p *plugin) cmdCheck(args *skel.CmdArgs) error {
 	}
 	if !prev.IP.IsValid() || prev.HostVeth == "" {
 		return types.NewError(types.ErrInvalidNetworkConfig,
-			"aws-cni: CHECK: prevResult names no IPv4 address or no host interface; it is not an aws-cni result", "")
+			"aws-cni: CHECK: prevResult names no IP address or no host interface; it is not an aws-cni result", "")
 	}
 	a := prev
 	a.IfName, a.Netns = args.IfName, args.Netns

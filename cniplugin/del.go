@@ -50,7 +50,7 @@ func (p *plugin) cmdDel(args *skel.CmdArgs) error {
 		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf(
 			"aws-cni: DEL of container %s: ipamd failed to process the delete request (Success == false)", args.ContainerID), "")
 	case ipamdErr == nil:
-		if alloc, aerr := firstIPv4(reply.GetIPAllocationMetadata()); aerr == nil {
+		if alloc, aerr := firstAddress(reply.GetIPAllocationMetadata()); aerr == nil {
 			a.IP, a.Table = alloc.IP, alloc.Table
 		}
 	}

@@ -15,7 +15,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/ipamd/rpc"
 )
 
@@ -101,9 +100,7 @@ func (f *fakeIPAMD) AddNetwork(_ context.Context, in *rpc.AddNetworkRequest) (*r
 		f.free[f.device] = pool[1:]
 		f.assigned[k] = a
 	}
-	return &rpc.AddNetworkReply{Success: true, IPAllocationMetadata: []*rpc.IPAllocationMetadata{{
-		IPv4Addr: a.ip.String(), DeviceNumber: int32(a.device), RouteTableId: int32(datapath.ENITable(a.device)),
-	}}, VPCv4CIDRs: []string{"10.0.0.0/16"}}, nil
+	return &rpc.AddNetworkReply{Success: true, IPAllocationMetadata: []*rpc.IPAllocationMetadata{allocMeta(a)}, VPCv4CIDRs: []string{"10.0.0.0/16"}}, nil
 }
 
 func (f *fakeIPAMD) DelNetwork(_ context.Context, in *rpc.DelNetworkRequest) (*rpc.DelNetworkReply, error) {
@@ -118,9 +115,7 @@ func (f *fakeIPAMD) DelNetwork(_ context.Context, in *rpc.DelNetworkRequest) (*r
 	}
 	delete(f.assigned, k)
 	f.free[a.device] = append(f.free[a.device], a.ip)
-	return &rpc.DelNetworkReply{Success: true, IPAllocationMetadata: []*rpc.IPAllocationMetadata{{
-		IPv4Addr: a.ip.String(), DeviceNumber: int32(a.device), RouteTableId: int32(datapath.ENITable(a.device)),
-	}}}, nil
+	return &rpc.DelNetworkReply{Success: true, IPAllocationMetadata: []*rpc.IPAllocationMetadata{allocMeta(a)}}, nil
 }
 
 // forget drops every assignment, as an ipamd that lost its state.

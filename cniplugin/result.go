@@ -43,7 +43,7 @@ func BuildResult(cniVersion string, a Attachment) (types.Result, error) {
 		},
 		IPs: []*types100.IPConfig{{
 			Interface: &podIdx,
-			Address:   net.IPNet{IP: a.IP.AsSlice(), Mask: net.CIDRMask(32, 32)},
+			Address:   net.IPNet{IP: a.IP.AsSlice(), Mask: net.CIDRMask(hostPrefixLen(a.IP), hostPrefixLen(a.IP))},
 		}},
 	}
 	out, err := r.GetAsVersion(cniVersion)
@@ -114,11 +114,15 @@ func podInterface(ifs []*types100.Interface, ifName string) int {
 	return first
 }
 
-// podIPv4 is the IPv4 address on interface pod, else the first IPv4.
+// podIPv4 is the address on interface pod, else the first one (IPv4, or
+// IPv6 in IPv6 mode).
 func podIPv4(ips []*types100.IPConfig, pod int) netip.Addr {
 	var first netip.Addr
 	for _, ip := range ips {
 		v4 := ip.Address.IP.To4()
+		if v4 == nil {
+			v4 = ip.Address.IP.To16() // an IPv6 pod (IPv6 mode)
+		}
 		if v4 == nil {
 			continue
 		}

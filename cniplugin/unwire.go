@@ -46,7 +46,7 @@ func (s *hostSide) unroute(a Attachment) error {
 	var errs []error
 	if err := s.h.RouteDel(&netlink.Route{Dst: kernel.HostNet(a.IP), Scope: netlink.SCOPE_LINK, Table: datapath.MainTable}); err != nil &&
 		!errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
-		errs = append(errs, fmt.Errorf("delete host route %v/32: %w", a.IP, err))
+		errs = append(errs, fmt.Errorf("delete host route %v/%d: %w", a.IP, hostPrefixLen(a.IP), err))
 	}
 	if err := removePodRules(s.h, a.IP); err != nil {
 		errs = append(errs, err)
@@ -60,9 +60,9 @@ func (s *hostSide) unroute(a Attachment) error {
 // — no dump of the node's rules, which grow with its pods.
 func removePodRules(h *netlink.Handle, ip netip.Addr) error {
 	to := netlink.NewRule()
-	to.Family, to.Priority, to.Dst = netlink.FAMILY_V4, datapath.ToPodRulePriority, kernel.HostNet(ip)
+	to.Family, to.Priority, to.Dst = familyOf(ip), datapath.ToPodRulePriority, kernel.HostNet(ip)
 	from := netlink.NewRule()
-	from.Family, from.Priority, from.Src = netlink.FAMILY_V4, datapath.FromPodRulePriority, kernel.HostNet(ip)
+	from.Family, from.Priority, from.Src = familyOf(ip), datapath.FromPodRulePriority, kernel.HostNet(ip)
 	return errors.Join(deleteAllRules(h, to), deleteAllRules(h, from))
 }
 
@@ -87,7 +87,7 @@ func deleteAllRules(h *netlink.Handle, r *netlink.Rule) error {
 // address already belongs to a newer pod, whose rules must stay.
 func ownedElsewhere(h *netlink.Handle, ip netip.Addr, hostVeth string) bool {
 	routes, err := nsutil.Retry(func() ([]netlink.Route, error) {
-		return h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: kernel.HostNet(ip), Table: datapath.MainTable},
+		return h.RouteListFiltered(familyOf(ip), &netlink.Route{Dst: kernel.HostNet(ip), Table: datapath.MainTable},
 			netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package cniplugin
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 
 	"github.com/vishvananda/netlink"
@@ -42,14 +43,14 @@ func (s *hostSide) checkHostVeth(a Attachment, bad *findings) netlink.Link {
 		bad.add("host veth %s is down", a.HostVeth)
 	}
 	routes, err := nsutil.Retry(func() ([]netlink.Route, error) {
-		return s.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: kernel.HostNet(a.IP), Table: datapath.MainTable},
+		return s.h.RouteListFiltered(familyOf(a.IP), &netlink.Route{Dst: kernel.HostNet(a.IP), Table: datapath.MainTable},
 			netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
 	})
 	ok := slices.ContainsFunc(routes, func(r netlink.Route) bool {
-		return r.LinkIndex == host.Attrs().Index && r.Scope == netlink.SCOPE_LINK && r.Gw == nil
+		return r.LinkIndex == host.Attrs().Index && (r.Scope == netlink.SCOPE_LINK || a.IP.Is6()) && r.Gw == nil
 	})
 	if err != nil || !ok {
-		bad.add("host route %v/32 dev %s scope link is missing", a.IP, a.HostVeth)
+		bad.add("host route %v/%d dev %s scope link is missing", a.IP, hostPrefixLen(a.IP), a.HostVeth)
 	}
 	return host
 }
@@ -96,25 +97,24 @@ func checkPodSide(a Attachment, mtu int, host netlink.Link, bad *findings) {
 	if mtu > 0 && l.Attrs().MTU != mtu {
 		bad.add("interface %s has MTU %d, want %d", a.IfName, l.Attrs().MTU, mtu)
 	}
-	addrs, _ := nsutil.Retry(func() ([]netlink.Addr, error) { return pod.AddrList(l, netlink.FAMILY_V4) })
+	addrs, _ := nsutil.Retry(func() ([]netlink.Addr, error) { return pod.AddrList(l, familyOf(a.IP)) })
 	if !hasAddr(addrs, kernel.HostNet(a.IP)) {
-		bad.add("address %v/32 is missing from %s", a.IP, a.IfName)
+		bad.add("address %v/%d is missing from %s", a.IP, hostPrefixLen(a.IP), a.IfName)
 	}
-	checkPodRoutes(pod, l, a.IfName, bad)
-	checkPodNeighbour(pod, l, a.IfName, host, bad)
+	checkPodRoutes(pod, l, a.IfName, gatewayOf(a.IP), bad)
+	checkPodNeighbour(pod, l, a.IfName, host, gatewayOf(a.IP), bad)
 }
 
 // checkPodRoutes verifies `169.254.1.1 scope link` and `default via
 // 169.254.1.1` on the pod's interface.
-func checkPodRoutes(pod *netlink.Handle, l netlink.Link, ifName string, bad *findings) {
-	gw := datapath.GatewayIP
-	routes, _ := nsutil.Retry(func() ([]netlink.Route, error) { return pod.RouteList(l, netlink.FAMILY_V4) })
+func checkPodRoutes(pod *netlink.Handle, l netlink.Link, ifName string, gw netip.Addr, bad *findings) {
+	routes, _ := nsutil.Retry(func() ([]netlink.Route, error) { return pod.RouteList(l, familyOf(gw)) })
 	gwRoute, defRoute := false, false
 	for _, r := range routes {
-		if r.Dst != nil && r.Dst.String() == kernel.HostNet(gw).String() && r.Scope == netlink.SCOPE_LINK {
+		if r.Dst != nil && r.Dst.String() == kernel.HostNet(gw).String() && (r.Scope == netlink.SCOPE_LINK || gw.Is6()) {
 			gwRoute = true
 		}
-		if (r.Dst == nil || r.Dst.String() == "0.0.0.0/0") && r.Gw != nil && r.Gw.Equal(gw.AsSlice()) {
+		if (r.Dst == nil || r.Dst.String() == "0.0.0.0/0" || r.Dst.String() == "::/0") && r.Gw != nil && r.Gw.Equal(gw.AsSlice()) {
 			defRoute = true
 		}
 	}
@@ -127,9 +127,8 @@ func checkPodRoutes(pod *netlink.Handle, l netlink.Link, ifName string, bad *fin
 }
 
 // checkPodNeighbour verifies the permanent entry gateway → host veth MAC.
-func checkPodNeighbour(pod *netlink.Handle, l netlink.Link, ifName string, host netlink.Link, bad *findings) {
-	gw := datapath.GatewayIP
-	neighs, _ := nsutil.Retry(func() ([]netlink.Neigh, error) { return pod.NeighList(l.Attrs().Index, netlink.FAMILY_V4) })
+func checkPodNeighbour(pod *netlink.Handle, l netlink.Link, ifName string, host netlink.Link, gw netip.Addr, bad *findings) {
+	neighs, _ := nsutil.Retry(func() ([]netlink.Neigh, error) { return pod.NeighList(l.Attrs().Index, familyOf(gw)) })
 	for _, n := range neighs {
 		if n.IP.Equal(gw.AsSlice()) && n.State&netlink.NUD_PERMANENT != 0 &&
 			(host == nil || n.HardwareAddr.String() == host.Attrs().HardwareAddr.String()) {

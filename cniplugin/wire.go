@@ -164,6 +164,9 @@ func (s *hostSide) setupHostVeth(a *Attachment) (netlink.Link, error) {
 // link-local gateway and the permanent neighbour entry gateway → hostMAC;
 // a.PodMAC is filled in.
 func setupPodSide(pod *netlink.Handle, a *Attachment, hostMAC net.HardwareAddr) error {
+	if familyOf(a.IP) == netlink.FAMILY_V6 {
+		return setupPodSideV6(pod, a, hostMAC)
+	}
 	podLink, err := pod.LinkByName(a.IfName)
 	if err != nil {
 		return fmt.Errorf("pod %s: %w", a.IfName, err)

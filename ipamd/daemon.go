@@ -79,6 +79,10 @@ type Status struct {
 	AssignedIPs int
 	WarmIPs     int
 	Prefixes    int
+	// IPv6Prefix is the primary ENI's /80 in IPv6 mode (then Prefixes,
+	// which counts /28s, is 0, and TotalIPs equals AssignedIPs: there is
+	// no warm pool).
+	IPv6Prefix netip.Prefix
 }
 
 // ec2API is the EC2 surface the daemon uses (awsapi.EC2 implements it).
@@ -98,6 +102,8 @@ type ec2API interface {
 	AssignPrefixes(ctx context.Context, eniID string, n int) ([]netip.Prefix, error)
 	Unassign(ctx context.Context, eniID string, ips []netip.Addr, prefixes []netip.Prefix) error
 	CreateTags(ctx context.Context, id string, tags map[string]string) error
+	IPv6Prefixes(ctx context.Context, eniID string) ([]netip.Prefix, error)
+	AssignIPv6Prefix(ctx context.Context, eniID string) ([]netip.Prefix, error)
 }
 
 // imdsAPI is the IMDS surface the daemon uses (awsapi.IMDS implements it).
@@ -119,6 +125,7 @@ type Daemon struct {
 	ec2     ec2API
 	imds    imdsAPI
 	store   *datastore.Store
+	v6      *datastore.V6Pool // IPv6 mode only; then store stays empty
 	metrics *metrics
 	params  pool.Params
 
@@ -219,8 +226,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) 
 	}
 	// As upstream's nodeInit (handlePreScaling) then _main: the pool is
 	// filled before the socket is served.
-	if err := d.pm.preScale(ctx); err != nil {
-		return nil, err
+	if d.v6 == nil {
+		if err := d.pm.preScale(ctx); err != nil {
+			return nil, err
+		}
 	}
 	d.pm.updateGauges()
 	nodeInit := d.clock.Now().Sub(initStart)
@@ -268,6 +277,9 @@ func (d *Daemon) Close() error {
 
 // Status returns the pool as it stands.
 func (d *Daemon) Status() Status {
+	if d.v6 != nil {
+		return d.statusV6()
+	}
 	st := d.store.Stats(d.clock.Now())
 	return Status{
 		InstanceID: d.identity.InstanceID, InstanceType: d.identity.InstanceType,
@@ -283,7 +295,12 @@ func (d *Daemon) Exited() <-chan error { return d.exited }
 
 // Assignments returns the addresses assigned to pods, with the ENI and
 // device each is on, ordered by address.
-func (d *Daemon) Assignments() []datastore.Assignment { return d.store.Assignments() }
+func (d *Daemon) Assignments() []datastore.Assignment {
+	if d.v6 != nil {
+		return d.v6.Assignments()
+	}
+	return d.store.Assignments()
+}
 
 // IntrospectionAddr is the bound introspection address ("" when off).
 func (d *Daemon) IntrospectionAddr() string { return d.introAddr }

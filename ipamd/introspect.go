@@ -105,6 +105,9 @@ func (d *Daemon) writeJSON(w http.ResponseWriter, v any) {
 // eniInfos is the datastore as upstream's eniV1RequestHandler shows it:
 // container ids and interface names blanked.
 func (d *Daemon) eniInfos() eniInfosJSON {
+	if d.v6 != nil {
+		return d.eniInfosV6()
+	}
 	now := d.clock.Now()
 	st := d.store.Stats(now)
 	byIP := map[netip.Addr]addressJSON{}

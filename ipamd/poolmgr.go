@@ -61,18 +61,23 @@ func (m *poolManager) run() {
 			return
 		case <-m.poolTick.C():
 			m.waiting.Store(false)
+			if m.v6 != nil {
+				continue // IPv6 mode: no warm pool, nothing to reconcile
+			}
 			m.updatePool(m.ctx)
 			m.reconcile(m.ctx)
 		case <-m.leakTimer.C():
 			m.waiting.Store(false)
-			if !m.cfg.DisableLeakedENICleanup {
+			if !m.cfg.DisableLeakedENICleanup && m.v6 == nil { // upstream: no leak cleanup in IPv6 mode
 				m.cleanLeakedENIs(m.ctx)
 			}
 			m.leakScans++
 			m.leakTimer.Reset(m.nextLeakScan(m.leakScans))
 		case <-m.cidrTick.C():
 			m.waiting.Store(false)
-			m.refreshVPCCIDRs(m.ctx)
+			if m.v6 == nil {
+				m.refreshVPCCIDRs(m.ctx)
+			}
 		}
 	}
 }

@@ -51,6 +51,9 @@ func (b *backend) AddNetwork(ctx context.Context, in *rpc.AddNetworkRequest) (*r
 	}
 	k := datastore.Key{NetworkName: in.NetworkName, ContainerID: in.ContainerID, IfName: in.IfName}
 	pod := datastore.Pod{Name: in.K8S_POD_NAME, Namespace: in.K8S_POD_NAMESPACE, Netns: in.Netns}
+	if d.v6 != nil {
+		return b.addNetworkV6(ctx, k, pod)
+	}
 	a, err := d.store.Assign(k, pod, d.clock.Now())
 	if err != nil {
 		// Upstream's lines: the datastore's, rpc_handler's per network
@@ -129,6 +132,9 @@ func (b *backend) DelNetwork(ctx context.Context, in *rpc.DelNetworkRequest) (*r
 		return nil, err
 	}
 	k := datastore.Key{NetworkName: in.NetworkName, ContainerID: in.ContainerID, IfName: in.IfName}
+	if d.v6 != nil {
+		return b.delNetworkV6(k, in.Reason)
+	}
 	a, err := d.store.Release(k, d.clock.Now())
 	if errors.Is(err, datastore.ErrUnknownPod) {
 		err = datastore.ErrUnknownPod // upstream's text, without our key

@@ -42,6 +42,11 @@ func (d *Daemon) init(ctx context.Context) error {
 		return err
 	}
 	d.limits = lim
+	if d.cfg.EnableIPv6 {
+		if err := d.checkIPv6Instance(id.InstanceType, lim.SupportsPrefixes()); err != nil {
+			return err
+		}
+	}
 	if d.cfg.EnablePrefixDelegation && !lim.SupportsPrefixes() {
 		// Upstream's isConfigValid (IPv4): a warning, then secondary-IP mode.
 		d.log.Warn(fmt.Sprintf("Prefix delegation is not supported on non-nitro instance %s hence falling back to default (secondary IP) mode", id.InstanceType))
@@ -79,6 +84,10 @@ func (d *Daemon) init(ctx context.Context) error {
 	cp := datastore.File{Path: d.opts.CheckpointPath}
 	if err := checkCheckpoint(cp); err != nil {
 		return err
+	}
+	if d.cfg.EnableIPv6 {
+		d.store = datastore.New(datastore.Options{Cooldown: d.cfg.IPCooldown})
+		return d.initIPv6(ctx, cp)
 	}
 	d.store = datastore.New(datastore.Options{Cooldown: d.cfg.IPCooldown, Checkpoint: cp})
 	if err := d.pm.restore(ctx, cp); err != nil {

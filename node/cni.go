@@ -111,7 +111,12 @@ func (n *Node) cniAdd(ctx context.Context, p *pod, cid string) (netip.Addr, erro
 			return a.Unmap(), nil
 		}
 	}
-	return netip.Addr{}, errors.New("CNI result has no IPv4 address")
+	for _, ipc := range r.IPs { // an IPv6 pod (IPv6 mode)
+		if a, ok := netip.AddrFromSlice(ipc.Address.IP); ok {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, errors.New("CNI result has no IP address")
 }
 
 func (n *Node) cniDel(ctx context.Context, p *pod, cid string) error {

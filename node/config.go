@@ -47,6 +47,9 @@ const (
 type VPCSpec struct {
 	CIDR           string
 	SecondaryCIDRs []string
+	// IPv6: an Amazon-provided /56, a /64 per subnet, and the fabric
+	// routing IPv6 (each node's /80 to its ENI).
+	IPv6 bool
 }
 
 // SubnetSpec describes one subnet; ID is a readable name such as "subnet-a".

@@ -28,6 +28,11 @@ type fabric struct {
 	path string
 	mu   sync.Mutex // serialises route changes across nodes
 	h    *netlink.Handle
+	ipv6 bool // the VPC routes IPv6 too (fabric_ipv6.go)
+	// noCheckV6 are the peers whose ENI has SourceDestCheck off, builtV6
+	// whether the IPv6 source check table exists (srccheck_ipv6.go).
+	noCheckV6 map[string]bool
+	builtV6   bool
 }
 
 func newFabric(path string) (*fabric, error) {
@@ -158,6 +163,9 @@ func (f *fabric) addENILink(backend string, node *netlink.Handle, nodeNS netns.N
 	if err := f.h.NeighSet(&netlink.Neigh{LinkIndex: peer.Attrs().Index, Family: unix.AF_INET, State: netlink.NUD_PERMANENT, IP: nh, HardwareAddr: mac}); err != nil {
 		return fmt.Errorf("next-hop neighbour on %s: %w", peerName, err)
 	}
+	if f.ipv6 {
+		return f.plugIPv6Peer(peer, mac)
+	}
 	return nil
 }
 
@@ -220,6 +228,11 @@ func (f *fabric) syncRoutes(peerName string, current func() (fakeec2.ENI, bool))
 		if err := f.setSourceCheck(peerName, e.SourceDestCheck); err != nil {
 			return err
 		}
+		if f.ipv6 {
+			if err := f.setSourceCheckV6(peerName, e.SourceDestCheck); err != nil {
+				return err
+			}
+		}
 	}
 	want := eniRoutes(e)
 	var errs []error
@@ -248,6 +261,9 @@ func (f *fabric) syncRoutes(peerName string, current func() (fakeec2.ENI, bool))
 		if err := f.h.RouteReplace(r); err != nil {
 			errs = append(errs, fmt.Errorf("node: route %s via %s: %w", p, peerName, err))
 		}
+	}
+	if f.ipv6 {
+		errs = append(errs, f.syncRoutesV6(peerName, idx, e))
 	}
 	return errors.Join(errs...)
 }

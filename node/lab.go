@@ -185,6 +185,12 @@ func (l *Lab) startFabric() error {
 	if err := l.fabric.setup(gws); err != nil {
 		return err
 	}
+	if l.cfg.VPC.IPv6 {
+		l.fabric.ipv6 = true
+		if err := l.fabric.setupIPv6(); err != nil {
+			return err
+		}
+	}
 	l.backend, err = l.chooseBackend()
 	if err != nil {
 		return err
@@ -202,6 +208,11 @@ func (l *Lab) createVPC() error {
 			return fmt.Errorf("node: create subnet %s (%s): %w", s.ID, s.CIDR, err)
 		}
 		l.subnets[s.ID] = s
+	}
+	if l.cfg.VPC.IPv6 {
+		if err := l.createIPv6Blocks(vpc.ID); err != nil {
+			return err
+		}
 	}
 	for _, r := range l.cfg.Reservations {
 		if err := l.ec2.CreateSubnetCIDRReservation(r.Subnet, r.CIDR, r.Type); err != nil {

@@ -89,6 +89,7 @@ type Status struct {
 	AssignedIPs  int
 	WarmIPs      int
 	Prefixes     int
+	IPv6Prefixes int // the primary ENI's /80 in IPv6 mode: 0 or 1
 	ReadyPods    int
 	PendingPods  int
 	RejectedPods int
@@ -320,6 +321,9 @@ func (n *Node) plugPrimary(inst fakeec2.Instance) error {
 	if err := n.h.RouteReplace(&netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: net.IP(gw.AsSlice())}); err != nil {
 		return fmt.Errorf("node: %s: default via %s: %w", n.name, gw, err)
 	}
+	if n.lab.cfg.VPC.IPv6 {
+		return n.setupIPv6(eth0)
+	}
 	return nil
 }
 
@@ -354,6 +358,9 @@ func (n *Node) Status() Status {
 		AssignedIPs: st.AssignedIPs,
 		WarmIPs:     st.WarmIPs,
 		Prefixes:    st.Prefixes,
+	}
+	if st.IPv6Prefix.IsValid() {
+		out.IPv6Prefixes = 1
 	}
 	aws := n.IPAMDStatus()
 	out.IPAMD, out.IPAMDRestarts = aws.State, aws.Restarts

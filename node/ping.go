@@ -60,7 +60,7 @@ func PingFrom(ctx context.Context, nsPath string, dst netip.Addr) error {
 	var conn net.PacketConn
 	err := nsutil.Do(nsPath, func() error {
 		var err error
-		conn, err = net.ListenPacket("ip4:icmp", "0.0.0.0")
+		conn, err = net.ListenPacket(icmpNetwork(dst))
 		return err
 	})
 	if err != nil {
@@ -74,7 +74,7 @@ func PingFrom(ctx context.Context, nsPath string, dst netip.Addr) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if _, err := conn.WriteTo(echoRequest(id, uint16(seq)), to); err != nil {
+		if _, err := conn.WriteTo(echoRequestFor(dst, id, uint16(seq)), to); err != nil {
 			return fmt.Errorf("send echo: %w", err)
 		}
 		deadline := time.Now().Add(PingTimeout)
@@ -95,7 +95,7 @@ func PingFrom(ctx context.Context, nsPath string, dst netip.Addr) error {
 			if !ok || !a.IP.Equal(to.IP) {
 				continue
 			}
-			if isEchoReply(buf[:nr], id) {
+			if isEchoReplyFor(dst, buf[:nr], id) {
 				return nil
 			}
 		}

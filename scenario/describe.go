@@ -95,6 +95,7 @@ var figureWords = map[string][2]string{
 	"readyPods": {"pod ready", "pods ready"}, "pendingPods": {"pod pending", "pods pending"},
 	"rejectedPods":  {"pod rejected", "pods rejected"},
 	"ipamdRestarts": {"aws-node restart", "aws-node restarts"},
+	"ipv6Prefixes":  {"IPv6 /80 prefix", "IPv6 /80 prefixes"},
 }
 
 // Words says what the expectation checks, in a sentence.

@@ -83,7 +83,7 @@ func (p *parser) envMap(n *yaml.Node, at string, env map[string]string) {
 			}
 			return "", false
 		})
-		if err != nil {
+		if err != nil && !config.OnlyIPFamily(err) { // a combination is judged below
 			p.add(vals[i], path, "%v", configProblems(err))
 			continue
 		}

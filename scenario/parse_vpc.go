@@ -12,11 +12,14 @@ import (
 )
 
 func (p *parser) vpc(n *yaml.Node) {
-	f := p.fields(n, "vpc", []string{"cidr", "secondaryCidrs", "subnets", "reservations"})
+	f := p.fields(n, "vpc", []string{"cidr", "secondaryCidrs", "subnets", "reservations", "ipv6"})
 	if f == nil {
 		return
 	}
 	v := &p.sc.VPC
+	if c := f["ipv6"]; c != nil {
+		v.IPv6, _ = p.flag(c, "vpc.ipv6")
+	}
 	if c := f["cidr"]; c != nil {
 		if pfx, ok := p.prefix(c, "vpc.cidr"); ok {
 			if pfx.Bits() < 16 || pfx.Bits() > 28 {

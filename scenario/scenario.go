@@ -55,8 +55,11 @@ type Scenario struct {
 type VPC struct {
 	CIDR           netip.Prefix
 	SecondaryCIDRs []netip.Prefix
-	Subnets        []Subnet
-	Reservations   []Reservation
+	// IPv6: an Amazon-provided /56 and a /64 per subnet, routed by the
+	// fabric (EKS IPv6 clusters; ipamd.env then sets ENABLE_IPv6).
+	IPv6         bool
+	Subnets      []Subnet
+	Reservations []Reservation
 }
 
 // Subnet is one subnet of the VPC.
@@ -273,4 +276,4 @@ type Expect struct {
 }
 
 // NodeKeys are the per-node expect keys, in the order they are shown.
-var NodeKeys = []string{"enis", "totalIPs", "assignedIPs", "warmIPs", "prefixes", "readyPods", "pendingPods", "rejectedPods", "maxPods", "ipamdRestarts"}
+var NodeKeys = []string{"enis", "totalIPs", "assignedIPs", "warmIPs", "prefixes", "readyPods", "pendingPods", "rejectedPods", "maxPods", "ipamdRestarts", "ipv6Prefixes"}

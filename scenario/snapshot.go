@@ -39,6 +39,8 @@ type NodeState struct {
 	Name, InstanceID, InstanceType                          string
 	MaxPods, ENIs, TotalIPs, AssignedIPs, WarmIPs, Prefixes int
 	ReadyPods, PendingPods, RejectedPods                    int
+	// IPv6Prefixes counts the /80s ipamd hands pod addresses from (IPv6 mode).
+	IPv6Prefixes int
 	// IPAMD is the aws-node container's state (IPAMDRunning,
 	// IPAMDCrashLoopBackOff; "" when the node runs none), IPAMDRestarts
 	// its restart count and IPAMDError the error of its last exit.
@@ -80,6 +82,8 @@ func (n NodeState) Figure(key string) int {
 		return n.WarmIPs
 	case "prefixes":
 		return n.Prefixes
+	case "ipv6Prefixes":
+		return n.IPv6Prefixes
 	case "readyPods":
 		return n.ReadyPods
 	case "pendingPods":

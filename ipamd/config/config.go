@@ -78,7 +78,11 @@ type Config struct {
 	WarmPrefixTarget int
 	MaxENI           int // < 1 (0, -1) = no cap beyond the instance type's, as upstream
 
-	EnablePrefixDelegation  bool
+	EnablePrefixDelegation bool
+	// EnableIPv6 is ENABLE_IPv6; DisableIPv4 is ENABLE_IPv4=false (the
+	// manifest's default is true, so the zero Config is IPv4 mode).
+	EnableIPv6              bool
+	DisableIPv4             bool
 	CustomNetworking        bool
 	EnableSubnetDiscovery   bool
 	DisableLeakedENICleanup bool
@@ -217,6 +221,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	r.fallbackInt(EnvMaxENI, &c.MaxENI, 1, "the instance type's limit")
 	r.fallbackBool(EnvEnablePrefixDelegation, &c.EnablePrefixDelegation, boolUtils)
 	r.fallbackBool(EnvCustomNetwork, &c.CustomNetworking, boolIPAMD)
+	r.readFamily(&c)
 	r.fallbackBool(EnvEnableSubnetDiscovery, &c.EnableSubnetDiscovery, boolIPAMD)
 	r.fallbackBool(EnvDisableLeakedENI, &c.DisableLeakedENICleanup, boolUtils)
 	r.fallbackBool(EnvExternalSNAT, &c.ExternalSNAT, boolNetworkUtils)
@@ -334,6 +339,9 @@ func (c Config) Validate() error {
 	default:
 		bad("%s=%q: must be %s, %s or %s", EnvRandomizeSNAT, c.RandomizeSNAT, SNATRandomPRNG, SNATRandomHash, SNATSequential)
 	}
+	if err := c.validateFamily(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.LogLevel != "" {
 		if _, err := parseLevel(c.LogLevel); err != nil {
 			bad("%s=%q: %v", EnvLogLevel, c.LogLevel, err)
@@ -369,6 +377,8 @@ func (c Config) IPAMDEnv() map[string]string {
 		EnvWarmPrefixTarget:       strconv.Itoa(c.WarmPrefixTarget),
 		EnvEnablePrefixDelegation: strconv.FormatBool(c.EnablePrefixDelegation),
 		EnvMaxENI:                 strconv.Itoa(c.MaxENI),
+		EnvEnableIPv4:             strconv.FormatBool(!c.DisableIPv4),
+		EnvEnableIPv6:             strconv.FormatBool(c.EnableIPv6),
 		EnvCustomNetwork:          strconv.FormatBool(c.CustomNetworking),
 		EnvENIConfigLabelDef:      c.ENIConfigLabelDef,
 		EnvEnableSubnetDiscovery:  strconv.FormatBool(c.EnableSubnetDiscovery),

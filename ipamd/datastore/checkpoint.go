@@ -51,7 +51,8 @@ type Metadata struct {
 // CoolingEntry is an address released at ReleasedAt (unix nanoseconds of
 // lab time), so the cooldown survives a restart.
 type CoolingEntry struct {
-	IPv4       string `json:"ipv4"`
+	IPv4       string `json:"ipv4,omitempty"`
+	IPv6       string `json:"ipv6,omitempty"` // IPv6 mode
 	ReleasedAt int64  `json:"releasedAt"`
 }
 
@@ -137,14 +138,29 @@ func Decode(b []byte) (Checkpoint, error) {
 		if e == nil {
 			return Checkpoint{}, fmt.Errorf("%w: allocation %d is null", ErrCorruptCheckpoint, i)
 		}
-		if _, err := netip.ParseAddr(e.IPv4); err != nil {
-			return Checkpoint{}, fmt.Errorf("%w: allocation %d: ipv4 %q", ErrCorruptCheckpoint, i, e.IPv4)
+		if err := checkEntryAddr(e); err != nil {
+			return Checkpoint{}, fmt.Errorf("%w: allocation %d: %w", ErrCorruptCheckpoint, i, err)
 		}
 		if e.ContainerID == "" {
 			return Checkpoint{}, fmt.Errorf("%w: allocation %d: empty containerID", ErrCorruptCheckpoint, i)
 		}
 	}
 	return cp, nil
+}
+
+// checkEntryAddr accepts an entry with an IPv4 address (IPv4 mode) or,
+// without one, an IPv6 address (IPv6 mode), as upstream writes them.
+func checkEntryAddr(e *CheckpointEntry) error {
+	if e.IPv4 == "" && e.IPv6 != "" {
+		if ip, err := netip.ParseAddr(e.IPv6); err != nil || !ip.Is6() {
+			return fmt.Errorf("ipv6 %q", e.IPv6)
+		}
+		return nil
+	}
+	if _, err := netip.ParseAddr(e.IPv4); err != nil {
+		return fmt.Errorf("ipv4 %q", e.IPv4)
+	}
+	return nil
 }
 
 // Memory is an in-memory Checkpointer for tests and benchmarks.

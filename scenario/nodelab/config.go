@@ -42,7 +42,7 @@ func LabConfig(sc *scenario.Scenario, prefix string, ic *chaos.Controller, logge
 		Prefix:      prefix,
 		Seed:        sc.Seed,
 		TimeScale:   sc.TimeScale,
-		VPC:         node.VPCSpec{CIDR: sc.VPC.CIDR.String()},
+		VPC:         node.VPCSpec{CIDR: sc.VPC.CIDR.String(), IPv6: sc.VPC.IPv6},
 		IMDSLag:     sc.EC2.IMDSLag,
 		DescribeLag: sc.EC2.DescribeLag,
 		IPAMDEnv:    map[string]string{},

@@ -205,7 +205,7 @@ func (l *scenarioLab) Snapshot() scenario.Snapshot {
 		s.Nodes = append(s.Nodes, scenario.NodeState{
 			Name: nd.Name(), InstanceID: nd.InstanceID(), InstanceType: nd.InstanceType(),
 			MaxPods: st.MaxPods, ENIs: st.ENIs, TotalIPs: st.TotalIPs, AssignedIPs: st.AssignedIPs,
-			WarmIPs: st.WarmIPs, Prefixes: st.Prefixes,
+			WarmIPs: st.WarmIPs, Prefixes: st.Prefixes, IPv6Prefixes: st.IPv6Prefixes,
 			ReadyPods: st.ReadyPods, PendingPods: st.PendingPods, RejectedPods: st.RejectedPods,
 		})
 		fillIPAMD(&s.Nodes[len(s.Nodes)-1], nd.IPAMDStatus())

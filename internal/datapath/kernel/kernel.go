@@ -38,6 +38,7 @@ func HostRoute(ip netip.Addr, linkIndex, table int) *netlink.Route {
 func ToPodRule(ip netip.Addr) *netlink.Rule {
 	r := newRule(datapath.ToPodRulePriority, datapath.MainTable)
 	r.Dst = HostNet(ip)
+	r.Family = familyOf(ip)
 	return r
 }
 
@@ -47,6 +48,7 @@ func ToPodRule(ip netip.Addr) *netlink.Rule {
 func FromPodRule(ip netip.Addr, table int) *netlink.Rule {
 	r := newRule(datapath.FromPodRulePriority, table)
 	r.Src = HostNet(ip)
+	r.Family = familyOf(ip)
 	return r
 }
 
@@ -80,7 +82,7 @@ func newRule(priority, table int) *netlink.Rule {
 // RuleExists reports whether a rule equal to want (SameRule) is installed in
 // h's namespace.
 func RuleExists(h *netlink.Handle, want *netlink.Rule) (bool, error) {
-	rules, err := nsutil.Retry(func() ([]netlink.Rule, error) { return h.RuleList(netlink.FAMILY_V4) })
+	rules, err := nsutil.Retry(func() ([]netlink.Rule, error) { return h.RuleList(want.Family) })
 	if err != nil {
 		return false, err
 	}
@@ -125,4 +127,12 @@ func netString(n *net.IPNet) string {
 		return ""
 	}
 	return n.String()
+}
+
+// familyOf is the netlink family of a pod address (IPv6 pods in IPv6 mode).
+func familyOf(ip netip.Addr) int {
+	if ip.Is6() && !ip.Is4In6() {
+		return netlink.FAMILY_V6
+	}
+	return netlink.FAMILY_V4
 }

@@ -1,0 +1,70 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/vishvananda/netlink"
+
+	"github.com/enilab/enilab/internal/datapath/kernel"
+	"github.com/enilab/enilab/internal/nsutil"
+	"github.com/enilab/enilab/node"
+)
+
+var _ = Describe("IPv6 mode", Label("ipv6", "fabric"), func() {
+	It("gives pods /128s of the node's /80 past the IPv4 max pods, routes them across nodes, and CHECK names a deleted host route", func() {
+		lab := newLab(node.LabConfig{
+			VPC:      node.VPCSpec{IPv6: true},
+			IPAMDEnv: map[string]string{"ENABLE_IPv6": "true", "ENABLE_IPv4": "false", "ENABLE_PREFIX_DELEGATION": "true"},
+		})
+		needTraffic(lab)
+		nodes := addNodes(lab, 2, "m5.large")
+		n1, n2 := nodes[0], nodes[1]
+		addPods(n1, 40) // an m5.large's IPv4 max pods is 29
+		addPods(n2, 2)
+		Eventually(readyPods(n1)).Should(Equal(40))
+		Eventually(readyPods(n2)).Should(Equal(2))
+		Expect(n1.Status().ENIs).To(Equal(1), "IPv6 mode attaches no ENI")
+
+		for _, n := range nodes {
+			inst, ok := lab.EC2().Instance(n.InstanceID())
+			Expect(ok).To(BeTrue())
+			Expect(inst.ENIs).To(HaveLen(1))
+			Expect(inst.ENIs[0].IPv6Prefixes).To(HaveLen(1), "one /80 on the primary ENI")
+			p80 := inst.ENIs[0].IPv6Prefixes[0]
+			Expect(p80.Bits()).To(Equal(80))
+			for _, p := range n.Pods() {
+				Expect(p80.Contains(p.IP)).To(BeTrue(), "%s (%s) inside %s", p.Name, p.IP, p80)
+			}
+		}
+
+		Expect(ping(lab, "node-1/pod-1", "node-2/pod-1")).To(Succeed(), "across nodes over IPv6")
+		Expect(ping(lab, "node-2/pod-2", "node-1/pod-40")).To(Succeed(), "across nodes, back")
+		Expect(ping(lab, "node-1/pod-1", "node-1/pod-2")).To(Succeed(), "same node")
+
+		victim, ok := n2.Pod("node-2/pod-1")
+		Expect(ok).To(BeTrue())
+		Expect(n2.CheckPod(context.Background(), victim.Name)).To(Succeed())
+		deleteHostRoute(n2, victim)
+		err := ping(lab, "node-1/pod-1", victim.Name)
+		Expect(errors.Is(err, node.ErrNoReply)).To(BeTrue(), "without its /128 host route the pod is unreachable: %v", err)
+		err = n2.CheckPod(context.Background(), victim.Name)
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring("host route " + victim.IP.String() + "/128"))
+	})
+})
+
+// deleteHostRoute removes the pod's /128 route in the node namespace, as a
+// stray `ip -6 route del` would.
+func deleteHostRoute(n *node.Node, p node.PodStatus) {
+	GinkgoHelper()
+	h, err := nsutil.Handle(n.NetNS())
+	Expect(err).NotTo(HaveOccurred())
+	defer h.Close()
+	routes, err := h.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Dst: kernel.HostNet(p.IP)}, netlink.RT_FILTER_DST)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(routes).To(HaveLen(1))
+	Expect(h.RouteDel(&routes[0])).To(Succeed())
+}
