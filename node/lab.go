@@ -61,6 +61,10 @@ type Lab struct {
 	// cp is the control plane's deployments and unscheduled pods
 	// (deploy.go).
 	cp controlPlane
+
+	// rc is the VPC resource controller's part (resourcecontroller.go),
+	// made on first use.
+	rc *resourceCtl
 }
 
 // NewLab creates fakeec2 with the VPC, subnets and reservations, the VPC
