@@ -17,6 +17,7 @@ import (
 	"github.com/enilab/enilab/fakeec2"
 	"github.com/enilab/enilab/internal/awshttp"
 	"github.com/enilab/enilab/internal/ec2limits"
+	"github.com/enilab/enilab/ipamd/config"
 )
 
 // The VPC resource controller's part of security groups for pods, played
@@ -54,7 +55,7 @@ func (p PodENI) Annotation() string {
 }
 
 // EnvEnablePodENI is ipamd's switch for security groups for pods.
-const EnvEnablePodENI = "ENABLE_POD_ENI"
+const EnvEnablePodENI = config.EnvEnablePodENI
 
 type resourceCtl struct {
 	l *Lab
@@ -276,4 +277,29 @@ func (n *Node) TrunkENI() string {
 		}
 	}
 	return ""
+}
+
+// nodeJoined attaches the trunk ENI of a node that runs with
+// ENABLE_POD_ENI=true on a trunk-compatible type, as the controller does
+// when ipamd labels the node vpc.amazonaws.com/has-trunk-attached=false;
+// a failure is logged and retried at the node's first branch pod.
+func (rc *resourceCtl) nodeJoined(ctx context.Context, n *Node) {
+	if !n.podENIEnabled() {
+		return
+	}
+	rc.op.Lock()
+	defer rc.op.Unlock()
+	if _, err := rc.ensureTrunk(ctx, n); err != nil {
+		n.log.Warn("no trunk ENI", "err", err)
+	}
+}
+
+// podENIAnnotation is the API server's answer to ipamd's GetPod: the
+// pod's vpc.amazonaws.com/pod-eni annotation, if it has one.
+func (n *Node) podENIAnnotation(_, name string) (string, bool, error) {
+	b, ok := n.lab.PodENI(n.name + "/" + name)
+	if !ok {
+		return "", false, nil
+	}
+	return b.Annotation(), true, nil
 }
