@@ -65,6 +65,8 @@ type Lab struct {
 	// rc is the VPC resource controller's part (resourcecontroller.go),
 	// made on first use.
 	rc *resourceCtl
+	// sg is the fabric's security group filter (secgroups_enforce.go).
+	sg sgEnforcer
 }
 
 // NewLab creates fakeec2 with the VPC, subnets and reservations, the VPC
@@ -296,6 +298,9 @@ func (l *Lab) dispatch(events <-chan fakeec2.Event) {
 		}
 		if l.egress != nil {
 			l.egress.resync()
+		}
+		if err := l.syncSecurityGroups(); err != nil {
+			l.log.Warn("security groups", "err", err)
 		}
 	}
 }

@@ -196,6 +196,9 @@ func (rc *resourceCtl) branchFor(ctx context.Context, n *Node, p *pod) (_ PodENI
 	rc.branches[p.name] = b
 	rc.mu.Unlock()
 	n.log.Info("branch ENI associated", "pod", p.name, "eni", id, "vlan", vlan, "groups", groups)
+	if err := rc.l.syncSecurityGroups(); err != nil {
+		n.log.Warn("security groups", "err", err)
+	}
 	return b, true, nil
 }
 
@@ -234,6 +237,7 @@ func (rc *resourceCtl) release(ctx context.Context, podName string) error {
 	if _, err := rc.api.DeleteNetworkInterface(ctx, &ec2api.DeleteNetworkInterfaceInput{NetworkInterfaceId: aws.String(b.ENIID)}); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, rc.l.syncSecurityGroups())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("node: pod %s: release branch ENI %s: %w", podName, b.ENIID, err)
 	}
