@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/smithy-go"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	ec2api "github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -176,7 +177,7 @@ func (rc *resourceCtl) branchFor(ctx context.Context, n *Node, p *pod) (_ PodENI
 		Groups:        groups,
 	})
 	if err != nil {
-		return PodENI{}, true, fmt.Errorf("create branch ENI for pod %s: %w", p.k8sName, err)
+		return PodENI{}, true, fmt.Errorf("create branch ENI for pod %s: %w", p.k8sName, apiError(err))
 	}
 	ni := out.NetworkInterface
 	id := aws.ToString(ni.NetworkInterfaceId)
@@ -186,7 +187,7 @@ func (rc *resourceCtl) branchFor(ctx context.Context, n *Node, p *pod) (_ PodENI
 	})
 	if err != nil {
 		_, _ = rc.api.DeleteNetworkInterface(ctx, &ec2api.DeleteNetworkInterfaceInput{NetworkInterfaceId: aws.String(id)})
-		return PodENI{}, true, fmt.Errorf("associate branch ENI %s with trunk %s: %w", id, trunk, err)
+		return PodENI{}, true, fmt.Errorf("associate branch ENI %s with trunk %s: %w", id, trunk, apiError(err))
 	}
 	b = PodENI{
 		ENIID: id, IfAddress: aws.ToString(ni.MacAddress), PrivateIP: aws.ToString(ni.PrivateIpAddress),
@@ -306,4 +307,30 @@ func (n *Node) podENIAnnotation(_, name string) (string, bool, error) {
 		return "", false, nil
 	}
 	return b.Annotation(), true, nil
+}
+
+// BranchENIs counts the branch ENIs associated with the node's trunk,
+// leaked ones (a pod deleted with grace period 0) included.
+func (n *Node) BranchENIs() int {
+	trunk := n.TrunkENI()
+	if trunk == "" {
+		return 0
+	}
+	c := 0
+	for _, a := range n.lab.ec2.TrunkAssociations() {
+		if a.TrunkENI == trunk {
+			c++
+		}
+	}
+	return c
+}
+
+// apiError shortens an SDK error to EC2's code and message, as the
+// controller's events show them.
+func apiError(err error) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return fmt.Errorf("%s: %s", ae.ErrorCode(), ae.ErrorMessage())
+	}
+	return err
 }

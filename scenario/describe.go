@@ -95,6 +95,7 @@ var figureWords = map[string][2]string{
 	"readyPods": {"pod ready", "pods ready"}, "pendingPods": {"pod pending", "pods pending"},
 	"rejectedPods":  {"pod rejected", "pods rejected"},
 	"ipamdRestarts": {"aws-node restart", "aws-node restarts"},
+	"branchENIs":    {"branch ENI", "branch ENIs"},
 }
 
 // Words says what the expectation checks, in a sentence.

@@ -33,6 +33,10 @@ type Scenario struct {
 	IPAMDEnv    map[string]string
 	// ENIConfigs select pod subnets under custom networking.
 	ENIConfigs []ENIConfig
+	// SecurityGroups and SecurityGroupPolicies are security groups for
+	// pods (sgp.go).
+	SecurityGroups        []SecurityGroup
+	SecurityGroupPolicies []SecurityGroupPolicy
 	// Nodes is the expanded node list: a group with count N becomes
 	// <name>-1 … <name>-N.
 	Nodes []NodeSpec
@@ -263,4 +267,4 @@ type Expect struct {
 }
 
 // NodeKeys are the per-node expect keys, in the order they are shown.
-var NodeKeys = []string{"enis", "totalIPs", "assignedIPs", "warmIPs", "prefixes", "readyPods", "pendingPods", "rejectedPods", "maxPods", "ipamdRestarts"}
+var NodeKeys = []string{"enis", "totalIPs", "assignedIPs", "warmIPs", "prefixes", "readyPods", "pendingPods", "rejectedPods", "maxPods", "ipamdRestarts", "branchENIs"}
