@@ -15,6 +15,7 @@ var errNoSecurityGroups = errors.New("this lab cannot play security groups for p
 var sgProtocols = []string{"tcp", "udp", "icmp", "all"}
 
 func (p *parser) securityGroupList(n *yaml.Node) {
+	seen := map[string]bool{}
 	for i, e := range p.list(n, "securityGroups", "security groups") {
 		path := index("securityGroups", i)
 		f := p.fields(e, path, []string{"name", "ingress", "egress"})
@@ -26,10 +27,11 @@ func (p *parser) securityGroupList(n *yaml.Node) {
 		if v := f["name"]; v == nil {
 			p.add(e, join(path, "name"), "missing")
 			ok = false
-		} else if g.Name, ok = p.str(v, join(path, "name")); ok && slices.ContainsFunc(p.sc.SecurityGroups, func(o SecurityGroup) bool { return o.Name == g.Name }) {
+		} else if g.Name, ok = p.str(v, join(path, "name")); ok && seen[g.Name] {
 			p.add(v, join(path, "name"), "security group %q is defined twice", g.Name)
 			ok = false
 		}
+		seen[g.Name] = true
 		for _, dir := range []string{"ingress", "egress"} {
 			v := f[dir]
 			if v == nil {
