@@ -67,6 +67,8 @@ type Lab struct {
 	rc *resourceCtl
 	// sg is the fabric's security group filter (secgroups_enforce.go).
 	sg sgEnforcer
+	// hosts are the VPC's non-node machines (vpchost.go).
+	hosts vpcHosts
 }
 
 // NewLab creates fakeec2 with the VPC, subnets and reservations, the VPC
@@ -399,6 +401,7 @@ func (l *Lab) Close() error {
 			l.egress.stopEcho()
 		}
 		l.wg.Wait()
+		errs = append(errs, l.closeHosts())
 		if l.egress != nil {
 			errs = append(errs, l.egress.close())
 		}
