@@ -141,3 +141,50 @@ func (p *parser) securityGroupPolicies(n *yaml.Node) {
 		}
 	}
 }
+
+func (p *parser) isHost(name string) bool {
+	return slices.ContainsFunc(p.sc.Hosts, func(h Host) bool { return h.Name == name })
+}
+
+func (p *parser) hosts(n *yaml.Node) {
+	for i, e := range p.list(n, "hosts", "hosts") {
+		path := index("hosts", i)
+		f := p.fields(e, path, []string{"name", "subnet", "securityGroups", "port"})
+		if f == nil {
+			continue
+		}
+		h := Host{}
+		ok := true
+		if v := f["name"]; v == nil {
+			p.add(e, join(path, "name"), "missing")
+			ok = false
+		} else if h.Name, ok = p.str(v, join(path, "name")); ok && (h.Name == Internet || p.isHost(h.Name)) {
+			p.add(v, join(path, "name"), "host name %q is taken", h.Name)
+			ok = false
+		}
+		s, good := p.subnetField(f, e, path)
+		h.Subnet, ok = s.ID, ok && good
+		if v := f["port"]; v == nil {
+			p.add(e, join(path, "port"), "missing: the TCP port the host has open")
+			ok = false
+		} else {
+			var good bool
+			h.Port, good = p.count(v, join(path, "port"), 1)
+			if good && h.Port > 65535 {
+				p.add(v, join(path, "port"), "a port is at most 65535, got %d", h.Port)
+				good = false
+			}
+			ok = ok && good
+		}
+		if v := f["securityGroups"]; v != nil {
+			for j, x := range p.list(v, join(path, "securityGroups"), "security group names or ids") {
+				g, good := p.str(x, index(join(path, "securityGroups"), j))
+				ok = ok && good
+				h.SecurityGroups = append(h.SecurityGroups, g)
+			}
+		}
+		if ok {
+			p.sc.Hosts = append(p.sc.Hosts, h)
+		}
+	}
+}

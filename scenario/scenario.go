@@ -37,6 +37,8 @@ type Scenario struct {
 	// pods (sgp.go).
 	SecurityGroups        []SecurityGroup
 	SecurityGroupPolicies []SecurityGroupPolicy
+	// Hosts are the VPC's machines that are not nodes (sgp.go).
+	Hosts []Host
 	// Nodes is the expanded node list: a group with count N becomes
 	// <name>-1 … <name>-N.
 	Nodes []NodeSpec

@@ -31,22 +31,33 @@ type SecurityGroupPolicy struct {
 	SecurityGroups []string
 }
 
+// Host is one entry of `hosts:`: a machine in the VPC that is not a node
+// (a database), with an ENI of its own in Subnet, the groups named (names
+// of `securityGroups:` entries, or ids) and one TCP port open; a curl
+// step's `to:` names it.
+type Host struct {
+	Name           string
+	Subnet         string
+	SecurityGroups []string
+	Port           int
+}
+
 // SecurityGroupLab is a lab that plays the VPC resource controller and
 // enforces security groups in its fabric. Run asks a Lab for it when the
 // file has `securityGroups:` or `securityGroupPolicies:`.
 type SecurityGroupLab interface {
-	SetupSecurityGroups(ctx context.Context, groups []SecurityGroup, policies []SecurityGroupPolicy) error
+	SetupSecurityGroups(ctx context.Context, groups []SecurityGroup, policies []SecurityGroupPolicy, hosts []Host) error
 }
 
 // setupSecurityGroups hands the file's groups and policies to the lab
 // before any node starts.
 func (r *runner) setupSecurityGroups(ctx context.Context) error {
-	if len(r.sc.SecurityGroups) == 0 && len(r.sc.SecurityGroupPolicies) == 0 {
+	if len(r.sc.SecurityGroups) == 0 && len(r.sc.SecurityGroupPolicies) == 0 && len(r.sc.Hosts) == 0 {
 		return nil
 	}
 	l, ok := r.lab.(SecurityGroupLab)
 	if !ok {
 		return errNoSecurityGroups
 	}
-	return l.SetupSecurityGroups(ctx, r.sc.SecurityGroups, r.sc.SecurityGroupPolicies)
+	return l.SetupSecurityGroups(ctx, r.sc.SecurityGroups, r.sc.SecurityGroupPolicies, r.sc.Hosts)
 }

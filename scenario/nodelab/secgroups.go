@@ -15,7 +15,7 @@ var _ scenario.SecurityGroupLab = (*scenarioLab)(nil)
 // SetupSecurityGroups creates the file's groups with their rules, hands
 // the policies (group names turned into ids) to the lab's resource
 // controller and turns the fabric's security group filter on.
-func (l *scenarioLab) SetupSecurityGroups(ctx context.Context, groups []scenario.SecurityGroup, policies []scenario.SecurityGroupPolicy) error {
+func (l *scenarioLab) SetupSecurityGroups(ctx context.Context, groups []scenario.SecurityGroup, policies []scenario.SecurityGroupPolicy, hosts []scenario.Host) error {
 	ids := map[string]string{}
 	for _, g := range groups {
 		id, err := l.lab.CreateSecurityGroup(g.Name)
@@ -40,16 +40,24 @@ func (l *scenarioLab) SetupSecurityGroups(ctx context.Context, groups []scenario
 			}
 		}
 	}
-	var ps []node.SecurityGroupPolicy
-	for _, p := range policies {
-		np := node.SecurityGroupPolicy{Name: p.Name, PodSelector: p.PodSelector}
-		for _, g := range p.SecurityGroups {
+	groupIDs := func(names []string) []string {
+		var out []string
+		for _, g := range names {
 			if id, ok := ids[g]; ok {
 				g = id
 			}
-			np.SecurityGroups = append(np.SecurityGroups, g)
+			out = append(out, g)
 		}
-		ps = append(ps, np)
+		return out
+	}
+	var ps []node.SecurityGroupPolicy
+	for _, p := range policies {
+		ps = append(ps, node.SecurityGroupPolicy{Name: p.Name, PodSelector: p.PodSelector, SecurityGroups: groupIDs(p.SecurityGroups)})
+	}
+	for _, h := range hosts {
+		if _, err := l.lab.AddVPCHost(ctx, h.Name, h.Subnet, groupIDs(h.SecurityGroups), h.Port); err != nil {
+			return err
+		}
 	}
 	if err := l.lab.SetSecurityGroupPolicies(ps); err != nil {
 		return err
