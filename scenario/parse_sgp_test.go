@@ -50,3 +50,26 @@ securityGroupPolicies:
 		assert.True(t, strings.Contains(text, want), "want %q in:\n%s", want, text)
 	}
 }
+
+func TestParseHostsAndCurlToAHost(t *testing.T) {
+	sc := parseOK(t, sgpHead+`
+securityGroups: [{name: db}]
+hosts: [{name: db, subnet: subnet-a, securityGroups: [db], port: 5432}]
+steps:
+  - {pods: {node: node-1, add: 1}}
+  - {curl: {from: node-1/pod-1, to: db, expect: timeout}}
+`)
+	assert.Equal(t, []Host{{Name: "db", Subnet: "subnet-a", SecurityGroups: []string{"db"}, Port: 5432}}, sc.Hosts)
+	assert.Equal(t, "db", sc.Steps[1].Curl.To)
+	assert.False(t, sc.Steps[1].Curl.ExpectOK)
+
+	ps := problems(t, sgpHead+`
+hosts: [{name: internet, subnet: subnet-a, port: 70000}]
+steps:
+  - {curl: {from: node-1, to: dbx}}
+`)
+	text := ps.Error()
+	for _, want := range []string{`host name "internet" is taken`, "a port is at most 65535", `or a host of ` + "`hosts:`" + `, got "dbx"`} {
+		assert.True(t, strings.Contains(text, want), "want %q in:\n%s", want, text)
+	}
+}
