@@ -98,3 +98,26 @@ func TestSecurityGroupPolicyMissingGroup(t *testing.T) {
 	waitMessage(t, l, "y-1", "Insufficient vpc.amazonaws.com/pod-eni")
 	assert.Empty(t, m.TrunkENI())
 }
+
+// Branch capacity is the instance type's (m5.large: 9), apart from the IP
+// pool: one of ten selected pods waits with EC2's refusal, while its max pods
+// (29) would still hold it.
+func TestBranchENICapacityPerType(t *testing.T) {
+	l := fabricLab(t, "sgpc", 0, nil)
+	ctx := context.Background()
+	n, err := l.AddNode(ctx, Spec{Name: "a", InstanceType: "m5.large", MaxPods: 29, IPAMDEnv: map[string]string{EnvEnablePodENI: "true"}})
+	require.NoError(t, err)
+	require.NoError(t, l.SetSecurityGroupPolicies([]SecurityGroupPolicy{{Name: "all", SecurityGroups: []string{l.sgID}}}))
+	require.NoError(t, l.Deploy(ctx, Deployment{Name: "c", Replicas: 10}))
+	refused := func() (c int) {
+		for _, p := range n.Pods() {
+			if strings.Contains(p.Message, "maximum number of branch interfaces (9)") {
+				c++
+			}
+		}
+		return c
+	}
+	// Which pod is refused depends on which runner asks last.
+	require.Eventually(t, func() bool { return refused() == 1 && n.BranchENIs() == 9 }, 30*time.Second, 5*time.Millisecond)
+	assert.Len(t, l.BranchENIs(), 9, "the refused branch ENI is deleted again")
+}
