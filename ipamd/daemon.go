@@ -35,7 +35,10 @@ type Options struct {
 	NodeAnnotations   map[string]string // read for ENI_CONFIG_ANNOTATION_DEF
 	ENIConfigs        []config.ENIConfig
 	MaxPods           int // node's explicit maxPods; 0 = computed (DESIGN §3)
-	Logger            *slog.Logger
+	// PodENI reads a pod's vpc.amazonaws.com/pod-eni annotation
+	// (ENABLE_POD_ENI); nil = no pod has one.
+	PodENI PodENILookup
+	Logger *slog.Logger
 
 	// Listen opens the introspection and metrics listeners; nil =
 	// net.Listen. A lab passes one that listens inside the node's network
@@ -140,6 +143,11 @@ type Daemon struct {
 
 	// pm is the pool manager; its state is its loop goroutine's alone.
 	pm *poolManager
+
+	// trunkMAC is the trunk ENI's MAC once the pool manager saw it
+	// (podeni.go).
+	trunkMu  sync.Mutex
+	trunkMAC string
 
 	grpcServer *grpc.Server
 	grpcLis    net.Listener

@@ -97,7 +97,10 @@ func (m *poolManager) describeAttached(ctx context.Context) (map[string]awsapi.E
 	out := make(map[string]awsapi.ENI, len(enis))
 	for _, e := range enis {
 		out[e.ID] = e
-		if e.Tags[awsapi.TagNoManage] == "true" && e.DeviceIndex != 0 {
+		if e.IsTrunk() {
+			m.setTrunk(e)
+		}
+		if e.Tags[awsapi.TagNoManage] == "true" && e.DeviceIndex != 0 || e.IsTrunk() {
 			m.unmanaged[e.ID] = true
 		}
 	}

@@ -33,6 +33,12 @@ func (m *poolManager) restore(ctx context.Context, cp datastore.Checkpointer) er
 			m.unmanaged[e.ID] = true
 			continue
 		}
+		if e.IsTrunk() {
+			m.log.Info("Trunk ENI found; no pod IPs from it", "eni", e.ID)
+			m.setTrunk(e)
+			m.unmanaged[e.ID] = true
+			continue
+		}
 		if err := m.adoptENI(ctx, e, now); err != nil {
 			m.log.Error("restore: cannot set up ENI", "eni", e.ID, "err", err)
 			m.metrics.ipamdError("restoreSetupENI")

@@ -49,6 +49,9 @@ func (b *backend) AddNetwork(ctx context.Context, in *rpc.AddNetworkRequest) (*r
 		d.log.Error(fmt.Sprintf("Unable to generate IPAMKey from %+v", in))
 		return failure, nil
 	}
+	if reply, ok := d.addBranchNetwork(ctx, in); ok {
+		return reply, nil
+	}
 	k := datastore.Key{NetworkName: in.NetworkName, ContainerID: in.ContainerID, IfName: in.IfName}
 	pod := datastore.Pod{Name: in.K8S_POD_NAME, Namespace: in.K8S_POD_NAMESPACE, Netns: in.Netns}
 	if d.v6 != nil {

@@ -20,6 +20,8 @@ type Deployment struct {
 	Replicas     int
 	NodeSelector map[string]string
 	HostNetwork  bool
+	// Labels are its pods' labels (the pod template's).
+	Labels map[string]string
 }
 
 // controlPlane is the part of the API server, ReplicaSet controller and
@@ -161,7 +163,7 @@ func (l *Lab) scheduleLocked(ctx context.Context) error {
 			continue
 		}
 		i := slices.IndexFunc(view, func(v scheduler.Node) bool { return v.Name == target })
-		if err := nodes[i].StartPod(ctx, PodSpec{Name: up.name, Deployment: up.deployment, HostNetwork: dep.HostNetwork}); err != nil {
+		if err := nodes[i].StartPod(ctx, PodSpec{Name: up.name, Deployment: up.deployment, HostNetwork: dep.HostNetwork, Labels: dep.Labels}); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -270,6 +272,7 @@ func (l *Lab) Deployments() []Deployment {
 	for _, name := range slices.Sorted(maps.Keys(l.cp.deps)) {
 		d := l.cp.deps[name].Deployment
 		d.NodeSelector = maps.Clone(d.NodeSelector)
+		d.Labels = maps.Clone(d.Labels)
 		out = append(out, d)
 	}
 	return out

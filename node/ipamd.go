@@ -47,6 +47,7 @@ func (n *Node) startIPAMD(ctx context.Context) error {
 		ENIConfigs:        n.lab.cfg.ENIConfigs,
 		MaxPods:           n.spec.MaxPods,
 		Logger:            n.ipamdLogger(),
+		PodENI:            n.podENIAnnotation,
 	}
 	n.pluginSocket = n.ipamdOpts.SocketPath
 	if wrap := n.lab.cfg.PluginIPAMDSocket; wrap != nil {

@@ -61,6 +61,14 @@ type Lab struct {
 	// cp is the control plane's deployments and unscheduled pods
 	// (deploy.go).
 	cp controlPlane
+
+	// rc is the VPC resource controller's part (resourcecontroller.go),
+	// made on first use.
+	rc *resourceCtl
+	// sg is the fabric's security group filter (secgroups_enforce.go).
+	sg sgEnforcer
+	// hosts are the VPC's non-node machines (vpchost.go).
+	hosts vpcHosts
 }
 
 // NewLab creates fakeec2 with the VPC, subnets and reservations, the VPC
@@ -304,6 +312,9 @@ func (l *Lab) dispatch(events <-chan fakeec2.Event) {
 		if l.egress != nil {
 			l.egress.resync()
 		}
+		if err := l.syncSecurityGroups(); err != nil {
+			l.log.Warn("security groups", "err", err)
+		}
 	}
 }
 
@@ -401,6 +412,7 @@ func (l *Lab) Close() error {
 			l.egress.stopEcho()
 		}
 		l.wg.Wait()
+		errs = append(errs, l.closeHosts())
 		if l.egress != nil {
 			errs = append(errs, l.egress.close())
 		}

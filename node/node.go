@@ -225,7 +225,11 @@ func (n *Node) boot(ctx context.Context, inst fakeec2.Instance) error {
 		n.ipamdCfg = config.Default()
 		return nil
 	}
-	return n.startIPAMD(ctx)
+	if err := n.startIPAMD(ctx); err != nil {
+		return err
+	}
+	n.lab.resourceController().nodeJoined(ctx, n)
+	return nil
 }
 
 // discard removes a node that did not come up from the lab, the kernel and

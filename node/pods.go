@@ -72,6 +72,7 @@ type pod struct {
 	// address of their own; deployment is the owner's name, if any.
 	hostNetwork bool
 	deployment  string
+	labels      map[string]string
 
 	mu       sync.Mutex
 	phase    string
@@ -176,6 +177,7 @@ func (n *Node) admit(spec PodSpec) (*pod, error) {
 		phase:       PhasePending,
 		hostNetwork: spec.HostNetwork,
 		deployment:  spec.Deployment,
+		labels:      cloneLabels(spec.Labels),
 	}
 	switch {
 	case active >= limit:
@@ -246,6 +248,9 @@ func (p *pod) run(ctx context.Context) {
 		if clock.Sleep(ctx, n.lab.clock, backoff) != nil {
 			return
 		}
+	}
+	if n.awaitPodENI(ctx, p) {
+		return
 	}
 	for attempt := 1; ; attempt++ {
 		select {
@@ -327,7 +332,7 @@ func (n *Node) DeletePod(ctx context.Context, name string) error {
 			errs = append(errs, fmt.Errorf("node: pod %s: DEL: %w", name, err))
 		}
 	}
-	errs = append(errs, p.removeNS())
+	errs = append(errs, p.removeNS(), n.releasePodENI(ctx, p))
 	n.mu.Lock()
 	n.removePod(p)
 	n.mu.Unlock()

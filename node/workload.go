@@ -18,6 +18,8 @@ type PodSpec struct {
 	// CNI ADD or DEL, no address from ipamd, yet they count against
 	// maxPods as on a kubelet.
 	HostNetwork bool
+	// Labels are the pod's labels (SecurityGroupPolicies select by them).
+	Labels map[string]string
 }
 
 // StartPod binds one pod to the node: it goes Pending under the
@@ -43,6 +45,7 @@ func (n *Node) ForceDeletePod(name string) error {
 		return fmt.Errorf("node: %s: no pod %q", n.name, name)
 	}
 	p.stop()
+	n.forgetPodENI(p)
 	err := p.removeNS()
 	n.mu.Lock()
 	n.removePod(p)

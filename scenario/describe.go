@@ -96,6 +96,7 @@ var figureWords = map[string][2]string{
 	"rejectedPods":  {"pod rejected", "pods rejected"},
 	"ipamdRestarts": {"aws-node restart", "aws-node restarts"},
 	"ipv6Prefixes":  {"IPv6 /80 prefix", "IPv6 /80 prefixes"},
+	"branchENIs":    {"branch ENI", "branch ENIs"},
 }
 
 // Words says what the expectation checks, in a sentence.

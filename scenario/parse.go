@@ -71,7 +71,7 @@ func (p *parser) warn(n *yaml.Node, field, format string, args ...any) {
 }
 
 // topFields are the top-level keys of a scenario file.
-var topFields = []string{"name", "description", "seed", "timeScale", "vpc", "ec2", "ipamd", "eniConfigs", "cni", "nodes", "steps", "matrix"}
+var topFields = []string{"name", "description", "seed", "timeScale", "vpc", "ec2", "ipamd", "eniConfigs", "securityGroups", "securityGroupPolicies", "hosts", "cni", "nodes", "steps", "matrix"}
 
 func (p *parser) parse(data []byte) *Scenario {
 	root, line, msg := decodeYAML(data)
@@ -153,6 +153,15 @@ func (p *parser) sections(root *yaml.Node, top map[string]*yaml.Node) {
 	}
 	if n := top["cni"]; n != nil {
 		p.sc.CNI.Plugin = p.cni(n, "cni")
+	}
+	if n := top["securityGroups"]; n != nil {
+		p.securityGroupList(n)
+	}
+	if n := top["securityGroupPolicies"]; n != nil {
+		p.securityGroupPolicies(n)
+	}
+	if n := top["hosts"]; n != nil {
+		p.hosts(n)
 	}
 	if n := top["nodes"]; n != nil {
 		p.nodes(n)

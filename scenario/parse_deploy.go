@@ -32,7 +32,7 @@ func (d *deployments) names() []string { return slices.Sorted(maps.Keys(d.alive)
 // deployStep reads a deploy step: a name, replicas, and optionally a node
 // selector some node satisfies and hostNetwork.
 func (p *stepsParser) deployStep(v *yaml.Node, path string) (*DeployStep, bool) {
-	f := p.fields(v, path, []string{"name", "replicas", "nodeSelector", "hostNetwork"})
+	f := p.fields(v, path, []string{"name", "replicas", "nodeSelector", "hostNetwork", "labels"})
 	if f == nil {
 		return nil, false
 	}
@@ -61,6 +61,9 @@ func (p *stepsParser) deployStep(v *yaml.Node, path string) (*DeployStep, bool) 
 		var good bool
 		d.HostNetwork, good = p.boolean(x, join(path, "hostNetwork"))
 		ok = ok && good
+	}
+	if x := f["labels"]; x != nil {
+		d.Labels = p.strMap(x, join(path, "labels"))
 	}
 	if x := f["nodeSelector"]; x != nil {
 		d.NodeSelector = p.strMap(x, join(path, "nodeSelector"))

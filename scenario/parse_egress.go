@@ -99,8 +99,10 @@ func (p *stepsParser) curlStep(n *yaml.Node, path string) (*CurlStep, bool) {
 	case x == nil:
 		p.add(n, join(path, "to"), "missing: want internet")
 		ok = false
+	case p.isHost(x.Value):
+		s.To = x.Value
 	case x.Value != Internet:
-		p.add(x, join(path, "to"), "want internet (the lab's internet host), got %q", x.Value)
+		p.add(x, join(path, "to"), "want internet (the lab's internet host) or a host of `hosts:`, got %q", x.Value)
 		ok = false
 	default:
 		s.To = Internet

@@ -21,6 +21,7 @@ var ipamdEnvNames = []string{
 	config.EnvDisableLeakedENI, config.EnvExternalSNAT, config.EnvENIConfigLabelDef, config.EnvVethPrefix,
 	config.EnvClusterName, config.EnvAdditionalENITags, config.EnvLogLevel, config.EnvENIConfigAnnotationDef,
 	config.EnvExcludeSNATCIDRs, config.EnvRandomizeSNAT, config.EnvConnmark, config.EnvNodePortSupport, config.EnvExternalServiceCIDRs,
+	config.EnvEnablePodENI,
 }
 
 // cniPrefix starts many upstream variable names, and is often added to

@@ -35,6 +35,12 @@ type Scenario struct {
 	ENIConfigs []ENIConfig
 	// CNI is the lab's plugin choice (`cni:`).
 	CNI CNI
+	// SecurityGroups and SecurityGroupPolicies are security groups for
+	// pods (sgp.go).
+	SecurityGroups        []SecurityGroup
+	SecurityGroupPolicies []SecurityGroupPolicy
+	// Hosts are the VPC's machines that are not nodes (sgp.go).
+	Hosts []Host
 	// Nodes is the expanded node list: a group with count N becomes
 	// <name>-1 … <name>-N.
 	Nodes []NodeSpec
@@ -276,4 +282,4 @@ type Expect struct {
 }
 
 // NodeKeys are the per-node expect keys, in the order they are shown.
-var NodeKeys = []string{"enis", "totalIPs", "assignedIPs", "warmIPs", "prefixes", "readyPods", "pendingPods", "rejectedPods", "maxPods", "ipamdRestarts", "ipv6Prefixes"}
+var NodeKeys = []string{"enis", "totalIPs", "assignedIPs", "warmIPs", "prefixes", "readyPods", "pendingPods", "rejectedPods", "maxPods", "ipamdRestarts", "ipv6Prefixes", "branchENIs"}

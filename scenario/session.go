@@ -72,6 +72,11 @@ func (s *Session) start(ctx context.Context) (err error) {
 	if l, ok := lab.(logged); ok {
 		r.tl.Plain("node logs (until teardown): %s/NODE/ipamd.log and plugin.log", l.LogDir())
 	}
+	if err := r.setupSecurityGroups(ctx); err != nil {
+		err = fmt.Errorf("security groups: %w", err)
+		r.teardown(ctx, &err)
+		return err
+	}
 	if err := r.addNodes(ctx); err != nil {
 		r.teardown(ctx, &err)
 		return err

@@ -47,6 +47,9 @@ type NodeState struct {
 	IPAMD         string
 	IPAMDRestarts int
 	IPAMDError    string
+	// BranchENIs are the branch ENIs on the node's trunk ENI (security
+	// groups for pods), leaked ones included.
+	BranchENIs int
 	// IPAMDEvents is its history (exits with their back-off, restarts),
 	// oldest first; the timeline prints each once.
 	IPAMDEvents []NodeEvent
@@ -94,6 +97,8 @@ func (n NodeState) Figure(key string) int {
 		return n.MaxPods
 	case "ipamdRestarts":
 		return n.IPAMDRestarts
+	case "branchENIs":
+		return n.BranchENIs
 	}
 	return 0
 }

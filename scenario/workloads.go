@@ -15,6 +15,8 @@ type DeployStep struct {
 	// HostNetwork pods take no address and no CNI call, but count against
 	// max pods.
 	HostNetwork bool
+	// Labels are the pods' labels (SecurityGroupPolicies select by them).
+	Labels map[string]string
 }
 
 // DeleteStep deletes one pod (by its name, web-3 or node-1/pod-3) or a

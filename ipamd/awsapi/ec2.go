@@ -225,18 +225,21 @@ type ENI struct {
 	Prefixes            []netip.Prefix
 	SecurityGroups      []string
 	Tags                map[string]string
+	// InterfaceType is "interface", "trunk", "branch" or "efa".
+	InterfaceType string
 }
 
 func fromSDK(n types.NetworkInterface) ENI {
 	e := ENI{
-		ID:          aws.ToString(n.NetworkInterfaceId),
-		MAC:         aws.ToString(n.MacAddress),
-		SubnetID:    aws.ToString(n.SubnetId),
-		VPCID:       aws.ToString(n.VpcId),
-		AZ:          aws.ToString(n.AvailabilityZone),
-		Description: aws.ToString(n.Description),
-		Status:      string(n.Status),
-		Tags:        map[string]string{},
+		ID:            aws.ToString(n.NetworkInterfaceId),
+		MAC:           aws.ToString(n.MacAddress),
+		SubnetID:      aws.ToString(n.SubnetId),
+		VPCID:         aws.ToString(n.VpcId),
+		AZ:            aws.ToString(n.AvailabilityZone),
+		Description:   aws.ToString(n.Description),
+		Status:        string(n.Status),
+		Tags:          map[string]string{},
+		InterfaceType: string(n.InterfaceType),
 	}
 	if a := n.Attachment; a != nil {
 		e.InstanceID = aws.ToString(a.InstanceId)
@@ -607,3 +610,8 @@ func (c *EC2) FreeDeviceIndex(ctx context.Context, instanceID string, networkCar
 	}
 	return 0, fmt.Errorf("awsGetFreeDeviceNumber: no available device number for network card %d", networkCard)
 }
+
+// IsTrunk says whether the ENI is a trunk ENI (the VPC resource
+// controller's, for security groups for pods): ipamd keeps it out of the
+// pool (upstream's setupENI with isTrunkENI, which adds no addresses).
+func (e ENI) IsTrunk() bool { return e.InterfaceType == "trunk" }

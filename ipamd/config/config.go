@@ -87,6 +87,8 @@ type Config struct {
 	EnableSubnetDiscovery   bool
 	DisableLeakedENICleanup bool
 	ExternalSNAT            bool
+	// EnablePodENI is ENABLE_POD_ENI: security groups for pods.
+	EnablePodENI bool
 	// NodePortSupportDisabled is AWS_VPC_CNI_NODE_PORT_SUPPORT=false
 	// (upstream's default is true, so the zero Config has it on).
 	NodePortSupportDisabled bool
@@ -225,6 +227,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	r.fallbackBool(EnvEnableSubnetDiscovery, &c.EnableSubnetDiscovery, boolIPAMD)
 	r.fallbackBool(EnvDisableLeakedENI, &c.DisableLeakedENICleanup, boolUtils)
 	r.fallbackBool(EnvExternalSNAT, &c.ExternalSNAT, boolNetworkUtils)
+	r.fallbackBool(EnvEnablePodENI, &c.EnablePodENI, boolUtils)
 	r.strVar(EnvENIConfigLabelDef, &c.ENIConfigLabelDef)
 	r.strVar(EnvENIConfigAnnotationDef, &c.ENIConfigAnnotationDef)
 	r.strVar(EnvVethPrefix, &c.VethPrefix)

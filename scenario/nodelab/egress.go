@@ -13,7 +13,11 @@ import (
 // nothing answered wraps scenario.ErrNoAnswer.
 func (l *scenarioLab) Curl(ctx context.Context, from, to string) (string, error) {
 	if to != scenario.Internet {
-		return "", fmt.Errorf("curl to %q: only the internet host is served", to)
+		err := l.lab.Reach(ctx, from, to)
+		if errors.Is(err, node.ErrNoReply) {
+			return "", fmt.Errorf("%w: %w", scenario.ErrNoAnswer, err)
+		}
+		return "", err
 	}
 	seen, err := l.lab.Curl(ctx, from)
 	if errors.Is(err, node.ErrNoReply) {

@@ -209,6 +209,7 @@ func (l *scenarioLab) Snapshot() scenario.Snapshot {
 			ReadyPods: st.ReadyPods, PendingPods: st.PendingPods, RejectedPods: st.RejectedPods,
 		})
 		fillIPAMD(&s.Nodes[len(s.Nodes)-1], nd.IPAMDStatus())
+		s.Nodes[len(s.Nodes)-1].BranchENIs = nd.BranchENIs()
 		for _, p := range nd.Pods() {
 			s.Pods = append(s.Pods, podState(nd.Name(), p))
 			if p.Phase == node.PhaseReady {

@@ -13,7 +13,7 @@ var _ scenario.WorkloadLab = (*scenarioLab)(nil)
 
 // Deploy creates or scales a deployment on the lab's control plane.
 func (l *scenarioLab) Deploy(ctx context.Context, d scenario.DeployStep) error {
-	return l.lab.Deploy(ctx, node.Deployment{Name: d.Name, Replicas: d.Replicas, NodeSelector: maps.Clone(d.NodeSelector), HostNetwork: d.HostNetwork})
+	return l.lab.Deploy(ctx, node.Deployment{Name: d.Name, Replicas: d.Replicas, NodeSelector: maps.Clone(d.NodeSelector), HostNetwork: d.HostNetwork, Labels: maps.Clone(d.Labels)})
 }
 
 // DeletePod deletes a pod by name; force skips the CNI DEL.

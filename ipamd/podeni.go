@@ -1,0 +1,140 @@
+package ipamd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/enilab/enilab/internal/nsutil"
+	"github.com/enilab/enilab/ipamd/awsapi"
+	"github.com/enilab/enilab/ipamd/rpc"
+)
+
+// PodENILookup returns a pod's vpc.amazonaws.com/pod-eni annotation, as
+// upstream's AddNetwork reads it through the API server (GetPod); found is
+// false for a pod without one (no SecurityGroupPolicy selects it).
+type PodENILookup func(namespace, name string) (annotation string, found bool, err error)
+
+// podENIData is one element of the annotation (upstream's PodENIData).
+type podENIData struct {
+	ENIID      string `json:"eniId"`
+	IfAddress  string `json:"ifAddress"`
+	PrivateIP  string `json:"privateIp"`
+	VlanID     int    `json:"vlanID"`
+	SubnetCIDR string `json:"subnetCidr"`
+}
+
+// setTrunk records the trunk ENI the pool manager found attached.
+func (d *Daemon) setTrunk(e awsapi.ENI) {
+	d.trunkMu.Lock()
+	defer d.trunkMu.Unlock()
+	d.trunkMAC = e.MAC
+}
+
+func (d *Daemon) trunk() string {
+	d.trunkMu.Lock()
+	defer d.trunkMu.Unlock()
+	return d.trunkMAC
+}
+
+// addBranchNetwork is AddNetwork for a pod with a branch ENI (upstream's
+// AddNetwork with enablePodENI): the address, VLAN, MAC and gateway come
+// from the annotation, the parent from the trunk ENI's link; the datastore
+// is not touched. handled is false for a pod without the annotation (or
+// with ENABLE_POD_ENI off), which takes an address from the pool.
+func (d *Daemon) addBranchNetwork(ctx context.Context, in *rpc.AddNetworkRequest) (_ *rpc.AddNetworkReply, handled bool) {
+	if !d.cfg.EnablePodENI || d.opts.PodENI == nil {
+		return nil, false
+	}
+	failure := &rpc.AddNetworkReply{Success: false}
+	val, found, err := d.opts.PodENI(in.K8S_POD_NAMESPACE, in.K8S_POD_NAME)
+	if err != nil {
+		d.log.Warn(fmt.Sprintf("Send AddNetworkReply: Failed to get pod: %v", err))
+		return failure, true
+	}
+	if !found {
+		return nil, false
+	}
+	reply, err := d.branchReply(ctx, val)
+	if err != nil {
+		d.log.Error(err.Error())
+		return failure, true
+	}
+	d.log.Info("Send AddNetworkReply", "IPv4Addr", reply.IPAllocationMetadata[0].IPv4Addr, "PodVlanId", reply.PodVlanId,
+		"pod", in.K8S_POD_NAMESPACE+"/"+in.K8S_POD_NAME)
+	return reply, true
+}
+
+func (d *Daemon) branchReply(ctx context.Context, val string) (*rpc.AddNetworkReply, error) {
+	mac := d.trunk()
+	if mac == "" {
+		return nil, errors.New("Send AddNetworkReply: No trunk ENI found, cannot add a pod ENI")
+	}
+	parent, err := d.linkIndexByMAC(mac)
+	if err != nil {
+		return nil, fmt.Errorf("Send AddNetworkReply: No trunk ENI Link Index found, cannot add a pod ENI: %w", err)
+	}
+	var data []podENIData
+	if err := json.Unmarshal([]byte(val), &data); err != nil || len(data) < 1 {
+		return nil, fmt.Errorf("Failed to unmarshal PodENIData JSON: %v", err)
+	}
+	first := data[0]
+	ip, ipErr := netip.ParseAddr(first.PrivateIP)
+	if ipErr != nil || first.IfAddress == "" || first.VlanID == 0 {
+		return nil, fmt.Errorf("Failed to parse pod-ENI annotation: %s", val)
+	}
+	subnet, err := netip.ParsePrefix(first.SubnetCIDR)
+	if err != nil {
+		return nil, fmt.Errorf("Failed to parse V4 subnet CIDR: %s", first.SubnetCIDR)
+	}
+	cidrs, err := d.vpcIPv4CIDRs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &rpc.AddNetworkReply{
+		Success: true,
+		// Device number -1: a branch ENI's pod depends on the trunk, not
+		// on a device's table.
+		IPAllocationMetadata: []*rpc.IPAllocationMetadata{{IPv4Addr: ip.String(), DeviceNumber: -1}},
+		UseExternalSNAT:      d.cfg.ExternalSNAT,
+		VPCv4CIDRs:           cidrs,
+		PodVlanId:            int32(first.VlanID),
+		PodENIMAC:            first.IfAddress,
+		// The subnet's .1, as upstream's GetIPv4Gateway.
+		PodENISubnetGW: subnet.Masked().Addr().Next().String(),
+		ParentIfIndex:  int32(parent),
+	}, nil
+}
+
+// linkIndexByMAC finds the trunk ENI's link in the node namespace
+// (upstream's getTrunkLinkIndex).
+func (d *Daemon) linkIndexByMAC(mac string) (int, error) {
+	if d.opts.NetNSPath == NoNetNS {
+		return 0, errors.New("no node networking")
+	}
+	h, err := nsutil.Handle(d.opts.NetNSPath)
+	if err != nil {
+		return 0, err
+	}
+	defer h.Close()
+	links, err := nsutil.Retry(func() ([]netlink.Link, error) { return h.LinkList() })
+	if err != nil {
+		return 0, fmt.Errorf("list links: %w", err)
+	}
+	want, err := net.ParseMAC(mac)
+	if err != nil {
+		return 0, fmt.Errorf("trunk MAC %q: %w", mac, err)
+	}
+	for _, l := range links {
+		if strings.EqualFold(l.Attrs().HardwareAddr.String(), want.String()) {
+			return l.Attrs().Index, nil
+		}
+	}
+	return 0, fmt.Errorf("no link with MAC %s", mac)
+}
