@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -129,6 +130,21 @@ func benchFleet(b *testing.B, size int) {
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
+	if f := os.Getenv("ENILAB_FLEET_HEAPPROFILE"); f != "" {
+		writeHeapProfile(b, f)
+	}
 	b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/float64(size), "heap-B/node")
 	b.ReportMetric(float64(runtime.NumGoroutine()-g0)/float64(size), "goroutines/node")
+}
+
+// writeHeapProfile writes the heap at the fleet's peak, for pprof.
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
+	}
 }

@@ -88,7 +88,7 @@ func (l *scenarioLab) Clock() clock.Clock { return l.lab.Clock() }
 
 // AddNode starts one node and its ipamd.
 func (l *scenarioLab) AddNode(ctx context.Context, spec scenario.NodeSpec) error {
-	if _, err := l.lab.AddNode(ctx, node.Spec{Name: spec.Name, InstanceType: spec.InstanceType, Subnet: spec.Subnet, MaxPods: spec.MaxPods, Labels: spec.Labels, IPAMDEnv: l.nodeEnv(spec.IPAMDEnv)}); err != nil {
+	if _, err := l.lab.AddNode(ctx, node.Spec{Name: spec.Name, InstanceType: spec.InstanceType, Subnet: spec.Subnet, MaxPods: spec.MaxPods, Labels: spec.Labels, IPAMDEnv: l.nodeEnv(spec.IPAMDEnv), Datapath: spec.Datapath}); err != nil {
 		return err
 	}
 	// Pending pods may fit on the new node.
