@@ -128,8 +128,9 @@ func (r *runner) teardown(ctx context.Context, err *error) {
 
 // addNodes starts every node in order; the first that fails ends the run.
 func (r *runner) addNodes(ctx context.Context) error {
-	for _, spec := range r.sc.Nodes {
-		if err := r.lab.AddNode(ctx, spec); err != nil {
+	launch := r.launcher(ctx, r.sc.Nodes)
+	for i, spec := range r.sc.Nodes {
+		if err := launch(i); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
