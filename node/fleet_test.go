@@ -148,3 +148,14 @@ func writeHeapProfile(b *testing.B, path string) {
 		b.Fatal(err)
 	}
 }
+
+// A ping from a fleet node's pod says why it cannot be sent.
+func TestFleetPodPingNamesTheMissingDatapath(t *testing.T) {
+	l := fleetLab(t, "fp", LabConfig{})
+	defer l.Close()
+	n, err := l.AddNode(context.Background(), Spec{Name: "node-1", InstanceType: "c5.large"})
+	require.NoError(t, err)
+	require.NoError(t, n.AddPods(context.Background(), 2))
+	waitReady(t, []*Node{n}, 2, 60*time.Second)
+	assert.ErrorContains(t, l.Ping(context.Background(), "node-1/pod-1", "node-1/pod-2"), "without a datapath")
+}
