@@ -43,7 +43,7 @@ func Start(ctx context.Context, sc *Scenario, opts Options) (*Session, *Report, 
 		opts.ProgressEvery = 15 * time.Second
 	}
 	sw := &switchWriter{w: opts.Out}
-	r := &runner{sc: sc, opts: opts, tl: NewTimeline(sw, opts.Color), rep: &Report{Scenario: sc.Name}, created: map[string]int{}}
+	r := &runner{sc: sc, opts: opts, tl: NewTimeline(sw, opts.Color), rep: &Report{Version: ReportVersion, Scenario: sc.Name}, created: map[string]int{}}
 	r.tl.SetVerbosity(opts.Verbosity)
 	s := &Session{r: r, out: sw, realStart: time.Now(), ctx: ctx, steps: newStepContext(sc)}
 	if err := s.start(ctx); err != nil {
