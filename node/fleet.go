@@ -58,6 +58,14 @@ func (n *Node) errNoDatapath(what string) error {
 	return fmt.Errorf("node: %s: %s: the node runs without a datapath (datapath: none)", n.name, what)
 }
 
+// idleConnTimeout closes keep-alive connections idle this long (real
+// time): ipamd's SDK clients open several to EC2 and IMDS during start-up
+// bursts and keep them, each costing three goroutines and 16 KiB of
+// buffers; a thousand nodes' worth is most of a fleet's footprint. Go's
+// transport retries a request that meets a connection the server closed
+// while idle, so nothing is lost but a reconnect.
+const idleConnTimeout = 2 * time.Second
+
 // startFleetEndpoints serves only this instance's IMDS, on loopback, for
 // the in-process ipamd: a fleet node has no namespace to serve IMDS and
 // EC2 in.
@@ -67,7 +75,7 @@ func (n *Node) startFleetEndpoints() error {
 		return fmt.Errorf("node: %s: IMDS listener: %w", n.name, err)
 	}
 	n.imdsURL = "http://" + ln.Addr().String()
-	n.imdsSrv = &http.Server{Handler: n.lab.ec2.IMDS(n.instanceID), ReadHeaderTimeout: 10 * time.Second}
+	n.imdsSrv = &http.Server{Handler: n.lab.ec2.IMDS(n.instanceID), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleConnTimeout}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

@@ -137,7 +137,8 @@ func benchFleet(b *testing.B, size int) {
 	b.ReportMetric(float64(runtime.NumGoroutine()-g0)/float64(size), "goroutines/node")
 }
 
-// writeHeapProfile writes the heap at the fleet's peak, for pprof.
+// writeHeapProfile writes the heap at the fleet's peak, for pprof, and
+// the goroutines (PATH.goroutines) by stack.
 func writeHeapProfile(b *testing.B, path string) {
 	f, err := os.Create(path)
 	if err != nil {
@@ -145,6 +146,14 @@ func writeHeapProfile(b *testing.B, path string) {
 	}
 	defer f.Close()
 	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	g, err := os.Create(path + ".goroutines")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.Close()
+	if err := pprof.Lookup("goroutine").WriteTo(g, 1); err != nil {
 		b.Fatal(err)
 	}
 }
