@@ -10,9 +10,9 @@ import (
 func shardReport(name, shard string, passed bool, node string, latMs int64) *Report {
 	return &Report{
 		Version: ReportVersion, Shard: shard, Scenario: name, Passed: passed,
-		Nodes: []NodeReport{{Name: node, ReadyPods: 1}},
-		EC2:   EC2Report{Calls: map[string]int{"AssignPrivateIpAddresses": 2}, Errors: map[string]int{"RequestLimitExceeded": 1}, Throttled: 1},
-		Pods:  PodsReport{Items: []PodReport{{Name: node + "/web-1", Node: node, Phase: "Running", ReadyLatencyMs: latMs}}},
+		Nodes:  []NodeReport{{Name: node, ReadyPods: 1}},
+		EC2:    EC2Report{Calls: map[string]int{"AssignPrivateIpAddresses": 2}, Errors: map[string]int{"RequestLimitExceeded": 1}, Throttled: 1},
+		Pods:   PodsReport{Items: []PodReport{{Name: node + "/web-1", Node: node, Phase: "Running", ReadyLatencyMs: latMs}}},
 		Series: Series{EC2: []EC2Second{{Action: "AssignPrivateIpAddresses", Second: 3, Calls: 2}}},
 	}
 }
