@@ -135,7 +135,7 @@ func (r *runner) addNodes(ctx context.Context) error {
 				return ctx.Err()
 			}
 			r.tl.Printf(r.at(), "node %s did not start: %v", spec.Name, err)
-			r.rep.fillFinal(r.lab.Snapshot())
+			r.rep.fillFinal(r.fileOrder(r.lab.Snapshot()))
 			return fmt.Errorf("starting node %s: %w", spec.Name, err)
 		}
 		n, _ := r.lab.Snapshot().Node(spec.Name)

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"slices"
 	"sync"
 )
 
@@ -34,4 +35,23 @@ func (r *runner) launcher(ctx context.Context, specs []NodeSpec) func(i int) err
 	}
 	wg.Wait()
 	return func(i int) error { return errs[i] }
+}
+
+// fileOrder lists the snapshot's nodes in the file's order, those added by
+// steps after them in the lab's: fleet nodes join the lab in whatever
+// order their launches finish, and the report keeps the file's.
+func (r *runner) fileOrder(s Snapshot) Snapshot {
+	pos := make(map[string]int, len(r.sc.Nodes))
+	for i, n := range r.sc.Nodes {
+		pos[n.Name] = i
+	}
+	rank := func(name string) int {
+		if i, ok := pos[name]; ok {
+			return i
+		}
+		return len(pos)
+	}
+	s.Nodes = slices.Clone(s.Nodes)
+	slices.SortStableFunc(s.Nodes, func(a, b NodeState) int { return rank(a.Name) - rank(b.Name) })
+	return s
 }

@@ -96,7 +96,7 @@ func (s *Session) RunSteps(ctx context.Context) error {
 	}
 	r.mon.stop()
 	final := r.lab.Snapshot()
-	r.rep.fillFinal(final)
+	r.rep.fillFinal(r.fileOrder(final))
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w: %s stopped", ErrInterrupted, r.sc.Name)
 	}
@@ -130,7 +130,7 @@ func (s *Session) Step(ctx context.Context, text string, out io.Writer) error {
 	r.mon = r.startMonitor(ctx)
 	r.step(ctx, st)
 	r.mon.stop()
-	r.rep.fillFinal(r.lab.Snapshot())
+	r.rep.fillFinal(r.fileOrder(r.lab.Snapshot()))
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w: step %d", ErrInterrupted, st.Index+1)
 	}
