@@ -125,6 +125,9 @@ type LabConfig struct {
 	// PodParallelism caps concurrent CNI calls per node; default 8.
 	PodParallelism int
 	Logger         *slog.Logger
+	// Datapath is every node's datapath unless its Spec says otherwise:
+	// DatapathKernel (the default, "") or DatapathNone (fleet nodes).
+	Datapath string
 
 	// noIPAMD builds nodes without ipamd: the fabric tests of this package
 	// drive fakeec2 by hand.
@@ -145,6 +148,9 @@ type Spec struct {
 	// PluginPath is this node's aws-cni binary; "" = the lab's
 	// (LabConfig.PluginPath).
 	PluginPath string
+	// Datapath is DatapathKernel, DatapathNone (a fleet node: fleet.go)
+	// or "" (LabConfig.Datapath).
+	Datapath string
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
@@ -192,6 +198,9 @@ func (c LabConfig) Validate() error {
 	}
 	if c.PodBackoff < 0 || c.PodBackoffMax < 0 {
 		errs = append(errs, errors.New("podBackoff: must not be negative"))
+	}
+	if !validDatapath(c.Datapath) {
+		errs = append(errs, fmt.Errorf("datapath %q: want kernel, none or empty", c.Datapath))
 	}
 	if c.PodParallelism < 0 {
 		errs = append(errs, fmt.Errorf("podParallelism %d: must not be negative", c.PodParallelism))
@@ -333,6 +342,9 @@ func (s Spec) Validate() error {
 		if err := checkExecutable(s.PluginPath); err != nil {
 			errs = append(errs, fmt.Errorf("pluginPath: %w", err))
 		}
+	}
+	if !validDatapath(s.Datapath) {
+		errs = append(errs, fmt.Errorf("datapath %q: want kernel, none or empty", s.Datapath))
 	}
 	return errors.Join(errs...)
 }

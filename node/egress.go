@@ -150,6 +150,9 @@ func (l *Lab) egressSource(from string) (string, error) {
 		if !ok {
 			return "", fmt.Errorf("no node %q", from)
 		}
+		if n.fleet() {
+			return "", n.errNoDatapath("egress")
+		}
 		return n.nsPath, nil
 	}
 	p, ok := l.Pod(from)
@@ -158,6 +161,9 @@ func (l *Lab) egressSource(from string) (string, error) {
 	}
 	if p.Phase != PhaseReady {
 		return "", fmt.Errorf("pod %s must be Ready (it is %s)", from, p.Phase)
+	}
+	if p.NetNS == "" {
+		return "", fmt.Errorf("pod %s runs on a node without a datapath (datapath: none)", from)
 	}
 	return p.NetNS, nil
 }

@@ -49,6 +49,13 @@ func (n *Node) startIPAMD(ctx context.Context) error {
 		Logger:            n.ipamdLogger(),
 		PodENI:            n.podENIAnnotation,
 	}
+	if n.fleet() {
+		// No node networking; aws-node's listeners would all be the
+		// root namespace's 61678 and 61679.
+		n.ipamdOpts.NetNSPath = ipamd.NoNetNS
+		n.ipamdOpts.IntrospectionAddr, n.ipamdOpts.MetricsAddr = ipamd.Off, ipamd.Off
+		n.ipamdOpts.Listen = nil
+	}
 	n.pluginSocket = n.ipamdOpts.SocketPath
 	if wrap := n.lab.cfg.PluginIPAMDSocket; wrap != nil {
 		n.pluginSocket = wrap(n.name, n.ipamdOpts.SocketPath)

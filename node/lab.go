@@ -169,7 +169,7 @@ func (l *Lab) startEC2() error {
 	if err != nil {
 		return fmt.Errorf("node: EC2 listener: %w", err)
 	}
-	l.ec2Srv = &http.Server{Handler: l.ec2, ReadHeaderTimeout: 10 * time.Second}
+	l.ec2Srv = &http.Server{Handler: l.ec2, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleConnTimeout}
 	l.goServe(l.ec2Srv, l.ec2Ln)
 	return nil
 }

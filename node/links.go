@@ -78,6 +78,9 @@ func (n *Node) removeLink(link *eniLink) error {
 
 // enqueue hands the worker one fakeec2 event of this node's instance.
 func (n *Node) enqueue(ev fakeec2.Event) {
+	if n.fleet() {
+		return // no links to keep: a fleet node has no datapath
+	}
 	n.qmu.Lock()
 	n.queue = append(n.queue, ev)
 	n.qmu.Unlock()

@@ -17,6 +17,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
 
 	"github.com/enilab/enilab/fakeec2"
 	"github.com/enilab/enilab/internal/nsutil"
@@ -79,6 +80,8 @@ type Node struct {
 	ipamdLog *os.File
 	// causes are ipamd's recent errors (mu; causes.go).
 	causes causes
+	// rpcConn is a fleet node's client of its ipamd socket (mu; fleet.go).
+	rpcConn *grpc.ClientConn
 }
 
 // Status is the node as `enilab` reports it.
@@ -132,11 +135,13 @@ func (l *Lab) AddNode(ctx context.Context, spec Spec) (_ *Node, err error) {
 	if err := os.MkdirAll(n.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("node: %s: dir: %w", n.name, err)
 	}
-	if err := n.preparePlugin(ctx); err != nil {
-		return nil, err
-	}
-	if err := n.createNamespace(); err != nil {
-		return nil, err
+	if !n.fleet() {
+		if err := n.preparePlugin(ctx); err != nil {
+			return nil, err
+		}
+		if err := n.createNamespace(); err != nil {
+			return nil, err
+		}
 	}
 	inst, err := l.runInstance(n)
 	if err != nil {
@@ -210,6 +215,9 @@ func (l *Lab) runInstance(n *Node) (fakeec2.Instance, error) {
 // boot brings the instance up as EC2 would, then starts the ENI link worker
 // and ipamd.
 func (n *Node) boot(ctx context.Context, inst fakeec2.Instance) error {
+	if n.fleet() {
+		return n.bootFleet(ctx)
+	}
 	if err := n.plugPrimary(inst); err != nil {
 		return err
 	}
@@ -395,6 +403,7 @@ func (n *Node) close() error {
 		for _, p := range pods {
 			p.stop()
 		}
+		errs = append(errs, n.closeIPAMDClient())
 		if d != nil {
 			errs = append(errs, d.Close())
 		}

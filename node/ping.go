@@ -47,6 +47,9 @@ func (l *Lab) Ping(ctx context.Context, from, to string) error {
 	if src.Phase != PhaseReady || dst.Phase != PhaseReady {
 		return fmt.Errorf("node: ping %s → %s: both pods must be Ready (they are %s and %s)", from, to, src.Phase, dst.Phase)
 	}
+	if src.NetNS == "" {
+		return fmt.Errorf("node: ping %s → %s: %s runs on a node without a datapath (datapath: none)", from, to, from)
+	}
 	if err := PingFrom(ctx, src.NetNS, dst.IP); err != nil {
 		return fmt.Errorf("node: ping %s (%s) → %s (%s): %w", from, src.IP, to, dst.IP, err)
 	}

@@ -82,7 +82,7 @@ func (s *sideBySide) run(b *testing.B, op, plugin string, n *Node) {
 	if err := n.AddPods(context.Background(), 1); err != nil {
 		b.Fatal(err)
 	}
-	waitReady(b, n, 1)
+	waitReady(b, []*Node{n}, 1, time.Minute)
 	if err := n.DeletePods(context.Background(), 1); err != nil {
 		b.Fatal(err)
 	}
@@ -138,18 +138,6 @@ func waitPool(b *testing.B, n *Node, ips int) {
 	}
 }
 
-// waitReady waits until the node has want ready pods.
-func waitReady(b *testing.B, n *Node, want int) {
-	b.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for n.Status().ReadyPods < want {
-		if time.Now().After(deadline) {
-			b.Fatalf("%s: %d pods not ready: %+v", n.Name(), want, n.Pods())
-		}
-		time.Sleep(200 * time.Microsecond)
-	}
-}
-
 // seqPerOp is how many pods one iteration of add-del-seq adds and deletes,
 // so even a short run has enough samples for a p90.
 const seqPerOp = 10
@@ -163,7 +151,7 @@ func addDelSeq(b *testing.B, n *Node) (add, del []time.Duration) {
 		if err := n.AddPods(ctx, 1); err != nil {
 			b.Fatal(err)
 		}
-		waitReady(b, n, 1)
+		waitReady(b, []*Node{n}, 1, time.Minute)
 		add = append(add, time.Since(start))
 		pods := n.Pods()
 		start = time.Now()
@@ -187,7 +175,7 @@ func addBatch(b *testing.B, n *Node, count int) []time.Duration {
 		if err := n.AddPods(ctx, count); err != nil {
 			b.Fatal(err)
 		}
-		waitReady(b, n, count)
+		waitReady(b, []*Node{n}, count, time.Minute)
 		out = append(out, time.Since(start))
 		b.StopTimer()
 		if err := n.DeletePods(ctx, count); err != nil {

@@ -237,7 +237,7 @@ func (p *pod) run(ctx context.Context) {
 	defer close(p.done)
 	n := p.node
 	backoff := n.lab.cfg.PodBackoff
-	for p.netns() == "" {
+	for !n.fleet() && p.netns() == "" {
 		err := n.createPodNS(p)
 		if err == nil {
 			break
@@ -262,7 +262,7 @@ func (p *pod) run(ctx context.Context) {
 		p.mu.Lock()
 		p.cid, p.attempts = cid, attempt
 		p.mu.Unlock()
-		ip, err := n.cniAdd(ctx, p, cid)
+		ip, err := n.podAdd(ctx, p, cid)
 		<-n.sem
 		if err == nil {
 			p.mu.Lock()
@@ -279,7 +279,7 @@ func (p *pod) run(ctx context.Context) {
 		p.message = n.sandboxFailure(err)
 		p.mu.Unlock()
 		n.log.Debug("pod ADD failed", "pod", p.name, "attempt", attempt, "err", err)
-		if derr := n.cniDel(ctx, p, cid); derr != nil && ctx.Err() == nil {
+		if derr := n.podDel(ctx, p, cid); derr != nil && ctx.Err() == nil {
 			n.log.Debug("pod DEL after failed ADD", "pod", p.name, "err", derr)
 		}
 		if clock.Sleep(ctx, n.lab.clock, backoff) != nil {
@@ -320,7 +320,7 @@ func (n *Node) DeletePod(ctx context.Context, name string) error {
 		var err error
 		backoff := n.lab.cfg.PodBackoff
 		for try := 0; try < 5; try++ {
-			if err = n.cniDel(ctx, p, st.ContainerID); err == nil || ctx.Err() != nil {
+			if err = n.podDel(ctx, p, st.ContainerID); err == nil || ctx.Err() != nil {
 				break
 			}
 			if clock.Sleep(ctx, n.lab.clock, backoff) != nil {
@@ -353,7 +353,7 @@ func (n *Node) CheckPod(ctx context.Context, name string) error {
 	if p == nil {
 		return fmt.Errorf("node: %s: no pod %q", n.name, name)
 	}
-	if err := n.cniCheck(ctx, p, st.ContainerID); err != nil {
+	if err := n.podCheck(ctx, p, st.ContainerID); err != nil {
 		return fmt.Errorf("node: pod %s: CHECK: %w", name, err)
 	}
 	return nil

@@ -71,7 +71,7 @@ func (p *parser) warn(n *yaml.Node, field, format string, args ...any) {
 }
 
 // topFields are the top-level keys of a scenario file.
-var topFields = []string{"name", "description", "seed", "timeScale", "vpc", "ec2", "ipamd", "eniConfigs", "securityGroups", "securityGroupPolicies", "hosts", "cni", "nodes", "steps", "matrix"}
+var topFields = []string{"name", "description", "seed", "timeScale", "datapath", "vpc", "ec2", "ipamd", "eniConfigs", "securityGroups", "securityGroupPolicies", "hosts", "cni", "nodes", "steps", "matrix"}
 
 func (p *parser) parse(data []byte) *Scenario {
 	root, line, msg := decodeYAML(data)
@@ -120,6 +120,9 @@ func (p *parser) header(top map[string]*yaml.Node) {
 		if v, ok := p.int64(n, "seed"); ok {
 			sc.Seed = v
 		}
+	}
+	if n := top["datapath"]; n != nil {
+		sc.Datapath, _ = p.datapath(n, "datapath")
 	}
 	if n := top["timeScale"]; n != nil {
 		if v, ok := p.float(n, "timeScale"); ok {

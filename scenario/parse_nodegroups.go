@@ -120,8 +120,9 @@ func (p *stepsParser) nodesStep(v *yaml.Node, path string) (*NodesStep, bool) {
 		p.add(v, path, "give add or remove, not both")
 		return s, false
 	case a != nil:
-		if s.Add, ok = p.count(a, join(path, "add"), 1); ok && len(g.alive)+s.Add > 64 {
-			p.add(a, join(path, "add"), "at most 64 nodes per group: %s has %d", name, len(g.alive))
+		limit := p.sc.maxPerGroup(p.sc.Groups[name])
+		if s.Add, ok = p.count(a, join(path, "add"), 1); ok && len(g.alive)+s.Add > limit {
+			p.add(a, join(path, "add"), "at most %d nodes per group: %s has %d", limit, name, len(g.alive))
 			ok = false
 		}
 		for i := 0; ok && i < s.Add; i++ {

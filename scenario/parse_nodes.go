@@ -30,7 +30,7 @@ func (p *parser) nodes(n *yaml.Node) {
 // nodeGroup reads one entry of nodes: one node, or count nodes named
 // <name>-1 … <name>-<count>.
 func (p *parser) nodeGroup(e *yaml.Node, path string) {
-	f := p.fields(e, path, []string{"name", "count", "instanceType", "subnet", "maxPods", "labels", "ipamd", "cni"})
+	f := p.fields(e, path, []string{"name", "count", "instanceType", "subnet", "maxPods", "labels", "ipamd", "cni", "datapath"})
 	if f == nil {
 		return
 	}
@@ -76,11 +76,15 @@ func (p *parser) nodeSpec(e *yaml.Node, f map[string]*yaml.Node, path string) (s
 		p.add(e, join(path, "name"), "missing")
 		ok = false
 	}
+	if v := f["datapath"]; v != nil {
+		d, good := p.datapath(v, join(path, "datapath"))
+		spec.Datapath, ok = d, ok && good
+	}
 	if v := f["count"]; v != nil {
 		// 0 is a node group that starts empty (nodes steps add to it).
 		c, good := p.count(v, join(path, "count"), 0)
-		if good && c > 64 {
-			p.add(v, join(path, "count"), "at most 64 nodes per group, got %d", c)
+		if limit := p.sc.maxPerGroup(spec); good && c > limit {
+			p.add(v, join(path, "count"), "at most %d nodes per group (datapath %s), got %d", limit, p.sc.nodeDatapath(spec), c)
 			good = false
 		}
 		count, ok = c, ok && good

@@ -9,6 +9,13 @@ import (
 
 // Report is the JSON document `enilab run --report` writes (DESIGN §6).
 type Report struct {
+	// Version is the format's version (ReportVersion); 0 in a report
+	// written before the field existed, which has version 1's format.
+	Version int `json:"version"`
+	// Shard is "i/n" for a run made with --shard; Shards lists the
+	// shards a merged report combines.
+	Shard    string         `json:"shard,omitempty"`
+	Shards   []string       `json:"shards,omitempty"`
 	Scenario string         `json:"scenario"`
 	Passed   bool           `json:"passed"`
 	Steps    []StepReport   `json:"steps"`

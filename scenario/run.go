@@ -128,13 +128,14 @@ func (r *runner) teardown(ctx context.Context, err *error) {
 
 // addNodes starts every node in order; the first that fails ends the run.
 func (r *runner) addNodes(ctx context.Context) error {
-	for _, spec := range r.sc.Nodes {
-		if err := r.lab.AddNode(ctx, spec); err != nil {
+	launch := r.launcher(ctx, r.sc.Nodes)
+	for i, spec := range r.sc.Nodes {
+		if err := launch(i); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			r.tl.Printf(r.at(), "node %s did not start: %v", spec.Name, err)
-			r.rep.fillFinal(r.lab.Snapshot())
+			r.rep.fillFinal(r.fileOrder(r.lab.Snapshot()))
 			return fmt.Errorf("starting node %s: %w", spec.Name, err)
 		}
 		n, _ := r.lab.Snapshot().Node(spec.Name)

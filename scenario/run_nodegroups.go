@@ -19,8 +19,9 @@ func (r *runner) nodesStep(ctx context.Context, s *NodesStep) (string, error) {
 		return r.removeNodes(ctx, s)
 	}
 	var done []string
-	for _, spec := range s.Nodes {
-		err := r.lab.AddNode(ctx, spec)
+	launch := r.launcher(ctx, s.Nodes)
+	for i, spec := range s.Nodes {
+		err := launch(i)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return "", ctx.Err()

@@ -369,7 +369,8 @@ func TestReportJSONShape(t *testing.T) {
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal(buf.Bytes(), &doc))
 	keys := func(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
-	assert.Equal(t, []string{"ec2", "nodes", "passed", "pods", "scenario", "series", "steps", "subnets"}, keys(doc))
+	assert.Equal(t, []string{"ec2", "nodes", "passed", "pods", "scenario", "series", "steps", "subnets", "version"}, keys(doc))
+	assert.Equal(t, float64(ReportVersion), doc["version"])
 	assert.Equal(t, "fake-run", doc["scenario"])
 	assert.Equal(t, true, doc["passed"])
 	step := doc["steps"].([]any)[0].(map[string]any)

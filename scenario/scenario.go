@@ -31,6 +31,9 @@ type Scenario struct {
 	VPC         VPC
 	EC2         EC2
 	IPAMDEnv    map[string]string
+	// Datapath is every node's datapath unless its `nodes` entry says
+	// otherwise: DatapathKernel ("" too) or DatapathNone (fleet nodes).
+	Datapath string
 	// ENIConfigs select pod subnets under custom networking.
 	ENIConfigs []ENIConfig
 	// CNI is the lab's plugin choice (`cni:`).
@@ -136,6 +139,8 @@ type NodeSpec struct {
 	// that group's own ipamd environment, merged over the file's.
 	Group    string
 	IPAMDEnv map[string]string
+	// Datapath is the entry's `datapath:`; "" = the file's.
+	Datapath string
 	// CNIPlugin is the group's `cni: {plugin: …}`; "" = the lab's.
 	CNIPlugin string
 }

@@ -43,7 +43,7 @@ func Start(ctx context.Context, sc *Scenario, opts Options) (*Session, *Report, 
 		opts.ProgressEvery = 15 * time.Second
 	}
 	sw := &switchWriter{w: opts.Out}
-	r := &runner{sc: sc, opts: opts, tl: NewTimeline(sw, opts.Color), rep: &Report{Scenario: sc.Name}, created: map[string]int{}}
+	r := &runner{sc: sc, opts: opts, tl: NewTimeline(sw, opts.Color), rep: &Report{Version: ReportVersion, Scenario: sc.Name}, created: map[string]int{}}
 	r.tl.SetVerbosity(opts.Verbosity)
 	s := &Session{r: r, out: sw, realStart: time.Now(), ctx: ctx, steps: newStepContext(sc)}
 	if err := s.start(ctx); err != nil {
@@ -101,7 +101,7 @@ func (s *Session) RunSteps(ctx context.Context) error {
 	}
 	r.mon.stop()
 	final := r.lab.Snapshot()
-	r.rep.fillFinal(final)
+	r.rep.fillFinal(r.fileOrder(final))
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w: %s stopped", ErrInterrupted, r.sc.Name)
 	}
@@ -135,7 +135,7 @@ func (s *Session) Step(ctx context.Context, text string, out io.Writer) error {
 	r.mon = r.startMonitor(ctx)
 	r.step(ctx, st)
 	r.mon.stop()
-	r.rep.fillFinal(r.lab.Snapshot())
+	r.rep.fillFinal(r.fileOrder(r.lab.Snapshot()))
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w: step %d", ErrInterrupted, st.Index+1)
 	}

@@ -47,6 +47,7 @@ func LabConfig(sc *scenario.Scenario, prefix string, ic *chaos.Controller, logge
 		DescribeLag: sc.EC2.DescribeLag,
 		IPAMDEnv:    map[string]string{},
 		Logger:      logger,
+		Datapath:    sc.Datapath,
 	}
 	if ic != nil {
 		cfg.Interceptor = ic

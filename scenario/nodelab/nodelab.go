@@ -101,7 +101,7 @@ func (l *scenarioLab) AddNode(ctx context.Context, spec scenario.NodeSpec) error
 	if err != nil {
 		return fmt.Errorf("node %s: %w", spec.Name, err)
 	}
-	if _, err := l.lab.AddNode(ctx, node.Spec{Name: spec.Name, InstanceType: spec.InstanceType, Subnet: spec.Subnet, MaxPods: spec.MaxPods, Labels: spec.Labels, IPAMDEnv: l.nodeEnv(spec.IPAMDEnv), PluginPath: plugin}); err != nil {
+	if _, err := l.lab.AddNode(ctx, node.Spec{Name: spec.Name, InstanceType: spec.InstanceType, Subnet: spec.Subnet, MaxPods: spec.MaxPods, Labels: spec.Labels, IPAMDEnv: l.nodeEnv(spec.IPAMDEnv), PluginPath: plugin, Datapath: spec.Datapath}); err != nil {
 		return err
 	}
 	// Pending pods may fit on the new node.

@@ -1,6 +1,7 @@
 package nodelab
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -77,4 +78,11 @@ func TestCrashLoopWordsAgreeWithNode(t *testing.T) {
 	assert.Equal(t, node.CheckpointActions, scenario.CheckpointActions)
 	assert.Equal(t, node.IPAMDRunning, scenario.IPAMDRunning)
 	assert.Equal(t, node.IPAMDCrashLoopBackOff, scenario.IPAMDCrashLoopBackOff)
+}
+
+// A file's datapath: none reaches the lab, so every node is a fleet node.
+func TestDatapathReachesTheLab(t *testing.T) {
+	sc, err := scenario.Parse("t.yaml", []byte(strings.Replace(src, "timeScale: 0.5\n", "timeScale: 0.5\ndatapath: none\n", 1)))
+	require.NoError(t, err)
+	assert.Equal(t, node.DatapathNone, LabConfig(sc, "enlt-cli-dp", nil, nil).Datapath)
 }

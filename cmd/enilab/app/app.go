@@ -27,7 +27,8 @@ const usageText = `usage:
   enilab ls
   enilab step LAB STEP
   enilab down LAB
-  enilab compare FILE... [--jobs N] [--seed N] [--html FILE] [--out DIR]
+  enilab compare FILE... [--jobs N] [--seed N] [--html FILE] [--out DIR] [--shard I/N]
+  enilab report merge REPORT.json... > merged.json
   enilab validate FILE...
   enilab scenarios [NAME]
   enilab limits TYPE...
@@ -46,6 +47,8 @@ status    prints a live lab's node table (every live lab's without LAB)
 ls        lists the live labs
 step      sends one step (as written under steps:) to a live lab
 down      tears a live lab down and removes its run directory
+report    merge combines reports of shards or machines into one (EC2 counters summed,
+          latency percentiles over every pod)
 validate  checks scenario files without running them, listing every problem
 scenarios lists the built-in scenarios, or prints one
 limits    prints an instance type's ENI, address and max-pods limits
@@ -112,6 +115,8 @@ func (c CLI) Run(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return limits(args[1:], stdout)
 	case "sweep":
 		return sweep(args[1:], stdout)
+	case "report":
+		return report(args[1:], stdout)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

@@ -25,6 +25,7 @@ type compareFlags struct {
 	html, dir string
 	seed      int64
 	seedSet   bool
+	shard     shard
 }
 
 func compareFlagSet(f *compareFlags) *flag.FlagSet {
@@ -33,6 +34,7 @@ func compareFlagSet(f *compareFlags) *flag.FlagSet {
 	fs.IntVar(&f.jobs, "jobs", runtime.NumCPU(), "run at most this many variants at once")
 	fs.StringVar(&f.html, "html", "", "write one HTML page with every variant's warm pool and latency on shared axes")
 	fs.StringVar(&f.dir, "out", "", "write each variant's timeline, report JSON and HTML into this directory")
+	fs.Var(&f.shard, "shard", "run only variants i, i+n, i+2n… of the list (0-based i/n, e.g. $JOB_COMPLETION_INDEX/4); merge the shards' --out reports with enilab report merge")
 	fs.Func("seed", "run every variant with this seed (default: each file's own)", func(s string) error {
 		_, err := fmt.Sscan(s, &f.seed)
 		f.seedSet = err == nil
@@ -43,6 +45,8 @@ func compareFlagSet(f *compareFlags) *flag.FlagSet {
 
 // variantRun is one variant's outcome.
 type variantRun struct {
+	// idx is the variant's place in the full list (--shard runs a part).
+	idx      int
 	v        scenario.Variant
 	rep      *scenario.Report
 	err      error
@@ -72,6 +76,11 @@ func (c CLI) compare(ctx context.Context, args []string, stdout, stderr io.Write
 		return usageErr("compare: %s gives one variant; name two files, or give the file a matrix:", files[0])
 	}
 	seedNote(variants, f, stderr)
+	for i := range variants {
+		if !f.shard.picks(i) {
+			variants[i].Scenario = nil // runVariants skips it
+		}
+	}
 	if c.NeedRoot && !nsutil.IsRoot() {
 		return &exitError{code: ExitLab, err: errors.New("compare needs root: each variant is a lab made of network namespaces")}
 	}
@@ -81,6 +90,7 @@ func (c CLI) compare(ctx context.Context, args []string, stdout, stderr io.Write
 		}
 	}
 	runs := c.runVariants(ctx, variants, f.jobs, stdout)
+	runs = shardRuns(runs, f.shard, stdout)
 	printComparison(stdout, runs)
 	if err := writeCompareFiles(f, runs); err != nil {
 		fmt.Fprintf(stderr, "enilab: %v\n", err)
@@ -137,8 +147,11 @@ func (c CLI) runVariants(ctx context.Context, vs []scenario.Variant, jobs int, s
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for i, v := range vs {
-		r := &variantRun{v: v}
+		r := &variantRun{idx: i, v: v}
 		runs[i] = r
+		if v.Scenario == nil {
+			continue // another shard's
+		}
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
@@ -196,7 +209,7 @@ func ms(v int64) string {
 // writeCompareFiles writes --html and --out.
 func writeCompareFiles(f compareFlags, runs []*variantRun) error {
 	var named []htmlreport.Variant
-	for i, r := range runs {
+	for _, r := range runs {
 		if r.rep == nil {
 			continue
 		}
@@ -204,7 +217,7 @@ func writeCompareFiles(f compareFlags, runs []*variantRun) error {
 		if f.dir == "" {
 			continue
 		}
-		base := filepath.Join(f.dir, fmt.Sprintf("variant-%02d", i+1))
+		base := filepath.Join(f.dir, fmt.Sprintf("variant-%02d", r.idx+1))
 		if err := os.WriteFile(base+".timeline.txt", r.timeline.Bytes(), 0o644); err != nil {
 			return fmt.Errorf("compare --out: %w", err)
 		}

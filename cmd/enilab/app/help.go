@@ -22,6 +22,8 @@ var commands = map[string]command{
 	"compare": {synopsis: "enilab compare FILE... [flags]",
 		what:  "Runs every variant — each FILE, or each combination of a file's matrix: — with the same steps\n(needs root), then prints one table: IPs held and warm per node, subnet addresses used, EC2\ncalls and throttles, pod ready latency p50/p90/p99, failed steps. Exits 1 if a variant failed.",
 		flags: func() *flag.FlagSet { return compareFlagSet(&compareFlags{}) }},
+	"report": {synopsis: "enilab report merge REPORT.json...",
+		what: "Combines report JSONs (run --report, compare --out, one per --shard) into one report on\nstdout: steps, nodes, subnets and pods side by side, EC2 counters summed, pod latency\npercentiles over every pod, passed only if all passed. Refuses a newer report format version."},
 	"up": {synopsis: "enilab up FILE [flags]",
 		what: `Builds the scenario's lab (needs root), runs its steps with the timeline as run prints it,
 and keeps the lab up: a supervisor process (this binary, in a session of its own) owns it and

@@ -167,7 +167,7 @@ func assertReportShape(t *testing.T, rep map[string]any) {
 		assert.True(t, ok, "%s: want a list, got %T", what, rep[what])
 		return l
 	}
-	assert.Equal(t, []string{"ec2", "nodes", "passed", "pods", "scenario", "series", "steps", "subnets"}, keys("report", rep))
+	assert.Equal(t, []string{"ec2", "nodes", "passed", "pods", "scenario", "series", "steps", "subnets", "version"}, keys("report", rep))
 	assert.Equal(t, []string{"ec2", "nodes"}, keys("series", rep["series"]))
 	for _, s := range list("steps") {
 		assert.Equal(t, []string{"index", "kind", "labMs", "message", "ok"}, keys("steps[]", s))

@@ -1,0 +1,57 @@
+package scenario
+
+import (
+	"context"
+	"slices"
+	"sync"
+)
+
+// fleetLaunchParallelism is how many fleet nodes start at once: a node
+// group scaled by N launches its instances together, and a fleet node's
+// start-up is mostly waiting on EC2 and IMDS.
+const fleetLaunchParallelism = 32
+
+// launcher returns how the i-th of specs is started: fleet nodes
+// (datapath: none) are all started together first, so they scale out at
+// the same lab moment as a node group does; nodes with a datapath one at
+// a time, in order, when asked.
+func (r *runner) launcher(ctx context.Context, specs []NodeSpec) func(i int) error {
+	for _, s := range specs {
+		if !r.sc.IsFleet(s) {
+			return func(i int) error { return r.lab.AddNode(ctx, specs[i]) }
+		}
+	}
+	errs := make([]error, len(specs))
+	sem := make(chan struct{}, fleetLaunchParallelism)
+	var wg sync.WaitGroup
+	for i, spec := range specs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = r.lab.AddNode(ctx, spec)
+		}()
+	}
+	wg.Wait()
+	return func(i int) error { return errs[i] }
+}
+
+// fileOrder lists the snapshot's nodes in the file's order, those added by
+// steps after them in the lab's: fleet nodes join the lab in whatever
+// order their launches finish, and the report keeps the file's.
+func (r *runner) fileOrder(s Snapshot) Snapshot {
+	pos := make(map[string]int, len(r.sc.Nodes))
+	for i, n := range r.sc.Nodes {
+		pos[n.Name] = i
+	}
+	rank := func(name string) int {
+		if i, ok := pos[name]; ok {
+			return i
+		}
+		return len(pos)
+	}
+	s.Nodes = slices.Clone(s.Nodes)
+	slices.SortStableFunc(s.Nodes, func(a, b NodeState) int { return rank(a.Name) - rank(b.Name) })
+	return s
+}
