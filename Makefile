@@ -6,7 +6,7 @@ export PATH := $(BIN):$(PATH)
 # Tests leave screenshots and reports they make here (the HTML report's browser test).
 export ENILAB_ARTIFACTS ?= $(BIN)/artifacts
 
-.PHONY: all setup build upstream upstream-agent test unit e2e bench fuzz race chaos lint demo vm-test proto generate clean
+.PHONY: all setup build upstream upstream-agent test unit e2e bench bench-fleet fuzz race chaos lint demo vm-test proto generate clean
 
 all: build
 
@@ -49,6 +49,12 @@ e2e: setup build upstream
 COUNT ?= 5
 bench:
 	COUNT=$(COUNT) GO=$(GO) scripts/bench.sh
+
+# The fleet at full size (bench/fleet-scale-out-1000.yaml, 1,000 nodes,
+# minutes and over a gigabyte): its wall time and peak memory, and the
+# report's pod-ready percentiles and RequestLimitExceeded count.
+bench-fleet: build
+	/usr/bin/time -f 'bench-fleet: wall %e s, peak RSS %M KB' bin/enilab run --quiet --report bin/fleet-1000.json bench/fleet-scale-out-1000.yaml
 
 # Every fuzz target for FUZZTIME each (default 10s; CI runs a short smoke).
 fuzz:

@@ -31,6 +31,7 @@ if [ -z "${REUSE:-}" ]; then
 	run ./fakeec2/ '^Benchmark(Server)?DescribeNetworkInterfaces$' 3x
 	run ./scenario/ 'RunnerOverhead' 100x
 	run ./ipamd/datastore/ 'AssignRelease737' 100x
+	run ./node/ 'FleetNodesPerSecond' 1x
 fi
 
 awk -v count="$COUNT" '
@@ -94,5 +95,11 @@ END {
 	row("scenario runner, per step", (r < 0 ? -1 : r / 13), "", "", 0, "")
 	row("checkpoint assign+release (file)", ms("BenchmarkAssignRelease737/file-checkpoint", "ns/op"), spread("BenchmarkAssignRelease737/file-checkpoint", "ns/op"),
 		"same, in-memory checkpoint", ms("BenchmarkAssignRelease737/memory-checkpoint", "ns/op"), "")
+	for (size = 50; size <= 200; size += 150) {
+		f = "BenchmarkFleetNodesPerSecond/nodes=" size
+		row("fleet nodes/s, " size " nodes (not ms)", ms(f, "nodes/s"), spread(f, "nodes/s"), "", 0, "")
+		h = ms(f, "heap-B/node")
+		row("  heap KB per fleet node (not ms)", (h < 0 ? -1 : h / 1024), "", "", 0, "")
+	}
 }' "$RAW"
 echo "raw output: $RAW" >&2

@@ -16,6 +16,8 @@ command -v ping >/dev/null 2>&1 || pkgs+=(iputils-ping)
 command -v iptables-save >/dev/null 2>&1 || pkgs+=(iptables)
 # the HTML report is checked in a real headless browser
 [ -x /usr/bin/chromium ] || pkgs+=(chromium)
+# make bench-fleet reports the full-size fleet's peak memory with GNU time
+[ -x /usr/bin/time ] || pkgs+=(time)
 if [ ${#pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing Debian packages: ${pkgs[*]}"
