@@ -73,9 +73,10 @@ func (c *Config) Defaults(getenv func(string) string) {
 		// dummy and veth are the ENI backends; xfrm_user and nfnetlink let
 		// vishvananda/netlink open a handle with its default families; the
 		// rest are what ipamd's iptables rules (nft backend) and the
-		// fabric's NAT tables use.
+		// fabric's NAT tables and source checks (nft fib) use.
 		c.Modules = []string{"dummy", "veth", "xfrm_user", "nfnetlink",
 			"nf_tables", "nft_compat", "nft_chain_nat", "nft_nat", "nft_ct", "nft_masq", "nf_conntrack_netlink",
+			"nft_fib_ipv4", "nft_fib_ipv6", "nft_fib_inet",
 			"xt_comment", "xt_mark", "xt_connmark", "xt_addrtype", "xt_nat", "xt_conntrack", "xt_MASQUERADE",
 			"xt_statistic", "xt_tcpudp"}
 	}
