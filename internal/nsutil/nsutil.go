@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
@@ -72,26 +71,11 @@ func DeleteNamed(name string) error {
 	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("nsutil: unmount %s: %w", p, err)
 	}
-	err := os.Remove(p)
-	// A plugin execution's private mount namespace (its thread still
-	// ending) can hold the mount point a moment longer: EBUSY until it
-	// exits, so try again for up to a second.
-	for i := 0; i < busyRetries && errors.Is(err, unix.EBUSY); i++ {
-		time.Sleep(busyWait)
-		_ = unix.Unmount(p, unix.MNT_DETACH)
-		err = os.Remove(p)
-	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("nsutil: remove %s: %w", p, err)
 	}
 	return nil
 }
-
-// busyRetries × busyWait bounds DeleteNamed's wait for a busy mount point.
-const (
-	busyRetries = 50
-	busyWait    = 20 * time.Millisecond
-)
 
 // ListNamed returns the names of the namespaces in RunDir that start with
 // prefix.
