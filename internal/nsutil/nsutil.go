@@ -46,6 +46,9 @@ func NewNamed(name string) (string, error) {
 	if _, err := os.Stat(p); err == nil {
 		return "", fmt.Errorf("nsutil: namespace %q already exists", name)
 	}
+	if err := sharedRunDir(); err != nil {
+		return "", err
+	}
 	errc := make(chan error, 1)
 	go func() {
 		// The thread stays locked and dies with the goroutine: it has been
@@ -71,8 +74,45 @@ func DeleteNamed(name string) error {
 	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("nsutil: unmount %s: %w", p, err)
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+	err := os.Remove(p)
+	if errors.Is(err, unix.EBUSY) {
+		// Still a mount point, yet unmounting found none at the path: a
+		// mount laid over RunDir after this one was made hides it.
+		return fmt.Errorf("nsutil: remove %s: %w: a mount over %s made after this namespace (as `ip netns add` makes on a machine where %s is not yet a mount point) hides it until that mount goes", p, err, RunDir, RunDir)
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("nsutil: remove %s: %w", p, err)
+	}
+	return nil
+}
+
+// sharedRunDir makes RunDir a shared mount point, as iproute2's `ip netns
+// add` does the first time it runs (a recursive bind of RunDir onto itself,
+// then shared). Done before any namespace is mounted there, so a later `ip
+// netns add` finds a mount point and lays no second one over RunDir — which
+// would hide the namespaces already mounted below it, so that no unmount by
+// path reaches them again. An exclusive flock on RunDir keeps two processes
+// from both binding it.
+func sharedRunDir() error {
+	if err := os.MkdirAll(RunDir, 0o755); err != nil {
+		return fmt.Errorf("nsutil: %s: %w", RunDir, err)
+	}
+	d, err := os.Open(RunDir)
+	if err != nil {
+		return fmt.Errorf("nsutil: %s: %w", RunDir, err)
+	}
+	defer d.Close()
+	if err := unix.Flock(int(d.Fd()), unix.LOCK_EX); err != nil {
+		return fmt.Errorf("nsutil: lock %s: %w", RunDir, err)
+	}
+	err = unix.Mount("", RunDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if errors.Is(err, unix.EINVAL) { // not a mount point yet
+		if err = unix.Mount(RunDir, RunDir, "none", unix.MS_BIND|unix.MS_REC, ""); err == nil {
+			err = unix.Mount("", RunDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("nsutil: make %s a shared mount point: %w", RunDir, err)
 	}
 	return nil
 }

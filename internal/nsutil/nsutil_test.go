@@ -3,6 +3,8 @@ package nsutil
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -59,4 +61,39 @@ func TestNamedNamespaceLifecycle(t *testing.T) {
 func TestNewNamedRejectsBadNames(t *testing.T) {
 	_, err := NewNamed("a/b")
 	assert.ErrorContains(t, err, "invalid namespace name")
+}
+
+// An operator's `ip netns add` while a lab runs (iproute2's netns_add binds
+// /run/netns onto itself when it is not yet a mount point) must not hide
+// the lab's namespaces: NewNamed makes RunDir a shared mount point first,
+// as netns_add does, so iproute2 lays nothing over it and DeleteNamed still
+// reaches every namespace.
+func TestDeleteAfterIPNetnsAdd(t *testing.T) {
+	if !IsRoot() {
+		t.Skip("needs root to create network namespaces")
+	}
+	for _, tool := range []string{"ip", "findmnt"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s: %v", tool, err)
+		}
+	}
+	name := fmt.Sprintf("enlt-nsutil-cover-%d", os.Getpid())
+	other := name + "-ip"
+	p, err := NewNamed(name)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = exec.Command("ip", "netns", "delete", other).Run()
+		_ = DeleteNamed(name)
+	})
+	prop, err := exec.Command("findmnt", "-n", "-o", "PROPAGATION", "--mountpoint", RunDir).Output()
+	require.NoError(t, err, "%s is a mount point", RunDir)
+	assert.Equal(t, "shared", strings.TrimSpace(string(prop)))
+
+	out, err := exec.Command("ip", "netns", "add", other).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.NoError(t, DeleteNamed(name))
+	_, err = os.Stat(p)
+	assert.True(t, os.IsNotExist(err), "the namespace's file is gone")
+	out, err = exec.Command("ip", "netns", "delete", other).CombinedOutput()
+	require.NoError(t, err, "%s", out)
 }
