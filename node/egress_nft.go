@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,14 +28,16 @@ const (
 // source without a mapping is dropped, as the internet gateway drops it on
 // AWS. One netlink batch: the old table goes and the new one comes at once.
 func (e *egress) igwTable(m map[netip.Addr]netip.Addr) error {
-	c, err := nftables.New(nftables.WithNetNSFd(int(e.igw.fd)))
-	if err != nil {
-		return fmt.Errorf("node: internet gateway nftables: %w", err)
+	if err := replaceTable(e.igw.fd, IGWTable, nftables.TableFamilyIPv4, func(c *nftables.Conn, t *nftables.Table) {
+		igwRules(c, t, m)
+	}); err != nil {
+		return fmt.Errorf("node: internet gateway NAT table: %w", err)
 	}
-	if old, err := c.ListTableOfFamily(IGWTable, nftables.TableFamilyIPv4); err == nil {
-		c.DelTable(old)
-	}
-	t := c.AddTable(&nftables.Table{Name: IGWTable, Family: nftables.TableFamilyIPv4})
+	return nil
+}
+
+// igwRules fills the internet gateway's table t for m.
+func igwRules(c *nftables.Conn, t *nftables.Table, m map[netip.Addr]netip.Addr) {
 	pre := c.AddChain(&nftables.Chain{Name: "prerouting", Table: t, Type: nftables.ChainTypeNAT,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest})
 	post := c.AddChain(&nftables.Chain{Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT,
@@ -56,32 +59,52 @@ func (e *egress) igwTable(m map[netip.Addr]netip.Addr) error {
 	// Translated back on the way in (DNAT, or a reply un-SNATed by
 	// conntrack): towards the VPC.
 	c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: concat(ifIs(true, "inet"), ifIs(false, "vpc"), verdict(expr.VerdictAccept))})
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("node: internet gateway NAT table: %w", err)
-	}
-	return nil
 }
 
 // natTable is a NAT gateway's translation: everything it forwards leaves
 // with its own private address (the internet gateway then maps that to
 // its Elastic IP).
 func natTable(o *outsideNS, own netip.Addr) error {
-	c, err := nftables.New(nftables.WithNetNSFd(int(o.fd)))
+	err := replaceTable(o.fd, NATTable, nftables.TableFamilyIPv4, func(c *nftables.Conn, t *nftables.Table) {
+		post := c.AddChain(&nftables.Chain{Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT,
+			Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource})
+		notOwn := []expr.Any{
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: own.AsSlice()},
+		}
+		c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: concat(ifIs(false, "eth0"), notOwn, natTo(expr.NATTypeSourceNAT, own))})
+	})
 	if err != nil {
-		return fmt.Errorf("node: NAT gateway nftables: %w", err)
-	}
-	t := c.AddTable(&nftables.Table{Name: NATTable, Family: nftables.TableFamilyIPv4})
-	post := c.AddChain(&nftables.Chain{Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT,
-		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource})
-	notOwn := []expr.Any{
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: own.AsSlice()},
-	}
-	c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: concat(ifIs(false, "eth0"), notOwn, natTo(expr.NATTypeSourceNAT, own))})
-	if err := c.Flush(); err != nil {
 		return fmt.Errorf("node: NAT gateway table: %w", err)
 	}
 	return nil
+}
+
+// replaceTable sends one netlink batch into the network namespace fd: the
+// table name of family goes and, unless fill is nil, a new one filled by
+// fill comes in its place at once.
+func replaceTable(fd netns.NsHandle, name string, family nftables.TableFamily, fill func(*nftables.Conn, *nftables.Table)) error {
+	c, err := nftables.New(nftables.WithNetNSFd(int(fd)))
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	if old, err := c.ListTableOfFamily(name, family); err == nil {
+		c.DelTable(old)
+	}
+	if fill != nil {
+		fill(c, c.AddTable(&nftables.Table{Name: name, Family: family}))
+	}
+	return c.Flush()
+}
+
+// replaceTableAt is replaceTable in the namespace at path.
+func replaceTableAt(path, name string, family nftables.TableFamily, fill func(*nftables.Conn, *nftables.Table)) error {
+	fd, err := netns.GetFromPath(path)
+	if err != nil {
+		return fmt.Errorf("namespace %s: %w", path, err)
+	}
+	defer fd.Close()
+	return replaceTable(fd, name, family, fill)
 }
 
 func concat(parts ...[]expr.Any) []expr.Any { return slices.Concat(parts...) }

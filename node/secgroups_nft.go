@@ -8,7 +8,6 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
-	"github.com/vishvananda/netns"
 )
 
 // SGTable is the VPC namespace's nftables table of security groups, as
@@ -22,19 +21,16 @@ const SGTable = "enilab-sg"
 // through its ingress chain; a chain returns on the first rule that allows
 // the packet and drops it at its end.
 func writeSGTable(vpcPath string, plan []sgENI) error {
-	fd, err := netns.GetFromPath(vpcPath)
-	if err != nil {
-		return fmt.Errorf("node: VPC namespace: %w", err)
+	if err := replaceTableAt(vpcPath, SGTable, nftables.TableFamilyIPv4, func(c *nftables.Conn, t *nftables.Table) {
+		sgRules(c, t, plan)
+	}); err != nil {
+		return fmt.Errorf("node: security group table: %w", err)
 	}
-	defer fd.Close()
-	c, err := nftables.New(nftables.WithNetNSFd(int(fd)))
-	if err != nil {
-		return fmt.Errorf("node: VPC nftables: %w", err)
-	}
-	if old, err := c.ListTableOfFamily(SGTable, nftables.TableFamilyIPv4); err == nil {
-		c.DelTable(old)
-	}
-	t := c.AddTable(&nftables.Table{Name: SGTable, Family: nftables.TableFamilyIPv4})
+	return nil
+}
+
+// sgRules fills the security group table t for plan.
+func sgRules(c *nftables.Conn, t *nftables.Table, plan []sgENI) {
 	accept := nftables.ChainPolicyAccept
 	fwd := c.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &accept})
@@ -57,29 +53,14 @@ func writeSGTable(vpcPath string, plan []sgENI) error {
 			}
 		}
 	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("node: security group table: %w", err)
-	}
-	return nil
 }
 
 // deleteSGTable removes the table (enforcement off).
 func deleteSGTable(vpcPath string) error {
-	fd, err := netns.GetFromPath(vpcPath)
-	if err != nil {
-		return fmt.Errorf("node: VPC namespace: %w", err)
+	if err := replaceTableAt(vpcPath, SGTable, nftables.TableFamilyIPv4, nil); err != nil {
+		return fmt.Errorf("node: security group table: %w", err)
 	}
-	defer fd.Close()
-	c, err := nftables.New(nftables.WithNetNSFd(int(fd)))
-	if err != nil {
-		return fmt.Errorf("node: VPC nftables: %w", err)
-	}
-	old, err := c.ListTableOfFamily(SGTable, nftables.TableFamilyIPv4)
-	if err != nil {
-		return nil // none
-	}
-	c.DelTable(old)
-	return c.Flush()
+	return nil
 }
 
 // ctReply matches packets of a connection already allowed.

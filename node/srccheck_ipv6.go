@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
-	"github.com/vishvananda/netns"
 )
 
 // SourceCheckV6Table is the VPC namespace's nftables table holding EC2's
@@ -37,19 +36,15 @@ func (f *fabric) setSourceCheckV6(peerName string, on bool) error {
 // writeSourceCheckV6 replaces the table in one netlink batch: accept from
 // the peers without the check, then `fib saddr . iif oif missing drop`.
 func (f *fabric) writeSourceCheckV6() error {
-	fd, err := netns.GetFromPath(f.path)
-	if err != nil {
-		return fmt.Errorf("node: VPC namespace: %w", err)
+	if err := replaceTableAt(f.path, SourceCheckV6Table, nftables.TableFamilyIPv6, f.sourceCheckV6Rules); err != nil {
+		return fmt.Errorf("node: IPv6 source/destination check: %w", err)
 	}
-	defer fd.Close()
-	c, err := nftables.New(nftables.WithNetNSFd(int(fd)))
-	if err != nil {
-		return fmt.Errorf("node: VPC nftables: %w", err)
-	}
-	if old, err := c.ListTableOfFamily(SourceCheckV6Table, nftables.TableFamilyIPv6); err == nil {
-		c.DelTable(old)
-	}
-	t := c.AddTable(&nftables.Table{Name: SourceCheckV6Table, Family: nftables.TableFamilyIPv6})
+	f.builtV6 = true
+	return nil
+}
+
+// sourceCheckV6Rules fills the IPv6 source check table t.
+func (f *fabric) sourceCheckV6Rules(c *nftables.Conn, t *nftables.Table) {
 	ch := c.AddChain(&nftables.Chain{Name: "prerouting", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityFilter})
 	for _, peer := range slices.Sorted(maps.Keys(f.noCheckV6)) {
@@ -61,9 +56,4 @@ func (f *fabric) writeSourceCheckV6() error {
 		&expr.Counter{},
 		&expr.Verdict{Kind: expr.VerdictDrop},
 	}})
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("node: IPv6 source/destination check: %w", err)
-	}
-	f.builtV6 = true
-	return nil
 }
