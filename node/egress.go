@@ -145,13 +145,19 @@ func (l *Lab) egressSource(from string) (string, error) {
 		}
 		return "", ErrNoInternet
 	}
+	return l.sourceNS(from, "egress")
+}
+
+// sourceNS is the namespace of a node (by name) or of a Ready pod
+// ("node/pod") that traffic for what (egress, a VPC host) leaves from.
+func (l *Lab) sourceNS(from, what string) (string, error) {
 	if !strings.Contains(from, "/") {
 		n, ok := l.Node(from)
 		if !ok {
 			return "", fmt.Errorf("no node %q", from)
 		}
 		if n.fleet() {
-			return "", n.errNoDatapath("egress")
+			return "", n.errNoDatapath(what)
 		}
 		return n.nsPath, nil
 	}

@@ -133,7 +133,7 @@ func (l *Lab) Reach(ctx context.Context, from, host string) error {
 	if !ok {
 		return fmt.Errorf("node: no VPC host %q", host)
 	}
-	nsPath, err := l.sourceNS(from)
+	nsPath, err := l.sourceNS(from, "reach a VPC host")
 	if err != nil {
 		return fmt.Errorf("node: reach %s → %s: %w", from, host, err)
 	}
@@ -150,21 +150,6 @@ func (l *Lab) Reach(ctx context.Context, from, host string) error {
 		return fmt.Errorf("node: reach %s → %s (%s:%d): %w", from, host, h.addr, h.port, noAnswer(err))
 	}
 	return c.Close()
-}
-
-// sourceNS is the namespace of a node (by name) or a Ready pod.
-func (l *Lab) sourceNS(from string) (string, error) {
-	if n, ok := l.Node(from); ok {
-		return n.nsPath, nil
-	}
-	p, ok := l.Pod(from)
-	if !ok {
-		return "", fmt.Errorf("no node or pod %q", from)
-	}
-	if p.Phase != PhaseReady {
-		return "", fmt.Errorf("pod %s must be Ready (it is %s)", from, p.Phase)
-	}
-	return p.NetNS, nil
 }
 
 // closeHosts stops the hosts' listeners and removes their namespaces.
