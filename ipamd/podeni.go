@@ -5,14 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
-	"strings"
 
-	"github.com/vishvananda/netlink"
-
-	"github.com/enilab/enilab/internal/nsutil"
 	"github.com/enilab/enilab/ipamd/awsapi"
+	"github.com/enilab/enilab/ipamd/netsetup"
 	"github.com/enilab/enilab/ipamd/rpc"
 )
 
@@ -118,23 +114,5 @@ func (d *Daemon) linkIndexByMAC(mac string) (int, error) {
 	if d.opts.NetNSPath == NoNetNS {
 		return 0, errors.New("no node networking")
 	}
-	h, err := nsutil.Handle(d.opts.NetNSPath)
-	if err != nil {
-		return 0, err
-	}
-	defer h.Close()
-	links, err := nsutil.Retry(func() ([]netlink.Link, error) { return h.LinkList() })
-	if err != nil {
-		return 0, fmt.Errorf("list links: %w", err)
-	}
-	want, err := net.ParseMAC(mac)
-	if err != nil {
-		return 0, fmt.Errorf("trunk MAC %q: %w", mac, err)
-	}
-	for _, l := range links {
-		if strings.EqualFold(l.Attrs().HardwareAddr.String(), want.String()) {
-			return l.Attrs().Index, nil
-		}
-	}
-	return 0, fmt.Errorf("no link with MAC %s", mac)
+	return netsetup.LinkIndexByMAC(d.opts.NetNSPath, mac)
 }

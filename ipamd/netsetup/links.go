@@ -51,6 +51,22 @@ func linkByMAC(h *netlink.Handle, mac string) (netlink.Link, error) {
 	return nil, fmt.Errorf("%w %s", ErrLinkNotFound, want)
 }
 
+// LinkIndexByMAC is the index of the link carrying mac in the namespace
+// at nsPath (upstream's getTrunkLinkIndex looks up the trunk ENI so);
+// ErrLinkNotFound (wrapped) when none does.
+func LinkIndexByMAC(nsPath, mac string) (int, error) {
+	h, err := nsutil.Handle(nsPath)
+	if err != nil {
+		return 0, err
+	}
+	defer h.Close()
+	l, err := linkByMAC(h, mac)
+	if err != nil {
+		return 0, err
+	}
+	return l.Attrs().Index, nil
+}
+
 func isLinkGone(err error) bool {
 	var nf netlink.LinkNotFoundError
 	return errors.As(err, &nf) || errors.Is(err, unix.ENODEV)
