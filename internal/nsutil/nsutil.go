@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
@@ -92,8 +93,14 @@ func DeleteNamed(name string) error {
 // netns add` finds a mount point and lays no second one over RunDir — which
 // would hide the namespaces already mounted below it, so that no unmount by
 // path reaches them again. An exclusive flock on RunDir keeps two processes
-// from both binding it.
+// from both binding it. Once it has succeeded the process does not ask
+// again (a recursive MS_SHARED walks every namespace mounted there).
 func sharedRunDir() error {
+	runDirMu.Lock()
+	defer runDirMu.Unlock()
+	if runDirShared {
+		return nil
+	}
 	if err := os.MkdirAll(RunDir, 0o755); err != nil {
 		return fmt.Errorf("nsutil: %s: %w", RunDir, err)
 	}
@@ -114,8 +121,14 @@ func sharedRunDir() error {
 	if err != nil {
 		return fmt.Errorf("nsutil: make %s a shared mount point: %w", RunDir, err)
 	}
+	runDirShared = true
 	return nil
 }
+
+var (
+	runDirMu     sync.Mutex
+	runDirShared bool // sharedRunDir has succeeded in this process
+)
 
 // ListNamed returns the names of the namespaces in RunDir that start with
 // prefix.
