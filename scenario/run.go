@@ -129,6 +129,7 @@ func (r *runner) teardown(ctx context.Context, err *error) {
 // addNodes starts every node in order; the first that fails ends the run.
 func (r *runner) addNodes(ctx context.Context) error {
 	launch := r.launcher(ctx, r.sc.Nodes)
+	var snap Snapshot
 	for i, spec := range r.sc.Nodes {
 		if err := launch(i); err != nil {
 			if ctx.Err() != nil {
@@ -138,7 +139,10 @@ func (r *runner) addNodes(ctx context.Context) error {
 			r.rep.fillFinal(r.fileOrder(r.lab.Snapshot()))
 			return fmt.Errorf("starting node %s: %w", spec.Name, err)
 		}
-		n, _ := r.lab.Snapshot().Node(spec.Name)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		n := r.upNode(spec.Name, &snap)
 		r.tl.Printf(r.at(), "node %s up: %s %s in %s (max pods %d)", spec.Name, n.InstanceID, spec.InstanceType, spec.Subnet, n.MaxPods)
 		if n.IPAMD != "" && n.IPAMD != IPAMDRunning {
 			r.tl.Printf(r.at(), "  %s", r.ipamdOutcome(spec.Name, ""))

@@ -80,8 +80,13 @@ func (r *runner) deleteStep(ctx context.Context, d *DeleteStep) (string, error) 
 	return msg, nil
 }
 
-// DeploymentSummary counts a deployment's pods by state and node, with
-// the scheduler's message for the pending ones.
+// summaryNodes is how many nodes a deployment's summary names; a fleet's
+// deployment spreads over hundreds, which the report lists pod by pod.
+const summaryNodes = 8
+
+// DeploymentSummary counts a deployment's pods by state and node (the
+// first summaryNodes of them), with the scheduler's message for the
+// pending ones.
 func DeploymentSummary(s Snapshot, dep string) string {
 	perNode := map[string]int{}
 	var order []string
@@ -106,9 +111,12 @@ func DeploymentSummary(s Snapshot, dep string) string {
 		}
 		perNode[p.Node]++
 	}
-	parts := make([]string, len(order))
-	for i, n := range order {
-		parts[i] = fmt.Sprintf("%s %d", n, perNode[n])
+	var parts []string
+	for _, n := range order[:min(len(order), summaryNodes)] {
+		parts = append(parts, fmt.Sprintf("%s %d", n, perNode[n]))
+	}
+	if more := len(order) - summaryNodes; more > 0 {
+		parts = append(parts, fmt.Sprintf("… %d more nodes", more))
 	}
 	out := fmt.Sprintf("%s: %d of %d pods bound", dep, running+pending, running+pending+unscheduled)
 	if len(parts) > 0 {

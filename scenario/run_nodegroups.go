@@ -20,6 +20,7 @@ func (r *runner) nodesStep(ctx context.Context, s *NodesStep) (string, error) {
 	}
 	var done []string
 	launch := r.launcher(ctx, s.Nodes)
+	var snap Snapshot
 	for i, spec := range s.Nodes {
 		err := launch(i)
 		switch {
@@ -32,7 +33,10 @@ func (r *runner) nodesStep(ctx context.Context, s *NodesStep) (string, error) {
 		case err != nil:
 			return "", fmt.Errorf("adding node %s to %s: %w", spec.Name, s.Group, err)
 		}
-		n, _ := r.lab.Snapshot().Node(spec.Name)
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		n := r.upNode(spec.Name, &snap)
 		r.tl.Printf(r.at(), "  node %s up: %s %s in %s (max pods %d)", spec.Name, n.InstanceID, spec.InstanceType, spec.Subnet, n.MaxPods)
 		if n.IPAMD != "" && n.IPAMD != IPAMDRunning {
 			r.tl.Printf(r.at(), "  %s", r.ipamdOutcome(spec.Name, ""))

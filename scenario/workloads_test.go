@@ -3,6 +3,7 @@ package scenario
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -131,4 +132,13 @@ func TestPodExpectAndDeploymentSummary(t *testing.T) {
 	require.Len(t, miss, 2)
 	assert.Equal(t, "pod web-2: want Running, got Pending (FailedCreatePodSandBox: no IP)", miss[0].String())
 	assert.Equal(t, "web: 2 of 3 pods bound (node-1 1, node-2 1); 1 Pending unscheduled: FailedScheduling: 0/2 nodes are available: 2 Too many pods.", DeploymentSummary(s, "web"))
+}
+
+// A fleet deployment's summary names its first nodes and counts the rest.
+func TestDeploymentSummaryOfAFleet(t *testing.T) {
+	var s Snapshot
+	for i := 1; i <= 12; i++ {
+		s.Pods = append(s.Pods, PodState{Name: fmt.Sprintf("web-%d", i), Node: fmt.Sprintf("fleet-%d", i), Phase: PodRunning})
+	}
+	assert.Equal(t, "web: 12 of 12 pods bound (fleet-1 1, fleet-2 1, fleet-3 1, fleet-4 1, fleet-5 1, fleet-6 1, fleet-7 1, fleet-8 1, … 4 more nodes)", DeploymentSummary(s, "web"))
 }
