@@ -1,0 +1,70 @@
+package node
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	egresscni "github.com/enilab/enilab/cniplugin/egress"
+)
+
+// Upstream's egress plugin entry in IPv6 mode, as aws-node fills in
+// misc/10-aws.conflist (cmd/aws-vpc-cni/main.go): IPv4 egress on
+// (ENABLE_V4_EGRESS's default), host-local over 169.254.172.0/22 with a
+// default route, its store under /run/cni/v6pd, its log
+// egress-v4-plugin.log, SNAT to the node's primary IPv4 address.
+const (
+	EgressIPv4Subnet  = "169.254.172.0/22"
+	egressIPv4Dst     = "0.0.0.0/0"
+	egressIPv4DataDir = EgressRunDir + "/egress-v4-ipam"
+	egressV4LogFile   = AWSNodeLogDir + "/egress-v4-plugin.log"
+)
+
+// egressPluginConf is the egress-cni entry chained after aws-cni.
+func (n *Node) egressPluginConf(mtu int) map[string]any {
+	return map[string]any{
+		"name":          egresscni.ExecName,
+		"type":          egresscni.ExecName,
+		"mtu":           strconv.Itoa(mtu),
+		"enabled":       "true",
+		"randomizeSNAT": n.ipamdCfg.RandomizeSNAT,
+		"nodeIP":        n.primaryIP().String(),
+		"ipam": map[string]any{
+			"type":    "host-local",
+			"ranges":  [][]map[string]string{{{"subnet": EgressIPv4Subnet}}},
+			"routes":  []map[string]string{{"dst": egressIPv4Dst}},
+			"dataDir": egressIPv4DataDir,
+		},
+		"pluginLogFile":  egressV4LogFile,
+		"pluginLogLevel": "DEBUG",
+	}
+}
+
+// linkEgressPlugin puts bin/egress-cni in the node's bin directory: a link
+// to the running executable, which serves egress-cni by that name
+// (cniplugin.RunIfPlugin), whatever the node's aws-cni is. The node's
+// host-local store directory is made here too. Both exist before ipamd's
+// environment is read; only IPv6 mode's conflist and view use them.
+func (n *Node) linkEgressPlugin() error {
+	if err := os.MkdirAll(n.egressDir(), 0o755); err != nil {
+		return fmt.Errorf("node: %s: egress plugin dir: %w", n.name, err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("node: %s: own executable for egress-cni: %w", n.name, err)
+	}
+	link := filepath.Join(n.binDir, egresscni.ExecName)
+	_ = os.Remove(link)
+	if err := os.Symlink(exe, link); err != nil {
+		return fmt.Errorf("node: %s: egress-cni link: %w", n.name, err)
+	}
+	return nil
+}
+
+// EgressIPAMDir is where the node's egress plugin keeps its host-local
+// reservations (upstream's /run/cni/v6pd/egress-v4-ipam/aws-cni), one file
+// per address in use.
+func (n *Node) EgressIPAMDir() string {
+	return filepath.Join(n.egressDir(), filepath.Base(egressIPv4DataDir), cniNetworkName)
+}
