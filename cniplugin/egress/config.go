@@ -36,8 +36,10 @@ type Conf struct {
 	prev *types100.Result
 }
 
-// parseConf reads the plugin's configuration; a chained ADD needs the
-// previous plugin's result (upstream: "must be called as a chained plugin").
+// parseConf reads the plugin's configuration in upstream's order: an ADD
+// (needPrev) needs the previous plugin's result ("must be called as a
+// chained plugin") and a numeric MTU even when the plugin is disabled; the
+// rest is checked only when it is enabled.
 func parseConf(data []byte, needPrev bool) (*Conf, error) {
 	c := &Conf{}
 	if err := json.Unmarshal(data, c); err != nil {
@@ -48,6 +50,19 @@ func parseConf(data []byte, needPrev bool) (*Conf, error) {
 			return nil, fmt.Errorf("egress-cni: could not parse prevResult: %w", err)
 		}
 	}
+	if needPrev {
+		if c.PrevResult == nil {
+			return nil, fmt.Errorf("egress-cni: must be called as a chained plugin")
+		}
+		prev, err := types100.GetResult(c.PrevResult)
+		if err != nil {
+			return nil, fmt.Errorf("egress-cni: failed to get PrevResult: %w", err)
+		}
+		c.prev = prev
+		if c.mtu, err = strconv.Atoi(c.MTU); err != nil {
+			return nil, fmt.Errorf("egress-cni: failed to parse MTU: %q: %w", c.MTU, err)
+		}
+	}
 	if !c.enabled() {
 		return c, nil
 	}
@@ -56,20 +71,6 @@ func parseConf(data []byte, needPrev bool) (*Conf, error) {
 	}
 	if c.NodeIP.To4() == nil {
 		return nil, fmt.Errorf("egress-cni: nodeIP %q is not an IPv4 address (the lab models IPv4 egress of IPv6 pods only)", c.NodeIP)
-	}
-	if !needPrev {
-		return c, nil
-	}
-	if c.PrevResult == nil {
-		return nil, fmt.Errorf("egress-cni: must be called as a chained plugin")
-	}
-	prev, err := types100.GetResult(c.PrevResult)
-	if err != nil {
-		return nil, fmt.Errorf("egress-cni: failed to get PrevResult: %w", err)
-	}
-	c.prev = prev
-	if c.mtu, err = strconv.Atoi(c.MTU); err != nil {
-		return nil, fmt.Errorf("egress-cni: failed to parse MTU: %q: %w", c.MTU, err)
 	}
 	return c, nil
 }
