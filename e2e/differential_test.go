@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/enilab/enilab/cniplugin/egress"
 	"github.com/enilab/enilab/internal/nsutil"
 	"github.com/enilab/enilab/node"
 	"github.com/enilab/enilab/scenario"
@@ -122,11 +124,12 @@ func comparePod(nodes map[string]*node.Node, name, cache string) pairOfPods {
 		Expect(ok).To(BeTrue())
 		pair.pods[side] = st
 		norm := podNormaliser(st.IP, st.NetNS)
-		res, err := resultPicture(cache, "aws-cni", st.ContainerID, norm)
-		Expect(err).NotTo(HaveOccurred())
 		veth := hostVeth(cache, st.ContainerID)
 		pair.veth[side] = veth
 		norm = withMACs(norm, n.NetNS(), veth, st.NetNS)
+		norm = withEgress(norm, cache, st.ContainerID, n.NetNS(), st.NetNS)
+		res, err := resultPicture(cache, "aws-cni", st.ContainerID, norm)
+		Expect(err).NotTo(HaveOccurred())
 		pod, err := podPicture(st.NetNS, norm)
 		Expect(err).NotTo(HaveOccurred())
 		host, err := nodePicture(n.NetNS(), veth, st.IP, norm)
@@ -212,4 +215,34 @@ func machineState() []string {
 		})
 	}
 	return out
+}
+
+// withEgress names, in IPv6 mode, what the chained egress-cni made with
+// random names: its host veth (the interface the cached result lists just
+// before v4if0) and the MACs of both ends.
+func withEgress(norm normaliser, cache, containerID, nodeNS, podNS string) normaliser {
+	GinkgoHelper()
+	b, err := os.ReadFile(filepath.Join(cache, "results", "aws-cni-"+containerID+"-eth0"))
+	Expect(err).NotTo(HaveOccurred())
+	var c struct {
+		Result struct {
+			Interfaces []struct{ Name string } `json:"interfaces"`
+		} `json:"result"`
+	}
+	Expect(json.Unmarshal(b, &c)).To(Succeed())
+	ifs := c.Result.Interfaces
+	i := slices.IndexFunc(ifs, func(x struct{ Name string }) bool { return x.Name == egress.IPv4IfName })
+	if i < 1 {
+		return norm
+	}
+	for _, x := range []struct{ ns, link, name string }{{nodeNS, ifs[i-1].Name, "<egress-veth-mac>"}, {podNS, egress.IPv4IfName, "<v4if0-mac>"}} {
+		h, err := nsutil.Handle(x.ns)
+		Expect(err).NotTo(HaveOccurred())
+		l, err := h.LinkByName(x.link)
+		h.Close()
+		Expect(err).NotTo(HaveOccurred(), "%s in %s", x.link, x.ns)
+		norm = norm.withMAC(l.Attrs().HardwareAddr, x.name)
+	}
+	norm.pairs = append(norm.pairs, ifs[i-1].Name, "<egress-veth>")
+	return norm
 }
