@@ -26,7 +26,9 @@ const diffPods = 2
 // The two sides of the differential suite: one node runs enilab's plugin,
 // its twin upstream's (VPC CNI v1.23.1 cmd/routed-eni-cni-plugin, built by
 // `make upstream`), both with the scenario's first node spec and ipamd
-// settings.
+// settings. In IPv6 mode the upstream side also runs upstream's egress-cni
+// (cmd/egress-cni-plugin) with containernetworking's host-local when
+// `make upstream` built them next to aws-cni, else enilab's egress-cni.
 const (
 	sideEnilab   = "enilab"
 	sideUpstream = "upstream"
@@ -74,10 +76,11 @@ func differential(sc *scenario.Scenario, upstream string) {
 	lab := newLab(cfg)
 	spec := sc.Nodes[0]
 	plugins := map[string]string{sideUpstream: upstream}
+	egressPlugins := map[string]string{sideUpstream: upstreamEgress(upstream)}
 	nodes := map[string]*node.Node{}
 	for _, side := range []string{sideEnilab, sideUpstream} {
 		nodes[side] = addNode(lab, node.Spec{Name: side, InstanceType: spec.InstanceType, Subnet: spec.Subnet,
-			MaxPods: spec.MaxPods, Labels: spec.Labels, PluginPath: plugins[side]})
+			MaxPods: spec.MaxPods, Labels: spec.Labels, PluginPath: plugins[side], EgressPluginPath: egressPlugins[side]})
 	}
 	cache := filepath.Join(lab.Dir(), "cni-cache")
 	var added []pairOfPods
@@ -88,11 +91,18 @@ func differential(sc *scenario.Scenario, upstream string) {
 		}
 		added = append(added, comparePod(nodes, fmt.Sprintf("pod-%d", i), cache))
 	}
+	if cfg.VPC.IPv6 && egressPlugins[sideUpstream] != "" {
+		log, err := os.ReadFile(filepath.Join(filepath.Dir(nodes[sideUpstream].PluginLogPath()), "egress-v4-plugin.log"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(log)).To(ContainSubstring("Received an Add request"), "upstream's egress-cni made the upstream side's v4if0")
+	}
 	// Each pod is checked and deleted by the plugin that did not make it.
 	Expect(nodes[sideEnilab].SetPluginPath(context.Background(), upstream)).To(Succeed())
 	exe, err := os.Executable()
 	Expect(err).NotTo(HaveOccurred())
 	Expect(nodes[sideUpstream].SetPluginPath(context.Background(), exe)).To(Succeed())
+	Expect(nodes[sideEnilab].SetEgressPluginPath(egressPlugins[sideUpstream])).To(Succeed())
+	Expect(nodes[sideUpstream].SetEgressPluginPath("")).To(Succeed())
 	for _, p := range added {
 		for _, side := range []string{sideEnilab, sideUpstream} {
 			name := side + "/" + p.name
@@ -245,4 +255,16 @@ func withEgress(norm normaliser, cache, containerID, nodeNS, podNS string) norma
 	}
 	norm.pairs = append(norm.pairs, ifs[i-1].Name, "<egress-veth>")
 	return norm
+}
+
+// upstreamEgress is upstream's egress-cni beside its aws-cni when it and
+// host-local were built there; "" otherwise (enilab's on both sides).
+func upstreamEgress(upstream string) string {
+	dir := filepath.Dir(upstream)
+	for _, b := range []string{"egress-cni", "host-local"} {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			return ""
+		}
+	}
+	return filepath.Join(dir, "egress-cni")
 }

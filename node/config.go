@@ -151,6 +151,10 @@ type Spec struct {
 	// PluginPath is this node's aws-cni binary; "" = the lab's
 	// (LabConfig.PluginPath).
 	PluginPath string
+	// EgressPluginPath is this node's egress-cni binary in IPv6 mode, with
+	// a host-local binary next to it (upstream's egress plugin executes
+	// host-local); "" = the lab binary's own (cniplugin/egress).
+	EgressPluginPath string
 	// Datapath is DatapathKernel, DatapathNone (a fleet node: fleet.go)
 	// or "" (LabConfig.Datapath).
 	Datapath string
@@ -344,6 +348,11 @@ func (s Spec) Validate() error {
 	if s.PluginPath != "" {
 		if err := checkExecutable(s.PluginPath); err != nil {
 			errs = append(errs, fmt.Errorf("pluginPath: %w", err))
+		}
+	}
+	if s.EgressPluginPath != "" {
+		if err := checkEgressPlugin(s.EgressPluginPath); err != nil {
+			errs = append(errs, fmt.Errorf("egressPluginPath: %w", err))
 		}
 	}
 	if !validDatapath(s.Datapath) {

@@ -41,25 +41,70 @@ func (n *Node) egressPluginConf(mtu int) map[string]any {
 	}
 }
 
-// linkEgressPlugin puts bin/egress-cni in the node's bin directory: a link
-// to the running executable, which serves egress-cni by that name
-// (cniplugin.RunIfPlugin), whatever the node's aws-cni is. The node's
-// host-local store directory is made here too. Both exist before ipamd's
-// environment is read; only IPv6 mode's conflist and view use them.
+// linkEgressPlugin makes the node's host-local store directory and links
+// bin/egress-cni (EgressPluginPath, else the running executable, which
+// serves egress-cni by that name through cniplugin.RunIfPlugin) whatever
+// the node's aws-cni is. Both exist before ipamd's environment is read;
+// only IPv6 mode's conflist and view use them.
 func (n *Node) linkEgressPlugin() error {
 	if err := os.MkdirAll(n.egressDir(), 0o755); err != nil {
 		return fmt.Errorf("node: %s: egress plugin dir: %w", n.name, err)
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("node: %s: own executable for egress-cni: %w", n.name, err)
+	return n.SetEgressPluginPath(n.spec.EgressPluginPath)
+}
+
+// SetEgressPluginPath makes path the node's egress-cni from the next CNI
+// call on, with the host-local binary next to it as bin/host-local; "" is
+// the lab binary's own egress-cni.
+func (n *Node) SetEgressPluginPath(path string) error {
+	target := path
+	if path == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("node: %s: own executable for egress-cni: %w", n.name, err)
+		}
+		target = exe
+	} else {
+		if err := checkEgressPlugin(path); err != nil {
+			return fmt.Errorf("node: %s: %w", n.name, err)
+		}
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return fmt.Errorf("node: %s: egress plugin path: %w", n.name, err)
+		}
+		target = abs
+		if err := replaceLink(filepath.Join(n.binDir, hostLocal), filepath.Join(filepath.Dir(abs), hostLocal)); err != nil {
+			return fmt.Errorf("node: %s: host-local link: %w", n.name, err)
+		}
 	}
-	link := filepath.Join(n.binDir, egresscni.ExecName)
-	_ = os.Remove(link)
-	if err := os.Symlink(exe, link); err != nil {
+	if err := replaceLink(filepath.Join(n.binDir, egresscni.ExecName), target); err != nil {
 		return fmt.Errorf("node: %s: egress-cni link: %w", n.name, err)
 	}
 	return nil
+}
+
+// hostLocal is the IPAM plugin upstream's egress-cni executes.
+const hostLocal = "host-local"
+
+// checkEgressPlugin checks an egress-cni binary and its host-local.
+func checkEgressPlugin(path string) error {
+	if err := checkExecutable(path); err != nil {
+		return err
+	}
+	if err := checkExecutable(filepath.Join(filepath.Dir(path), hostLocal)); err != nil {
+		return fmt.Errorf("%s beside %s: %w", hostLocal, path, err)
+	}
+	return nil
+}
+
+// replaceLink points link at target atomically.
+func replaceLink(link, target string) error {
+	tmp := link + ".new"
+	_ = os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return err
+	}
+	return os.Rename(tmp, link)
 }
 
 // EgressIPAMDir is where the node's egress plugin keeps its host-local
