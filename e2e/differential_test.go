@@ -36,7 +36,7 @@ const (
 
 // machinePaths are upstream's hard-coded node paths; a lab writes none of
 // them on the machine.
-var machinePaths = []string{node.AWSNodeRunDir, node.AWSNodeLogDir, "/etc/cni", "/opt/cni"}
+var machinePaths = []string{node.AWSNodeRunDir, node.AWSNodeLogDir, node.EgressRunDir, "/etc/cni", "/opt/cni"}
 
 var _ = Describe("Differential: enilab's plugin against upstream's", Label("differential", "dummy"), func() {
 	for _, b := range scenarios.All() {

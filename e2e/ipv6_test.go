@@ -76,6 +76,7 @@ var _ = Describe("IPv6 mode", Label("ipv6", "fabric"), func() {
 		v4 := egressAddr(p)
 		Expect(netip.MustParsePrefix(node.EgressIPv4Subnet).Contains(v4)).To(BeTrue(), "v4if0 has %s", v4)
 		Expect(filepath.Join(n1.EgressIPAMDir(), v4.String())).To(BeAnExistingFile(), "host-local's reservation in the node's own store")
+		Expect(node.EgressRunDir).NotTo(BeADirectory(), "nothing under the machine's own /run/cni")
 
 		nat := inNS(n1.NetNSName(), "iptables", "-t", "nat", "-S")
 		Expect(nat).To(MatchRegexp(`-A POSTROUTING -s %s/32 -m comment --comment "name: \\"aws-cni\\" id: \\"[0-9a-f]+\\"" -j CNI-E4-[0-9a-f]+`, v4))

@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,15 +22,21 @@ const (
 	egressV4LogFile   = AWSNodeLogDir + "/egress-v4-plugin.log"
 )
 
-// egressPluginConf is the egress-cni entry chained after aws-cni.
+// egressPluginConf is the node's egress-cni entry chained after aws-cni.
 func (n *Node) egressPluginConf(mtu int) map[string]any {
+	return egressPluginEntry(mtu, n.ipamdCfg.RandomizeSNAT, n.primaryIP())
+}
+
+// egressPluginEntry is the egress-cni entry for a node's pod MTU,
+// AWS_VPC_K8S_CNI_RANDOMIZESNAT and primary IPv4 address.
+func egressPluginEntry(mtu int, randomizeSNAT string, nodeIP netip.Addr) map[string]any {
 	return map[string]any{
 		"name":          egresscni.ExecName,
 		"type":          egresscni.ExecName,
 		"mtu":           strconv.Itoa(mtu),
 		"enabled":       "true",
-		"randomizeSNAT": n.ipamdCfg.RandomizeSNAT,
-		"nodeIP":        n.primaryIP().String(),
+		"randomizeSNAT": randomizeSNAT,
+		"nodeIP":        nodeIP.String(),
 		"ipam": map[string]any{
 			"type":    "host-local",
 			"ranges":  [][]map[string]string{{{"subnet": EgressIPv4Subnet}}},
