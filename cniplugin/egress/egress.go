@@ -7,6 +7,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/plugins/pkg/ip"
+	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/utils"
 )
 
@@ -73,7 +74,9 @@ func cmdAdd(args *skel.CmdArgs) (err error) {
 // cmdDel is upstream's del + cmdDelEgress: the address back to host-local,
 // the SNAT chain of each link-local address on v4if0 removed. Unlike
 // upstream, v4if0 is deleted too (upstream leaves it to the namespace's
-// end), so a DEL leaves no link behind even if the sandbox lives on.
+// end), and the address host-local held is unSNAT'd even when the pod's
+// namespace is already gone (upstream then leaves the chain behind). A DEL
+// of what is already gone succeeds.
 func cmdDel(args *skel.CmdArgs) error {
 	c, err := parseConf(args.StdinData, false)
 	if err != nil {
@@ -86,6 +89,10 @@ func cmdDel(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
+	addrs, err := hl.reserved(args.ContainerID, args.IfName)
+	if err != nil {
+		return err
+	}
 	if err := hl.del(args.ContainerID, args.IfName); err != nil {
 		return err
 	}
@@ -93,16 +100,22 @@ func cmdDel(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	if args.Netns == "" {
-		return nil
-	}
-	addrs, err := podAddrs(args.Netns, true)
-	if err != nil {
-		return fmt.Errorf("egress-cni: %w", err)
+	if args.Netns != "" {
+		onLink, err := podAddrs(args.Netns, true)
+		var gone ns.NSPathNotExistErr
+		if err != nil && !errors.As(err, &gone) {
+			return fmt.Errorf("egress-cni: %w", err)
+		}
+		addrs = append(addrs, onLink...)
 	}
 	chain, comment := names(c, args.ContainerID)
 	var errs []error
+	seen := map[string]bool{}
 	for _, a := range addrs {
+		if a.To4() == nil || seen[a.String()] {
+			continue
+		}
+		seen[a.String()] = true
 		errs = append(errs, s.del(a, chain, comment))
 	}
 	return errors.Join(errs...)

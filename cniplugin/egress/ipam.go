@@ -3,6 +3,7 @@ package egress
 import (
 	"errors"
 	"fmt"
+	"net"
 
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/plugins/ipam/host-local/backend/allocator"
@@ -79,6 +80,16 @@ func (h *hostLocal) del(id, ifName string) error {
 		return fmt.Errorf("egress-cni: running IPAM plugin failed: %w", err)
 	}
 	return nil
+}
+
+// reserved is what the store holds for the container (disk.GetByID).
+func (h *hostLocal) reserved(id, ifName string) ([]net.IP, error) {
+	store, err := disk.New(h.conf.Name, h.conf.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("egress-cni: host-local store %s: %w", h.conf.DataDir, err)
+	}
+	defer store.Close()
+	return store.GetByID(id, ifName), nil
 }
 
 // holds is host-local's CHECK: some address is reserved for the container.
