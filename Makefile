@@ -25,6 +25,10 @@ IPAMD_VERSION := $(shell sed -n 's/^const Version = "\(.*\)"/\1/p' ipamd/rpc/ver
 upstream:
 	cd tools/upstream && GOFLAGS=-mod=mod $(GO) build -trimpath -ldflags "-X main.version=$(IPAMD_VERSION)" \
 		-o $(BIN)/upstream/aws-cni github.com/aws/amazon-vpc-cni-k8s/cmd/routed-eni-cni-plugin
+	cd tools/upstream && GOFLAGS=-mod=mod $(GO) build -trimpath -ldflags "-X main.version=$(IPAMD_VERSION)" \
+		-o $(BIN)/upstream/egress-cni github.com/aws/amazon-vpc-cni-k8s/cmd/egress-cni-plugin
+	cd tools/upstream && GOFLAGS=-mod=mod $(GO) build -trimpath \
+		-o $(BIN)/upstream/host-local github.com/containernetworking/plugins/plugins/ipam/host-local
 
 # Upstream's ipamd (aws-k8s-agent), for the prototype of docs/upstream-ipamd.md
 # (ENILAB_UPSTREAM_AGENT=bin/upstream/aws-k8s-agent go test -run TestUpstreamIPAMDPrototype ./node/).

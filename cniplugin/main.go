@@ -13,6 +13,8 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/enilab/enilab/cniplugin/egress"
 )
 
 // about is printed when the binary runs without CNI_COMMAND.
@@ -37,9 +39,14 @@ func IsPluginExec(argv0 string) bool { return filepath.Base(argv0) == ExecName }
 // aws-cni it serves the CNI command and exits the process, so it never
 // returns; under any other name it returns at once and the binary goes on
 // as itself.
+//
+// Invoked as egress-cni it serves the egress plugin the same way.
 func RunIfPlugin() {
 	if IsPluginExec(os.Args[0]) {
 		Main()
+	}
+	if egress.IsExec(os.Args[0]) {
+		egress.Main()
 	}
 }
 

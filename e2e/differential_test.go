@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/enilab/enilab/cniplugin/egress"
 	"github.com/enilab/enilab/internal/nsutil"
 	"github.com/enilab/enilab/node"
 	"github.com/enilab/enilab/scenario"
@@ -24,7 +26,9 @@ const diffPods = 2
 // The two sides of the differential suite: one node runs enilab's plugin,
 // its twin upstream's (VPC CNI v1.23.1 cmd/routed-eni-cni-plugin, built by
 // `make upstream`), both with the scenario's first node spec and ipamd
-// settings.
+// settings. In IPv6 mode the upstream side also runs upstream's egress-cni
+// (cmd/egress-cni-plugin) with containernetworking's host-local when
+// `make upstream` built them next to aws-cni, else enilab's egress-cni.
 const (
 	sideEnilab   = "enilab"
 	sideUpstream = "upstream"
@@ -32,7 +36,7 @@ const (
 
 // machinePaths are upstream's hard-coded node paths; a lab writes none of
 // them on the machine.
-var machinePaths = []string{node.AWSNodeRunDir, node.AWSNodeLogDir, "/etc/cni", "/opt/cni"}
+var machinePaths = []string{node.AWSNodeRunDir, node.AWSNodeLogDir, node.EgressRunDir, "/etc/cni", "/opt/cni"}
 
 var _ = Describe("Differential: enilab's plugin against upstream's", Label("differential", "dummy"), func() {
 	for _, b := range scenarios.All() {
@@ -72,10 +76,11 @@ func differential(sc *scenario.Scenario, upstream string) {
 	lab := newLab(cfg)
 	spec := sc.Nodes[0]
 	plugins := map[string]string{sideUpstream: upstream}
+	egressPlugins := map[string]string{sideUpstream: upstreamEgress(upstream)}
 	nodes := map[string]*node.Node{}
 	for _, side := range []string{sideEnilab, sideUpstream} {
 		nodes[side] = addNode(lab, node.Spec{Name: side, InstanceType: spec.InstanceType, Subnet: spec.Subnet,
-			MaxPods: spec.MaxPods, Labels: spec.Labels, PluginPath: plugins[side]})
+			MaxPods: spec.MaxPods, Labels: spec.Labels, PluginPath: plugins[side], EgressPluginPath: egressPlugins[side]})
 	}
 	cache := filepath.Join(lab.Dir(), "cni-cache")
 	var added []pairOfPods
@@ -86,11 +91,18 @@ func differential(sc *scenario.Scenario, upstream string) {
 		}
 		added = append(added, comparePod(nodes, fmt.Sprintf("pod-%d", i), cache))
 	}
+	if cfg.VPC.IPv6 && egressPlugins[sideUpstream] != "" {
+		log, err := os.ReadFile(filepath.Join(filepath.Dir(nodes[sideUpstream].PluginLogPath()), "egress-v4-plugin.log"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(log)).To(ContainSubstring("Received an Add request"), "upstream's egress-cni made the upstream side's v4if0")
+	}
 	// Each pod is checked and deleted by the plugin that did not make it.
 	Expect(nodes[sideEnilab].SetPluginPath(context.Background(), upstream)).To(Succeed())
 	exe, err := os.Executable()
 	Expect(err).NotTo(HaveOccurred())
 	Expect(nodes[sideUpstream].SetPluginPath(context.Background(), exe)).To(Succeed())
+	Expect(nodes[sideEnilab].SetEgressPluginPath(egressPlugins[sideUpstream])).To(Succeed())
+	Expect(nodes[sideUpstream].SetEgressPluginPath("")).To(Succeed())
 	for _, p := range added {
 		for _, side := range []string{sideEnilab, sideUpstream} {
 			name := side + "/" + p.name
@@ -122,11 +134,12 @@ func comparePod(nodes map[string]*node.Node, name, cache string) pairOfPods {
 		Expect(ok).To(BeTrue())
 		pair.pods[side] = st
 		norm := podNormaliser(st.IP, st.NetNS)
-		res, err := resultPicture(cache, "aws-cni", st.ContainerID, norm)
-		Expect(err).NotTo(HaveOccurred())
 		veth := hostVeth(cache, st.ContainerID)
 		pair.veth[side] = veth
 		norm = withMACs(norm, n.NetNS(), veth, st.NetNS)
+		norm = withEgress(norm, cache, st.ContainerID, n.NetNS(), st.NetNS)
+		res, err := resultPicture(cache, "aws-cni", st.ContainerID, norm)
+		Expect(err).NotTo(HaveOccurred())
 		pod, err := podPicture(st.NetNS, norm)
 		Expect(err).NotTo(HaveOccurred())
 		host, err := nodePicture(n.NetNS(), veth, st.IP, norm)
@@ -212,4 +225,46 @@ func machineState() []string {
 		})
 	}
 	return out
+}
+
+// withEgress names, in IPv6 mode, what the chained egress-cni made with
+// random names: its host veth (the interface the cached result lists just
+// before v4if0) and the MACs of both ends.
+func withEgress(norm normaliser, cache, containerID, nodeNS, podNS string) normaliser {
+	GinkgoHelper()
+	b, err := os.ReadFile(filepath.Join(cache, "results", "aws-cni-"+containerID+"-eth0"))
+	Expect(err).NotTo(HaveOccurred())
+	var c struct {
+		Result struct {
+			Interfaces []struct{ Name string } `json:"interfaces"`
+		} `json:"result"`
+	}
+	Expect(json.Unmarshal(b, &c)).To(Succeed())
+	ifs := c.Result.Interfaces
+	i := slices.IndexFunc(ifs, func(x struct{ Name string }) bool { return x.Name == egress.IPv4IfName })
+	if i < 1 {
+		return norm
+	}
+	for _, x := range []struct{ ns, link, name string }{{nodeNS, ifs[i-1].Name, "<egress-veth-mac>"}, {podNS, egress.IPv4IfName, "<v4if0-mac>"}} {
+		h, err := nsutil.Handle(x.ns)
+		Expect(err).NotTo(HaveOccurred())
+		l, err := h.LinkByName(x.link)
+		h.Close()
+		Expect(err).NotTo(HaveOccurred(), "%s in %s", x.link, x.ns)
+		norm = norm.withMAC(l.Attrs().HardwareAddr, x.name)
+	}
+	norm.pairs = append(norm.pairs, ifs[i-1].Name, "<egress-veth>")
+	return norm
+}
+
+// upstreamEgress is upstream's egress-cni beside its aws-cni when it and
+// host-local were built there; "" otherwise (enilab's on both sides).
+func upstreamEgress(upstream string) string {
+	dir := filepath.Dir(upstream)
+	for _, b := range []string{"egress-cni", "host-local"} {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			return ""
+		}
+	}
+	return filepath.Join(dir, "egress-cni")
 }

@@ -39,19 +39,23 @@ func (n *Node) conflist() (*libcni.NetworkConfigList, error) {
 	if prefix == "" {
 		prefix = "eni"
 	}
+	plugins := []map[string]any{{
+		"name":           "aws-cni",
+		"type":           "aws-cni",
+		"vethPrefix":     prefix,
+		"mtu":            strconv.Itoa(mtu),
+		"ipamdSocket":    n.pluginSocket,
+		"pluginLogFile":  AWSNodeLogDir + "/plugin.log",
+		"pluginLogLevel": "DEBUG",
+	}}
+	if n.ipamdCfg.EnableIPv6 {
+		plugins = append(plugins, n.egressPluginConf(mtu))
+	}
 	conf := map[string]any{
 		"cniVersion":   "1.0.0",
 		"name":         cniNetworkName,
 		"disableCheck": false,
-		"plugins": []map[string]any{{
-			"name":           "aws-cni",
-			"type":           "aws-cni",
-			"vethPrefix":     prefix,
-			"mtu":            strconv.Itoa(mtu),
-			"ipamdSocket":    n.pluginSocket,
-			"pluginLogFile":  AWSNodeLogDir + "/plugin.log",
-			"pluginLogLevel": "DEBUG",
-		}},
+		"plugins":      plugins,
 	}
 	b, err := json.Marshal(conf)
 	if err != nil {

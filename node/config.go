@@ -116,7 +116,10 @@ type LabConfig struct {
 	PluginIPAMDSocket func(node, ipamdSocket string) string
 	// PluginPath is the aws-cni binary; "" re-executes os.Executable() under
 	// the name aws-cni (its main or TestMain must call
-	// cniplugin.RunIfPlugin() first thing).
+	// cniplugin.RunIfPlugin() first thing). In IPv6 mode the chained
+	// egress-cni is always os.Executable() under that name, so a lab binary
+	// that runs IPv6 nodes calls cniplugin.RunIfPlugin() even when
+	// PluginPath is set.
 	PluginPath string
 	// PodBackoff and PodBackoffMax bound the kubelet-like retry of a failed
 	// ADD (lab time, doubling); defaults 1s and 20s.
@@ -148,6 +151,10 @@ type Spec struct {
 	// PluginPath is this node's aws-cni binary; "" = the lab's
 	// (LabConfig.PluginPath).
 	PluginPath string
+	// EgressPluginPath is this node's egress-cni binary in IPv6 mode, with
+	// a host-local binary next to it (upstream's egress plugin executes
+	// host-local); "" = the lab binary's own (cniplugin/egress).
+	EgressPluginPath string
 	// Datapath is DatapathKernel, DatapathNone (a fleet node: fleet.go)
 	// or "" (LabConfig.Datapath).
 	Datapath string
@@ -341,6 +348,11 @@ func (s Spec) Validate() error {
 	if s.PluginPath != "" {
 		if err := checkExecutable(s.PluginPath); err != nil {
 			errs = append(errs, fmt.Errorf("pluginPath: %w", err))
+		}
+	}
+	if s.EgressPluginPath != "" {
+		if err := checkEgressPlugin(s.EgressPluginPath); err != nil {
+			errs = append(errs, fmt.Errorf("egressPluginPath: %w", err))
 		}
 	}
 	if !validDatapath(s.Datapath) {

@@ -29,9 +29,22 @@ type bindMount struct{ target, source string }
 // node's directory, at both. /etc/cni/net.d and /opt/cni/bin are left as
 // the machine has them: the runner gives the plugin its configuration on
 // stdin and finds the binary itself, and neither plugin reads them.
+// In IPv6 mode the egress plugin's host-local store, upstream's
+// /run/cni/v6pd, is the node's cni-v6pd directory.
 func (n *Node) viewBinds() []bindMount {
-	return []bindMount{{AWSNodeRunDir, n.dir}, {AWSNodeLogDir, n.dir}}
+	b := []bindMount{{AWSNodeRunDir, n.dir}, {AWSNodeLogDir, n.dir}}
+	if n.ipamdCfg.EnableIPv6 {
+		b = append(b, bindMount{EgressRunDir, n.egressDir()})
+	}
+	return b
 }
+
+// EgressRunDir holds upstream's egress-v4-ipam, the host-local dataDir of
+// the egress plugin in IPv6 mode (cmd/aws-vpc-cni egressPluginIpamDataDirV4).
+const EgressRunDir = "/run/cni/v6pd"
+
+// egressDir is the node's directory seen at EgressRunDir.
+func (n *Node) egressDir() string { return filepath.Join(n.dir, "cni-v6pd") }
 
 // enterView moves the calling OS thread into a private mount namespace
 // where each bind's source is mounted at its target. The thread must be

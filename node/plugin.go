@@ -74,6 +74,9 @@ func (n *Node) preparePlugin(ctx context.Context) error {
 	if err := os.MkdirAll(n.binDir, 0o755); err != nil {
 		return fmt.Errorf("node: %s: plugin dir: %w", n.name, err)
 	}
+	if err := n.linkEgressPlugin(); err != nil {
+		return err
+	}
 	if n.spec.PluginPath == "" {
 		return n.linkPlugin(n.lab.plugin)
 	}
