@@ -105,12 +105,12 @@ func TestBranchENIDatapathAsUpstreamSetupBranchENIPodNetwork(t *testing.T) {
 			if hv, err := n.h.LinkByName(hostVeth); assert.NoError(t, err) {
 				vethIdx = strconv.Itoa(hv.Attrs().Index)
 			}
-			assert.Contains(t, got, branchGW+"/32 dev "+idx)
+			assert.Contains(t, got, branchGW+"/32 scope link dev "+idx)
 			assert.Contains(t, got, "default via "+branchGW+" dev "+idx)
 
 			iifVLAN, iifVeth := iifRule("vlan.eth.3", table, netlink.FAMILY_V4), iifRule(hostVeth, table, netlink.FAMILY_V4)
 			if mode == datapath.EnforcingStrict {
-				assert.Contains(t, got, ip.String()+"/32 dev "+vethIdx, "strict: the pod's route is in the VLAN table")
+				assert.Contains(t, got, ip.String()+"/32 scope link dev "+vethIdx, "strict: the pod's route is in the VLAN table")
 				assert.Equal(t, 1, n.countRules(t, iifVLAN), "iif vlan.eth.3 lookup 103, priority 10")
 				assert.Equal(t, 1, n.countRules(t, iifVeth), "iif <host veth> lookup 103, priority 10")
 				assert.Zero(t, n.countPodRules(t, ip, datapath.ToPodRulePriority), "strict: no address rules")
