@@ -127,6 +127,21 @@ func TestBuiltinScenariosPass(t *testing.T) {
 	}
 }
 
+// On a kernel without 8021q, running the built-in security-groups-for-pods
+// stops before the lab starts (exit 3), naming the kernel feature and
+// `make vm-test`, and leaves nothing behind; with 8021q
+// TestBuiltinScenariosPass runs it.
+func TestSecurityGroupsForPodsNeeds8021q(t *testing.T) {
+	needRoot(t)
+	if node.VLANSupported() {
+		t.Skip("this kernel has 8021q: TestBuiltinScenariosPass/security-groups-for-pods runs the scenario instead")
+	}
+	res := runReal(t, "../../../scenarios/security-groups-for-pods.yaml")
+	assert.Equal(t, ExitLab, res.code, "output:\n%s", res.out)
+	assert.Contains(t, res.out, "8021q")
+	assert.Contains(t, res.out, "make vm-test")
+}
+
 // assertExhaustionCause checks that the subnet-exhaustion built-in shows
 // EC2's InsufficientFreeAddressesInSubnet as a timeline event as it
 // happens, and as the reason of its pending pods, in the timeline and in
