@@ -37,7 +37,7 @@ func branchLab(t *testing.T, tag string, mode datapath.EnforcingMode) (*Lab, *No
 	l, err := NewLab(ctx, LabConfig{
 		Prefix: prefix, Seed: 5, TimeScale: 0.02, Backend: BackendVeth,
 		Subnets:  []SubnetSpec{{ID: "subnet-a", CIDR: "10.0.1.0/24", AZ: "us-west-2a"}},
-		IPAMDEnv: map[string]string{EnvEnablePodENI: "true", datapath.EnvPodSGEnforcing: string(mode), "WARM_IP_TARGET": "2"},
+		IPAMDEnv: map[string]string{EnvEnablePodENI: "true", datapath.EnvPodSGEnforcing: string(mode)},
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -61,7 +61,7 @@ func branchLab(t *testing.T, tag string, mode datapath.EnforcingMode) (*Lab, *No
 	require.NoError(t, n.AddPods(ctx, 1))
 	require.NoError(t, l.Deploy(ctx, Deployment{Name: "client", Replicas: 1, Labels: map[string]string{"role": "db-client"}}))
 	for _, p := range []string{"a/pod-1", "a/client-1"} {
-		require.Eventually(t, func() bool { st, _ := n.Pod(p); return st.Phase == PhaseReady }, 5*time.Minute, 20*time.Millisecond,
+		require.Eventually(t, func() bool { st, _ := n.Pod(p); return st.Phase == PhaseReady }, 2*time.Minute, 20*time.Millisecond,
 			"pod %s ready (%s)", p, func() string { st, _ := n.Pod(p); return st.Message }())
 	}
 	return l, n

@@ -72,8 +72,8 @@ func runReal(t *testing.T, file string, extra ...string) runResult {
 	args := append([]string{"run", file, "--prefix", labPrefix(t), "--report", report, "--color", "never"}, extra...)
 	var out bytes.Buffer
 	err := Run(context.Background(), args, &out, &out)
-	res := runResult{out: out.String(), err: err}
-	res.code = Exit(err, &out)
+	code := Exit(err, &out) // the error's line belongs in the output too
+	res := runResult{out: out.String(), err: err, code: code}
 	if data, rerr := os.ReadFile(report); rerr == nil {
 		require.NoError(t, json.Unmarshal(data, &res.report))
 		require.NoError(t, json.Unmarshal(data, &res.rep))
