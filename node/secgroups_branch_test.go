@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"net"
+	"os"
 	"net/netip"
 	"testing"
 	"time"
@@ -61,8 +62,11 @@ func branchLab(t *testing.T, tag string, mode datapath.EnforcingMode) (*Lab, *No
 	require.NoError(t, n.AddPods(ctx, 1))
 	require.NoError(t, l.Deploy(ctx, Deployment{Name: "client", Replicas: 1, Labels: map[string]string{"role": "db-client"}}))
 	for _, p := range []string{"a/pod-1", "a/client-1"} {
-		require.Eventually(t, func() bool { st, _ := n.Pod(p); return st.Phase == PhaseReady }, 2*time.Minute, 20*time.Millisecond,
-			"pod %s ready (%s)", p, func() string { st, _ := n.Pod(p); return st.Message }())
+		ready := assert.Eventually(t, func() bool { st, _ := n.Pod(p); return st.Phase == PhaseReady }, 2*time.Minute, 20*time.Millisecond, "pod %s ready", p)
+		if !ready {
+			st, _ := n.Pod(p)
+			t.Fatalf("pod %s is %s (%q); plugin.log ends:\n%s", p, st.Phase, st.Message, logTail(n.PluginLogPath(), 3000))
+		}
 	}
 	return l, n
 }
@@ -141,4 +145,13 @@ func TestBranchENIPodsThroughTheVPCAsUpstreamSetupBranchENIPodNetwork(t *testing
 			}
 		})
 	}
+}
+
+// logTail is the end of a log file, for a failure message.
+func logTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b[max(0, len(b)-n):])
 }
