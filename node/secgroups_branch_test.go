@@ -3,8 +3,8 @@ package node
 import (
 	"context"
 	"net"
-	"os"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
