@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -132,8 +133,10 @@ func TestBranchENIPodsThroughTheVPCAsUpstreamSetupBranchENIPodNetwork(t *testing
 			_, err = h.LinkByName(datapath.HostVethName(prefix, PodNamespace, "client-1"))
 			assert.NoError(t, err, "host veth named with %q", prefix)
 
-			require.Eventually(t, func() bool { return l.Reach(ctx, "client-1", "db") == nil }, 30*time.Second, 100*time.Millisecond,
-				"the db client reaches the db through its branch ENI")
+			if !assert.Eventually(t, func() bool { return l.Reach(ctx, "client-1", "db") == nil }, 30*time.Second, 100*time.Millisecond,
+				"the db client reaches the db through its branch ENI") {
+				t.Fatalf("where the packets stop: %s", branchPath(l, n, b))
+			}
 			assert.ErrorIs(t, l.Reach(ctx, "a/pod-1", "db"), ErrNoReply, "the plain pod's groups are the node's: the db drops it")
 
 			listenIn(t, client.NetNS, client.IP, 8080)
@@ -154,4 +157,30 @@ func logTail(path string, n int) string {
 		return err.Error()
 	}
 	return string(b[max(0, len(b)-n):])
+}
+
+// branchPath describes the branch's links on both sides (packet counters,
+// neighbours), for a failure message.
+func branchPath(l *Lab, n *Node, b PodENI) string {
+	out := ""
+	for _, side := range []struct{ ns, link string }{
+		{n.NetNS(), datapath.VLANLinkName(b.VlanID)},
+		{l.vpcPath, branchSubif(l.fabric.peers[n.TrunkENI()], b.VlanID)},
+	} {
+		h, err := nsutil.Handle(side.ns)
+		if err != nil {
+			return err.Error()
+		}
+		lk, err := h.LinkByName(side.link)
+		if err != nil {
+			out += fmt.Sprintf("%s: %v; ", side.link, err)
+			h.Close()
+			continue
+		}
+		st := lk.Attrs().Statistics
+		neigh, _ := h.NeighList(lk.Attrs().Index, 0)
+		out += fmt.Sprintf("%s (%s, flags %v): rx %d tx %d drops %d/%d, neighbours %v; ", side.link, lk.Attrs().HardwareAddr, lk.Attrs().Flags, st.RxPackets, st.TxPackets, st.RxDropped, st.TxDropped, neigh)
+		h.Close()
+	}
+	return out
 }
