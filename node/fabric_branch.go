@@ -47,9 +47,11 @@ var errNoTrunkLink = errors.New("the trunk ENI has no link on the node yet")
 func branchSubif(peer string, vlan int) string { return peer + "." + strconv.Itoa(vlan) }
 
 // plugBranch connects a branch ENI (address ip, MAC mac, VLAN vlan on the
-// trunk ENI trunkID) to the VPC: the sub-interface, up, with a loose
-// source check (rp_filter=2: the node ARPs for the subnet gateway on its
-// VLAN link from another ENI's address, as it has none on it), the
+// trunk ENI trunkID) to the VPC: the sub-interface, up, without the
+// kernel's source check (rp_filter=0: the node ARPs for the subnet gateway
+// on its VLAN link from another ENI's address, as it has none on it, and
+// the kernel's loose check refuses any source not routed through a link
+// that has no address of its own), the
 // next-hop neighbour → the branch's MAC and the route to its address.
 // Plugging a branch that is plugged already changes nothing.
 func (f *fabric) plugBranch(trunkID string, vlan int, mac net.HardwareAddr, ip netip.Addr) error {
@@ -75,7 +77,7 @@ func (f *fabric) plugBranch(trunkID string, vlan int, mac net.HardwareAddr, ip n
 	}
 	if err := nsutil.Do(f.path, func() error {
 		return writeSysctls(map[string]string{
-			"net/ipv4/conf/" + name + "/rp_filter":      "2",
+			"net/ipv4/conf/" + name + "/rp_filter":      "0",
 			"net/ipv4/conf/" + name + "/send_redirects": "0",
 		})
 	}); err != nil {
