@@ -125,7 +125,19 @@ func (ad *addition) wire(reply *rpc.AddNetworkReply) (types.Result, error) {
 		Table: alloc.Table, DeviceNumber: alloc.DeviceNumber,
 		Dummy: datapath.HostVethName(datapath.DummyPrefix, ad.k.PodNamespace, ad.k.PodName),
 	}
-	if err := host.wire(&a, alloc.Table, ad.hook); err != nil {
+	if reply.GetPodVlanId() != 0 {
+		// A branch ENI (upstream cni.go add: PodVlanId != 0).
+		b, err := branchFromReply(reply)
+		if err != nil {
+			return nil, err
+		}
+		a.HostVeth = datapath.HostVethName(datapath.BranchVethPrefix(ad.s.VethPrefix, ad.s.Enforcing), ad.k.PodNamespace, ad.k.PodName)
+		a.Table, a.VLAN = datapath.VLANTable(b.VLAN), b.VLAN
+		err = host.wireBranch(&a, b, ad.s.Enforcing, ad.hook)
+		if err != nil {
+			return nil, err
+		}
+	} else if err := host.wire(&a, alloc.Table, ad.hook); err != nil {
 		return nil, err
 	}
 	ad.wired = &a
@@ -133,7 +145,7 @@ func (ad *addition) wire(reply *rpc.AddNetworkReply) (types.Result, error) {
 	rec := record{
 		Network: ad.s.Conf.Name, ContainerID: args.ContainerID, IfName: args.IfName, Netns: args.Netns,
 		PodNamespace: ad.k.PodNamespace, PodName: ad.k.PodName, PodUID: ad.k.PodUID, HostVeth: a.HostVeth,
-		IP: alloc.IP, DeviceNumber: alloc.DeviceNumber, Table: alloc.Table,
+		IP: alloc.IP, DeviceNumber: alloc.DeviceNumber, Table: a.Table, VLAN: a.VLAN,
 	}
 	if err := st.put(rec); err != nil {
 		_ = host.unwire(a)

@@ -50,11 +50,19 @@ func (p *plugin) cmdCheck(args *skel.CmdArgs) error {
 	}
 	table = tableOf(table)
 	if k.PodName != "" && k.PodNamespace != "" {
-		if want := datapath.HostVethName(s.VethPrefix, k.PodNamespace, k.PodName); want != prev.HostVeth {
+		prefix := s.VethPrefix
+		if prev.VLAN != 0 {
+			prefix = datapath.BranchVethPrefix(s.VethPrefix, s.Enforcing)
+		}
+		if want := datapath.HostVethName(prefix, k.PodNamespace, k.PodName); want != prev.HostVeth {
 			bad = append(bad, fmt.Sprintf("prevResult host interface %s is not the pod's veth name %s", prev.HostVeth, want))
 		}
 	}
-	bad = append(bad, host.check(a, table, s.MTU)...)
+	if prev.VLAN != 0 {
+		bad = append(bad, host.checkBranch(a, s.Enforcing, s.MTU)...)
+	} else {
+		bad = append(bad, host.check(a, table, s.MTU)...)
+	}
 	if len(bad) > 0 {
 		return types.NewError(ErrCheckFailed, fmt.Sprintf("aws-cni: CHECK of container %s (%v): %s",
 			args.ContainerID, prev.IP, strings.Join(bad, "; ")), "")

@@ -14,6 +14,8 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/enilab/enilab/internal/datapath"
 )
 
 // Defaults of the plugin's own config fields, as upstream ships them.
@@ -57,6 +59,9 @@ type Config struct {
 	PluginLogFile string `json:"pluginLogFile,omitempty"`
 	// PluginLogLevel is debug, info (default), warn or error.
 	PluginLogLevel string `json:"pluginLogLevel,omitempty"`
+	// PodSGEnforcingMode is POD_SECURITY_GROUP_ENFORCING_MODE as aws-node
+	// writes it into the conflist: "strict" (default) or "standard".
+	PodSGEnforcingMode string `json:"podSGEnforcingMode,omitempty"`
 }
 
 // flexInt accepts 9001 and "9001"; an empty string is zero.
@@ -110,6 +115,8 @@ type Settings struct {
 	StateDir     string
 	LogFile      string
 	LogLevel     slog.Level
+	// Enforcing is the branch pods' POD_SECURITY_GROUP_ENFORCING_MODE.
+	Enforcing datapath.EnforcingMode
 }
 
 // ParseConfig decodes and validates a network configuration. Its errors are
@@ -194,6 +201,14 @@ func (c *Config) settings() (*Settings, error) {
 		if err := s.LogLevel.UnmarshalText([]byte(c.PluginLogLevel)); err != nil {
 			errs = append(errs, fmt.Errorf(`"pluginLogLevel" %q is not one of debug, info, warn, error`, c.PluginLogLevel))
 		}
+	}
+	s.Enforcing = datapath.DefaultEnforcing
+	switch m := datapath.EnforcingMode(c.PodSGEnforcingMode); m {
+	case "":
+	case datapath.EnforcingStrict, datapath.EnforcingStandard:
+		s.Enforcing = m
+	default:
+		errs = append(errs, fmt.Errorf(`"podSGEnforcingMode" %q is not strict or standard`, c.PodSGEnforcingMode))
 	}
 	s.StateDir = c.StateDir
 	if s.StateDir == "" {

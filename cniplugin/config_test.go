@@ -31,6 +31,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	assert.Equal(t, "/var/run/aws-node/ipamd.sock", s.IPAMDSocket)
 	assert.Equal(t, 10*time.Second, s.IPAMDTimeout)
 	assert.Equal(t, "/var/run/aws-node/aws-cni", s.StateDir)
+	assert.Equal(t, datapath.EnforcingStrict, s.Enforcing, "POD_SECURITY_GROUP_ENFORCING_MODE's default (upstream sgpp.DefaultEnforcingMode)")
 }
 
 func TestParseConfigFields(t *testing.T) {
@@ -64,6 +65,7 @@ func TestParseConfigErrors(t *testing.T) {
 			types.ErrInvalidNetworkConfig, []string{`"cniVersion" is missing`, `"name" is missing`, `"vethPrefix" "toolong"`, `"ipamdSocket" "rel.sock"`, `"ipamdTimeout" "soon"`, `"mtu" 1`}},
 		{"bad log level", `{"cniVersion":"1.1.0","name":"n","pluginLogLevel":"chatty","pluginLogFile":"rel.log"}`, types.ErrInvalidNetworkConfig, []string{`"pluginLogLevel" "chatty"`, `"pluginLogFile" "rel.log"`}},
 		{"reserved prefix", `{"cniVersion":"1.1.0","name":"n","vethPrefix":"eth"}`, types.ErrInvalidNetworkConfig, []string{"reserved"}},
+		{"enforcing mode", `{"cniVersion":"1.1.0","name":"n","podSGEnforcingMode":"strcit"}`, types.ErrInvalidNetworkConfig, []string{`"podSGEnforcingMode" "strcit" is not strict or standard`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig([]byte(tc.conf))

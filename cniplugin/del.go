@@ -39,6 +39,9 @@ func (p *plugin) cmdDel(args *skel.CmdArgs) error {
 	if haveRec && a.HostVeth == "" {
 		a.HostVeth = rec.HostVeth
 	}
+	if prev.VLAN != 0 || (haveRec && rec.VLAN != 0) {
+		return delBranch(s, args, st, prev, rec)
+	}
 
 	reply, ipamdErr := p.release(s, args, k)
 	switch {
@@ -86,4 +89,30 @@ func (s store) removeOrError(network, containerID, ifName string) error {
 		return types.NewError(types.ErrIOFailure, "aws-cni: DEL: "+err.Error(), "")
 	}
 	return nil
+}
+
+// delBranch is DEL of a pod with a branch ENI, without ipamd, as upstream's
+// tryDelWithPrevResult: the VLAN id comes from prevResult's dummy
+// interface (or the plugin's record); an empty netns means the runtime
+// already removed the sandbox, and upstream then leaves the node alone.
+func delBranch(s *Settings, args *skel.CmdArgs, st store, prev Attachment, rec record) error {
+	ip, vlan := prev.IP, prev.VLAN
+	if vlan == 0 {
+		ip, vlan = rec.IP, rec.VLAN
+	}
+	if !ip.IsValid() {
+		ip = rec.IP
+	}
+	if args.Netns == "" {
+		return st.removeOrError(s.Conf.Name, args.ContainerID, args.IfName)
+	}
+	host, err := openHost()
+	if err != nil {
+		return types.NewError(types.ErrInternal, "aws-cni: DEL: "+err.Error(), "")
+	}
+	defer host.Close()
+	if err := host.teardownBranch(ip, vlan); err != nil {
+		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("aws-cni: DEL of container %s: %v", args.ContainerID, err), "")
+	}
+	return st.removeOrError(s.Conf.Name, args.ContainerID, args.IfName)
 }

@@ -31,6 +31,9 @@ type fakeIPAMD struct {
 	reasons  []string
 	srv      *grpc.Server
 	socket   string
+	// branch, when set, answers every ADD as for a pod with a branch ENI
+	// (PodVlanId, PodENIMAC, PodENISubnetGW, ParentIfIndex).
+	branch *rpc.AddNetworkReply
 }
 
 type fakeAssignment struct {
@@ -100,7 +103,11 @@ func (f *fakeIPAMD) AddNetwork(_ context.Context, in *rpc.AddNetworkRequest) (*r
 		f.free[f.device] = pool[1:]
 		f.assigned[k] = a
 	}
-	return &rpc.AddNetworkReply{Success: true, IPAllocationMetadata: []*rpc.IPAllocationMetadata{allocMeta(a)}, VPCv4CIDRs: []string{"10.0.0.0/16"}}, nil
+	reply := &rpc.AddNetworkReply{Success: true, IPAllocationMetadata: []*rpc.IPAllocationMetadata{allocMeta(a)}, VPCv4CIDRs: []string{"10.0.0.0/16"}}
+	if b := f.branch; b != nil {
+		reply.PodVlanId, reply.PodENIMAC, reply.PodENISubnetGW, reply.ParentIfIndex = b.PodVlanId, b.PodENIMAC, b.PodENISubnetGW, b.ParentIfIndex
+	}
+	return reply, nil
 }
 
 func (f *fakeIPAMD) DelNetwork(_ context.Context, in *rpc.DelNetworkRequest) (*rpc.DelNetworkReply, error) {

@@ -26,6 +26,9 @@ type Attachment struct {
 	DeviceNumber int
 	// Dummy is the name of upstream's dummy interface for this pod.
 	Dummy string
+	// VLAN is a branch ENI pod's VLAN id, 0 for any other pod; the
+	// dummy interface's mac carries it (upstream cni.go add).
+	VLAN int
 }
 
 // BuildResult is the ADD result for cniVersion in upstream's layout (cni.go
@@ -39,7 +42,7 @@ func BuildResult(cniVersion string, a Attachment) (types.Result, error) {
 		Interfaces: []*types100.Interface{
 			{Name: a.HostVeth},
 			{Name: a.IfName, Sandbox: a.Netns, Mac: strconv.Itoa(a.Table)},
-			{Name: a.Dummy, Mac: "0", Sandbox: strconv.Itoa(a.DeviceNumber)},
+			dummyInterface(a),
 		},
 		IPs: []*types100.IPConfig{{
 			Interface: &podIdx,
@@ -51,6 +54,15 @@ func BuildResult(cniVersion string, a Attachment) (types.Result, error) {
 		return nil, fmt.Errorf("aws-cni: result as version %s: %w", cniVersion, err)
 	}
 	return out, nil
+}
+
+// dummyInterface is upstream's dummy entry: mac "0" and the device
+// number as sandbox, or, for a branch ENI pod, the VLAN id as mac.
+func dummyInterface(a Attachment) *types100.Interface {
+	if a.VLAN != 0 {
+		return &types100.Interface{Name: a.Dummy, Mac: strconv.Itoa(a.VLAN)}
+	}
+	return &types100.Interface{Name: a.Dummy, Mac: "0", Sandbox: strconv.Itoa(a.DeviceNumber)}
 }
 
 // attachmentFromResult reads back a prevResult made by BuildResult or by
@@ -74,6 +86,10 @@ func attachmentFromResult(prev types.Result, ifName string) (Attachment, error) 
 	for i, intf := range r.Interfaces {
 		switch {
 		case i == pod:
+		case strings.HasPrefix(intf.Name, datapath.DummyPrefix) && intf.Sandbox == "" && i != 0:
+			if v, err := strconv.Atoi(intf.Mac); err == nil && v > 0 {
+				a.Dummy, a.VLAN = intf.Name, v
+			}
 		case strings.HasPrefix(intf.Name, datapath.DummyPrefix) && intf.Sandbox != "" && !strings.Contains(intf.Sandbox, "/"):
 			a.Dummy = intf.Name
 			if d, err := strconv.Atoi(intf.Sandbox); err == nil && d >= 0 {

@@ -27,6 +27,8 @@ type record struct {
 	IP           netip.Addr `json:"ip"`
 	DeviceNumber int        `json:"deviceNumber"`
 	Table        int        `json:"table"`
+	// VLAN is a branch ENI pod's VLAN id (0: no branch ENI).
+	VLAN int `json:"vlan,omitempty"`
 }
 
 type store struct{ dir string }

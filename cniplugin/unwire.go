@@ -31,7 +31,11 @@ func (s *hostSide) unwire(a Attachment) error {
 			pod.Close()
 		}
 	}
-	errs = append(errs, s.unroute(a))
+	if a.VLAN != 0 {
+		errs = append(errs, s.teardownBranch(a.IP, a.VLAN))
+	} else {
+		errs = append(errs, s.unroute(a))
+	}
 	return errors.Join(errs...)
 }
 

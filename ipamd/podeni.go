@@ -33,6 +33,25 @@ func (d *Daemon) setTrunk(e awsapi.ENI) {
 	d.trunkMAC = e.MAC
 }
 
+// trunkFound records the trunk ENI and sets up its link in the node
+// namespace as for any secondary ENI (upstream's setupENI calls
+// SetupENINetwork for the trunk too; it takes no pod addresses): the
+// plugin's VLAN links need their parent up.
+func (m *poolManager) trunkFound(ctx context.Context, e awsapi.ENI) {
+	first := m.trunk() == ""
+	m.setTrunk(e)
+	if !first {
+		return
+	}
+	cidr, err := m.subnetCIDR(ctx, e)
+	if err == nil {
+		err = m.setupENINetwork(e.MAC, e.PrimaryIP, cidr, e.DeviceIndex)
+	}
+	if err != nil {
+		m.log.Error("trunk ENI: cannot set up its link", "eni", e.ID, "err", err)
+	}
+}
+
 func (d *Daemon) trunk() string {
 	d.trunkMu.Lock()
 	defer d.trunkMu.Unlock()

@@ -98,7 +98,7 @@ func (m *poolManager) describeAttached(ctx context.Context) (map[string]awsapi.E
 	for _, e := range enis {
 		out[e.ID] = e
 		if e.IsTrunk() {
-			m.setTrunk(e)
+			m.trunkFound(ctx, e)
 		}
 		if e.Tags[awsapi.TagNoManage] == "true" && e.DeviceIndex != 0 || e.IsTrunk() {
 			m.unmanaged[e.ID] = true

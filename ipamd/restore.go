@@ -35,7 +35,7 @@ func (m *poolManager) restore(ctx context.Context, cp datastore.Checkpointer) er
 		}
 		if e.IsTrunk() {
 			m.log.Info("Trunk ENI found; no pod IPs from it", "eni", e.ID)
-			m.setTrunk(e)
+			m.trunkFound(ctx, e)
 			m.unmanaged[e.ID] = true
 			continue
 		}

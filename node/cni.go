@@ -47,6 +47,8 @@ func (n *Node) conflist() (*libcni.NetworkConfigList, error) {
 		"ipamdSocket":    n.pluginSocket,
 		"pluginLogFile":  AWSNodeLogDir + "/plugin.log",
 		"pluginLogLevel": "DEBUG",
+		// aws-node writes POD_SECURITY_GROUP_ENFORCING_MODE here.
+		"podSGEnforcingMode": string(n.podSGEnforcing()),
 	}}
 	if n.ipamdCfg.EnableIPv6 {
 		plugins = append(plugins, n.egressPluginConf(mtu))

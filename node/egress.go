@@ -151,17 +151,22 @@ func (l *Lab) egressSource(from string) (string, error) {
 // sourceNS is the namespace of a node (by name) or of a Ready pod
 // ("node/pod") that traffic for what (egress, a VPC host) leaves from.
 func (l *Lab) sourceNS(from, what string) (string, error) {
-	if !strings.Contains(from, "/") {
-		n, ok := l.Node(from)
-		if !ok {
-			return "", fmt.Errorf("no node %q", from)
-		}
+	if n, ok := l.Node(from); ok && !strings.Contains(from, "/") {
 		if n.fleet() {
 			return "", n.errNoDatapath(what)
 		}
 		return n.nsPath, nil
 	}
 	p, ok := l.Pod(from)
+	if !ok {
+		// A deployment's pod, named as in kubectl (client-1).
+		if n, full, bound := l.findBound(from); bound {
+			p, ok = n.Pod(full)
+		}
+	}
+	if !ok && !strings.Contains(from, "/") {
+		return "", fmt.Errorf("no node or pod %q", from)
+	}
 	if !ok {
 		return "", fmt.Errorf("no pod %q", from)
 	}

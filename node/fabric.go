@@ -33,6 +33,9 @@ type fabric struct {
 	// whether the IPv6 source check table exists (srccheck_ipv6.go).
 	noCheckV6 map[string]bool
 	builtV6   bool
+	// peers are the VPC-side peers of ENI links by ENI id, for the VLAN
+	// sub-interfaces of branch ENIs on a trunk (fabric_branch.go).
+	peers map[string]string
 }
 
 func newFabric(path string) (*fabric, error) {

@@ -39,6 +39,9 @@ func (n *Node) createLink(e fakeec2.ENI) (*eniLink, error) {
 	}
 	link.created = true
 	n.links[e.ID] = link
+	if n.lab.backend == BackendVeth {
+		n.lab.fabric.setPeer(e.ID, link.peer)
+	}
 	if err := n.syncLink(link); err != nil {
 		return link, err
 	}
@@ -67,6 +70,7 @@ func (n *Node) removeLink(link *eniLink) error {
 		return nil
 	}
 	if n.lab.backend == BackendVeth {
+		n.lab.fabric.forgetPeer(link.id)
 		return n.lab.fabric.removePeer(link.peer)
 	}
 	l, err := n.h.LinkByName(link.name)

@@ -233,11 +233,12 @@ func (n *Node) boot(ctx context.Context, inst fakeec2.Instance) error {
 		n.ipamdCfg = config.Default()
 		return nil
 	}
-	if err := n.startIPAMD(ctx); err != nil {
-		return err
-	}
+	// The trunk ENI is attached before ipamd starts, so ipamd's restore
+	// finds it at once (upstream's controller attaches it once ipamd has
+	// labelled the node, and ipamd finds it at a later reconcile, which a
+	// busy warm pool can put off for long).
 	n.lab.resourceController().nodeJoined(ctx, n)
-	return nil
+	return n.startIPAMD(ctx)
 }
 
 // discard removes a node that did not come up from the lab, the kernel and

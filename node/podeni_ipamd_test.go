@@ -30,7 +30,7 @@ func TestIPAMDAddNetworkForBranchPod(t *testing.T) {
 	require.NotEmpty(t, trunk, "a node with ENABLE_POD_ENI=true gets its trunk ENI when it joins")
 	require.NoError(t, l.SetSecurityGroupPolicies([]SecurityGroupPolicy{{Name: "db", PodSelector: map[string]string{"role": "db"}, SecurityGroups: []string{l.sgID}}}))
 	require.NoError(t, l.Deploy(ctx, Deployment{Name: "c", Replicas: 1, Labels: map[string]string{"role": "db"}}))
-	waitMessage(t, l, "c-1", "is associated with the trunk")
+	waitBranch(t, l, "c-1")
 	b, ok := l.PodENI("a/c-1")
 	require.True(t, ok)
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/enilab/enilab/fakeec2"
 	"github.com/enilab/enilab/internal/awshttp"
+	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/internal/ec2limits"
 	"github.com/enilab/enilab/ipamd/config"
 )
@@ -99,6 +100,22 @@ func (n *Node) podENIEnabled() bool {
 		v = n.lab.cfg.IPAMDEnv[EnvEnablePodENI]
 	}
 	return strings.EqualFold(v, "true")
+}
+
+// podSGEnforcing is the node's POD_SECURITY_GROUP_ENFORCING_MODE as
+// aws-node reads it (upstream sgpp.LoadEnforcingModeFromEnv: standard when
+// so set, strict otherwise).
+func (n *Node) podSGEnforcing() datapath.EnforcingMode {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	v, ok := n.spec.IPAMDEnv[datapath.EnvPodSGEnforcing]
+	if !ok {
+		v = n.lab.cfg.IPAMDEnv[datapath.EnvPodSGEnforcing]
+	}
+	if datapath.EnforcingMode(v) == datapath.EnforcingStandard {
+		return datapath.EnforcingStandard
+	}
+	return datapath.EnforcingStrict
 }
 
 // ensureTrunk creates and attaches the node's trunk ENI once, at the

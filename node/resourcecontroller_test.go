@@ -26,6 +26,20 @@ func waitMessage(t *testing.T, l *Lab, pod, substr string) {
 		"pod %s: want a message with %q, have %q", pod, substr, podMessage(l, pod))
 }
 
+// waitBranch waits until the resource controller gave the pod its branch
+// ENI (the pod's own datapath comes after, and only with 8021q).
+func waitBranch(t *testing.T, l *Lab, pod string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		_, full, ok := l.findBound(pod)
+		if !ok {
+			return false
+		}
+		_, ok = l.PodENI(full)
+		return ok
+	}, 30*time.Second, 5*time.Millisecond, "pod %s: want a branch ENI, have message %q", pod, podMessage(l, pod))
+}
+
 // The VPC resource controller's part (amazon-vpc-resource-controller-k8s:
 // trunk ENI on a node with ENABLE_POD_ENI=true, a branch ENI per pod a
 // SecurityGroupPolicy selects, the vpc.amazonaws.com/pod-eni annotation
@@ -41,8 +55,8 @@ func TestSecurityGroupPolicyGivesBranchENIs(t *testing.T) {
 	require.NoError(t, l.SetSecurityGroupPolicies([]SecurityGroupPolicy{{Name: "db", PodSelector: map[string]string{"role": "db-client"}, SecurityGroups: []string{db}}}))
 
 	require.NoError(t, l.Deploy(ctx, Deployment{Name: "client", Replicas: 2, Labels: map[string]string{"role": "db-client"}}))
-	waitMessage(t, l, "client-1", "is associated with the trunk")
-	waitMessage(t, l, "client-2", "is associated with the trunk")
+	waitBranch(t, l, "client-1")
+	waitBranch(t, l, "client-2")
 	trunk := n.TrunkENI()
 	require.NotEmpty(t, trunk, "the node has a trunk ENI")
 	te, _ := l.ec2.ENI(trunk)
@@ -66,13 +80,13 @@ func TestSecurityGroupPolicyGivesBranchENIs(t *testing.T) {
 	require.NoError(t, l.DeletePod(ctx, "client-1", false))
 	_, still := l.ec2.ENI(b1.ENIID)
 	assert.False(t, still, "a normally deleted pod's branch ENI is deleted")
-	waitMessage(t, l, "client-3", "is associated with the trunk")
+	waitBranch(t, l, "client-3")
 
 	// Grace period 0: the branch stays in EC2, associated (the leak).
 	require.NoError(t, l.DeletePod(ctx, "client-2", true))
 	_, still = l.ec2.ENI(b2.ENIID)
 	assert.True(t, still, "a force-deleted pod's branch ENI leaks")
-	waitMessage(t, l, "client-4", "is associated with the trunk")
+	waitBranch(t, l, "client-4")
 	assert.Len(t, l.BranchENIs(), 3, "client-3's, client-4's and the leaked one")
 }
 

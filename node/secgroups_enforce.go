@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/enilab/enilab/fakeec2"
+	"github.com/enilab/enilab/internal/datapath"
 )
 
 // sgEnforcer keeps the VPC namespace's security group table in step with
@@ -53,9 +55,13 @@ func (l *Lab) syncSecurityGroups() error {
 	enis := l.ec2.ENIs()
 	groups := map[string]fakeec2.SecurityGroup{}
 	var carried []fakeec2.ENI
+	standard := l.standardBranches(enis)
 	for _, e := range enis {
 		if e.InterfaceType == "trunk" {
 			continue // its branches carry the traffic, each with its groups
+		}
+		if extra, ok := standard[e.ID]; ok {
+			e.SecurityGroups = append(slices.Clone(e.SecurityGroups), extra...)
 		}
 		carried = append(carried, e)
 		for _, g := range e.SecurityGroups {
@@ -68,6 +74,32 @@ func (l *Lab) syncSecurityGroups() error {
 		return fmt.Errorf("node: security groups: %w", err)
 	}
 	return nil
+}
+
+// standardBranches maps each branch ENI on the trunk of a node running
+// POD_SECURITY_GROUP_ENFORCING_MODE=standard to its trunk's groups (the
+// node's): in standard mode both the node's and the branch's groups apply
+// to the pod, so the filter allows what either allows.
+func (l *Lab) standardBranches(enis []fakeec2.ENI) map[string][]string {
+	byInstance := map[string]*Node{}
+	for _, n := range l.Nodes() {
+		byInstance[n.instanceID] = n
+	}
+	trunks := map[string]fakeec2.ENI{}
+	for _, e := range enis {
+		if e.InterfaceType == "trunk" {
+			trunks[e.ID] = e
+		}
+	}
+	out := map[string][]string{}
+	for _, a := range l.ec2.TrunkAssociations() {
+		t, ok := trunks[a.TrunkENI]
+		n := byInstance[t.InstanceID]
+		if ok && n != nil && n.podSGEnforcing() == datapath.EnforcingStandard {
+			out[a.BranchENI] = t.SecurityGroups
+		}
+	}
+	return out
 }
 
 // AuthorizeSecurityGroup adds one rule to a group through the EC2 API

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 
 	"github.com/enilab/enilab/internal/clock"
@@ -25,9 +27,11 @@ func VLANSupported() bool {
 // security groups for pods: a pod no SecurityGroupPolicy selects goes on
 // at once (false). A selected pod waits, Pending, for the resource
 // controller's branch ENI (retrying with the kubelet's back-off while EC2
-// refuses, e.g. InvalidSecurityGroupID.NotFound for a missing group); once
-// it has one, it stops (true): the plugin's VLAN datapath is not in the
-// lab (see ErrNoVLAN and the README), so the pod stays Pending saying why.
+// refuses, e.g. InvalidSecurityGroupID.NotFound for a missing group, or
+// while its trunk's link is not plugged yet); once the branch is in the
+// fabric the pod goes on to its ADD (false), where the plugin builds the
+// VLAN datapath. On a kernel without 8021q it stops there (true), Pending,
+// saying why (ErrNoVLAN).
 func (n *Node) awaitPodENI(ctx context.Context, p *pod) bool {
 	rc := n.lab.resourceController()
 	backoff := n.lab.cfg.PodBackoff
@@ -39,19 +43,17 @@ func (n *Node) awaitPodENI(ctx context.Context, p *pod) bool {
 		if ctx.Err() != nil {
 			return true
 		}
-		msg := ""
-		if err == nil {
-			msg = fmt.Sprintf("branch ENI %s (VLAN %d, %s) is associated with the trunk; %s", b.ENIID, b.VlanID, b.PrivateIP, podENIDatapathGap())
-		} else {
-			msg = err.Error()
-		}
-		p.mu.Lock()
-		p.message = msg
-		p.mu.Unlock()
-		if err == nil {
-			n.log.Info("pod waits for its branch ENI datapath", "pod", p.name, "eni", b.ENIID)
+		if err == nil && !VLANSupported() {
+			p.setMessage(fmt.Sprintf("branch ENI %s (VLAN %d, %s) is associated with the trunk; %v", b.ENIID, b.VlanID, b.PrivateIP, ErrNoVLAN))
+			n.log.Info("pod cannot get its branch ENI datapath", "pod", p.name, "eni", b.ENIID, "err", ErrNoVLAN)
 			return true
 		}
+		if err == nil {
+			if err = n.plugBranch(b); err == nil {
+				return false
+			}
+		}
+		p.setMessage(err.Error())
 		n.log.Debug("pod ENI", "pod", p.name, "err", err)
 		if clock.Sleep(ctx, n.lab.clock, backoff) != nil {
 			return true
@@ -60,12 +62,28 @@ func (n *Node) awaitPodENI(ctx context.Context, p *pod) bool {
 	}
 }
 
-// podENIDatapathGap says why a pod with a branch ENI stays Pending.
-func podENIDatapathGap() string {
-	if !VLANSupported() {
-		return ErrNoVLAN.Error()
+// plugBranch connects a pod's branch ENI to the VPC namespace through its
+// node's trunk (veth backend; with dummy links nothing leaves the node).
+func (n *Node) plugBranch(b PodENI) error {
+	if n.lab.backend != BackendVeth {
+		return nil
 	}
-	return "the plugin's branch ENI datapath (SetupBranchENIPodNetwork) is not in enilab yet"
+	mac, err := net.ParseMAC(b.IfAddress)
+	if err != nil {
+		return fmt.Errorf("node: branch ENI %s MAC %q: %w", b.ENIID, b.IfAddress, err)
+	}
+	ip, err := netip.ParseAddr(b.PrivateIP)
+	if err != nil {
+		return fmt.Errorf("node: branch ENI %s address %q: %w", b.ENIID, b.PrivateIP, err)
+	}
+	return n.lab.fabric.plugBranch(n.TrunkENI(), b.VlanID, mac, ip)
+}
+
+// setMessage is the pod's status message (why it is Pending).
+func (p *pod) setMessage(msg string) {
+	p.mu.Lock()
+	p.message = msg
+	p.mu.Unlock()
 }
 
 // releasePodENI gives a normally deleted pod's branch ENI back.
@@ -76,7 +94,11 @@ func (n *Node) releasePodENI(ctx context.Context, p *pod) error {
 	if rc == nil {
 		return nil
 	}
-	return rc.release(ctx, p.name)
+	var unplug error
+	if b, ok := n.lab.PodENI(p.name); ok && n.lab.backend == BackendVeth {
+		unplug = n.lab.fabric.unplugBranch(n.TrunkENI(), b.VlanID)
+	}
+	return errors.Join(unplug, rc.release(ctx, p.name))
 }
 
 // forgetPodENI is a grace-period-0 delete as the resource controller sees

@@ -77,6 +77,9 @@ func (p *parser) needInternet(n *yaml.Node, path string) bool {
 // sourceRef reads a pod ("node-1/pod-3") or a node ("node-1") that sends.
 func (p *stepsParser) sourceRef(n *yaml.Node, path string) (string, bool) {
 	if !strings.Contains(n.Value, "/") {
+		if !p.nodeSet[n.Value] && p.deps.ever[deploymentOf(n.Value)] {
+			return p.workloadPodRef(n, path, false) // a deployment's pod
+		}
 		return p.nodeRef(n, path)
 	}
 	return p.podRef(n, path)
@@ -181,4 +184,14 @@ func (p *stepsParser) egressFromRef(v *yaml.Node, path string, e *EgressSource) 
 	}
 	_, ok := p.podRef(x, join(join(path, "egressSource"), "pod"))
 	return ok
+}
+
+// deploymentOf is the deployment part of a pod name such as web-3 ("" for
+// a name without a number).
+func deploymentOf(name string) string {
+	i := strings.LastIndex(name, "-")
+	if i <= 0 {
+		return ""
+	}
+	return name[:i]
 }

@@ -73,3 +73,23 @@ steps:
 		assert.True(t, strings.Contains(text, want), "want %q in:\n%s", want, text)
 	}
 }
+
+// A curl may leave from a deployment's pod by its kubectl name (client-1),
+// once a deploy step created that deployment.
+func TestParseCurlFromADeploymentPod(t *testing.T) {
+	sc := parseOK(t, sgpHead+`
+securityGroups: [{name: db}]
+hosts: [{name: db, subnet: subnet-a, securityGroups: [db], port: 5432}]
+steps:
+  - {deploy: {name: client, replicas: 1}}
+  - {curl: {from: client-1, to: db}}
+`)
+	assert.Equal(t, "client-1", sc.Steps[1].Curl.From)
+	ps := problems(t, sgpHead+`
+securityGroups: [{name: db}]
+hosts: [{name: db, subnet: subnet-a, securityGroups: [db], port: 5432}]
+steps:
+  - {curl: {from: client-1, to: db}}
+`)
+	assert.Contains(t, ps.Error(), `"client-1"`)
+}

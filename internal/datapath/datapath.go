@@ -86,3 +86,48 @@ func ParsePodName(name string) (node string, n int, err error) {
 	}
 	return node, n, nil
 }
+
+// Security groups for pods: the datapath of a pod with a branch ENI
+// (upstream driver.go SetupBranchENIPodNetwork, pkg/sgpp).
+const (
+	// VLANRulePriority is `iif <vlan link|host veth> lookup <vlan table>`
+	// in strict mode (upstream networkutils.VlanRulePriority).
+	VLANRulePriority = 10
+	// VLANTableOffset + the VLAN id is the branch pod's route table
+	// (upstream rtTable := vlanID + 100).
+	VLANTableOffset = 100
+	// VLANHostVethPrefix starts a branch pod's host veth in strict mode
+	// (upstream sgpp vlanInterfacePrefix); standard mode uses the usual
+	// veth prefix.
+	VLANHostVethPrefix = "vlan"
+)
+
+// VLANTable is the route table of a branch pod with VLAN id vlan.
+func VLANTable(vlan int) int { return vlan + VLANTableOffset }
+
+// VLANLinkName is the VLAN link the plugin puts on the trunk ENI for a
+// branch pod (upstream buildVlanLinkName).
+func VLANLinkName(vlan int) string { return "vlan.eth." + strconv.Itoa(vlan) }
+
+// EnforcingMode is POD_SECURITY_GROUP_ENFORCING_MODE (upstream
+// sgpp.EnforcingMode): strict, the default, routes a branch pod's traffic
+// only through its VLAN (only the branch ENI's groups apply, no SNAT);
+// standard routes it by address like any pod (the node's groups apply too).
+type EnforcingMode string
+
+// The enforcing modes and upstream's default.
+const (
+	EnforcingStrict   EnforcingMode = "strict"
+	EnforcingStandard EnforcingMode = "standard"
+	DefaultEnforcing                = EnforcingStrict
+	EnvPodSGEnforcing               = "POD_SECURITY_GROUP_ENFORCING_MODE"
+)
+
+// BranchVethPrefix is the host veth prefix of a branch pod (upstream
+// sgpp.BuildHostVethNamePrefix): "vlan" in strict mode, prefix in standard.
+func BranchVethPrefix(prefix string, mode EnforcingMode) string {
+	if mode == EnforcingStandard {
+		return prefix
+	}
+	return VLANHostVethPrefix
+}

@@ -43,8 +43,12 @@ type scenarioLab struct {
 
 var _ scenario.Lab = (*scenarioLab)(nil)
 
-// New builds the lab of sc. It needs root.
+// New builds the lab of sc. It needs root, and the kernel features the
+// scenario needs (KernelNeeds).
 func New(ctx context.Context, sc *scenario.Scenario, opts scenario.LabOptions) (scenario.Lab, error) {
+	if err := KernelNeeds(sc); err != nil {
+		return nil, err
+	}
 	ccfg, err := ChaosConfig(sc)
 	if err != nil {
 		return nil, err

@@ -73,8 +73,9 @@ func (c *Config) Defaults(getenv func(string) string) {
 		// dummy and veth are the ENI backends; xfrm_user and nfnetlink let
 		// vishvananda/netlink open a handle with its default families; the
 		// rest are what ipamd's iptables rules (nft backend) and the
-		// fabric's NAT tables and source checks (nft fib) use.
-		c.Modules = []string{"dummy", "veth", "xfrm_user", "nfnetlink",
+		// fabric's NAT tables and source checks (nft fib) use; 8021q is
+		// the VLAN links of branch ENIs (security groups for pods).
+		c.Modules = []string{"dummy", "veth", "8021q", "xfrm_user", "nfnetlink",
 			"nf_tables", "nft_compat", "nft_chain_nat", "nft_nat", "nft_ct", "nft_masq", "nf_conntrack_netlink",
 			"nft_fib_ipv4", "nft_fib_ipv6", "nft_fib_inet",
 			"xt_comment", "xt_mark", "xt_connmark", "xt_addrtype", "xt_nat", "xt_conntrack", "xt_MASQUERADE",
@@ -186,7 +187,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	var pkgs, backends, modules, helpers, env, tools []string
 	fs.Var(listFlag{&pkgs}, "pkgs", "packages to run (comma/space separated; env ENILAB_VM_PKGS; default: the privileged suites that exist)")
 	fs.Var(listFlag{&backends}, "backends", "ENI backends for packages that use node/ (env ENILAB_VM_BACKENDS; default dummy,veth)")
-	fs.Var(listFlag{&modules}, "modules", "kernel modules to load, dependencies follow (env ENILAB_VM_MODULES; default dummy,veth,xfrm_user,nfnetlink)")
+	fs.Var(listFlag{&modules}, "modules", "kernel modules to load, dependencies follow (env ENILAB_VM_MODULES; default dummy,veth,8021q,xfrm_user,nfnetlink and the netfilter modules)")
 	fs.Var(repeatFlag{&helpers}, "helper", "name=package built static onto the VM's PATH (repeatable; default aws-cni, cnitool)")
 	fs.Var(listFlag{&tools}, "host-tools", "host programs copied in with their shared libraries (env ENILAB_VM_HOST_TOOLS; default ip)")
 	fs.Var(repeatFlag{&env}, "env", "KEY=VALUE for every suite inside the VM (repeatable)")

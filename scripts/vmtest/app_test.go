@@ -33,6 +33,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	assert.Equal(t, "auto", c.Accel)
 	assert.Contains(t, c.Modules, "dummy")
 	assert.Contains(t, c.Modules, "veth")
+	assert.Contains(t, c.Modules, "8021q", "branch ENIs' VLAN links")
 }
 
 func TestParseConfigEnvAndFlags(t *testing.T) {

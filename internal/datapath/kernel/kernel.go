@@ -95,11 +95,11 @@ func RuleExists(h *netlink.Handle, want *netlink.Rule) (bool, error) {
 }
 
 // SameRule compares the fields the datapath's rules use: priority, table,
-// source, destination and mark/mask. The kernel reports a rule back with
+// source, destination, input interface and mark/mask. The kernel reports a rule back with
 // fields (family, a default mask, an all-zero prefix) that differ from how
 // it was built, so rules are never compared with ==.
 func SameRule(a, b netlink.Rule) bool {
-	if a.Priority != b.Priority || a.Table != b.Table || a.Mark != b.Mark {
+	if a.Priority != b.Priority || a.Table != b.Table || a.Mark != b.Mark || a.IifName != b.IifName {
 		return false
 	}
 	if netString(a.Src) != netString(b.Src) || netString(a.Dst) != netString(b.Dst) {
