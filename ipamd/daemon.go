@@ -10,7 +10,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"google.golang.org/grpc"
 
@@ -25,14 +24,13 @@ import (
 // config.Config, its tuning). Zero values take the upstream defaults.
 type Options struct {
 	Clock             clock.Clock
-	EC2Endpoint       string        // SDK base endpoint for EC2; "" = SDK's own resolution (AWS_ENDPOINT_URL_EC2 …)
-	IMDSEndpoint      string        // "" = SDK's own (AWS_EC2_METADATA_SERVICE_ENDPOINT or 169.254.169.254)
-	IdleConnTimeout   time.Duration // EC2 and IMDS keep-alive connections; 0 = the SDK's 90 s
-	SocketPath        string        // default /var/run/aws-node/ipamd.sock
-	CheckpointPath    string        // default /var/run/aws-node/ipam.json
-	IntrospectionAddr string        // default 127.0.0.1:61679; "off" disables
-	MetricsAddr       string        // default :61678; "off" disables
-	NetNSPath         string        // node namespace where ENI links live; "" = current; "none" = no node networking
+	EC2Endpoint       string // SDK base endpoint for EC2; "" = SDK's own resolution (AWS_ENDPOINT_URL_EC2 …)
+	IMDSEndpoint      string // "" = SDK's own (AWS_EC2_METADATA_SERVICE_ENDPOINT or 169.254.169.254)
+	SocketPath        string // default /var/run/aws-node/ipamd.sock
+	CheckpointPath    string // default /var/run/aws-node/ipam.json
+	IntrospectionAddr string // default 127.0.0.1:61679; "off" disables
+	MetricsAddr       string // default :61678; "off" disables
+	NetNSPath         string // node namespace where ENI links live; "" = current; "none" = no node networking
 	NodeLabels        map[string]string
 	NodeAnnotations   map[string]string // read for ENI_CONFIG_ANNOTATION_DEF
 	ENIConfigs        []config.ENIConfig
@@ -220,7 +218,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) 
 	if opts.starting != nil {
 		opts.starting(d)
 	}
-	clients, err := awsapi.NewClients(ctx, awsapi.Endpoints{EC2: opts.EC2Endpoint, IMDS: opts.IMDSEndpoint, IdleConnTimeout: opts.IdleConnTimeout})
+	clients, err := awsapi.NewClients(ctx, awsapi.Endpoints{EC2: opts.EC2Endpoint, IMDS: opts.IMDSEndpoint})
 	if err != nil {
 		return nil, err // awsapi says what failed
 	}

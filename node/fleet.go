@@ -61,15 +61,10 @@ func (n *Node) errNoDatapath(what string) error {
 // idleConnTimeout closes keep-alive connections idle this long (real
 // time): ipamd's SDK clients open several to EC2 and IMDS during start-up
 // bursts and keep them, each costing three goroutines and 16 KiB of
-// buffers; a thousand nodes' worth is most of a fleet's footprint.
+// buffers; a thousand nodes' worth is most of a fleet's footprint. Go's
+// transport retries a request that meets a connection the server closed
+// while idle, so nothing is lost but a reconnect.
 const idleConnTimeout = 2 * time.Second
-
-// clientIdleConnTimeout is ipamd's side of it: the clients close an idle
-// connection first. A server closing one its client is just reusing
-// resets that request, and Go's transport does not resend a POST: a
-// 1,000-node fleet saw some 400 "connection reset by peer" EC2 errors,
-// each spent from the SDK's retry quota, that EC2 would not have sent.
-const clientIdleConnTimeout = idleConnTimeout / 4
 
 // startFleetEndpoints serves only this instance's IMDS, on loopback, for
 // the in-process ipamd: a fleet node has no namespace to serve IMDS and

@@ -37,7 +37,6 @@ func (n *Node) startIPAMD(ctx context.Context) error {
 		Clock:             n.lab.clock,
 		EC2Endpoint:       n.lab.EC2URL(),
 		IMDSEndpoint:      n.imdsURL,
-		IdleConnTimeout:   clientIdleConnTimeout,
 		SocketPath:        filepath.Join(n.dir, "ipamd.sock"),
 		CheckpointPath:    filepath.Join(n.dir, "ipam.json"),
 		IntrospectionAddr: ipamd.DefaultIntrospectionAddr,

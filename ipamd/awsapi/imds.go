@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/netip"
 	"os"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	sdkhttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
@@ -211,21 +209,6 @@ type Clients struct {
 type Endpoints struct {
 	EC2  string
 	IMDS string
-	// IdleConnTimeout closes the clients' keep-alive connections idle this
-	// long; 0 keeps the SDK's (90 s). A server that closes idle
-	// connections sooner than its clients races their next request (a
-	// connection reset, spent from the retry quota), so a lab whose
-	// servers close them early sets a shorter one here.
-	IdleConnTimeout time.Duration
-}
-
-// httpClient is the SDK's HTTP client with the endpoints' idle timeout.
-func (ep Endpoints) httpClient() *awshttp.Client {
-	c := sdkhttp.NewBuildableClient()
-	if ep.IdleConnTimeout > 0 {
-		c = c.WithTransportOptions(func(t *http.Transport) { t.IdleConnTimeout = ep.IdleConnTimeout })
-	}
-	return awshttp.Wrap(c)
 }
 
 // NewClients loads the SDK's default configuration and builds the clients.
@@ -249,7 +232,7 @@ func NewClients(ctx context.Context, ep Endpoints) (*Clients, error) {
 			o.Endpoint = ep.IMDS
 		}
 		o.Retryer = aws.NopRetryer{}
-		o.HTTPClient = ep.httpClient()
+		o.HTTPClient = awshttp.Wrap(o.HTTPClient)
 	})
 	return &Clients{
 		IMDS: &IMDS{api: imdsClient},
@@ -262,7 +245,7 @@ func NewClients(ctx context.Context, ep Endpoints) (*Clients, error) {
 					o.BaseEndpoint = aws.String(ep.EC2)
 				}
 				o.Retryer = aws.NopRetryer{}
-				o.HTTPClient = ep.httpClient()
+				o.HTTPClient = awshttp.Wrap(o.HTTPClient)
 			})
 		},
 	}, nil
