@@ -32,6 +32,10 @@ func (n *Node) StopIPAMDFor(down time.Duration) error {
 		}
 		if err := n.runIPAMD(n.ctx); err != nil {
 			n.log.Debug("ipamd start after a stop", "err", err)
+			return
+		}
+		if n.IPAMDStatus().State == IPAMDRunning {
+			n.Event("aws-node started again: ipamd serves its socket")
 		}
 	}()
 	return nil

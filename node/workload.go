@@ -2,9 +2,17 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/enilab/enilab/internal/datapath"
+	"github.com/enilab/enilab/internal/nsutil"
 )
 
 // PodSpec is a pod bound to a node by the lab's scheduler (a deployment's
@@ -46,7 +54,7 @@ func (n *Node) ForceDeletePod(name string) error {
 	}
 	p.stop()
 	n.forgetPodENI(p)
-	err := p.removeNS()
+	err := errors.Join(n.removeHostVeth(p), p.removeNS())
 	n.mu.Lock()
 	n.removePod(p)
 	n.mu.Unlock()
@@ -54,6 +62,32 @@ func (n *Node) ForceDeletePod(name string) error {
 		return fmt.Errorf("node: pod %s: %w", name, err)
 	}
 	n.log.Info("pod force-deleted: no CNI DEL", "pod", name)
+	return nil
+}
+
+// removeHostVeth deletes a pod's host-side veth (and with it the pod's
+// end) in the node's namespace, as the kernel does when the runtime
+// removes the sandbox's namespace. Done here rather than left to that
+// namespace's release, which the kernel runs later in the background
+// (seconds on a loaded machine): an ipamd started meanwhile would still
+// see the veth and keep the address. Any veth prefix matches, as in
+// ipamd's own look-up; a pod without one is fine.
+func (n *Node) removeHostVeth(p *pod) error {
+	if n.h == nil {
+		return nil
+	}
+	links, err := nsutil.Retry(func() ([]netlink.Link, error) { return n.h.LinkList() })
+	if err != nil {
+		return fmt.Errorf("list links: %w", err)
+	}
+	suffix := datapath.HostVethName("", PodNamespace, p.k8sName)
+	for _, l := range links {
+		if strings.HasSuffix(l.Attrs().Name, suffix) {
+			if err := n.h.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+				return fmt.Errorf("delete host veth %s: %w", l.Attrs().Name, err)
+			}
+		}
+	}
 	return nil
 }
 
