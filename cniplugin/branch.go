@@ -61,64 +61,25 @@ func branchFromReply(r *rpc.AddNetworkReply) (branchENI, error) {
 	return b, nil
 }
 
-// wireBranch is SetupBranchENIPodNetwork: everything wire builds for a
-// pod's veth, then the VLAN link, its table and the mode's rules. On an
-// error nothing it built is left. a.Table is the VLAN table.
+// wireBranch is SetupBranchENIPodNetwork: the pod's veth as wirePod
+// builds it for any pod, then the VLAN link, its table and the mode's
+// rules. On an error nothing it built is left. a.Table is the VLAN table.
 func (s *hostSide) wireBranch(a *Attachment, b branchENI, mode datapath.EnforcingMode, hook stageHook) error {
-	pod, err := nsutil.Handle(a.Netns)
-	if err != nil {
-		return fmt.Errorf("pod namespace %s: %w", a.Netns, err)
-	}
-	defer pod.Close()
-	var undo undoList
-	wired := false
-	defer func() {
-		if !wired {
-			undo.run()
+	return s.wirePod(a, hook, func(host netlink.Link, undo *undoList) error {
+		// An earlier sandbox of the same pod may have left its iif rule.
+		if err := deleteAllRules(s.h, iifRule(a.HostVeth, 0, familyOf(a.IP))); err != nil {
+			return fmt.Errorf("remove stale rules of host veth %s: %w", a.HostVeth, err)
 		}
-	}()
-	if err := s.clearStaleVeth(pod, a); err != nil {
-		return err
-	}
-	if err := s.createVeth(pod, a); err != nil {
-		return err
-	}
-	undo.push(func() { s.deleteVeth(pod, a) })
-	if err := hook("veth"); err != nil {
-		return err
-	}
-	host, err := s.setupHostVeth(a)
-	if err != nil {
-		return err
-	}
-	if err := setupPodSide(pod, a, host.Attrs().HardwareAddr); err != nil {
-		return err
-	}
-	if err := hook("pod"); err != nil {
-		return err
-	}
-	// An earlier sandbox of the same pod may have left its iif rule.
-	if err := deleteAllRules(s.h, iifRule(a.HostVeth, 0, familyOf(a.IP))); err != nil {
-		return fmt.Errorf("remove stale rules of host veth %s: %w", a.HostVeth, err)
-	}
-	vlan, err := s.setupVLAN(b, a.Table)
-	if err != nil {
-		return err
-	}
-	undo.push(func() { _ = s.teardownBranch(a.IP, b.VLAN) })
-	if mode == datapath.EnforcingStandard {
-		err = s.setupHostRouting(a, host, a.Table, &undo)
-	} else {
-		err = s.setupIIFRouting(a, host, vlan)
-	}
-	if err != nil {
-		return err
-	}
-	if err := hook("host"); err != nil {
-		return err
-	}
-	wired = true
-	return nil
+		vlan, err := s.setupVLAN(b, a.Table)
+		if err != nil {
+			return err
+		}
+		undo.push(func() { _ = s.teardownBranch(a.IP, b.VLAN) })
+		if mode == datapath.EnforcingStandard {
+			return s.setupHostRouting(a, host, a.Table, undo)
+		}
+		return s.setupIIFRouting(a, host, vlan)
+	})
 }
 
 // setupVLAN replaces any vlan.eth.<vlan> (the trunk may have changed),

@@ -7,10 +7,8 @@ import (
 	"os"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
 	"github.com/enilab/enilab/internal/datapath"
-	"github.com/enilab/enilab/internal/datapath/kernel"
 	"github.com/enilab/enilab/internal/nsutil"
 	"github.com/enilab/enilab/ipamd/rpc"
 )
@@ -72,46 +70,6 @@ func enablePodIPv6(netns, ifName string) error {
 		}
 		return nil
 	})
-}
-
-// setupPodSideV6 is setupPodSide for an IPv6 address, as upstream's
-// setupVeth: IPv6 enabled on the interface and lo, the /128, `fe80::1 dev
-// eth0 scope link`, `default via fe80::1`, and a permanent neighbour
-// fe80::1 → host veth MAC. enilab adds the address without duplicate
-// address detection (IFA_F_NODAD) where upstream waits up to 10 s for it
-// to finish: on a veth with one peer it cannot find a duplicate.
-func setupPodSideV6(pod *netlink.Handle, a *Attachment, hostMAC []byte) error {
-	if err := enablePodIPv6(a.Netns, a.IfName); err != nil {
-		return err
-	}
-	podLink, err := pod.LinkByName(a.IfName)
-	if err != nil {
-		return fmt.Errorf("pod %s: %w", a.IfName, err)
-	}
-	a.PodMAC = podLink.Attrs().HardwareAddr.String()
-	if err := pod.LinkSetUp(podLink); err != nil {
-		return fmt.Errorf("pod %s: set up: %w", a.IfName, err)
-	}
-	if err := pod.AddrAdd(podLink, &netlink.Addr{IPNet: kernel.HostNet(a.IP), Flags: unix.IFA_F_NODAD}); err != nil {
-		return fmt.Errorf("pod %s: add %v/128: %w", a.IfName, a.IP, err)
-	}
-	podIdx := podLink.Attrs().Index
-	gw := GatewayIPv6
-	for _, r := range []*netlink.Route{
-		kernel.HostRoute(gw, podIdx, 0),
-		{LinkIndex: podIdx, Dst: kernel.PrefixNet(netip.PrefixFrom(netip.IPv6Unspecified(), 0)), Gw: gw.AsSlice()},
-	} {
-		if err := pod.RouteReplace(r); err != nil {
-			return fmt.Errorf("pod %s: route %v: %w", a.IfName, r.Dst, err)
-		}
-	}
-	if err := pod.NeighSet(&netlink.Neigh{
-		LinkIndex: podIdx, Family: netlink.FAMILY_V6, State: netlink.NUD_PERMANENT,
-		IP: gw.AsSlice(), HardwareAddr: hostMAC,
-	}); err != nil {
-		return fmt.Errorf("pod %s: neighbour %v: %w", a.IfName, gw, err)
-	}
-	return nil
 }
 
 // hostPrefixLen is the pod address's full length: /32 or /128.

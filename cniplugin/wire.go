@@ -53,10 +53,19 @@ func setHostVethSysctls(name string) error {
 	return nil
 }
 
-// wire builds everything DESIGN §4 lists for a pod, and undoes whatever it
-// built if any step fails. a.HostVeth, IfName, Netns, IP, MTU are inputs; the
-// MACs are filled in.
+// wire builds everything DESIGN §4 lists for a pod: its veth (wirePod)
+// routed by the host /32 route and the address rules into table.
 func (s *hostSide) wire(a *Attachment, table int, hook stageHook) error {
+	return s.wirePod(a, hook, func(host netlink.Link, undo *undoList) error {
+		return s.setupHostRouting(a, host, table, undo)
+	})
+}
+
+// wirePod builds a pod's veth pair and pod side (upstream's
+// createVethPairContext.run), then calls route for the node side's
+// routing, and undoes whatever it built if any step fails. a.HostVeth,
+// IfName, Netns, IP, MTU are inputs; the MACs are filled in.
+func (s *hostSide) wirePod(a *Attachment, hook stageHook, route func(host netlink.Link, undo *undoList) error) error {
 	pod, err := nsutil.Handle(a.Netns)
 	if err != nil {
 		return fmt.Errorf("pod namespace %s: %w", a.Netns, err)
@@ -92,7 +101,7 @@ func (s *hostSide) wire(a *Attachment, table int, hook stageHook) error {
 	if err := hook("pod"); err != nil {
 		return err
 	}
-	if err := s.setupHostRouting(a, host, table, &undo); err != nil {
+	if err := route(host, &undo); err != nil {
 		return err
 	}
 	if err := hook("host"); err != nil {
@@ -160,12 +169,20 @@ func (s *hostSide) setupHostVeth(a *Attachment) (netlink.Link, error) {
 	return host, nil
 }
 
-// setupPodSide gives the pod's interface its /32, the routes through the
-// link-local gateway and the permanent neighbour entry gateway → hostMAC;
-// a.PodMAC is filled in.
+// setupPodSide gives the pod's interface its /32 or /128, the routes
+// through the link-local gateway (169.254.1.1 or fe80::1) and the
+// permanent neighbour entry gateway → hostMAC, as upstream's setupVeth;
+// a.PodMAC is filled in. For IPv6 it first enables IPv6 on the interface
+// and lo, and adds the address without duplicate address detection
+// (IFA_F_NODAD) where upstream waits up to 10 s for it to finish: on a
+// veth with one peer it cannot find a duplicate.
 func setupPodSide(pod *netlink.Handle, a *Attachment, hostMAC net.HardwareAddr) error {
-	if familyOf(a.IP) == netlink.FAMILY_V6 {
-		return setupPodSideV6(pod, a, hostMAC)
+	fam, flags := familyOf(a.IP), 0
+	if fam == netlink.FAMILY_V6 {
+		if err := enablePodIPv6(a.Netns, a.IfName); err != nil {
+			return err
+		}
+		flags = unix.IFA_F_NODAD
 	}
 	podLink, err := pod.LinkByName(a.IfName)
 	if err != nil {
@@ -175,21 +192,21 @@ func setupPodSide(pod *netlink.Handle, a *Attachment, hostMAC net.HardwareAddr) 
 	if err := pod.LinkSetUp(podLink); err != nil {
 		return fmt.Errorf("pod %s: set up: %w", a.IfName, err)
 	}
-	if err := pod.AddrAdd(podLink, &netlink.Addr{IPNet: kernel.HostNet(a.IP)}); err != nil {
-		return fmt.Errorf("pod %s: add %v/32: %w", a.IfName, a.IP, err)
+	if err := pod.AddrAdd(podLink, &netlink.Addr{IPNet: kernel.HostNet(a.IP), Flags: flags}); err != nil {
+		return fmt.Errorf("pod %s: add %v/%d: %w", a.IfName, a.IP, hostPrefixLen(a.IP), err)
 	}
 	podIdx := podLink.Attrs().Index
-	gw := datapath.GatewayIP
+	gw := gatewayOf(a.IP)
 	for _, r := range []*netlink.Route{
 		kernel.HostRoute(gw, podIdx, 0),
-		{LinkIndex: podIdx, Dst: kernel.PrefixNet(netip.PrefixFrom(netip.IPv4Unspecified(), 0)), Gw: gw.AsSlice()},
+		{LinkIndex: podIdx, Dst: kernel.PrefixNet(netip.PrefixFrom(zeroOf(gw), 0)), Gw: gw.AsSlice()},
 	} {
 		if err := pod.RouteReplace(r); err != nil {
 			return fmt.Errorf("pod %s: route %v: %w", a.IfName, r.Dst, err)
 		}
 	}
 	if err := pod.NeighSet(&netlink.Neigh{
-		LinkIndex: podIdx, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT,
+		LinkIndex: podIdx, Family: fam, State: netlink.NUD_PERMANENT,
 		IP: gw.AsSlice(), HardwareAddr: hostMAC,
 	}); err != nil {
 		return fmt.Errorf("pod %s: neighbour %v: %w", a.IfName, gw, err)
