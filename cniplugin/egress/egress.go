@@ -71,6 +71,21 @@ func cmdAdd(args *skel.CmdArgs) (err error) {
 	return types.PrintResult(c.prev, c.CNIVersion)
 }
 
+// loadEnabled parses the configuration of a DEL or CHECK (no previous
+// result needed) and loads host-local; a nil Conf means the plugin is
+// off and there is nothing to do.
+func loadEnabled(args *skel.CmdArgs) (*Conf, *hostLocal, error) {
+	c, err := parseConf(args.StdinData, false)
+	if err != nil || !c.enabled() {
+		return nil, nil, err
+	}
+	hl, err := loadHostLocal(args.StdinData, args.Args)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, hl, nil
+}
+
 // cmdDel is upstream's del + cmdDelEgress: the address back to host-local,
 // the SNAT chain of each link-local address on v4if0 removed. Unlike
 // upstream, v4if0 is deleted too (upstream leaves it to the namespace's
@@ -78,15 +93,8 @@ func cmdAdd(args *skel.CmdArgs) (err error) {
 // namespace is already gone (upstream then leaves the chain behind). A DEL
 // of what is already gone succeeds.
 func cmdDel(args *skel.CmdArgs) error {
-	c, err := parseConf(args.StdinData, false)
-	if err != nil {
-		return err
-	}
-	if !c.enabled() {
-		return nil
-	}
-	hl, err := loadHostLocal(args.StdinData, args.Args)
-	if err != nil {
+	c, hl, err := loadEnabled(args)
+	if err != nil || c == nil {
 		return err
 	}
 	addrs, err := hl.reserved(args.ContainerID, args.IfName)
@@ -125,15 +133,8 @@ func cmdDel(args *skel.CmdArgs) error {
 // 169.254.172.x address, and the pod's SNAT chain. (Upstream serves no
 // CHECK: its conflist sets disableCheck.)
 func cmdCheck(args *skel.CmdArgs) error {
-	c, err := parseConf(args.StdinData, false)
-	if err != nil {
-		return err
-	}
-	if !c.enabled() {
-		return nil
-	}
-	hl, err := loadHostLocal(args.StdinData, args.Args)
-	if err != nil {
+	c, hl, err := loadEnabled(args)
+	if err != nil || c == nil {
 		return err
 	}
 	if ok, err := hl.holds(args.ContainerID, args.IfName); err != nil {
