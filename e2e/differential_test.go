@@ -187,6 +187,15 @@ func (p pairOfPods) nodePicture(nodes map[string]*node.Node, side string) pictur
 // and enilab's layout alike).
 func hostVeth(cache, containerID string) string {
 	GinkgoHelper()
+	ifs := cachedInterfaces(cache, containerID)
+	Expect(ifs).NotTo(BeEmpty())
+	return ifs[0]
+}
+
+// cachedInterfaces are the interface names of the ADD result libcni cached
+// for the pod's eth0, in the result's order.
+func cachedInterfaces(cache, containerID string) []string {
+	GinkgoHelper()
 	b, err := os.ReadFile(filepath.Join(cache, "results", "aws-cni-"+containerID+"-eth0"))
 	Expect(err).NotTo(HaveOccurred())
 	var c struct {
@@ -195,14 +204,27 @@ func hostVeth(cache, containerID string) string {
 		} `json:"result"`
 	}
 	Expect(json.Unmarshal(b, &c)).To(Succeed())
-	Expect(c.Result.Interfaces).NotTo(BeEmpty())
-	return c.Result.Interfaces[0].Name
+	names := make([]string, 0, len(c.Result.Interfaces))
+	for _, i := range c.Result.Interfaces {
+		names = append(names, i.Name)
+	}
+	return names
 }
 
 // withMACs names the host veth's and the pod interface's random MACs.
 func withMACs(norm normaliser, nodeNS, veth, podNS string) normaliser {
 	GinkgoHelper()
-	for _, x := range []struct{ ns, link, name string }{{nodeNS, veth, "<host-veth-mac>"}, {podNS, "eth0", "<pod-mac>"}} {
+	return withLinkMACs(norm, []namedLink{{nodeNS, veth, "<host-veth-mac>"}, {podNS, "eth0", "<pod-mac>"}})
+}
+
+// namedLink is a link of a namespace and the name its MAC gets in a
+// picture.
+type namedLink struct{ ns, link, name string }
+
+// withLinkMACs names each link's MAC.
+func withLinkMACs(norm normaliser, links []namedLink) normaliser {
+	GinkgoHelper()
+	for _, x := range links {
 		h, err := nsutil.Handle(x.ns)
 		Expect(err).NotTo(HaveOccurred())
 		l, err := h.LinkByName(x.link)
@@ -232,28 +254,13 @@ func machineState() []string {
 // before v4if0) and the MACs of both ends.
 func withEgress(norm normaliser, cache, containerID, nodeNS, podNS string) normaliser {
 	GinkgoHelper()
-	b, err := os.ReadFile(filepath.Join(cache, "results", "aws-cni-"+containerID+"-eth0"))
-	Expect(err).NotTo(HaveOccurred())
-	var c struct {
-		Result struct {
-			Interfaces []struct{ Name string } `json:"interfaces"`
-		} `json:"result"`
-	}
-	Expect(json.Unmarshal(b, &c)).To(Succeed())
-	ifs := c.Result.Interfaces
-	i := slices.IndexFunc(ifs, func(x struct{ Name string }) bool { return x.Name == egress.IPv4IfName })
+	ifs := cachedInterfaces(cache, containerID)
+	i := slices.Index(ifs, egress.IPv4IfName)
 	if i < 1 {
 		return norm
 	}
-	for _, x := range []struct{ ns, link, name string }{{nodeNS, ifs[i-1].Name, "<egress-veth-mac>"}, {podNS, egress.IPv4IfName, "<v4if0-mac>"}} {
-		h, err := nsutil.Handle(x.ns)
-		Expect(err).NotTo(HaveOccurred())
-		l, err := h.LinkByName(x.link)
-		h.Close()
-		Expect(err).NotTo(HaveOccurred(), "%s in %s", x.link, x.ns)
-		norm = norm.withMAC(l.Attrs().HardwareAddr, x.name)
-	}
-	norm.pairs = append(norm.pairs, ifs[i-1].Name, "<egress-veth>")
+	norm = withLinkMACs(norm, []namedLink{{nodeNS, ifs[i-1], "<egress-veth-mac>"}, {podNS, egress.IPv4IfName, "<v4if0-mac>"}})
+	norm.pairs = append(norm.pairs, ifs[i-1], "<egress-veth>")
 	return norm
 }
 
