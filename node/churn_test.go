@@ -64,22 +64,11 @@ func TestFiveHundredPodsChurn(t *testing.T) {
 }
 
 func churnLab(t *testing.T) *Lab {
-	prefix := testPrefix(t, "churn")
-	require.NoError(t, Sweep(prefix))
-	l, err := NewLab(context.Background(), LabConfig{
-		Prefix:    prefix,
+	return testLab(t, "churn", LabConfig{
 		Seed:      7,
 		TimeScale: 0.02,
 		Subnets:   []SubnetSpec{{ID: "subnet-a", CIDR: "10.0.0.0/20", AZ: "us-west-2a"}},
 	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		assert.NoError(t, l.Close())
-		left, err := Leftovers(prefix)
-		assert.NoError(t, err)
-		assert.Empty(t, left, "the lab left things behind")
-	})
-	return l
 }
 
 // waitAllReady waits (real time, generously) until every node has its

@@ -28,25 +28,14 @@ func TestEgressConfigValidate(t *testing.T) {
 // address whether or not ipamd installs SNAT rules.
 func egressLab(t testing.TB, tag string) *Lab {
 	t.Helper()
-	needRoot(t)
-	prefix := testPrefix(t, tag)
-	require.NoError(t, Sweep(prefix))
-	l, err := NewLab(context.Background(), LabConfig{
-		Prefix: prefix, Seed: 3, TimeScale: 0.02, Backend: BackendVeth,
+	return testLab(t, tag, LabConfig{
+		Seed: 3, TimeScale: 0.02, Backend: BackendVeth,
 		Subnets: []SubnetSpec{
 			{ID: "subnet-pub", CIDR: "10.0.1.0/24", AZ: "us-west-2a", Public: true},
 			{ID: "subnet-priv", CIDR: "10.0.2.0/24", AZ: "us-west-2a", NATGateway: true},
 		},
 		IPAMDEnv: map[string]string{"AWS_VPC_K8S_CNI_EXTERNALSNAT": "true", "WARM_IP_TARGET": "2"},
 	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		assert.NoError(t, l.Close())
-		left, err := Leftovers(prefix)
-		assert.NoError(t, err)
-		assert.Empty(t, left, "the lab left things behind")
-	})
-	return l
 }
 
 // The internet gateway maps an instance's primary address 1:1 to its public

@@ -20,20 +20,10 @@ import (
 // ForceDeletePod returns, not when the kernel gets round to releasing the
 // pod's namespace, so a restart right after sees the pod as gone.
 func TestForceDeleteLeaksUntilIPAMDRestarts(t *testing.T) {
-	needRoot(t)
 	ctx := context.Background()
-	prefix := testPrefix(t, "fdel")
-	require.NoError(t, Sweep(prefix))
-	l, err := NewLab(ctx, LabConfig{
-		Prefix: prefix, Seed: 21, TimeScale: 0.02,
+	l := testLab(t, "fdel", LabConfig{
+		Seed: 21, TimeScale: 0.02,
 		Subnets: []SubnetSpec{{ID: "subnet-a", CIDR: "10.0.0.0/24", AZ: "us-west-2a"}},
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		assert.NoError(t, l.Close())
-		left, err := Leftovers(prefix)
-		assert.NoError(t, err)
-		assert.Empty(t, left, "the lab left things behind")
 	})
 	n, err := l.AddNode(ctx, Spec{Name: "node-1", InstanceType: "t3.medium"})
 	require.NoError(t, err)

@@ -18,22 +18,11 @@ import (
 // ipv6FabricLab is fabricLab with vpc.ipv6: a /56 and subnet-a's /64.
 func ipv6FabricLab(t *testing.T) *Lab {
 	t.Helper()
-	needRoot(t)
-	prefix := testPrefix(t, "v6")
-	require.NoError(t, Sweep(prefix))
-	l, err := NewLab(context.Background(), LabConfig{
-		Prefix: prefix, Seed: 7, TimeScale: 0.01, VPC: VPCSpec{IPv6: true},
+	return testLab(t, "v6", LabConfig{
+		Seed: 7, TimeScale: 0.01, VPC: VPCSpec{IPv6: true},
 		Subnets: []SubnetSpec{{ID: "subnet-a", CIDR: "10.0.1.0/24", AZ: "us-west-2a"}},
 		Backend: BackendVeth, noIPAMD: true,
 	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		assert.NoError(t, l.Close())
-		left, err := Leftovers(prefix)
-		assert.NoError(t, err)
-		assert.Empty(t, left, "the lab left things behind")
-	})
-	return l
 }
 
 // TestVPCIPv6RoutesAndSourceCheck sends IPv6 packets between two nodes

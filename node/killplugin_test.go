@@ -38,22 +38,12 @@ import (
 // does when ipamd restarts before the DEL comes; the retried ADD of the
 // pod works.
 func TestPluginKilledBetweenIPAMDAndNetlink(t *testing.T) {
-	needRoot(t)
 	ctx := context.Background()
 	proxy := &killProxy{t: t, killed: make(chan killedAdd, 1)}
-	prefix := testPrefix(t, "kplug")
-	require.NoError(t, Sweep(prefix))
-	l, err := NewLab(ctx, LabConfig{
-		Prefix: prefix, Seed: 11, TimeScale: 0.02,
+	l := testLab(t, "kplug", LabConfig{
+		Seed: 11, TimeScale: 0.02,
 		Subnets:           []SubnetSpec{{ID: "subnet-a", CIDR: "10.0.0.0/24", AZ: "us-west-2a"}},
 		PluginIPAMDSocket: proxy.start,
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		assert.NoError(t, l.Close())
-		left, err := Leftovers(prefix)
-		assert.NoError(t, err)
-		assert.Empty(t, left, "the lab left things behind")
 	})
 	n, err := l.AddNode(ctx, Spec{Name: "node-1", InstanceType: "t3.medium"})
 	require.NoError(t, err)

@@ -113,11 +113,7 @@ func testPrefix(t testing.TB, tag string) string {
 // clock (a lab second is 10 ms).
 func fabricLab(t *testing.T, tag string, hotplug time.Duration, clk clock.Clock) *Lab {
 	t.Helper()
-	needRoot(t)
-	prefix := testPrefix(t, tag)
-	require.NoError(t, Sweep(prefix))
-	l, err := NewLab(context.Background(), LabConfig{
-		Prefix:       prefix,
+	return testLab(t, tag, LabConfig{
 		Seed:         7,
 		TimeScale:    0.01,
 		Clock:        clk,
@@ -126,6 +122,18 @@ func fabricLab(t *testing.T, tag string, hotplug time.Duration, clk clock.Clock)
 		Backend:      BackendVeth,
 		noIPAMD:      true,
 	})
+}
+
+// testLab is NewLab for a test (root needed): cfg's prefix comes from tag
+// and is swept first; the lab is closed after the test, which fails if
+// the lab left anything behind.
+func testLab(t testing.TB, tag string, cfg LabConfig) *Lab {
+	t.Helper()
+	needRoot(t)
+	prefix := testPrefix(t, tag)
+	require.NoError(t, Sweep(prefix))
+	cfg.Prefix = prefix
+	l, err := NewLab(context.Background(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		assert.NoError(t, l.Close())

@@ -33,20 +33,11 @@ func branchLab(t *testing.T, tag string, mode datapath.EnforcingMode) (*Lab, *No
 	t.Helper()
 	needRoot(t)
 	needVLAN(t)
-	prefix := testPrefix(t, tag)
-	require.NoError(t, Sweep(prefix))
 	ctx := context.Background()
-	l, err := NewLab(ctx, LabConfig{
-		Prefix: prefix, Seed: 5, TimeScale: 0.02, Backend: BackendVeth,
+	l := testLab(t, tag, LabConfig{
+		Seed: 5, TimeScale: 0.02, Backend: BackendVeth,
 		Subnets:  []SubnetSpec{{ID: "subnet-a", CIDR: "10.0.1.0/24", AZ: "us-west-2a"}},
 		IPAMDEnv: map[string]string{EnvEnablePodENI: "true", datapath.EnvPodSGEnforcing: string(mode)},
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		assert.NoError(t, l.Close())
-		left, err := Leftovers(prefix)
-		assert.NoError(t, err)
-		assert.Empty(t, left, "the lab left things behind")
 	})
 	clients, err := l.CreateSecurityGroup("db-clients")
 	require.NoError(t, err)
