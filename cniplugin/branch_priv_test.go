@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"testing"
 
-	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
@@ -68,11 +67,7 @@ func TestBranchENIDatapathAsUpstreamSetupBranchENIPodNetwork(t *testing.T) {
 			pod, podPath := n.newPod(t)
 			list := n.confList(t, "1.0.0", map[string]any{"podSGEnforcingMode": string(mode)})
 			rt := runtimeConf(pod, podPath)
-			res, err := n.add(list, rt)
-			require.NoError(t, err)
-			r, err := types100.GetResult(res)
-			require.NoError(t, err)
-			ip, _ := netip.AddrFromSlice(r.IPs[0].Address.IP.To4())
+			r, ip := n.addIPv4(t, list, rt)
 			prefix := "vlan"
 			if mode == datapath.EnforcingStandard {
 				prefix = "eni"

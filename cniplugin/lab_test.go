@@ -19,6 +19,7 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
+	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
@@ -249,6 +250,20 @@ func (n *testNode) add(list *libcni.NetworkConfigList, rt *libcni.RuntimeConf) (
 		return err
 	})
 	return res, err
+}
+
+// addIPv4 ADDs rt through list and returns the result as 1.0.0 and its
+// first address, which must be IPv4.
+func (n *testNode) addIPv4(t testing.TB, list *libcni.NetworkConfigList, rt *libcni.RuntimeConf) (*types100.Result, netip.Addr) {
+	t.Helper()
+	res, err := n.add(list, rt)
+	require.NoError(t, err)
+	r, err := types100.GetResult(res)
+	require.NoError(t, err)
+	require.NotEmpty(t, r.IPs, "ADD's result has no address")
+	ip, ok := netip.AddrFromSlice(r.IPs[0].Address.IP.To4())
+	require.True(t, ok, "ADD's first address %v is not IPv4", r.IPs[0].Address.IP)
+	return r, ip
 }
 
 func (n *testNode) del(list *libcni.NetworkConfigList, rt *libcni.RuntimeConf) error {

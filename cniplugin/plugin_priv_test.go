@@ -190,10 +190,7 @@ func TestIPAMDDown(t *testing.T) {
 
 	ipamd := newFakeIPAMD(t, n.socket, newFakePools())
 	require.NoError(t, n.inNode(func() error { return n.cni.GetStatusNetworkList(t.Context(), list) }), "STATUS with ipamd up")
-	res, err := n.add(list, rt)
-	require.NoError(t, err)
-	r, _ := types100.GetResult(res)
-	ip, _ := netip.AddrFromSlice(r.IPs[0].Address.IP.To4())
+	_, ip := n.addIPv4(t, list, rt)
 	n.assertWired(t, podPath, pod, ip, eni1Table, 9001)
 
 	ipamd.stop()
@@ -220,10 +217,7 @@ func TestDelIdempotent(t *testing.T) {
 	// netns gone: the runtime destroyed the sandbox before DEL.
 	pod, podPath := n.newPod(t)
 	rt := runtimeConf(pod, podPath)
-	res, err := n.add(list, rt)
-	require.NoError(t, err)
-	r, _ := types100.GetResult(res)
-	ip, _ := netip.AddrFromSlice(r.IPs[0].Address.IP.To4())
+	_, ip := n.addIPv4(t, list, rt)
 	require.NoError(t, nsutil.DeleteNamed(n.base+"-"+pod))
 	require.NoError(t, n.del(list, rt))
 	n.assertTornDown(t, podPath, pod, ip)
@@ -232,10 +226,7 @@ func TestDelIdempotent(t *testing.T) {
 	// link gone: someone deleted the host veth.
 	pod, podPath = n.newPod(t)
 	rt = runtimeConf(pod, podPath)
-	res, err = n.add(list, rt)
-	require.NoError(t, err)
-	r, _ = types100.GetResult(res)
-	ip, _ = netip.AddrFromSlice(r.IPs[0].Address.IP.To4())
+	_, ip = n.addIPv4(t, list, rt)
 	l, err := n.h.LinkByName(datapath.HostVethName("eni", "default", pod))
 	require.NoError(t, err)
 	require.NoError(t, n.h.LinkDel(l))

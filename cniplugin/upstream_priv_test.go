@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/containernetworking/cni/libcni"
-	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -54,18 +53,14 @@ func TestCheckAndDelOfUpstreamPrevResult(t *testing.T) {
 	list := n.confList(t, "1.0.0", nil)
 	pod, podPath := n.newPod(t)
 	rt := runtimeConf(pod, podPath)
-	res, err := n.add(list, rt)
-	require.NoError(t, err)
-	r, err := types100.GetResult(res)
-	require.NoError(t, err)
-	ip, _ := netip.AddrFromSlice(r.IPs[0].Address.IP.To4())
+	_, ip := n.addIPv4(t, list, rt)
 
 	n.replaceCachedResult(t, list, rt, upstreamResult(pod, podPath, ip, eni1Table, 1))
 	require.NoError(t, os.RemoveAll(n.stateDir), "only prevResult is left to go by")
 	require.NoError(t, n.check(list, rt), "CHECK of an upstream-made prevResult")
 
 	require.NoError(t, n.h.RuleDel(kernel.FromPodRule(ip, eni1Table)))
-	err = n.check(list, rt)
+	err := n.check(list, rt)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), fmt.Sprintf(`rule "from %v lookup %d" (priority 1536) is missing`, ip, eni1Table),
 		"the table came from the pod interface's mac")
@@ -93,10 +88,7 @@ func TestDelOfPodUnknownToIPAMD(t *testing.T) {
 	list := n.confList(t, "1.0.0", nil)
 	pod, podPath := n.newPod(t)
 	rt := runtimeConf(pod, podPath)
-	res, err := n.add(list, rt)
-	require.NoError(t, err)
-	r, _ := types100.GetResult(res)
-	ip, _ := netip.AddrFromSlice(r.IPs[0].Address.IP.To4())
+	_, ip := n.addIPv4(t, list, rt)
 
 	ipamd.forget()
 	require.NoError(t, n.del(list, rt), "DEL of a pod ipamd does not know")
