@@ -31,7 +31,8 @@ upstream:
 		-o $(BIN)/upstream/host-local github.com/containernetworking/plugins/plugins/ipam/host-local
 
 # Upstream's ipamd (aws-k8s-agent), for the prototype of docs/upstream-ipamd.md
-# (ENILAB_UPSTREAM_AGENT=bin/upstream/aws-k8s-agent go test -run TestUpstreamIPAMDPrototype ./node/).
+# (with `make kube`: ENILAB_UPSTREAM_AGENT=$PWD/bin/upstream/aws-k8s-agent
+# ENILAB_KUBE_BIN=$PWD/bin/kube go test -run TestUpstreamIPAMDPrototype ./node/).
 upstream-agent:
 	cd tools/upstream && GOFLAGS=-mod=mod $(GO) build -trimpath \
 		-ldflags "-X github.com/aws/amazon-vpc-cni-k8s/pkg/version.Version=$(IPAMD_VERSION)" \

@@ -8,19 +8,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enilab/enilab/node/kubeapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-func TestStartKubeAPINamesMissingBinaries(t *testing.T) {
-	_, err := (&Node{name: "node-1"}).StartKubeAPI(context.Background(), t.TempDir())
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "etcd")
-	assert.Contains(t, err.Error(), "make kube")
+// startKubeAPI starts the lab's API server where the prototype of
+// docs/upstream-ipamd.md runs it: in n's namespaces (node.startInNode),
+// advertising n's primary address, its directory under the lab's.
+func startKubeAPI(ctx context.Context, n *Node, binDir string) (*kubeapi.Server, error) {
+	return kubeapi.Start(ctx, kubeapi.Config{
+		BinDir: binDir, Dir: n.lab.dir, NetNS: n.nsPath, Start: n.startInNode, Advertise: n.primaryIP(),
+	})
+}
+
+// kubeNode is n as its kubelet would register it.
+func kubeNode(n *Node) kubeapi.Node {
+	return kubeapi.Node{
+		Name: n.name, Labels: n.Labels(), MaxPods: n.MaxPods(),
+		ProviderID: "aws:///" + n.subnet.AZ + "/" + n.instanceID,
+	}
 }
 
 // TestStartKubeAPIStopsWhatItStartedOnFailure: when etcd dies at start-up,
-// StartKubeAPI says so with etcd's own words, stops the kube-apiserver it
+// kubeapi.Start (run in a node, as the prototype does) says so with etcd's own words, stops the kube-apiserver it
 // had launched and leaves nothing in the lab's directory.
 func TestStartKubeAPIStopsWhatItStartedOnFailure(t *testing.T) {
 	bin := t.TempDir()
@@ -37,7 +48,7 @@ func TestStartKubeAPIStopsWhatItStartedOnFailure(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, err = n.StartKubeAPI(ctx, bin)
+	_, err = startKubeAPI(ctx, n, bin)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "etcd exited before kube-apiserver was ready")
 	assert.Contains(t, err.Error(), "already been bootstrapped")

@@ -55,7 +55,7 @@ func TestUpstreamIPAMDPrototype(t *testing.T) {
 
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	kube, err := n.StartKubeAPI(startCtx, kubeBin)
+	kube, err := startKubeAPI(startCtx, n, kubeBin)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -67,9 +67,11 @@ func TestUpstreamIPAMDPrototype(t *testing.T) {
 	})
 	t.Logf("kube-apiserver ready %s after its launch", kube.Ready.Round(time.Millisecond))
 	require.NoError(t, kube.InstallCRDs(startCtx, crds...))
-	require.NoError(t, kube.RegisterNode(startCtx, n))
-	kubeconfig, err := kube.WriteKubeconfig(n)
-	require.NoError(t, err)
+	require.NoError(t, kube.RegisterNode(startCtx, kubeNode(n)))
+	// The agent's kubeconfig in the node's directory: /var/run/aws-node in
+	// its view.
+	require.NoError(t, kube.WriteKubeconfig(filepath.Join(n.dir, "kubeconfig"), "system:serviceaccount:kube-system:aws-node"))
+	kubeconfig := AWSNodeRunDir + "/kubeconfig"
 
 	out, err := os.Create(filepath.Join(n.dir, "aws-k8s-agent.out"))
 	require.NoError(t, err)

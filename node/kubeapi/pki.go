@@ -1,4 +1,4 @@
-package node
+package kubeapi
 
 import (
 	"crypto/ecdsa"
@@ -15,11 +15,11 @@ import (
 	"time"
 )
 
-// kubePKI is the key material of a lab's API server, made fresh for each
+// pki is the key material of a lab's API server, made fresh for each
 // server: a CA, the server's serving certificate, client certificates
 // signed by the CA (the lab's admin, the node's aws-node) and the
 // service-account signing key. Nothing leaves the lab's directory.
-type kubePKI struct {
+type pki struct {
 	caCert *x509.Certificate
 	caKey  *ecdsa.PrivateKey
 	caPEM  []byte
@@ -28,8 +28,8 @@ type kubePKI struct {
 // keyPair is a certificate and its key, PEM-encoded.
 type keyPair struct{ cert, key []byte }
 
-// newKubePKI makes a CA valid for a day: a lab lives minutes.
-func newKubePKI() (*kubePKI, error) {
+// newPKI makes a CA valid for a day: a lab lives minutes.
+func newPKI() (*pki, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("CA key: %w", err)
@@ -46,11 +46,11 @@ func newKubePKI() (*kubePKI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("CA certificate: %w", err)
 	}
-	return &kubePKI{caCert: cert, caKey: key, caPEM: pemBlock("CERTIFICATE", der)}, nil
+	return &pki{caCert: cert, caKey: key, caPEM: pemBlock("CERTIFICATE", der)}, nil
 }
 
 // serving issues the API server's certificate for ips and names.
-func (p *kubePKI) serving(ips []net.IP, names []string) (keyPair, error) {
+func (p *pki) serving(ips []net.IP, names []string) (keyPair, error) {
 	tmpl := certTemplate(pkix.Name{CommonName: "kube-apiserver"})
 	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	tmpl.IPAddresses, tmpl.DNSNames = ips, names
@@ -59,13 +59,13 @@ func (p *kubePKI) serving(ips []net.IP, names []string) (keyPair, error) {
 
 // client issues a client certificate: the API server reads the user from
 // the common name and the groups from the organizations.
-func (p *kubePKI) client(user string, groups ...string) (keyPair, error) {
+func (p *pki) client(user string, groups ...string) (keyPair, error) {
 	tmpl := certTemplate(pkix.Name{CommonName: user, Organization: groups})
 	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	return p.issue(tmpl)
 }
 
-func (p *kubePKI) issue(tmpl *x509.Certificate) (keyPair, error) {
+func (p *pki) issue(tmpl *x509.Certificate) (keyPair, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return keyPair{}, fmt.Errorf("key for %s: %w", tmpl.Subject.CommonName, err)
