@@ -6,7 +6,7 @@ export PATH := $(BIN):$(PATH)
 # Tests leave screenshots and reports they make here (the HTML report's browser test).
 export ENILAB_ARTIFACTS ?= $(BIN)/artifacts
 
-.PHONY: all setup build upstream upstream-agent test unit e2e bench bench-fleet fuzz race chaos lint demo vm-test proto generate clean
+.PHONY: all setup build upstream upstream-agent kube test unit e2e bench bench-fleet fuzz race chaos lint demo vm-test proto generate clean
 
 all: build
 
@@ -31,11 +31,25 @@ upstream:
 		-o $(BIN)/upstream/host-local github.com/containernetworking/plugins/plugins/ipam/host-local
 
 # Upstream's ipamd (aws-k8s-agent), for the prototype of docs/upstream-ipamd.md
-# (ENILAB_UPSTREAM_AGENT=bin/upstream/aws-k8s-agent go test -run TestUpstreamIPAMDPrototype ./node/).
+# (with `make kube`: ENILAB_UPSTREAM_AGENT=$PWD/bin/upstream/aws-k8s-agent
+# ENILAB_KUBE_BIN=$PWD/bin/kube go test -run TestUpstreamIPAMDPrototype ./node/).
 upstream-agent:
 	cd tools/upstream && GOFLAGS=-mod=mod $(GO) build -trimpath \
 		-ldflags "-X github.com/aws/amazon-vpc-cni-k8s/pkg/version.Version=$(IPAMD_VERSION)" \
 		-o $(BIN)/upstream/aws-k8s-agent github.com/aws/amazon-vpc-cni-k8s/cmd/aws-k8s-agent
+
+# A Kubernetes API server for labs that run upstream's ipamd
+# (docs/upstream-ipamd.md): kube-apiserver and etcd built from the pinned
+# k8s.io/kubernetes through tools/kube. Not part of `make test`: a cold build
+# takes minutes.
+KUBE_VERSION := $(shell sed -n 's/^\tk8s.io\/kubernetes \(v[^ ]*\)$$/\1/p' tools/kube/go.mod)
+KUBE_LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=1 \
+	-X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(KUBE_VERSION)))
+kube:
+	cd tools/kube && GOFLAGS=-mod=mod $(GO) build -trimpath -ldflags "$(KUBE_LDFLAGS)" \
+		-o $(BIN)/kube/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+	cd tools/kube && GOFLAGS=-mod=mod $(GO) build -trimpath -o $(BIN)/kube/etcd ./cmd/etcd
 
 # Every test: unit tests everywhere, privileged suites too when run as root.
 test: setup build upstream

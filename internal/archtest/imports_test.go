@@ -47,6 +47,8 @@ var rules = []rule{
 		why: "the datapath contract is pure so the scenario parser can use it"},
 	{from: "internal/...", banned: []string{"fakeec2/...", "ipamd/...", "node", "scenario/...", "cniplugin", "cmd/...", "e2e"}, deps: false,
 		why: "internal/ packages are leaves shared by every room"},
+	{from: "cmd/...", banned: []string{"k8s.io/client-go"}, deps: true,
+		why: "the lab binary is exec'd as egress-cni for every pod: client-go's init costs ~3 ms an exec (node/kubeapi holds it, for tests)"},
 	{from: "...", banned: []string{"cmd/..."}, deps: false,
 		why: "cmd/ holds mains and their apps; nothing else imports them"},
 }
