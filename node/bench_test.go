@@ -4,11 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/containernetworking/cni/pkg/invoke"
+
+	"github.com/enilab/enilab/internal/nsutil"
 )
 
 func benchLab(b *testing.B, tag string, cfg LabConfig) *Lab {
@@ -122,4 +127,39 @@ func benchPodReady(b *testing.B, plugin string) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkNodeExec measures the runner's exec hook around a plugin that
+// only answers VERSION (a shell script): entering the node's network
+// namespace and its filesystem view, either built for the call
+// (view=fresh: unshare, / made a slave, two binds, the thread's exit) or
+// the node's kept view entered with setns (view=kept, what a node does).
+func BenchmarkNodeExec(b *testing.B) {
+	needRoot(b)
+	name := testPrefix(b, "bx")
+	_ = nsutil.DeleteNamed(name)
+	nsPath, err := nsutil.NewNamed(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = nsutil.DeleteNamed(name) }()
+	plugin := filepath.Join(b.TempDir(), "version")
+	if err := os.WriteFile(plugin, []byte("#!/bin/sh\necho '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"1.0.0\"]}'\n"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	binds := []bindMount{{AWSNodeRunDir, b.TempDir()}, {AWSNodeLogDir, b.TempDir()}}
+	for _, kept := range []bool{false, true} {
+		b.Run(map[bool]string{false: "view=fresh", true: "view=kept"}[kept], func(b *testing.B) {
+			e := &nodeExec{raw: invoke.RawExec{Stderr: os.Stderr}, netns: nsPath, binds: binds}
+			if kept {
+				e.view = &mountView{}
+				defer e.view.close()
+			}
+			for i := 0; i < b.N; i++ {
+				if _, err := invoke.GetVersionInfo(context.Background(), plugin, e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

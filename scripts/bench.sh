@@ -27,7 +27,7 @@ run() { # package regex [benchtime]
 if [ -z "${REUSE:-}" ]; then
 	: >"$RAW"
 	run ./cniplugin/ '.'
-	run ./node/ 'LabStart|PodReady'
+	run ./node/ 'LabStart|PodReady|NodeExec'
 	run ./node/ 'PluginSideBySide' 3x
 	run ./internal/nsutil/ 'NewPodNamespace' 30x
 	run ./fakeec2/ '^Benchmark(Server)?DescribeNetworkInterfaces$' 3x
@@ -100,6 +100,8 @@ END {
 		"pod netns + exec minimal + netlink + AddNetwork", sum3(ms("BenchmarkNewPodNamespace", "ns/op"), em, sum3(0, ms("BenchmarkFloorADD", "ns/op"), ms("BenchmarkIPAMDAddNetwork", "ns/op"))), "≤ 10 ms")
 	pr = "BenchmarkPodReady/binary=reexec"
 	row("  same, lab re-executing itself", ms(pr, "p50-ms"), spread(pr, "p50-ms"), "", 0, "")
+	row("runner exec, kept view (setns)", ms("BenchmarkNodeExec/view=kept", "ns/op"), spread("BenchmarkNodeExec/view=kept", "ns/op"),
+		"a view built per exec (before)", ms("BenchmarkNodeExec/view=fresh", "ns/op"), "")
 	row("lab start, 10 nodes", ms("BenchmarkLabStart/nodes=10", "ns/op"), spread("BenchmarkLabStart/nodes=10", "ns/op"), "", 0, "≤ 150 ms")
 	row("lab start, 1 node", ms("BenchmarkLabStart/nodes=1", "ns/op"), spread("BenchmarkLabStart/nodes=1", "ns/op"), "", 0, "")
 	row("DescribeNetworkInterfaces 10k (SDK)", ms("BenchmarkDescribeNetworkInterfaces/enis=10000", "ns/op"), spread("BenchmarkDescribeNetworkInterfaces/enis=10000", "ns/op"),
