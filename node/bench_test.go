@@ -75,7 +75,9 @@ func (h readySignal) WithGroup(string) slog.Handler      { return h }
 
 // BenchmarkPodReady measures pod readiness with a warm pool: the pod's
 // netns, ADD through libcni, the plugin binary and ipamd's gRPC, pods
-// created one at a time. Reports real-time p50/p99 per pod. binary=aws-cni
+// created one at a time, each with a name of its own (see addDelSeq: a
+// name just deleted waits for the kernel's teardown of the old namespace's
+// veth). Reports real-time p50/p99 per pod. binary=aws-cni
 // executes cmd/aws-cni, the plugin a node runs; binary=reexec is the lab's
 // default, re-executing its own binary (here the test binary, which links
 // the whole lab) as the plugin.
@@ -108,7 +110,7 @@ func benchPodReady(b *testing.B, plugin string) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		if err := n.AddPods(ctx, 1); err != nil {
+		if err := n.StartPod(ctx, PodSpec{Name: fmt.Sprintf("ready-%d", i)}); err != nil {
 			b.Fatal(err)
 		}
 		select {
@@ -118,7 +120,7 @@ func benchPodReady(b *testing.B, plugin string) {
 		}
 		lat = append(lat, time.Since(start))
 		b.StopTimer()
-		if err := n.DeletePods(ctx, 1); err != nil {
+		if err := n.DeletePod(ctx, n.Pods()[0].Name); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()

@@ -171,12 +171,17 @@ func waitPool(b *testing.B, n *Node, ips int) {
 const seqPerOp = 10
 
 // addDelSeq adds one pod and deletes it, seqPerOp × b.N times; it returns
-// the ADD (created → ready) and DEL latencies.
+// the ADD (created → ready) and DEL latencies. Each pod has a name of its
+// own: a pod made again under the name just deleted (pods steps number
+// pods from the lowest free pod-N) has the same host veth name, and its
+// ADD deletes the old veth while the kernel still tears down the old
+// namespace, a wait of the kernel's veth delete (BenchmarkFloorVethDelete)
+// that lands on whichever plugin comes back sooner (docs/performance.md).
 func (s *sideBySide) addDelSeq(b *testing.B, n *Node) (add, del []time.Duration) {
 	ctx := context.Background()
 	for i := 0; i < b.N*seqPerOp; i++ {
 		start := time.Now()
-		if err := n.AddPods(ctx, 1); err != nil {
+		if err := n.StartPod(ctx, PodSpec{Name: fmt.Sprintf("seq-%d", i)}); err != nil {
 			b.Fatal(err)
 		}
 		s.awaitReady(b, 1)
