@@ -4,11 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/containernetworking/cni/pkg/invoke"
+
+	"github.com/enilab/enilab/internal/nsutil"
 )
 
 func benchLab(b *testing.B, tag string, cfg LabConfig) *Lab {
@@ -70,7 +75,9 @@ func (h readySignal) WithGroup(string) slog.Handler      { return h }
 
 // BenchmarkPodReady measures pod readiness with a warm pool: the pod's
 // netns, ADD through libcni, the plugin binary and ipamd's gRPC, pods
-// created one at a time. Reports real-time p50/p99 per pod. binary=aws-cni
+// created one at a time, each with a name of its own (see addDelSeq: a
+// name just deleted waits for the kernel's teardown of the old namespace's
+// veth). Reports real-time p50/p99 per pod. binary=aws-cni
 // executes cmd/aws-cni, the plugin a node runs; binary=reexec is the lab's
 // default, re-executing its own binary (here the test binary, which links
 // the whole lab) as the plugin.
@@ -103,7 +110,7 @@ func benchPodReady(b *testing.B, plugin string) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		if err := n.AddPods(ctx, 1); err != nil {
+		if err := n.StartPod(ctx, PodSpec{Name: fmt.Sprintf("ready-%d", i)}); err != nil {
 			b.Fatal(err)
 		}
 		select {
@@ -113,7 +120,7 @@ func benchPodReady(b *testing.B, plugin string) {
 		}
 		lat = append(lat, time.Since(start))
 		b.StopTimer()
-		if err := n.DeletePods(ctx, 1); err != nil {
+		if err := n.DeletePod(ctx, n.Pods()[0].Name); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
@@ -122,4 +129,39 @@ func benchPodReady(b *testing.B, plugin string) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkNodeExec measures the runner's exec hook around a plugin that
+// only answers VERSION (a shell script): entering the node's network
+// namespace and its filesystem view, either built for the call
+// (view=fresh: unshare, / made a slave, two binds, the thread's exit) or
+// the node's kept view entered with setns (view=kept, what a node does).
+func BenchmarkNodeExec(b *testing.B) {
+	needRoot(b)
+	name := testPrefix(b, "bx")
+	_ = nsutil.DeleteNamed(name)
+	nsPath, err := nsutil.NewNamed(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = nsutil.DeleteNamed(name) }()
+	plugin := filepath.Join(b.TempDir(), "version")
+	if err := os.WriteFile(plugin, []byte("#!/bin/sh\necho '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"1.0.0\"]}'\n"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	binds := []bindMount{{AWSNodeRunDir, b.TempDir()}, {AWSNodeLogDir, b.TempDir()}}
+	for _, kept := range []bool{false, true} {
+		b.Run(map[bool]string{false: "view=fresh", true: "view=kept"}[kept], func(b *testing.B) {
+			e := &nodeExec{raw: invoke.RawExec{Stderr: os.Stderr}, netns: nsPath, binds: binds}
+			if kept {
+				e.view = &mountView{}
+				defer e.view.close()
+			}
+			for i := 0; i < b.N; i++ {
+				if _, err := invoke.GetVersionInfo(context.Background(), plugin, e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

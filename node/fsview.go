@@ -6,7 +6,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -173,4 +176,99 @@ func unixMode(m fs.FileMode) uint32 {
 		u |= unix.S_ISUID
 	}
 	return u
+}
+
+// mountView is a node's filesystem view made once and kept: the mount
+// namespace enterView builds, held open by a descriptor, which each plugin
+// execution enters with setns instead of copying the machine's mount table
+// and mounting the binds again (unshare and thread exit cost about a
+// millisecond per CNI call). The view's / is a recursive slave of the
+// machine's, so mounts made later (a pod's network namespace under the
+// shared /run/netns) reach it as they reached a fresh view. A change of
+// binds (IPv6 mode's egress directory) makes a new view; every view is
+// closed with the node.
+type mountView struct {
+	mu     sync.Mutex
+	binds  []bindMount
+	fd     int
+	old    []int // views of earlier binds, which an execution may still enter
+	closed bool
+}
+
+// get returns the view for binds, making it on first use.
+func (v *mountView) get(binds []bindMount) (int, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return -1, errors.New("the node is closed")
+	}
+	if v.binds != nil && slices.Equal(v.binds, binds) {
+		return v.fd, nil
+	}
+	fd, err := newMountView(binds)
+	if err != nil {
+		return -1, err
+	}
+	if v.binds != nil {
+		v.old = append(v.old, v.fd)
+	}
+	v.binds, v.fd = slices.Clone(binds), fd
+	return fd, nil
+}
+
+// close releases every view; the namespaces go once no plugin runs in them.
+func (v *mountView) close() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.binds != nil {
+		_ = unix.Close(v.fd)
+	}
+	for _, fd := range v.old {
+		_ = unix.Close(fd)
+	}
+	v.binds, v.old, v.closed = nil, nil, true
+}
+
+// newMountView builds binds' view on a throw-away thread and returns a
+// descriptor of its mount namespace.
+func newMountView(binds []bindMount) (int, error) {
+	type result struct {
+		fd  int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		if err := enterView(binds); err != nil {
+			done <- result{-1, err}
+			return
+		}
+		fd, err := unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			err = fmt.Errorf("open the view's mount namespace: %w", err)
+		}
+		done <- result{fd, err}
+	}()
+	r := <-done
+	return r.fd, r.err
+}
+
+// enterMountView moves the calling (locked, thrown-away) thread into the
+// view fd, keeping its working directory's path.
+func enterMountView(fd int) error {
+	cwd, cwdErr := os.Getwd()
+	// setns into a mount namespace needs a thread of its own fs_struct.
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return fmt.Errorf("unshare filesystem attributes: %w", err)
+	}
+	if err := unix.Setns(fd, unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("enter the node's mount namespace: %w", err)
+	}
+	// setns leaves the thread at the view's root; a fresh view (unshare)
+	// kept the working directory, so the plugin starts where it did.
+	// A directory the view cannot reach leaves it at /.
+	if cwdErr == nil {
+		_ = unix.Chdir(cwd)
+	}
+	return nil
 }

@@ -94,3 +94,52 @@ func TestNodePluginIsSwapped(t *testing.T) {
 	require.NoError(t, n.SetPluginPath(context.Background(), ""))
 	assert.Equal(t, own, n.PluginPath(), "\"\" goes back to the lab's plugin")
 }
+
+// TestKeptViewSeesWhatIsMadeAfterIt: a node's plugin executions share one
+// filesystem view, made at the first; a pod's network namespace made after
+// it (the runtime's next sandbox) and a file the node writes later must be
+// there for the next execution, as a fresh view per execution had them,
+// and the plugin starts in the runner's working directory.
+func TestKeptViewSeesWhatIsMadeAfterIt(t *testing.T) {
+	needRoot(t)
+	name := testPrefix(t, "kv")
+	_ = nsutil.DeleteNamed(name)
+	nsPath, err := nsutil.NewNamed(name)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, nsutil.DeleteNamed(name)) })
+	dir := t.TempDir()
+	script := filepath.Join(t.TempDir(), "aws-cni")
+	require.NoError(t, os.WriteFile(script, []byte(`#!/bin/sh
+pwd
+for p in $CHECK; do if [ -e "$p" ]; then echo "$p"; fi; done
+`), 0o755))
+	view := &mountView{}
+	defer view.close()
+	e := &nodeExec{netns: nsPath, binds: []bindMount{{AWSNodeRunDir, dir}, {AWSNodeLogDir, dir}}, view: view}
+	run := func(paths ...string) []string {
+		t.Helper()
+		out, err := e.ExecPlugin(context.Background(), script, nil, []string{"CHECK=" + strings.Join(paths, " ")})
+		require.NoError(t, err)
+		return strings.Split(strings.TrimSpace(string(out)), "\n")
+	}
+	cwd, err := os.Getwd()
+	require.NoError(t, err)
+	assert.Equal(t, []string{cwd}, run(), "the view is made")
+	first, err := view.get(e.binds)
+	require.NoError(t, err)
+
+	pod := testPrefix(t, "kvp")
+	_ = nsutil.DeleteNamed(pod)
+	podPath, err := nsutil.NewNamed(pod)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, nsutil.DeleteNamed(pod)) })
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ipamd.sock"), nil, 0o644))
+	assert.Equal(t, []string{cwd, podPath, AWSNodeRunDir + "/ipamd.sock"}, run(podPath, AWSNodeRunDir+"/ipamd.sock"),
+		"a namespace and a node file made after the view are in it")
+	again, err := view.get(e.binds)
+	require.NoError(t, err)
+	assert.Equal(t, first, again, "one view for every execution")
+
+	require.NoError(t, nsutil.DeleteNamed(pod))
+	assert.Equal(t, []string{cwd}, run(podPath), "a removed namespace is gone from the view too")
+}

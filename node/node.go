@@ -43,6 +43,7 @@ type Node struct {
 	dir        string
 	h          *netlink.Handle
 	nsFD       netns.NsHandle
+	view       mountView // the plugin's filesystem view (pluginexec.go)
 
 	imdsSrv *http.Server
 	ec2Srv  *http.Server
@@ -431,6 +432,7 @@ func (n *Node) close() error {
 		if n.nsFD.IsOpen() {
 			n.nsFD.Close()
 		}
+		n.view.close()
 		if n.nsPath != "" {
 			errs = append(errs, nsutil.DeleteNamed(n.nsName))
 		}

@@ -21,12 +21,13 @@ type nodeExec struct {
 	version.PluginDecoder
 	netns string
 	binds []bindMount
+	view  *mountView // nil: a fresh view per execution
 }
 
 var _ invoke.Exec = (*nodeExec)(nil)
 
 func (n *Node) exec() *nodeExec {
-	return &nodeExec{raw: invoke.RawExec{Stderr: os.Stderr}, netns: n.nsPath, binds: n.viewBinds()}
+	return &nodeExec{raw: invoke.RawExec{Stderr: os.Stderr}, netns: n.nsPath, binds: n.viewBinds(), view: &n.view}
 }
 
 // ExecPlugin runs the plugin from a fresh OS thread that enters the node's
@@ -54,8 +55,18 @@ func (e *nodeExec) ExecPlugin(ctx context.Context, pluginPath string, stdin []by
 // enter moves the calling (locked) thread into the node's network namespace
 // and its filesystem view.
 func (e *nodeExec) enter() error {
-	if err := enterView(e.binds); err != nil {
-		return err
+	if e.view == nil {
+		if err := enterView(e.binds); err != nil {
+			return err
+		}
+	} else {
+		fd, err := e.view.get(e.binds)
+		if err == nil {
+			err = enterMountView(fd)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	fd, err := unix.Open(e.netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {

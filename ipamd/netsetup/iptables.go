@@ -3,7 +3,9 @@ package netsetup
 import (
 	"errors"
 	"fmt"
+	"os/exec"
 	"strings"
+	"sync"
 
 	"github.com/coreos/go-iptables/iptables"
 
@@ -39,15 +41,44 @@ type nsIPTables struct {
 // iptables.NewWithProtocol(ProtocolIPv4)); without it, the error says so:
 // exec: "iptables": executable file not found in $PATH.
 func newIPTables(nsPath string) (*nsIPTables, error) {
+	ipt, err := probed.get(nsPath)
+	if err != nil {
+		return nil, fmt.Errorf("failed to create iptables (ipamd programs its SNAT and connmark rules with the iptables binary, as aws-node does): %w", err)
+	}
+	return &nsIPTables{ns: nsPath, ipt: ipt}, nil
+}
+
+// probed is go-iptables' probe of each iptables binary (it execs
+// `iptables --version` to learn the version and the flags it takes), made
+// once per binary path and shared: the probe does not depend on the
+// namespace, and a node's start-up would otherwise pay one exec per
+// netsetup call. The binary is looked up in $PATH every time.
+var probed = probeCache{byPath: map[string]*iptables.IPTables{}}
+
+type probeCache struct {
+	mu     sync.Mutex
+	byPath map[string]*iptables.IPTables
+}
+
+func (c *probeCache) get(nsPath string) (*iptables.IPTables, error) {
+	path, lookErr := exec.LookPath("iptables")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ipt, ok := c.byPath[path]; ok && lookErr == nil {
+		return ipt, nil
+	}
 	var ipt *iptables.IPTables
 	err := nsutil.Do(nsPath, func() (err error) {
 		ipt, err = iptables.NewWithProtocol(iptables.ProtocolIPv4)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("failed to create iptables (ipamd programs its SNAT and connmark rules with the iptables binary, as aws-node does): %w", err)
+		return nil, err
 	}
-	return &nsIPTables{ns: nsPath, ipt: ipt}, nil
+	if lookErr == nil {
+		c.byPath[path] = ipt
+	}
+	return ipt, nil
 }
 
 func (n *nsIPTables) do(fn func() error) error { return nsutil.Do(n.ns, fn) }
