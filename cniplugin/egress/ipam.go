@@ -28,12 +28,22 @@ func loadHostLocal(stdin []byte, cniArgs string) (*hostLocal, error) {
 	return &hostLocal{conf: c, version: v}, nil
 }
 
-// add allocates one address per range (upstream's conflist has one range)
-// and returns host-local's result; it must hold exactly one address.
-func (h *hostLocal) add(id, ifName string) (*types100.Result, error) {
+// open opens host-local's store of the configured network (the caller
+// closes it).
+func (h *hostLocal) open() (*disk.Store, error) {
 	store, err := disk.New(h.conf.Name, h.conf.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("egress-cni: host-local store %s: %w", h.conf.DataDir, err)
+	}
+	return store, nil
+}
+
+// add allocates one address per range (upstream's conflist has one range)
+// and returns host-local's result; it must hold exactly one address.
+func (h *hostLocal) add(id, ifName string) (*types100.Result, error) {
+	store, err := h.open()
+	if err != nil {
+		return nil, err
 	}
 	defer store.Close()
 	res := &types100.Result{CNIVersion: types100.ImplementedSpecVersion, Routes: h.conf.Routes}
@@ -65,9 +75,9 @@ func (h *hostLocal) add(id, ifName string) (*types100.Result, error) {
 
 // del releases the container's addresses in every range.
 func (h *hostLocal) del(id, ifName string) error {
-	store, err := disk.New(h.conf.Name, h.conf.DataDir)
+	store, err := h.open()
 	if err != nil {
-		return fmt.Errorf("egress-cni: host-local store %s: %w", h.conf.DataDir, err)
+		return err
 	}
 	defer store.Close()
 	var errs []error
@@ -84,9 +94,9 @@ func (h *hostLocal) del(id, ifName string) error {
 
 // reserved is what the store holds for the container (disk.GetByID).
 func (h *hostLocal) reserved(id, ifName string) ([]net.IP, error) {
-	store, err := disk.New(h.conf.Name, h.conf.DataDir)
+	store, err := h.open()
 	if err != nil {
-		return nil, fmt.Errorf("egress-cni: host-local store %s: %w", h.conf.DataDir, err)
+		return nil, err
 	}
 	defer store.Close()
 	return store.GetByID(id, ifName), nil
@@ -94,9 +104,9 @@ func (h *hostLocal) reserved(id, ifName string) ([]net.IP, error) {
 
 // holds is host-local's CHECK: some address is reserved for the container.
 func (h *hostLocal) holds(id, ifName string) (bool, error) {
-	store, err := disk.New(h.conf.Name, h.conf.DataDir)
+	store, err := h.open()
 	if err != nil {
-		return false, fmt.Errorf("egress-cni: host-local store %s: %w", h.conf.DataDir, err)
+		return false, err
 	}
 	defer store.Close()
 	return store.FindByID(id, ifName), nil
