@@ -4,17 +4,16 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/enilab/enilab/cniplugin/egress"
+	"github.com/enilab/enilab/internal/pluginlog"
 )
 
 // about is printed when the binary runs without CNI_COMMAND.
@@ -110,33 +109,16 @@ func withStdin(data []byte, serve func() *types.Error) *types.Error {
 	return serve()
 }
 
-// logged writes one line per command to pluginLogFile when it is set.
+// logged writes one line per command to pluginLogFile when it is set, at
+// pluginLogLevel, naming the CNI_ARGS and the network.
 func logged(cmd string, fn func(*skel.CmdArgs) error) func(*skel.CmdArgs) error {
-	return func(args *skel.CmdArgs) error {
-		start := time.Now()
-		err := fn(args)
-		s, perr := ParseConfig(args.StdinData)
-		if perr != nil || s.LogFile == "" {
-			return err
-		}
-		if mkErr := os.MkdirAll(filepath.Dir(s.LogFile), 0o755); mkErr != nil {
-			return err
-		}
-		f, ferr := os.OpenFile(s.LogFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-		if ferr != nil {
-			return err
-		}
-		defer f.Close()
-		log := slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: s.LogLevel}))
-		attrs := []any{"container", args.ContainerID, "netns", args.Netns, "ifname", args.IfName, "args", args.Args,
-			"network", s.Conf.Name, "took", time.Since(start)}
+	return pluginlog.Wrap(cmd, fn, func(args *skel.CmdArgs) (pluginlog.Target, error) {
+		s, err := ParseConfig(args.StdinData)
 		if err != nil {
-			log.Error(cmd+" failed", append(attrs, "err", err)...)
-		} else {
-			log.Info(cmd+" done", attrs...)
+			return pluginlog.Target{}, err
 		}
-		return err
-	}
+		return pluginlog.Target{File: s.LogFile, Level: s.LogLevel, Attrs: []any{"args", args.Args, "network", s.Conf.Name}}, nil
+	})
 }
 
 func printErr(w io.Writer, e *types.Error) int {

@@ -6,13 +6,13 @@
 package egress
 
 import (
-	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/enilab/enilab/internal/pluginlog"
 )
 
 // ExecName is the name under which a binary must behave as this plugin.
@@ -38,28 +38,11 @@ func Main() {
 // logged writes one line per command to pluginLogFile when it is set
 // (upstream: egress-v4-plugin.log).
 func logged(cmd string, fn func(*skel.CmdArgs) error) func(*skel.CmdArgs) error {
-	return func(args *skel.CmdArgs) error {
-		start := time.Now()
-		err := fn(args)
-		c, perr := parseConf(args.StdinData, false)
-		if perr != nil || c.PluginLogFile == "" {
-			return err
-		}
-		if mkErr := os.MkdirAll(filepath.Dir(c.PluginLogFile), 0o755); mkErr != nil {
-			return err
-		}
-		f, ferr := os.OpenFile(c.PluginLogFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-		if ferr != nil {
-			return err
-		}
-		defer f.Close()
-		log := slog.New(slog.NewTextHandler(f, nil))
-		attrs := []any{"container", args.ContainerID, "netns", args.Netns, "ifname", args.IfName, "took", time.Since(start)}
+	return pluginlog.Wrap(cmd, fn, func(args *skel.CmdArgs) (pluginlog.Target, error) {
+		c, err := parseConf(args.StdinData, false)
 		if err != nil {
-			log.Error(cmd+" failed", append(attrs, "err", err)...)
-		} else {
-			log.Info(cmd+" done", attrs...)
+			return pluginlog.Target{}, err
 		}
-		return err
-	}
+		return pluginlog.Target{File: c.PluginLogFile}, nil
+	})
 }
