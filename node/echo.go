@@ -114,18 +114,11 @@ func (l *limited) Read(b []byte) (int, error) {
 
 // echoFrom connects from inside the namespace at nsPath to the internet
 // host's echo, sends name and returns the source address the host saw. The
-// socket is made on a thread inside the namespace; the connect then runs
-// from any thread.
+// socket is made inside the namespace (nsutil.DialContext).
 func echoFrom(ctx context.Context, nsPath, name string) (netip.Addr, error) {
 	ctx, cancel := context.WithTimeout(ctx, CurlTimeout)
 	defer cancel()
-	var c net.Conn
-	err := nsutil.Do(nsPath, func() error {
-		var err error
-		var d net.Dialer
-		c, err = d.DialContext(ctx, "tcp4", net.JoinHostPort(InternetHost.String(), strconv.Itoa(EchoPort)))
-		return err
-	})
+	c, err := nsutil.DialContext(ctx, nsPath, "tcp4", net.JoinHostPort(InternetHost.String(), strconv.Itoa(EchoPort)))
 	if err != nil {
 		return netip.Addr{}, noAnswer(err)
 	}

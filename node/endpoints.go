@@ -69,13 +69,7 @@ func (n *Node) listenInNode(network, addr string) (net.Listener, error) {
 // this node's ipamd, http://169.254.169.254 its IMDS.
 func (n *Node) HTTPClient() *http.Client {
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var conn net.Conn
-		err := nsutil.Do(n.nsPath, func() error {
-			var err error
-			conn, err = (&net.Dialer{}).DialContext(ctx, network, addr)
-			return err
-		})
-		return conn, err
+		return nsutil.DialContext(ctx, n.nsPath, network, addr)
 	}
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
 }

@@ -139,13 +139,7 @@ func (l *Lab) Reach(ctx context.Context, from, host string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, CurlTimeout)
 	defer cancel()
-	var c net.Conn
-	err = nsutil.Do(nsPath, func() error {
-		var d net.Dialer
-		var err error
-		c, err = d.DialContext(ctx, "tcp4", net.JoinHostPort(h.addr.String(), strconv.Itoa(h.port)))
-		return err
-	})
+	c, err := nsutil.DialContext(ctx, nsPath, "tcp4", net.JoinHostPort(h.addr.String(), strconv.Itoa(h.port)))
 	if err != nil {
 		return fmt.Errorf("node: reach %s → %s (%s:%d): %w", from, host, h.addr, h.port, noAnswer(err))
 	}

@@ -5,8 +5,10 @@
 package nsutil
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -33,6 +35,18 @@ func IsRoot() bool { return os.Geteuid() == 0 }
 // path, and restores the thread afterwards.
 func Do(path string, fn func() error) error {
 	return ns.WithNetNSPath(path, func(ns.NetNS) error { return fn() })
+}
+
+// DialContext connects to addr from inside the namespace at path: the
+// socket is made there and stays there, whichever thread uses it later.
+func DialContext(ctx context.Context, path, network, addr string) (net.Conn, error) {
+	var conn net.Conn
+	err := Do(path, func() error {
+		var err error
+		conn, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+		return err
+	})
+	return conn, err
 }
 
 // NewNamed creates a network namespace bind-mounted at RunDir/name and

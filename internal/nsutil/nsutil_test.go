@@ -1,7 +1,9 @@
 package nsutil
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -96,4 +98,43 @@ func TestDeleteAfterIPNetnsAdd(t *testing.T) {
 	assert.True(t, os.IsNotExist(err), "the namespace's file is gone")
 	out, err = exec.Command("ip", "netns", "delete", other).CombinedOutput()
 	require.NoError(t, err, "%s", out)
+}
+
+// A connection DialContext makes starts inside the namespace: it reaches a
+// listener on that namespace's loopback, which the caller's own loopback
+// does not have.
+func TestDialContextConnectsFromInsideTheNamespace(t *testing.T) {
+	if !IsRoot() {
+		t.Skip("needs root to create network namespaces")
+	}
+	name := fmt.Sprintf("enlt-nsdial-%d", os.Getpid())
+	p, err := NewNamed(name)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = DeleteNamed(name) })
+	require.NoError(t, Do(p, func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(lo)
+	}))
+	var ln net.Listener
+	require.NoError(t, Do(p, func() (err error) {
+		ln, err = net.Listen("tcp4", "127.0.0.1:0")
+		return err
+	}))
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+
+	c, err := DialContext(context.Background(), p, "tcp4", ln.Addr().String())
+	require.NoError(t, err, "dial %s inside %s", ln.Addr(), name)
+	c.Close()
+	if c, err := net.Dial("tcp4", ln.Addr().String()); err == nil {
+		c.Close()
+		t.Errorf("%s answered on the caller's own loopback: the listener is not in %s", ln.Addr(), name)
+	}
 }

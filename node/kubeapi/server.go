@@ -232,13 +232,7 @@ func (s *Server) waitReady(ctx context.Context, cfg *rest.Config, procs ...*owne
 // dialInNS opens connections from inside the server's network namespace,
 // where it listens.
 func (s *Server) dialInNS(ctx context.Context, network, addr string) (net.Conn, error) {
-	var conn net.Conn
-	err := nsutil.Do(s.cfg.NetNS, func() error {
-		var err error
-		conn, err = (&net.Dialer{}).DialContext(ctx, network, addr)
-		return err
-	})
-	return conn, err
+	return nsutil.DialContext(ctx, s.cfg.NetNS, network, addr)
 }
 
 // Logs returns the end of each process's output, for a failing test.
