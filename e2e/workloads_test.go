@@ -52,6 +52,8 @@ var _ = Describe("Workloads", Label("workloads", "dummy"), func() {
 		}).Should(ContainSubstring("connect: no such file or directory"))
 		Eventually(readyPods(n)).Should(Equal(1), "ipamd is back and the kubelet's retry succeeds")
 		Expect(n.IPAMDStatus().State).To(Equal(node.IPAMDRunning))
+		Eventually(func() []node.IPAMDEvent { return n.IPAMDStatus().Events }).Should(ContainElement(
+			HaveField("Message", "aws-node started again: ipamd serves its socket")), "the timeline says when aws-node came back")
 	})
 
 	It("rolls WARM_IP_TARGET out node by node, each pool changing when its aws-node restarts", func() {
