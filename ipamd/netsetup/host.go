@@ -166,7 +166,12 @@ func updateHostSNATRules(nsPath, primaryIntf string, host Host) error {
 	if err != nil {
 		return fmt.Errorf("netsetup: SNAT rules: %w", err)
 	}
-	if err := hostSNATRules(ipt, primaryIntf, host); err != nil {
+	api, commit := batched(nsPath, ipt)
+	err = hostSNATRules(api, primaryIntf, host)
+	if err == nil {
+		err = commit()
+	}
+	if err != nil {
 		return fmt.Errorf("netsetup: SNAT rules in %s: %w", nsPath, err)
 	}
 	return nil

@@ -8,6 +8,8 @@
 // when it restores state. Every netlink change goes through a handle bound
 // to the node namespace; every iptables command is exec'd from a thread
 // locked in it (nsutil.Do), so the machine's root namespace is never
-// touched. The priorities, tables and names are package datapath's; the
+// touched. The SNAT and connmark rules keep upstream's sequence of checks
+// and changes, answered and written in one iptables-restore where the
+// chains are known (batch.go). The priorities, tables and names are package datapath's; the
 // netlink routes and rules are built by package kernel.
 package netsetup
