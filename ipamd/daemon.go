@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"google.golang.org/grpc"
 
 	"github.com/enilab/enilab/internal/clock"
@@ -39,6 +40,10 @@ type Options struct {
 	// (ENABLE_POD_ENI); nil = no pod has one.
 	PodENI PodENILookup
 	Logger *slog.Logger
+	// AWSConfig is the SDK configuration the clients are built from; nil
+	// loads it (awsapi.LoadConfig), as aws-node does at start. A lab loads
+	// it once for all its nodes: they share the process's environment.
+	AWSConfig *aws.Config
 
 	// Listen opens the introspection and metrics listeners; nil =
 	// net.Listen. A lab passes one that listens inside the node's network
@@ -218,9 +223,15 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) 
 	if opts.starting != nil {
 		opts.starting(d)
 	}
-	clients, err := awsapi.NewClients(ctx, awsapi.Endpoints{EC2: opts.EC2Endpoint, IMDS: opts.IMDSEndpoint})
-	if err != nil {
-		return nil, err // awsapi says what failed
+	ep := awsapi.Endpoints{EC2: opts.EC2Endpoint, IMDS: opts.IMDSEndpoint}
+	var clients *awsapi.Clients
+	if opts.AWSConfig != nil {
+		clients = awsapi.ClientsFrom(*opts.AWSConfig, ep)
+	} else {
+		var err error
+		if clients, err = awsapi.NewClients(ctx, ep); err != nil {
+			return nil, err // awsapi says what failed
+		}
 	}
 	clients.IMDS.Observe(d.metrics)
 	d.imds = clients.IMDS

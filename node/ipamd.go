@@ -33,6 +33,10 @@ func (n *Node) startIPAMD(ctx context.Context) error {
 	n.mu.Lock()
 	n.ipamdCfg = cfg
 	n.mu.Unlock()
+	awsCfg, err := n.lab.awsConfig()
+	if err != nil {
+		return fmt.Errorf("node: %s: %w", n.name, err)
+	}
 	n.ipamdOpts = ipamd.Options{
 		Clock:             n.lab.clock,
 		EC2Endpoint:       n.lab.EC2URL(),
@@ -48,6 +52,7 @@ func (n *Node) startIPAMD(ctx context.Context) error {
 		MaxPods:           n.spec.MaxPods,
 		Logger:            n.ipamdLogger(),
 		PodENI:            n.podENIAnnotation,
+		AWSConfig:         &awsCfg,
 	}
 	if n.fleet() {
 		// No node networking; aws-node's listeners would all be the

@@ -13,11 +13,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/enilab/enilab/fakeec2"
 	"github.com/enilab/enilab/fakeec2/chaos"
 	"github.com/enilab/enilab/internal/clock"
 	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/internal/nsutil"
+	"github.com/enilab/enilab/ipamd/awsapi"
 )
 
 // LabEpoch is where lab time starts; fixed so traces of two runs line up.
@@ -62,6 +65,12 @@ type Lab struct {
 	// (deploy.go).
 	cp controlPlane
 
+	// awsConfig is the SDK configuration every node's ipamd builds its
+	// clients from, loaded at the first node's start: the nodes share the
+	// process's environment and files, and loading it (AWS_CA_BUNDLE's
+	// roots parsed, shared files read) cost 1–5 ms per node.
+	awsConfig func() (aws.Config, error)
+
 	// rc is the VPC resource controller's part (resourcecontroller.go),
 	// made on first use.
 	rc *resourceCtl
@@ -101,6 +110,7 @@ func NewLab(ctx context.Context, cfg LabConfig) (_ *Lab, err error) {
 		l.clock = clock.NewScaled(cfg.TimeScale, LabEpoch)
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.awsConfig = sync.OnceValues(func() (aws.Config, error) { return awsapi.LoadConfig(l.ctx) })
 	// Everything made so far goes on any way out but success: an error
 	// return or a panic passing through.
 	up := false

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	sdkhttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
@@ -211,12 +212,12 @@ type Endpoints struct {
 	IMDS string
 }
 
-// NewClients loads the SDK's default configuration and builds the clients.
-// When no credentials are configured in the environment, static lab
-// credentials are used (fakeec2 does not check signatures), so the SDK never
-// goes looking for an instance role. SDK retries are off: EC2 retries on the
-// lab clock.
-func NewClients(ctx context.Context, ep Endpoints) (*Clients, error) {
+// LoadConfig loads the SDK's default configuration as aws-node does at
+// start (environment, shared files). When no credentials are configured in
+// the environment, static lab credentials are used (fakeec2 does not check
+// signatures), so the SDK never goes looking for an instance role. SDK
+// retries are off: EC2 retries on the lab clock.
+func LoadConfig(ctx context.Context) (aws.Config, error) {
 	opts := []func(*config.LoadOptions) error{
 		config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
 	}
@@ -225,7 +226,28 @@ func NewClients(ctx context.Context, ep Endpoints) (*Clients, error) {
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS SDK configuration: %w", err)
+		return aws.Config{}, fmt.Errorf("load AWS SDK configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// NewClients loads the SDK's configuration (LoadConfig) and builds the
+// clients.
+func NewClients(ctx context.Context, ep Endpoints) (*Clients, error) {
+	cfg, err := LoadConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ClientsFrom(cfg, ep), nil
+}
+
+// ClientsFrom builds the clients from a configuration LoadConfig loaded,
+// which the ipamds of one process (a lab's nodes, one environment) may
+// share: each call gets an HTTP client of its own, with the configuration's
+// transport settings (AWS_CA_BUNDLE's roots), so no connection is shared.
+func ClientsFrom(cfg aws.Config, ep Endpoints) *Clients {
+	if bc, ok := cfg.HTTPClient.(*sdkhttp.BuildableClient); ok {
+		cfg.HTTPClient = bc.WithTransportOptions()
 	}
 	imdsClient := imds.NewFromConfig(cfg, func(o *imds.Options) {
 		if ep.IMDS != "" {
@@ -248,5 +270,5 @@ func NewClients(ctx context.Context, ep Endpoints) (*Clients, error) {
 				o.HTTPClient = awshttp.Wrap(o.HTTPClient)
 			})
 		},
-	}, nil
+	}
 }
