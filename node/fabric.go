@@ -36,6 +36,8 @@ type fabric struct {
 	// peers are the VPC-side peers of ENI links by ENI id, for the VLAN
 	// sub-interfaces of branch ENIs on a trunk (fabric_branch.go).
 	peers map[string]string
+	// bg is the probe's background delete (probeVeth).
+	bg sync.WaitGroup
 }
 
 func newFabric(path string) (*fabric, error) {
@@ -47,6 +49,7 @@ func newFabric(path string) (*fabric, error) {
 }
 
 func (f *fabric) close() {
+	f.bg.Wait()
 	if f.h != nil {
 		f.h.Close()
 	}
@@ -108,12 +111,27 @@ func (f *fabric) probeDummy() error {
 	return f.h.LinkDel(l)
 }
 
+// probeVeth creates a veth pair in the VPC namespace and deletes it in the
+// background: the kernel's teardown of a veth waits for an RCU grace period
+// (15–25 ms here), which the lab's start need not wait for. close waits for
+// it; a pair the delete missed goes with the namespace.
 func (f *fabric) probeVeth() error {
 	l := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "probe-veth0"}, PeerName: "probe-veth1"}
 	if err := f.h.LinkAdd(l); err != nil {
 		return err
 	}
-	return f.h.LinkDel(l)
+	f.bg.Add(1)
+	go func() {
+		defer f.bg.Done()
+		// A handle of its own: f.h serves the lab meanwhile.
+		h, err := nsutil.Handle(f.path)
+		if err != nil {
+			return
+		}
+		defer h.Close()
+		_ = h.LinkDel(l)
+	}()
+	return nil
 }
 
 // addENILink creates the node-side link eth<device> with the ENI's MAC in

@@ -124,17 +124,12 @@ func NewLab(ctx context.Context, cfg LabConfig) (_ *Lab, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: temp dir: %w", err)
 	}
-	if err := l.preparePlugin(ctx); err != nil {
-		return nil, err
-	}
-
-	if err := l.startEC2(); err != nil {
-		return nil, err
-	}
-	if err := l.createVPC(); err != nil {
-		return nil, err
-	}
-	if err := l.startFabric(); err != nil {
+	// The plugin's probe (an exec) runs while the VPC is built, which is
+	// mostly the kernel's work; both are done before anything goes on.
+	probed := make(chan error, 1)
+	go func() { probed <- l.preparePlugin(ctx) }()
+	err = l.buildVPC()
+	if err := errors.Join(<-probed, err); err != nil {
 		return nil, err
 	}
 	events, stop := l.ec2.Watch()
@@ -148,6 +143,18 @@ func NewLab(ctx context.Context, cfg LabConfig) (_ *Lab, err error) {
 	l.log.Info("lab up", "backend", l.backend, "vpcNS", l.vpcNS, "ec2", l.ec2Ln.Addr().String())
 	up = true
 	return l, nil
+}
+
+// buildVPC starts fakeec2, creates the VPC and its subnets there and
+// builds the VPC namespace's fabric.
+func (l *Lab) buildVPC() error {
+	if err := l.startEC2(); err != nil {
+		return err
+	}
+	if err := l.createVPC(); err != nil {
+		return err
+	}
+	return l.startFabric()
 }
 
 func tempPrefix(prefix string) string { return "enilab-" + prefix + "-" }
