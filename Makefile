@@ -74,7 +74,8 @@ bench:
 bench-fleet: build
 	/usr/bin/time -f 'bench-fleet: wall %e s, peak RSS %M KB' bin/enilab run --quiet --report bin/fleet-1000.json bench/fleet-scale-out-1000.yaml
 
-# Every fuzz target for FUZZTIME each (default 10s; CI runs a short smoke).
+# Every fuzz target for FUZZTIME each (default 10s, or a count: 5000x; CI runs
+# a short count-based smoke, scripts/fuzz.sh says why).
 fuzz:
 	@FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
