@@ -2,6 +2,7 @@ package ipamd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -14,12 +15,12 @@ import (
 // CIDRs' rules (upstream programs them at the end of nodeInit).
 func (d *Daemon) setupHostNetwork() error {
 	d.log.Info("Setting up host network... ")
-	if err := netsetup.SetupHost(d.opts.NetNSPath, d.hostNetwork(d.vpcCIDRs)); err != nil {
-		return fmt.Errorf("host network setup: %w", err)
-	}
-	if err := netsetup.CleanUpStaleChains(d.opts.NetNSPath); err != nil {
+	var stale *netsetup.StaleChainsError
+	if err := netsetup.SetupHost(d.opts.NetNSPath, d.hostNetwork(d.vpcCIDRs)); errors.As(err, &stale) {
 		// As upstream: these chains do not affect the rules.
-		d.log.Debug(fmt.Sprintf("Failed to clean up stale AWS chains: %v", err))
+		d.log.Debug(fmt.Sprintf("Failed to clean up stale AWS chains: %v", stale.Err))
+	} else if err != nil {
+		return fmt.Errorf("host network setup: %w", err)
 	}
 	ext, errs := config.ParseCIDRs(config.EnvExternalServiceCIDRs, d.cfg.ExternalServiceCIDRs)
 	for _, e := range errs {

@@ -21,10 +21,11 @@ import (
 // It reads the namespace's tables once (iptables-save). A chain that was
 // empty then, or that it created, holds exactly the rules it added since,
 // in the spec it was given, so a check against it is answered from that
-// record, and rules added to it are queued. Everything else, and every call
-// it cannot answer (a check against a chain that held rules, a delete, a
-// listing of rules), goes to iptables as before, after the queue has been
-// written. The queue is written by one iptables-restore --noflush: at
+// record, and rules added to it are queued; whether a chain of nat or
+// mangle exists, and which there are, it knows from the snapshot and what
+// it did since. Everything else, and every call it cannot answer (a check
+// against a chain that held rules, a delete, a listing of rules), goes to
+// iptables as before, after the queue has been written. The queue is written by one iptables-restore --noflush: at
 // such a call, and at commit.
 //
 // A record answers a check exactly because iptables compares rules by
@@ -199,7 +200,11 @@ func (b *batchIPT) ListChains(table string) ([]string, error) {
 	return b.iptablesAPI.ListChains(table)
 }
 
+// ChainExists answers for nat and mangle, whose chains it knows.
 func (b *batchIPT) ChainExists(table, chain string) (bool, error) {
+	if _, ok := builtinChains[table]; ok {
+		return b.present[table+"/"+chain], nil
+	}
 	if err := b.flush(); err != nil {
 		return false, err
 	}

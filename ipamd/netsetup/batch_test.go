@@ -311,3 +311,28 @@ func TestBatchedHostRulesMatchOneCommandAtATime(t *testing.T) {
 	assert.Contains(t, err.Error(), "iptables-restore: -t nat -A NOPE -j RETURN: exit status")
 	assert.NotContains(t, iptablesSave(t, batchedNS, "nat"), "-A POSTROUTING -j RETURN", "a refused restore takes nothing")
 }
+
+// SetupHost runs upstream's CleanUpStaleAWSChains after the rules, through
+// the same batch: with the real iptables, the numbered chains a VPC CNI
+// before 1.11 left go, and AWS-SNAT-CHAIN-0 stays.
+func TestSetupHostCleansUpLegacyChains(t *testing.T) {
+	requireIPTables(t)
+	mac := "02:aa:00:00:06:03"
+	node, _ := nodeNS(t, mac)
+	for _, c := range []string{"AWS-SNAT-CHAIN-1", "AWS-SNAT-CHAIN-2", "AWS-CONNMARK-CHAIN-1"} {
+		require.NoError(t, nsutil.Do(node, func() error {
+			out, err := exec.Command("iptables", "-t", "nat", "-N", c).CombinedOutput()
+			if err != nil {
+				return errors.New(string(out))
+			}
+			return nil
+		}))
+	}
+	require.NoError(t, SetupHost(node, Host{PrimaryMAC: mac, PrimaryIP: primaryIP, VPCCIDRs: batchHost.VPCCIDRs}))
+	nat := iptablesSave(t, node, "nat")
+	assert.Contains(t, nat, "-N AWS-SNAT-CHAIN-0\n")
+	assert.Contains(t, nat, "-N AWS-CONNMARK-CHAIN-0\n")
+	for _, c := range []string{"AWS-SNAT-CHAIN-1", "AWS-SNAT-CHAIN-2", "AWS-CONNMARK-CHAIN-1"} {
+		assert.NotContains(t, nat, "-N "+c+"\n")
+	}
+}

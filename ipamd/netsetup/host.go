@@ -101,7 +101,10 @@ func (h Host) vpcCIDRs() []string {
 // main` at priority 1024 (removed first; added again unless node-port
 // support is off and SNAT is external), loose reverse-path filtering on the
 // primary ENI (upstream's init container does this), then
-// UpdateHostSNATRules. Idempotent.
+// UpdateHostSNATRules, then, as nodeInit does next, CleanUpStaleAWSChains
+// (cleanUpStaleChains) with what the rules' iptables batch already knows.
+// Idempotent. The clean-up's failure, which upstream only logs, comes back
+// as a *StaleChainsError.
 func SetupHost(nsPath string, host Host) error {
 	if err := host.Validate(); err != nil {
 		return fmt.Errorf("netsetup: host setup: %w", err)
@@ -138,8 +141,15 @@ func SetupHost(nsPath string, host Host) error {
 	if err := looseRPFilter(nsPath, link.Attrs().Name); err != nil {
 		return fmt.Errorf("netsetup: %w", err)
 	}
-	return updateHostSNATRules(nsPath, link.Attrs().Name, host)
+	return updateHostSNATRules(nsPath, link.Attrs().Name, host, true)
 }
+
+// StaleChainsError is SetupHost's report that the host is set up but the
+// clean-up of stale chains (cleanUpStaleChains) failed.
+type StaleChainsError struct{ Err error }
+
+func (e *StaleChainsError) Error() string { return e.Err.Error() }
+func (e *StaleChainsError) Unwrap() error { return e.Err }
 
 // UpdateHostSNATRules is upstream's UpdateHostSNATRules (IPv4): the SNAT
 // chain and mangle rules (buildSNATRules), then the connmark rules, or
@@ -158,10 +168,12 @@ func UpdateHostSNATRules(nsPath string, host Host) error {
 	if err != nil {
 		return fmt.Errorf("netsetup: SNAT rules: no primary interface found: %w", err)
 	}
-	return updateHostSNATRules(nsPath, link.Attrs().Name, host)
+	return updateHostSNATRules(nsPath, link.Attrs().Name, host, false)
 }
 
-func updateHostSNATRules(nsPath, primaryIntf string, host Host) error {
+// updateHostSNATRules writes the host's rules through one batch and, with
+// cleanUp, then removes stale chains through it.
+func updateHostSNATRules(nsPath, primaryIntf string, host Host, cleanUp bool) error {
 	ipt, err := newIPTables(nsPath)
 	if err != nil {
 		return fmt.Errorf("netsetup: SNAT rules: %w", err)
@@ -173,6 +185,11 @@ func updateHostSNATRules(nsPath, primaryIntf string, host Host) error {
 	}
 	if err != nil {
 		return fmt.Errorf("netsetup: SNAT rules in %s: %w", nsPath, err)
+	}
+	if cleanUp {
+		if err := cleanUpStaleChains(api); err != nil {
+			return &StaleChainsError{Err: fmt.Errorf("netsetup: stale chain cleanup in %s: %w", nsPath, err)}
+		}
 	}
 	return nil
 }

@@ -160,15 +160,38 @@ func TestHostRulesReconcileAsUpstreamUpdateIptablesRules(t *testing.T) {
 }
 
 // Upstream's CleanUpStaleAWSChains: only when AWS-SNAT-CHAIN-1 exists,
-// every numbered chain above 0 goes.
+// every numbered chain above 0 goes. Through SetupHost's batch, whether it
+// exists and which chains there are come from the snapshot: a node without
+// the legacy chains asks iptables nothing, one with them deletes the same.
 func TestCleanUpStaleChainsAsUpstreamCleanUpStaleAWSChains(t *testing.T) {
-	ipt := newFakeIPT()
-	for _, c := range []string{SNATChain, ConnmarkChain, "AWS-SNAT-CHAIN-1", "AWS-SNAT-CHAIN-2", "AWS-CONNMARK-CHAIN-1", "KUBE-SERVICES"} {
-		require.NoError(t, ipt.NewChain("nat", c))
+	legacy := func() *fakeIPT {
+		ipt := newFakeIPT()
+		for _, c := range []string{SNATChain, ConnmarkChain, "AWS-SNAT-CHAIN-1", "AWS-SNAT-CHAIN-2", "AWS-CONNMARK-CHAIN-1", "KUBE-SERVICES"} {
+			require.NoError(t, ipt.NewChain("nat", c))
+		}
+		return ipt
 	}
+	ipt := legacy()
 	require.NoError(t, cleanUpStaleChains(ipt))
 	chains, _ := ipt.ListChains("nat")
-	assert.ElementsMatch(t, []string{"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING", SNATChain, ConnmarkChain, "KUBE-SERVICES"}, chains)
+	want := []string{"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING", SNATChain, ConnmarkChain, "KUBE-SERVICES"}
+	assert.ElementsMatch(t, want, chains)
+
+	ipt = legacy()
+	direct := &countingIPT{iptablesAPI: ipt}
+	var runs [][]restoreOp
+	require.NoError(t, cleanUpStaleChains(newBatch(direct, fakeSnapshot(ipt), fakeRestore(ipt, &runs))))
+	chains, _ = ipt.ListChains("nat")
+	assert.ElementsMatch(t, want, chains, "through the batch")
+	assert.ElementsMatch(t, []string{"-X nat AWS-SNAT-CHAIN-1", "-X nat AWS-SNAT-CHAIN-2", "-X nat AWS-CONNMARK-CHAIN-1"}, direct.calls)
+
+	ipt = newFakeIPT()
+	direct = &countingIPT{iptablesAPI: ipt}
+	b := newBatch(direct, fakeSnapshot(ipt), fakeRestore(ipt, &runs))
+	require.NoError(t, hostSNATRules(b, "eth0", batchHost))
+	require.NoError(t, cleanUpStaleChains(b))
+	require.NoError(t, b.commit())
+	assert.Empty(t, direct.calls, "a node without legacy chains: SetupHost's rules and clean-up ask iptables nothing")
 }
 
 // fakeIPT is iptables in memory: a rule is its spec joined by spaces, and

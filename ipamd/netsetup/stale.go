@@ -58,26 +58,18 @@ func staleRules(ipt iptablesAPI, table, prefix string, want []iptRule, active []
 	return stale, nil
 }
 
-// CleanUpStaleChains is upstream's CleanUpStaleAWSChains: when
+// cleanUpStaleChains is upstream's CleanUpStaleAWSChains: when
 // AWS-SNAT-CHAIN-1 exists (left by a VPC CNI before 1.11, which used one
 // chain per CIDR), every AWS-SNAT-CHAIN-N and AWS-CONNMARK-CHAIN-N with
-// N > 0 in the nat table of the node namespace at nsPath is deleted.
-func CleanUpStaleChains(nsPath string) error {
-	ipt, err := newIPTables(nsPath)
-	if err != nil {
-		return fmt.Errorf("netsetup: stale chain cleanup: %w", err)
-	}
-	return cleanUpStaleChains(ipt)
-}
-
+// N > 0 in the nat table is deleted. SetupHost runs it.
 func cleanUpStaleChains(ipt iptablesAPI) error {
 	exists, err := ipt.ChainExists("nat", "AWS-SNAT-CHAIN-1")
 	if err != nil || !exists {
-		return wrapIf(err, "netsetup: stale chain cleanup: failed to check if AWS-SNAT-CHAIN-1 exists")
+		return wrapIf(err, "failed to check if AWS-SNAT-CHAIN-1 exists")
 	}
 	chains, err := ipt.ListChains("nat")
 	if err != nil {
-		return fmt.Errorf("netsetup: stale chain cleanup: failed to list iptables nat chains: %w", err)
+		return fmt.Errorf("failed to list iptables nat chains: %w", err)
 	}
 	for _, chain := range chains {
 		if !strings.HasPrefix(chain, "AWS-CONNMARK-CHAIN") && !strings.HasPrefix(chain, "AWS-SNAT-CHAIN") {
@@ -85,11 +77,11 @@ func cleanUpStaleChains(ipt iptablesAPI) error {
 		}
 		n, err := strconv.Atoi(chain[strings.LastIndex(chain, "-")+1:])
 		if err != nil {
-			return fmt.Errorf("netsetup: stale chain cleanup: chain %s: %w", chain, err)
+			return fmt.Errorf("chain %s: %w", chain, err)
 		}
 		if n > 0 {
 			if err := ipt.DeleteChain("nat", chain); err != nil {
-				return fmt.Errorf("netsetup: stale chain cleanup: failed to delete chain %s: %w", chain, err)
+				return fmt.Errorf("failed to delete chain %s: %w", chain, err)
 			}
 		}
 	}
