@@ -69,3 +69,32 @@ func TestTestBinaryWithoutRunIfPluginFailsAtOnce(t *testing.T) {
 	// guard it would have built a lab and probed itself again.
 	assert.Contains(t, string(out), "refusing to build a lab")
 }
+
+// The probe runs once per binary in a process: a second lab with the same
+// plugin does not exec it again, a binary replaced since is probed again,
+// and a refusal is never remembered.
+func TestPluginProbeOncePerBinary(t *testing.T) {
+	dir := t.TempDir()
+	count := filepath.Join(dir, "execs")
+	plugin := filepath.Join(dir, "plugin")
+	answers := func(body string) {
+		// A new file each time, as a rebuild writes one.
+		tmp := plugin + ".new"
+		require.NoError(t, os.WriteFile(tmp, []byte("#!/bin/sh\necho x >> "+count+"\n"+body+"\n"), 0o755))
+		require.NoError(t, os.Rename(tmp, plugin))
+	}
+	execs := func() int {
+		b, _ := os.ReadFile(count)
+		return len(b) / 2
+	}
+	var c probeCache
+	answers(`echo '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}'`)
+	require.NoError(t, c.check(context.Background(), dir, plugin))
+	require.NoError(t, c.check(context.Background(), dir, plugin))
+	assert.Equal(t, 1, execs(), "the second lab trusts the first probe")
+
+	answers("exit 1")
+	require.Error(t, c.check(context.Background(), dir, plugin), "a replaced binary is probed again")
+	require.Error(t, c.check(context.Background(), dir, plugin))
+	assert.Equal(t, 3, execs(), "a refusal is not remembered")
+}
