@@ -1,7 +1,6 @@
 package netsetup
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os/exec"
@@ -18,15 +17,16 @@ import (
 // a check, then an insert or append, rule after rule) with far fewer
 // execs, and leaves the same rules in the same order.
 //
-// It reads the namespace's tables once (iptables-save). A chain that was
-// empty then, or that it created, holds exactly the rules it added since,
-// in the spec it was given, so a check against it is answered from that
-// record, and rules added to it are queued; whether a chain of nat or
-// mangle exists, and which there are, it knows from the snapshot and what
-// it did since. Everything else, and every call it cannot answer (a check
-// against a chain that held rules, a delete, a listing of rules), goes to
-// iptables as before, after the queue has been written. The queue is written by one iptables-restore --noflush: at
-// such a call, and at commit.
+// It reads the namespace's tables once (snapshot: over netlink, counted
+// as iptables-save would count them). A chain that was empty then, or that
+// it created, holds exactly the rules it added since, in the spec it was
+// given, so a check against it is answered from that record, and rules
+// added to it are queued; whether a chain of nat or mangle exists, and
+// which there are, it knows from the snapshot and what it did since.
+// Everything else, and every call it cannot answer (a check against a
+// chain that held rules, a delete, a listing of rules), goes to iptables
+// as before, after the queue has been written. The queue is written by one
+// iptables-restore --noflush: at such a call, and at commit.
 //
 // A record answers a check exactly because iptables compares rules by
 // what they match, and the specs ipamd builds differ in their comment,
@@ -359,43 +359,6 @@ func findRestore(nsPath string) (nsRestore, bool) {
 		}
 	}
 	return r, true
-}
-
-// snapshot reads every table of the namespace: per table, per chain, the
-// number of rules.
-func (r nsRestore) snapshot() (map[string]map[string]int, error) {
-	var out bytes.Buffer
-	if err := r.run(exec.Command(r.save), &out); err != nil {
-		return nil, fmt.Errorf("iptables-save: %w", err)
-	}
-	return parseSave(out.Bytes())
-}
-
-// parseSave counts the rules of each chain in iptables-save output.
-func parseSave(out []byte) (map[string]map[string]int, error) {
-	tables := map[string]map[string]int{}
-	var cur map[string]int
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(nil, 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		f := strings.Fields(line)
-		switch {
-		case len(f) == 0 || strings.HasPrefix(line, "#") || line == "COMMIT":
-		case strings.HasPrefix(line, "*"):
-			cur = map[string]int{}
-			tables[line[1:]] = cur
-		case cur != nil && strings.HasPrefix(line, ":"):
-			if _, ok := cur[f[0][1:]]; !ok {
-				cur[f[0][1:]] = 0
-			}
-		case cur != nil && f[0] == "-A" && len(f) > 1:
-			cur[f[1]]++
-		default:
-			return nil, fmt.Errorf("iptables-save line %d: unexpected %q", n, line)
-		}
-	}
-	return tables, sc.Err()
 }
 
 // apply writes ops with one iptables-restore --noflush; a failure names the

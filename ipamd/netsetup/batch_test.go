@@ -1,6 +1,7 @@
 package netsetup
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"os/exec"
@@ -335,4 +336,45 @@ func TestSetupHostCleansUpLegacyChains(t *testing.T) {
 	for _, c := range []string{"AWS-SNAT-CHAIN-1", "AWS-SNAT-CHAIN-2", "AWS-CONNMARK-CHAIN-1"} {
 		assert.NotContains(t, nat, "-N "+c+"\n")
 	}
+}
+
+// The snapshot read over netlink counts what iptables-save counts, in a
+// new namespace and in one holding upstream's rules, a legacy chain and a
+// filter rule (nat and mangle whole; a table iptables-save fills with
+// built-in chains nf_tables does not hold yet, chain by chain).
+func TestNetlinkSnapshotCountsAsIPTablesSave(t *testing.T) {
+	requireIPTables(t)
+	node, _ := nodeNS(t, "02:aa:00:00:06:04")
+	r, ok := findRestore(node)
+	if !ok {
+		t.Skip("needs iptables-save and iptables-restore of the nf_tables backend beside iptables")
+	}
+	save := func() map[string]map[string]int {
+		var out bytes.Buffer
+		require.NoError(t, r.run(exec.Command(r.save), &out))
+		snap, err := parseSave(out.Bytes())
+		require.NoError(t, err)
+		return snap
+	}
+	got, err := nftSnapshot(node)
+	require.NoError(t, err)
+	assert.Empty(t, got, "a new namespace has no table")
+
+	ipt, err := newIPTables(node)
+	require.NoError(t, err)
+	require.NoError(t, hostSNATRules(ipt, "eth0", batchHost))
+	require.NoError(t, ipt.NewChain("nat", "AWS-SNAT-CHAIN-1"))
+	require.NoError(t, ipt.Append("filter", "FORWARD", "-j", "ACCEPT"))
+	got, err = nftSnapshot(node)
+	require.NoError(t, err)
+	want := save()
+	for _, table := range []string{"nat", "mangle"} {
+		assert.Equal(t, want[table], got[table], table)
+	}
+	require.Contains(t, got, "filter")
+	assert.Equal(t, 1, got["filter"]["FORWARD"])
+	for chain, n := range got["filter"] {
+		assert.Equal(t, want["filter"][chain], n, "filter/%s", chain)
+	}
+	assert.Positive(t, got["nat"][SNATChain], "the rules are counted, not only the chains")
 }

@@ -10,6 +10,7 @@
 // locked in it (nsutil.Do), so the machine's root namespace is never
 // touched. The SNAT and connmark rules keep upstream's sequence of checks
 // and changes, answered and written in one iptables-restore where the
-// chains are known (batch.go). The priorities, tables and names are package datapath's; the
-// netlink routes and rules are built by package kernel.
+// chains are known (batch.go, from a snapshot read over netlink,
+// snapshot.go). The priorities, tables and names are package datapath's;
+// the netlink routes and rules are built by package kernel.
 package netsetup
