@@ -87,7 +87,12 @@ func liveRootFor(t *testing.T) string {
 // supervisor (`… __supervise … NAME`); it lives until the test ends.
 func fakeSupervisor(t *testing.T, name string) int {
 	t.Helper()
-	cmd := exec.Command("/bin/sh", "-c", "sleep 60", superviseCmd, name)
+	// The shell waits in its builtin read on a pipe left open: with a
+	// command to run instead (sleep), dash would exec it in its own place
+	// and the arguments that name the supervisor would leave cmdline.
+	cmd := exec.Command("/bin/sh", "-c", "read _", superviseCmd, name)
+	_, err := cmd.StdinPipe()
+	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
