@@ -304,11 +304,16 @@ func (l *Lab) chooseBackend() (string, error) {
 	return BackendDummy, nil
 }
 
+// goServe serves fakeec2 on ln until the lab closes; a listener that
+// stops before that (an accept error) is logged, since every EC2 call of
+// the lab's ipamds is refused from then on.
 func (l *Lab) goServe(srv *http.Server, ln net.Listener) {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		_ = srv.Serve(ln)
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			l.log.Error("fakeec2's EC2 listener stopped", "addr", ln.Addr().String(), "err", err)
+		}
 	}()
 }
 
