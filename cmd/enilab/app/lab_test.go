@@ -70,6 +70,9 @@ func runReal(t *testing.T, file string, extra ...string) runResult {
 	t.Helper()
 	report := filepath.Join(t.TempDir(), "report.json")
 	args := append([]string{"run", file, "--prefix", labPrefix(t), "--report", report, "--color", "never"}, extra...)
+	if p, ok := racePlugin(t, file, extra); ok {
+		args = append(args, "--cni-plugin", p)
+	}
 	var out bytes.Buffer
 	err := Run(context.Background(), args, &out, &out)
 	code := Exit(err, &out) // the error's line belongs in the output too
@@ -79,6 +82,37 @@ func runReal(t *testing.T, file string, extra ...string) runResult {
 		require.NoError(t, json.Unmarshal(data, &res.rep))
 	}
 	return res
+}
+
+// racePlugin is make build's bin/aws-cni, for a scenario that runs
+// enilab's own plugin, when this test binary is race-built. A lab
+// re-executes its own binary as the plugin, and a race-built test binary
+// takes 0.2–0.5 s to start on a loaded 2-core machine (bin/aws-cni: 0.03–
+// 0.09 s), so a scenario's pods at timeScale 0.02 miss their lab-time
+// windows. The lab, ipamd and the runner run in this process and stay
+// under the race detector; the plugin is the same code, built plain.
+func racePlugin(t *testing.T, file string, extra []string) (string, bool) {
+	if !raceBuild || slices.Contains(extra, "--cni-plugin") {
+		return "", false
+	}
+	sc, err := scenario.Load(file)
+	if err != nil || (sc.CNI.Plugin != "" && sc.CNI.Plugin != scenario.CNIPluginEnilab) {
+		return "", false
+	}
+	for _, n := range sc.Nodes {
+		if n.CNIPlugin != "" && n.CNIPlugin != scenario.CNIPluginEnilab {
+			return "", false
+		}
+	}
+	p, err := filepath.Abs(filepath.Join("..", "..", "..", "bin", cniplugin.ExecName))
+	if err != nil {
+		return "", false
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Logf("race-built: %s is missing (make build), so the lab re-executes this binary as its plugin", p)
+		return "", false
+	}
+	return p, true
 }
 
 func TestBuiltinScenariosPass(t *testing.T) {
