@@ -115,6 +115,9 @@ func newLab(cfg node.LabConfig) *node.Lab {
 	if cfg.TimeScale == 0 && cfg.Clock == nil {
 		cfg.TimeScale = timeScale
 	}
+	if cfg.PluginPath == "" {
+		cfg.PluginPath = racePlugin()
+	}
 	if cfg.Seed == 0 {
 		cfg.Seed = 42
 	}
