@@ -88,7 +88,9 @@ chaos:
 
 # Every package under the race detector (privileged suites too, as root).
 # A race-built binary sleeps 1s at exit by default; labs exec the test
-# binary as their CNI plugin, so that sleep would add 1s to every ADD.
+# binary as their CNI plugin, so that sleep would add 1s to every ADD. The
+# scenario tests and e2e labs take build's bin/aws-cni as the plugin instead
+# (a race-built binary starts too slowly for their lab-time windows).
 race: setup build
 	GORACE="atexit_sleep_ms=0 $(GORACE)" $(GO) test -race -count=1 ./...
 
