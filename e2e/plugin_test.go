@@ -37,13 +37,8 @@ func racePlugin() string {
 func useRacePlugin(sc *scenario.Scenario) {
 	GinkgoHelper()
 	p := racePlugin()
-	if p == "" || (sc.CNI.Plugin != "" && sc.CNI.Plugin != scenario.CNIPluginEnilab) {
+	if p == "" || !sc.OwnPlugin() {
 		return
-	}
-	for _, n := range sc.Nodes {
-		if n.CNIPlugin != "" && n.CNIPlugin != scenario.CNIPluginEnilab {
-			return
-		}
 	}
 	if err := sc.UseCNIPlugin(p); err != nil {
 		Fail(err.Error())

@@ -60,3 +60,18 @@ func (sc *Scenario) UseCNIPlugin(v string) error {
 	}
 	return nil
 }
+
+// OwnPlugin reports whether every node runs enilab's own plugin: neither
+// the file's cni.plugin nor any node's cniPlugin names another.
+func (sc *Scenario) OwnPlugin() bool {
+	own := func(v string) bool { return v == "" || v == CNIPluginEnilab }
+	if !own(sc.CNI.Plugin) {
+		return false
+	}
+	for _, n := range sc.Nodes {
+		if !own(n.CNIPlugin) {
+			return false
+		}
+	}
+	return true
+}

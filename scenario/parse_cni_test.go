@@ -34,3 +34,13 @@ func TestParseCNIPluginProblems(t *testing.T) {
 	assert.Contains(t, fields, "cni.plugin")
 	assert.Contains(t, strings.Join(msgs, "\n"), `unknown plugin "aws": want enilab, upstream or a path to an aws-cni binary`)
 }
+
+func TestOwnPluginOnlyWhenNoNodeNamesAnother(t *testing.T) {
+	assert.True(t, parseOK(t, minimal).OwnPlugin())
+	lab := parseOK(t, strings.Replace(minimal, "nodes:\n", "cni: {plugin: upstream}\nnodes:\n", 1))
+	assert.False(t, lab.OwnPlugin(), "the lab's plugin is upstream's")
+	group := parseOK(t, strings.Replace(minimal, "labels: {team: x}}", "labels: {team: x}, cni: {plugin: ./my/aws-cni}}", 1))
+	assert.False(t, group.OwnPlugin(), "one node group runs another plugin")
+	require.NoError(t, lab.UseCNIPlugin(CNIPluginEnilab))
+	assert.True(t, lab.OwnPlugin())
+}

@@ -95,14 +95,8 @@ func racePlugin(t *testing.T, file string, extra []string) (string, bool) {
 	if !raceBuild || slices.Contains(extra, "--cni-plugin") {
 		return "", false
 	}
-	sc, err := scenario.Load(file)
-	if err != nil || (sc.CNI.Plugin != "" && sc.CNI.Plugin != scenario.CNIPluginEnilab) {
+	if sc, err := scenario.Load(file); err != nil || !sc.OwnPlugin() {
 		return "", false
-	}
-	for _, n := range sc.Nodes {
-		if n.CNIPlugin != "" && n.CNIPlugin != scenario.CNIPluginEnilab {
-			return "", false
-		}
 	}
 	p, err := filepath.Abs(filepath.Join("..", "..", "..", "bin", cniplugin.ExecName))
 	if err != nil {
