@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -31,15 +32,31 @@ func TestIPAMDPortsInsideEachNode(t *testing.T) {
 		waitAllReady(t, map[*Node]int{n: pods})
 	}
 	for _, n := range l.Nodes() {
-		st := n.Status()
-		body := getInNode(t, n, "http://127.0.0.1:61679/v1/enis")
-		var cards map[string]struct{ TotalIPs, AssignedIPs int }
-		require.NoError(t, json.Unmarshal(body, &cards), "%s", body)
+		st, cards := enisWhileSteady(t, n)
 		assert.Equal(t, st.TotalIPs, cards["0"].TotalIPs, "%s: /v1/enis TotalIPs", n.Name())
 		assert.Equal(t, st.AssignedIPs, cards["0"].AssignedIPs, "%s: /v1/enis AssignedIPs", n.Name())
 
 		metrics := string(getInNode(t, n, "http://127.0.0.1:61678/metrics"))
 		assert.Contains(t, metrics, fmt.Sprintf("awscni_assigned_ip_addresses %d\n", st.AssignedIPs), n.Name())
+	}
+}
+
+type eniCard struct{ TotalIPs, AssignedIPs int }
+
+// enisWhileSteady reads /v1/enis between two reads of the node's status
+// that agree, so a warm-pool top-up still under way (node-2's second ENI
+// attaching after its pods are ready) is waited out rather than compared
+// half-done. It gives up after a minute, real time.
+func enisWhileSteady(t *testing.T, n *Node) (Status, map[string]eniCard) {
+	t.Helper()
+	for stop := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		before := n.Status()
+		body := getInNode(t, n, "http://127.0.0.1:61679/v1/enis")
+		var cards map[string]eniCard
+		require.NoError(t, json.Unmarshal(body, &cards), "%s", body)
+		if after := n.Status(); after == before || time.Now().After(stop) {
+			return after, cards
+		}
 	}
 }
 
