@@ -11,8 +11,9 @@ import (
 )
 
 // setupHostNetwork is nodeInit's SetupHostNetwork then
-// CleanUpStaleAWSChains, in the node namespace, and the external service
-// CIDRs' rules (upstream programs them at the end of nodeInit).
+// CleanUpStaleAWSChains, in the node namespace. As upstream, it runs before
+// the node's ENIs are described: a node whose host network cannot be set
+// up makes no EC2 call.
 func (d *Daemon) setupHostNetwork() error {
 	d.log.Info("Setting up host network... ")
 	var stale *netsetup.StaleChainsError
@@ -22,6 +23,13 @@ func (d *Daemon) setupHostNetwork() error {
 	} else if err != nil {
 		return fmt.Errorf("host network setup: %w", err)
 	}
+	return nil
+}
+
+// externalServiceRules programs the external service CIDRs' rules, which
+// upstream's configureIPRulesForPods does once the checkpoint is read; a
+// failure is logged, not fatal.
+func (d *Daemon) externalServiceRules() {
 	ext, errs := config.ParseCIDRs(config.EnvExternalServiceCIDRs, d.cfg.ExternalServiceCIDRs)
 	for _, e := range errs {
 		d.log.Error(e)
@@ -29,7 +37,6 @@ func (d *Daemon) setupHostNetwork() error {
 	if err := netsetup.UpdateExternalServiceRules(d.opts.NetNSPath, ext); err != nil {
 		d.log.Warn("UpdateExternalServiceIpRules in nodeInit() failed", "err", err)
 	}
-	return nil
 }
 
 // hostNetwork is the node-wide set-up for the given VPC CIDRs, from the

@@ -16,6 +16,7 @@ import (
 
 	"github.com/enilab/enilab/fakeec2"
 	"github.com/enilab/enilab/internal/nsutil"
+	"github.com/enilab/enilab/ipamd/config"
 )
 
 // plugENIs gives the node namespace at path a link for each of the
@@ -89,10 +90,11 @@ func TestVPCCIDRAssociatedMidRunIsExcludedFromSNATWithinThePeriod(t *testing.T) 
 
 // Without the iptables binary ipamd's start-up fails, naming it, where
 // upstream's nodeInit fails ("ipamd init: failed to set up host network")
-// and aws-node exits.
+// and aws-node exits — before DescribeAllENIs, so EC2 never hears of it.
 func TestStartWithoutIPTablesFailsNamingIt(t *testing.T) {
 	path := bareSNATNS(t)
-	l := newTestLab(t)
+	counter := &callCounter{}
+	l := newTestLab(t, withInterceptor(counter))
 	n := l.newNode(nodeSpec{Type: "c5.large", Modify: func(o *Options) { o.NetNSPath = path }})
 	plugENIs(t, l, n, path)
 	t.Setenv("PATH", t.TempDir())
@@ -100,4 +102,20 @@ func TestStartWithoutIPTablesFailsNamingIt(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `host network setup: netsetup: SNAT rules: failed to create iptables`)
 	assert.Contains(t, err.Error(), `exec: "iptables": executable file not found in $PATH`)
+	assert.Zero(t, counter.calls("DescribeNetworkInterfaces"), "nodeInit sets up the host network before it describes the ENIs")
+}
+
+// A start with AWS_EXTERNAL_SERVICE_CIDRS programs each CIDR's rule
+// (upstream's nodeInit, configureIPRulesForPods after the datastores are
+// read), with the host network already set up before the ENIs were
+// described.
+func TestStartProgramsExternalServiceRules(t *testing.T) {
+	path := bareSNATNS(t)
+	l := newTestLab(t)
+	n := l.newNode(nodeSpec{Type: "c5.large", Env: map[string]string{config.EnvExternalServiceCIDRs: "10.100.0.0/16"},
+		Modify: func(o *Options) { o.NetNSPath = path }})
+	plugENIs(t, l, n, path)
+	n.start()
+	assert.Contains(t, inNS(t, path, "ip", "rule"), "1535:\tfrom all to 10.100.0.0/16 lookup main")
+	assert.Contains(t, strings.Join(iptablesS(t, path, "nat"), "\n"), "-A AWS-SNAT-CHAIN-0")
 }

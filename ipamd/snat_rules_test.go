@@ -171,19 +171,20 @@ func TestHostSNATRulesAsUpstreamGolden(t *testing.T) {
 	assert.NotContains(t, string(root), "AWS", "the root namespace's iptables stay untouched")
 }
 
-// Upstream's UpdateExternalServiceIpRules (nodeInit): each CIDR of
+// Upstream's UpdateExternalServiceIpRules (nodeInit's
+// configureIPRulesForPods): each CIDR of
 // AWS_EXTERNAL_SERVICE_CIDRS gets `to <cidr> lookup main` at priority
 // 1535; a restart with another list leaves only the new ones.
 func TestExternalServiceCIDRsAsUpstreamUpdateExternalServiceIpRules(t *testing.T) {
 	path := snatNS(t)
 	d := goldenDaemon(t, path, map[string]string{config.EnvExternalServiceCIDRs: "10.100.0.0/16,nope,172.20.0.5/16"})
-	require.NoError(t, d.setupHostNetwork())
+	d.externalServiceRules()
 	rules := inNS(t, path, "ip", "rule")
 	assert.Contains(t, rules, "1535:\tfrom all to 10.100.0.0/16 lookup main")
 	assert.Contains(t, rules, "1535:\tfrom all to 172.20.0.0/16 lookup main")
 
 	d = goldenDaemon(t, path, map[string]string{config.EnvExternalServiceCIDRs: "192.0.2.0/24"})
-	require.NoError(t, d.setupHostNetwork())
+	d.externalServiceRules()
 	rules = inNS(t, path, "ip", "rule")
 	assert.Contains(t, rules, "1535:\tfrom all to 192.0.2.0/24 lookup main")
 	assert.NotContains(t, rules, "10.100.0.0/16")

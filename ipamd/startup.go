@@ -90,14 +90,17 @@ func (d *Daemon) init(ctx context.Context) error {
 		return d.initIPv6(ctx, cp)
 	}
 	d.store = datastore.New(datastore.Options{Cooldown: d.cfg.IPCooldown, Checkpoint: cp})
+	if d.opts.NetNSPath != NoNetNS {
+		if err := d.setupHostNetwork(); err != nil {
+			return err
+		}
+	}
 	if err := d.pm.restore(ctx, cp); err != nil {
 		return err
 	}
 	d.pm.cleanupExcludedENIs(ctx)
 	if d.opts.NetNSPath != NoNetNS {
-		if err := d.setupHostNetwork(); err != nil {
-			return err
-		}
+		d.externalServiceRules()
 	}
 	d.log.Info("IP pool manager", "instance", id.InstanceID, "type", id.InstanceType, "maxPods", d.maxPods,
 		"maxENIs", d.maxENIs, "ipv4PerENI", lim.IPv4PerENI, "warmIPTarget", d.cfg.WarmIPTarget,
