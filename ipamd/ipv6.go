@@ -36,10 +36,12 @@ func (d *Daemon) initIPv6(ctx context.Context, cp datastore.Checkpointer) error 
 		return fmt.Errorf("%w", err)
 	}
 	if found {
+		// As upstream's ReadBackingStore, which writes the checkpoint
+		// back only when it read one.
 		d.restoreIPv6(saved)
-	}
-	if err := d.v6.Save(); err != nil {
-		return fmt.Errorf("%w", err)
+		if err := d.v6.Save(); err != nil {
+			return fmt.Errorf("%w", err)
+		}
 	}
 	d.log.Info("IP pool manager (IPv6)", "instance", d.identity.InstanceID, "type", d.identity.InstanceType,
 		"maxPods", d.maxPods, "eni", d.primary.ID, "ipv6Prefix", p)

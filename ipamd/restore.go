@@ -59,6 +59,11 @@ func (m *poolManager) restore(ctx context.Context, cp datastore.Checkpointer) er
 		m.restoreAssignments(saved)
 	}
 	m.dropOtherKind(ctx)
+	if !found {
+		// As upstream's ReadBackingStore: a new node writes no
+		// checkpoint until its first pod.
+		return nil
+	}
 	if err := m.store.Save(); err != nil {
 		return fmt.Errorf("%w", err)
 	}

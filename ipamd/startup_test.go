@@ -60,3 +60,34 @@ func TestCorruptCheckpointFailsStartupAsReadBackingStore(t *testing.T) {
 		})
 	}
 }
+
+// Upstream's DataStore.ReadBackingStore writes the checkpoint back only
+// when it read one: a new node has no ipam.json until its first pod, and a
+// restart rewrites the one it found (in IPv4 and IPv6 mode).
+func TestCheckpointWrittenAsReadBackingStore(t *testing.T) {
+	for mode, env := range map[string]map[string]string{
+		"ipv4": nil,
+		"ipv6": ipv6Env,
+	} {
+		t.Run(mode, func(t *testing.T) {
+			l := newTestLab(t)
+			if env != nil {
+				l.withIPv6()
+			}
+			n := l.newNode(nodeSpec{Type: "m5.large", Env: env})
+			n.start()
+			_, err := os.Stat(n.opts.CheckpointPath)
+			assert.True(t, os.IsNotExist(err), "a new node's start writes no checkpoint: %v", err)
+			n.addOK(1)
+			_, err = os.Stat(n.opts.CheckpointPath)
+			require.NoError(t, err, "the first pod writes it")
+			n.stop()
+
+			require.NoError(t, os.Chtimes(n.opts.CheckpointPath, time.Time{}, labStart))
+			n.start()
+			fi, err := os.Stat(n.opts.CheckpointPath)
+			require.NoError(t, err)
+			assert.NotEqual(t, labStart, fi.ModTime(), "a restart writes back the checkpoint it read")
+		})
+	}
+}
