@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/enilab/enilab/internal/clock"
 	"github.com/enilab/enilab/ipamd/awsapi"
 	"github.com/enilab/enilab/ipamd/datastore"
 	"github.com/enilab/enilab/ipamd/netsetup"
@@ -133,8 +134,10 @@ func (d *Daemon) buildENITags() map[string]string {
 
 // tagManagedENI is upstream's TagENI: every managed ENI, the primary
 // included, gets the tags of buildENITags that it lacks or carries with
-// another value.
-func (d *Daemon) tagManagedENI(ctx context.Context, e awsapi.ENI) {
+// another value. Like upstream it tries five times, waiting 0.5 s doubling
+// between tries (upstream adds up to 30% jitter), and returns the last
+// error.
+func (d *Daemon) tagManagedENI(ctx context.Context, e awsapi.ENI) error {
 	changes := map[string]string{}
 	for k, v := range d.buildENITags() {
 		if cur, ok := e.Tags[k]; !ok || cur != v {
@@ -142,10 +145,27 @@ func (d *Daemon) tagManagedENI(ctx context.Context, e awsapi.ENI) {
 		}
 	}
 	if len(changes) == 0 {
-		return
+		return nil
 	}
 	d.log.Debug(fmt.Sprintf("Tagging ENI %s with missing tags: %v", e.ID, changes))
-	if err := d.ec2.CreateTags(ctx, e.ID, changes); err != nil {
+	wait := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := d.ec2.CreateTags(ctx, e.ID, changes)
+		if err == nil {
+			d.log.Debug(fmt.Sprintf("Successfully tagged ENI: %s", e.ID))
+			return nil
+		}
 		d.log.Warn(fmt.Sprintf("Failed to tag the newly created ENI %s:", e.ID), "err", err)
+		if attempt == tagTries {
+			return err
+		}
+		if serr := clock.Sleep(ctx, d.sleep, wait); serr != nil {
+			return serr
+		}
+		wait = min(2*wait, time.Minute) // upstream's maxENIBackoffDelay
 	}
 }
+
+// tagTries is how many times TagENI calls CreateTags (upstream's
+// retry.NWithBackoff(..., 5, ...)).
+const tagTries = 5

@@ -3,6 +3,7 @@ package ipamd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -117,8 +118,12 @@ func (m *poolManager) reconcileNewENI(ctx context.Context, meta awsapi.ENIMeta, 
 	if !ok {
 		return // IMDS is ahead of DescribeNetworkInterfaces: next time
 	}
+	if err := m.tagManagedENI(ctx, e); err != nil {
+		m.log.Error(fmt.Sprintf("IP pool reconcile: failed to tag managed ENI %v: %v", e.ID, err))
+		m.metrics.ipamdError("eniReconcileAdd")
+		return
+	}
 	m.log.Info("Reconcile and add a new ENI", "eni", e.ID)
-	m.tagManagedENI(ctx, e)
 	if err := m.adoptENI(ctx, e, now); err != nil {
 		m.log.Error("IP pool reconcile: Failed to set up ENI network", "eni", e.ID, "err", err)
 		m.metrics.ipamdError("eniReconcileAdd")

@@ -39,11 +39,15 @@ func (m *poolManager) restore(ctx context.Context, cp datastore.Checkpointer) er
 			m.unmanaged[e.ID] = true
 			continue
 		}
+		// As upstream's nodeInit: tagged before it is set up, and an ENI
+		// that cannot be tagged fails start-up.
+		if err := m.tagManagedENI(ctx, e); err != nil {
+			return fmt.Errorf("ipamd init: failed to tag managed ENI %v: %w", e.ID, err)
+		}
 		if err := m.adoptENI(ctx, e, now); err != nil {
 			m.log.Error("restore: cannot set up ENI", "eni", e.ID, "err", err)
 			m.metrics.ipamdError("restoreSetupENI")
 		}
-		m.tagManagedENI(ctx, e)
 		m.ensureDeleteOnTermination(ctx, e)
 	}
 
