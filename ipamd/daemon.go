@@ -104,6 +104,7 @@ type ec2API interface {
 	CreateENI(ctx context.Context, s awsapi.CreateSpec) (awsapi.ENI, error)
 	AttachENI(ctx context.Context, eniID, instanceID string, device int) (string, error)
 	SetDeleteOnTermination(ctx context.Context, eniID, attachmentID string) error
+	SetSecurityGroups(ctx context.Context, eniID string, groups []string) error
 	DetachENI(ctx context.Context, attachmentID string) error
 	DeleteENI(ctx context.Context, eniID string) error
 	AssignIPs(ctx context.Context, eniID string, n int) ([]netip.Addr, error)
@@ -118,6 +119,7 @@ type ec2API interface {
 type imdsAPI interface {
 	Identity(ctx context.Context) (awsapi.Identity, error)
 	PrimaryMAC(ctx context.Context) (string, error)
+	SecurityGroups(ctx context.Context, mac string) ([]string, error)
 	// Get reads one meta-data path (AddNetwork's VPC CIDRs).
 	Get(ctx context.Context, path string) (string, error)
 	ENI(ctx context.Context, mac string) (awsapi.ENIMeta, error)
@@ -181,6 +183,7 @@ type Daemon struct {
 	poolTick  clock.Ticker
 	leakTimer clock.Timer
 	cidrTick  clock.Ticker // VPCCIDRPeriod: the VPC CIDR refresh
+	sgTick    clock.Ticker // SGRefreshPeriod: the security group refresh
 }
 
 // New restores state (IMDS, then EC2 as the truth, then the checkpoint),
@@ -260,6 +263,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Daemon, error) 
 	d.poolTick = d.clock.NewTicker(cfg.PoolCheckPeriod)
 	d.leakTimer = d.clock.NewTimer(d.nextLeakScan(0))
 	d.cidrTick = d.clock.NewTicker(cfg.VPCCIDRPeriod)
+	d.sgTick = d.clock.NewTicker(cfg.SGRefreshPeriod)
 	d.wg.Add(1)
 	go d.pm.run()
 	d.metrics.startedUp(d.clock.Now().Sub(started), nodeInit)
@@ -289,6 +293,7 @@ func (d *Daemon) Close() error {
 			d.poolTick.Stop()
 			d.leakTimer.Stop()
 			d.cidrTick.Stop()
+			d.sgTick.Stop()
 		}
 	})
 	return nil

@@ -262,7 +262,7 @@ func (d *Daemon) quiescent() bool {
 	if d.sleepers.Load() > 0 {
 		return true
 	}
-	return d.waiting.Load() && len(d.poolTick.C()) == 0 && len(d.leakTimer.C()) == 0 && len(d.cidrTick.C()) == 0
+	return d.waiting.Load() && len(d.poolTick.C()) == 0 && len(d.leakTimer.C()) == 0 && len(d.cidrTick.C()) == 0 && len(d.sgTick.C()) == 0
 }
 
 // settle waits (real time) until every running daemon is quiescent.

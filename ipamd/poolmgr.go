@@ -31,6 +31,7 @@ type poolManager struct {
 	recentlyFreed  map[string]time.Time // CIDR or ENI id → when ipamd gave it back
 	excluded       map[string]bool      // ENI id → in an excluded subnet: no pod addresses (subnets.go)
 	leakScans      int                  // leak scans done (seeds the next one's delay)
+	securityGroups []string             // the primary ENI's, sorted (securitygroups.go)
 
 	// freedOnDel holds CIDRs the gRPC goroutine gave back on a DEL
 	// (freeOtherModeOnRelease); updatePool moves them to recentlyFreed.
@@ -77,6 +78,12 @@ func (m *poolManager) run() {
 			m.waiting.Store(false)
 			if m.v6 == nil {
 				m.refreshVPCCIDRs(m.ctx)
+			}
+		case <-m.sgTick.C():
+			m.waiting.Store(false)
+			// As upstream, an error waits for the next period.
+			if err := m.refreshSecurityGroups(m.ctx); err != nil {
+				m.log.Debug("security group refresh failed", "err", err)
 			}
 		}
 	}

@@ -466,11 +466,13 @@ func TestENIWithoutDeleteOnTerminationIsFreed(t *testing.T) {
 	fw := &faultWindow{
 		actions: map[string]bool{"ModifyNetworkInterfaceAttribute": true},
 		code:    "InternalError", status: 500,
-		from: labStart, to: labStart.Add(4 * time.Minute), // longer than awsapi.MaxAttempts' back-offs
 	}
 	l := newTestLab(t, withInterceptor(fw))
 	n := l.newNode(nodeSpec{Type: "c5.large"})
-	n.start()
+	n.start() // its security group update (RefreshSGIDs) goes through
+	fw.mu.Lock()
+	fw.from, fw.to = l.clk.Now(), l.clk.Now().Add(4*time.Minute) // longer than awsapi.MaxAttempts' back-offs
+	fw.mu.Unlock()
 	n.addOK(1)
 	l.advance(3*time.Minute, time.Second)
 	assert.Contains(t, n.logs.String(), "cannot set DeleteOnTermination on the new ENI; freeing it")

@@ -87,7 +87,10 @@ func (d *Daemon) init(ctx context.Context) error {
 	}
 	if d.cfg.EnableIPv6 {
 		d.store = datastore.New(datastore.Options{Cooldown: d.cfg.IPCooldown})
-		return d.initIPv6(ctx, cp)
+		if err := d.initIPv6(ctx, cp); err != nil {
+			return err
+		}
+		return d.pm.refreshSecurityGroups(ctx)
 	}
 	d.store = datastore.New(datastore.Options{Cooldown: d.cfg.IPCooldown, Checkpoint: cp})
 	if d.opts.NetNSPath != NoNetNS {
@@ -101,6 +104,9 @@ func (d *Daemon) init(ctx context.Context) error {
 	d.pm.cleanupExcludedENIs(ctx)
 	if d.opts.NetNSPath != NoNetNS {
 		d.externalServiceRules()
+	}
+	if err := d.pm.refreshSecurityGroups(ctx); err != nil {
+		return err
 	}
 	d.log.Info("IP pool manager", "instance", id.InstanceID, "type", id.InstanceType, "maxPods", d.maxPods,
 		"maxENIs", d.maxENIs, "ipv4PerENI", lim.IPv4PerENI, "warmIPTarget", d.cfg.WarmIPTarget,

@@ -106,7 +106,7 @@ func (m *poolManager) isSubnetExcluded(ctx context.Context, id string) (bool, er
 // security groups to give it (upstream's createENI and
 // createENIUsingCustomCfg). The ENIConfig is read again for every ENI.
 func (m *poolManager) eniSubnets(ctx context.Context) ([]string, []string, error) {
-	sgs := m.primary.SecurityGroups
+	sgs := m.securityGroups
 	if m.cfg.CustomNetworking {
 		c, err := m.nodeENIConfig()
 		if err != nil {

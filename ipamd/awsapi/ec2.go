@@ -470,6 +470,18 @@ func (c *EC2) AttachENI(ctx context.Context, eniID, instanceID string, device in
 	return aws.ToString(out.AttachmentId), nil
 }
 
+// SetSecurityGroups replaces the ENI's security groups
+// (ModifyNetworkInterfaceAttribute with Groups, as upstream's
+// applySecurityGroupsToENIs).
+func (c *EC2) SetSecurityGroups(ctx context.Context, eniID string, groups []string) error {
+	return c.call(ctx, "ModifyNetworkInterfaceAttribute", func(ctx context.Context) error {
+		_, err := c.api.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{
+			NetworkInterfaceId: aws.String(eniID), Groups: groups,
+		})
+		return err
+	})
+}
+
 // SetDeleteOnTermination marks the attachment so that terminating the
 // instance deletes the ENI.
 func (c *EC2) SetDeleteOnTermination(ctx context.Context, eniID, attachmentID string) error {

@@ -102,6 +102,12 @@ func (m *IMDS) list(ctx context.Context, path string) ([]string, error) {
 // PrimaryMAC returns the MAC of the primary ENI.
 func (m *IMDS) PrimaryMAC(ctx context.Context) (string, error) { return m.Get(ctx, "mac") }
 
+// SecurityGroups returns the security group ids of the ENI with mac
+// (upstream's GetSecurityGroupIDs).
+func (m *IMDS) SecurityGroups(ctx context.Context, mac string) ([]string, error) {
+	return m.list(ctx, "network/interfaces/macs/"+mac+"/security-group-ids")
+}
+
 // ENIMeta is what IMDS says about one ENI.
 type ENIMeta struct {
 	MAC            string

@@ -133,6 +133,10 @@ type Config struct {
 	// SNAT rules updated when they changed (upstream's
 	// updateCIDRsRulesOnChange under wait.Forever, 30 s).
 	VPCCIDRPeriod time.Duration
+	// SGRefreshPeriod is how often the primary ENI's security groups are
+	// read again and, when they changed, given to every managed ENI
+	// (upstream's RefreshSGIDs under wait.Forever, 30 s).
+	SGRefreshPeriod time.Duration
 }
 
 // Default periods (lab time).
@@ -147,6 +151,7 @@ const (
 	DefaultIPCooldown      = 30 * time.Second
 	DefaultMTU             = 9001
 	DefaultVPCCIDRPeriod   = 30 * time.Second
+	DefaultSGRefreshPeriod = 30 * time.Second
 )
 
 // DefaultConfig is what FromEnv returns for an empty environment.
@@ -184,6 +189,7 @@ func (c *Config) SetDefaults() {
 	def(&c.LeakScanPeriod, DefaultLeakScanPeriod)
 	def(&c.LeakedENIMinAge, DefaultLeakedENIMinAge)
 	def(&c.VPCCIDRPeriod, DefaultVPCCIDRPeriod)
+	def(&c.SGRefreshPeriod, DefaultSGRefreshPeriod)
 	if c.RandomizeSNAT == "" {
 		c.RandomizeSNAT = SNATRandomPRNG
 	}
@@ -357,6 +363,7 @@ func (c Config) Validate() error {
 		{"PoolCheckPeriod", c.PoolCheckPeriod}, {"ReconcilePeriod", c.ReconcilePeriod},
 		{"DecreaseGap", c.DecreaseGap}, {"ENIMinAge", c.ENIMinAge}, {"SubnetPause", c.SubnetPause},
 		{"LeakScanPeriod", c.LeakScanPeriod}, {"LeakedENIMinAge", c.LeakedENIMinAge}, {"VPCCIDRPeriod", c.VPCCIDRPeriod},
+		{"SGRefreshPeriod", c.SGRefreshPeriod},
 	} {
 		if p.d < 0 {
 			bad("%s=%v: must not be negative", p.name, p.d)
