@@ -57,6 +57,7 @@ func (d *Daemon) hostNetwork(vpcCIDRs []netip.Prefix) netsetup.Host {
 			External: d.cfg.ExternalSNAT, ExcludeCIDRs: exclude, Randomize: d.cfg.RandomizeSNAT,
 			Connmark: d.cfg.Connmark, NodePortSupport: !d.cfg.NodePortSupportDisabled, VethPrefix: d.cfg.VethPrefix,
 		},
+		PodSGStrict: d.cfg.PodSGStrict(),
 	}
 }
 

@@ -89,6 +89,9 @@ type Config struct {
 	ExternalSNAT            bool
 	// EnablePodENI is ENABLE_POD_ENI: security groups for pods.
 	EnablePodENI bool
+	// PodSGEnforcingMode is POD_SECURITY_GROUP_ENFORCING_MODE as set
+	// ("" unset: strict); see PodSGStrict.
+	PodSGEnforcingMode string
 	// NodePortSupportDisabled is AWS_VPC_CNI_NODE_PORT_SUPPORT=false
 	// (upstream's default is true, so the zero Config has it on).
 	NodePortSupportDisabled bool
@@ -234,6 +237,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	r.fallbackBool(EnvDisableLeakedENI, &c.DisableLeakedENICleanup, boolUtils)
 	r.fallbackBool(EnvExternalSNAT, &c.ExternalSNAT, boolNetworkUtils)
 	r.fallbackBool(EnvEnablePodENI, &c.EnablePodENI, boolUtils)
+	r.strVar(EnvPodSGEnforcingMode, &c.PodSGEnforcingMode)
 	r.strVar(EnvENIConfigLabelDef, &c.ENIConfigLabelDef)
 	r.strVar(EnvENIConfigAnnotationDef, &c.ENIConfigAnnotationDef)
 	r.strVar(EnvVethPrefix, &c.VethPrefix)

@@ -378,3 +378,33 @@ func TestNetlinkSnapshotCountsAsIPTablesSave(t *testing.T) {
 	}
 	assert.Positive(t, got["nat"][SNATChain], "the rules are counted, not only the chains")
 }
+
+// Upstream's SetupHostNetwork with ENABLE_POD_ENI in strict mode
+// (ChangeLocalRulePriority): `lookup local` moves from priority 0 to 20,
+// below the branch pods' priority-10 iif rules; again at a restart, nothing
+// changes. Without strict mode the kernel's rule stays at 0.
+func TestSetupHostMovesLocalRuleInStrictModeAsUpstream(t *testing.T) {
+	requireIPTables(t)
+	for _, strict := range []bool{true, false} {
+		mac := "02:aa:00:00:06:05"
+		node, _ := nodeNS(t, mac)
+		host := Host{PrimaryMAC: mac, PrimaryIP: primaryIP, VPCCIDRs: batchHost.VPCCIDRs, PodSGStrict: strict}
+		for range 2 {
+			require.NoError(t, SetupHost(node, host))
+			var rules string
+			require.NoError(t, nsutil.Do(node, func() error {
+				out, err := exec.Command("ip", "rule").CombinedOutput()
+				rules = string(out)
+				return err
+			}))
+			if strict {
+				assert.Contains(t, rules, "20:\tfrom all lookup local")
+				assert.False(t, strings.HasPrefix(rules, "0:\t"), "the priority-0 rule is gone: %s", rules)
+				assert.Equal(t, 1, strings.Count(rules, "lookup local"), "%s", rules)
+			} else {
+				assert.True(t, strings.HasPrefix(rules, "0:\tfrom all lookup local\n"), "%s", rules)
+				assert.NotContains(t, rules, "20:\tfrom all lookup local")
+			}
+		}
+	}
+}

@@ -59,7 +59,16 @@ type Host struct {
 	VPCCIDRs   []netip.Prefix
 	MTU        int // AWS_VPC_ENI_MTU, set on the primary ENI; 0 = DefaultMTU
 	SNAT       SNAT
+	// PodSGStrict is security groups for pods in strict mode: the local
+	// table's rule moves from priority 0 to LocalRulePriority, below the
+	// branch pods' iif rules, so what a branch pod sends to the node's own
+	// addresses leaves by its VLAN too.
+	PodSGStrict bool
 }
+
+// LocalRulePriority is where strict mode puts `lookup local` (upstream's
+// networkutils localRulePriority).
+const LocalRulePriority = 20
 
 // Validate reports every problem with h at once.
 func (h Host) Validate() error {
@@ -136,6 +145,11 @@ func SetupHost(nsPath string, host Host) error {
 	if host.SNAT.NodePortSupport || !host.SNAT.External {
 		if err := ensureRule(h, rule); err != nil {
 			return fmt.Errorf("netsetup: host setup: failed to add main ENI rule fwmark %#x/%#x: %w", mark, mark, err)
+		}
+	}
+	if host.PodSGStrict {
+		if err := moveLocalRule(h); err != nil {
+			return fmt.Errorf("netsetup: host setup: %w", err)
 		}
 	}
 	if err := looseRPFilter(nsPath, link.Attrs().Name); err != nil {

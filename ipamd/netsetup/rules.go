@@ -39,3 +39,19 @@ func deleteRule(h *netlink.Handle, rule *netlink.Rule) error {
 	}
 	return nil
 }
+
+// moveLocalRule is upstream's ChangeLocalRulePriority step of
+// SetupHostNetwork: `lookup local` added at LocalRulePriority, then the
+// kernel's priority-0 one deleted. Either may be done already.
+func moveLocalRule(h *netlink.Handle) error {
+	r := netlink.NewRule()
+	r.Table, r.Priority, r.Family = unix.RT_TABLE_LOCAL, LocalRulePriority, unix.AF_INET
+	if err := ensureRule(h, r); err != nil {
+		return fmt.Errorf("ChangeLocalRulePriority: unable to update local rule priority: %w", err)
+	}
+	r.Priority = 0
+	if err := deleteRule(h, r); err != nil {
+		return fmt.Errorf("ChangeLocalRulePriority: failed to delete priority 0 local rule: %w", err)
+	}
+	return nil
+}
