@@ -102,8 +102,10 @@ func dialFrom(nsPath string, addr netip.Addr, port int) error {
 // node's ENIs, times out. Strict mode (the default) routes everything of
 // the branch pod through its VLAN, so even a pod on the same node reaches
 // it only through the VPC and the branch's groups (db-clients admits no
-// ingress); standard mode delivers on the node (upstream's 512 rule) and
-// the node's groups apply too.
+// ingress), and so is the node's own address (upstream's SetupHostNetwork
+// moves the local rule to priority 20, below the VLAN's iif rules);
+// standard mode delivers on the node (upstream's 512 rule) and the node's
+// groups apply too.
 func TestBranchENIPodsThroughTheVPCAsUpstreamSetupBranchENIPodNetwork(t *testing.T) {
 	for _, mode := range []datapath.EnforcingMode{datapath.EnforcingStrict, datapath.EnforcingStandard} {
 		t.Run(string(mode), func(t *testing.T) {
@@ -137,6 +139,26 @@ func TestBranchENIPodsThroughTheVPCAsUpstreamSetupBranchENIPodNetwork(t *testing
 			} else {
 				assert.NoError(t, err, "standard: the node delivers to the pod itself (to-pod rule 512)")
 			}
+
+			// The node's own address (a kubelet probe's answer takes this
+			// way): in strict mode through the VPC, both ways, so it
+			// works once, and only once, the node's group admits the
+			// pod's.
+			inst, ok := l.ec2.Instance(n.InstanceID())
+			require.True(t, ok)
+			listenIn(t, n.NetNS(), inst.PrimaryIP, 5432)
+			err = dialFrom(client.NetNS, inst.PrimaryIP, 5432)
+			if mode == datapath.EnforcingStrict {
+				assert.ErrorIs(t, err, ErrNoReply, "strict: the node's group admits nothing from db-clients")
+			} else {
+				assert.NoError(t, err, "standard: the node's own address is local")
+			}
+			branch, ok := l.ec2.ENI(b.ENIID)
+			require.True(t, ok)
+			require.NoError(t, l.AuthorizeSecurityGroup(ctx, l.sgID, fakeec2.SecurityGroupRule{Protocol: "tcp", FromPort: 5432, ToPort: 5432, GroupID: branch.SecurityGroups[0]}))
+			assert.Eventually(t, func() bool { return dialFrom(client.NetNS, inst.PrimaryIP, 5432) == nil }, 10*time.Second, 200*time.Millisecond,
+				"the node's group admits db-clients: the pod reaches its node (strict: the request crosses the VPC too, "+
+					"since SetupHostNetwork moved the local rule below the VLAN's; delivered on the node, the VPC would drop the answer as unasked-for)")
 		})
 	}
 }
