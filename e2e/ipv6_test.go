@@ -3,8 +3,10 @@ package e2e
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"path/filepath"
+	"syscall"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -89,6 +91,27 @@ var _ = Describe("IPv6 mode", Label("ipv6", "fabric"), func() {
 		Expect(lab.Curl(ctx, "node-1/pod-2")).To(Equal(inst.PublicIP))
 		Expect(lab.PingInternet(ctx, "node-1/pod-3")).To(Succeed())
 		Expect(n1.CheckPod(ctx, "node-1/pod-2")).To(Succeed(), "CHECK runs through the chain, egress-cni included")
+
+		// aws-node keeps pods off each other's IPv4 egress addresses
+		// (SetupHostNetwork in IPv6 mode: setupRuleToBlockNodeLocalAccess).
+		Expect(inNS(n1.NetNSName(), "iptables", "-S", "FORWARD")).To(ContainSubstring(
+			`-A FORWARD -d 169.254.172.0/22 -m conntrack --ctstate NEW -m comment --comment "Block Node Local Pod access via IPv4" -j REJECT`))
+		p3, ok := n1.Pod("node-1/pod-3")
+		Expect(ok).To(BeTrue())
+		var ln net.Listener
+		Expect(nsutil.Do(p.NetNS, func() (err error) {
+			ln, err = net.Listen("tcp4", netip.AddrPortFrom(v4, 8080).String())
+			return err
+		})).To(Succeed())
+		defer ln.Close()
+		err := nsutil.Do(p3.NetNS, func() error {
+			c, err := net.DialTimeout("tcp4", netip.AddrPortFrom(v4, 8080).String(), node.CurlTimeout)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+		Expect(err).To(MatchError(syscall.ECONNREFUSED), "pod-3 to pod-2's %s is rejected on the node", v4)
 
 		Expect(n1.DeletePod(ctx, "node-1/pod-2")).To(Succeed())
 		Expect(filepath.Join(n1.EgressIPAMDir(), v4.String())).NotTo(BeAnExistingFile(), "DEL gives the address back")

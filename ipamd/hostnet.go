@@ -58,6 +58,7 @@ func (d *Daemon) hostNetwork(vpcCIDRs []netip.Prefix) netsetup.Host {
 			Connmark: d.cfg.Connmark, NodePortSupport: !d.cfg.NodePortSupportDisabled, VethPrefix: d.cfg.VethPrefix,
 		},
 		PodSGStrict: d.cfg.PodSGStrict(),
+		IPv6:        d.cfg.EnableIPv6,
 	}
 }
 

@@ -31,9 +31,9 @@ func (d *Daemon) initIPv6(ctx context.Context, cp datastore.Checkpointer) error 
 	if err := d.v6.SetPrefix(e, p, d.clock.Now()); err != nil {
 		return err
 	}
-	saved, found, err := cp.Load()
+	saved, found, err := readCheckpoint(cp)
 	if err != nil {
-		return fmt.Errorf("%w", err)
+		return err
 	}
 	if found {
 		// As upstream's ReadBackingStore, which writes the checkpoint

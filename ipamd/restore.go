@@ -51,12 +51,10 @@ func (m *poolManager) restore(ctx context.Context, cp datastore.Checkpointer) er
 		m.ensureDeleteOnTermination(ctx, e)
 	}
 
-	saved, found, err := cp.Load()
+	saved, found, err := readCheckpoint(cp)
 	switch {
 	case err != nil:
-		// checkCheckpoint failed start-up on an unreadable checkpoint
-		// before restore; it can only be a read error that came since.
-		return fmt.Errorf("%w", err)
+		return err
 	case !found:
 		m.log.Info("no checkpoint; starting with no assignments", "path", m.opts.CheckpointPath)
 	default:

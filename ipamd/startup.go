@@ -81,10 +81,15 @@ func (d *Daemon) init(ctx context.Context) error {
 		}
 	}
 
-	cp := datastore.File{Path: d.opts.CheckpointPath}
-	if err := checkCheckpoint(cp); err != nil {
-		return err
+	// As upstream's nodeInit: the host network first, then the ENIs
+	// (restore), and only then the checkpoint (readCheckpoint): a
+	// corrupt one fails start-up after the EC2 calls, not before.
+	if d.opts.NetNSPath != NoNetNS {
+		if err := d.setupHostNetwork(); err != nil {
+			return err
+		}
 	}
+	cp := datastore.File{Path: d.opts.CheckpointPath}
 	if d.cfg.EnableIPv6 {
 		d.store = datastore.New(datastore.Options{Cooldown: d.cfg.IPCooldown})
 		if err := d.initIPv6(ctx, cp); err != nil {
@@ -93,11 +98,6 @@ func (d *Daemon) init(ctx context.Context) error {
 		return d.pm.refreshSecurityGroups(ctx)
 	}
 	d.store = datastore.New(datastore.Options{Cooldown: d.cfg.IPCooldown, Checkpoint: cp})
-	if d.opts.NetNSPath != NoNetNS {
-		if err := d.setupHostNetwork(); err != nil {
-			return err
-		}
-	}
 	if err := d.pm.restore(ctx, cp); err != nil {
 		return err
 	}
@@ -177,18 +177,18 @@ func (d *Daemon) nodeENIConfig() (config.ENIConfig, error) {
 		config.EnvCustomNetwork, name, config.ExternalENIConfigLabel, d.cfg.ENIConfigAnnotationDef, d.cfg.ENIConfigLabelDef, config.DefaultENIConfigName, names, config.EnvENIConfigLabelDef)
 }
 
-// checkCheckpoint fails start-up on a checkpoint that exists but cannot be
-// read, as upstream's DataStore.ReadBackingStore does (nodeInit returns its
-// error and aws-node exits): a missing file is a new node, anything else is
-// fatal, with upstream's wording.
-func checkCheckpoint(cp datastore.Checkpointer) error {
-	_, _, err := cp.Load()
+// readCheckpoint reads the checkpoint as upstream's
+// DataStore.ReadBackingStore does: a missing file is a new node (found
+// false); one that exists but cannot be read fails start-up (nodeInit
+// returns the error and aws-node exits), with upstream's wording.
+func readCheckpoint(cp datastore.Checkpointer) (datastore.Checkpoint, bool, error) {
+	saved, found, err := cp.Load()
 	switch {
 	case err == nil:
-		return nil
+		return saved, found, nil
 	case errors.Is(err, datastore.ErrCheckpointVersion):
-		return fmt.Errorf("failed ipam state recovery due to %w", err)
+		return saved, false, fmt.Errorf("failed ipam state recovery due to %w", err)
 	default:
-		return fmt.Errorf("failed ipam state recovery from backing store: %w", err)
+		return saved, false, fmt.Errorf("failed ipam state recovery from backing store: %w", err)
 	}
 }

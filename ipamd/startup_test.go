@@ -91,3 +91,19 @@ func TestCheckpointWrittenAsReadBackingStore(t *testing.T) {
 		})
 	}
 }
+
+// Upstream's nodeInit reads the checkpoint (ReadAllDataStores) only after
+// DescribeAllENIs and the ENIs' tagging and set-up: a corrupt checkpoint
+// fails each start-up after those EC2 calls, so a crash-looping aws-node
+// keeps spending them.
+func TestCorruptCheckpointFailsAfterDescribingENIs(t *testing.T) {
+	calls := &callCounter{}
+	l := newTestLab(t, withInterceptor(calls))
+	n := l.newNode(nodeSpec{Type: "m5.large"})
+	require.NoError(t, os.WriteFile(n.opts.CheckpointPath, []byte("{trunc"), 0o644))
+	_, err := n.tryStart()
+	require.ErrorIs(t, err, datastore.ErrCorruptCheckpoint)
+	assert.Equal(t, 1, calls.calls("DescribeNetworkInterfaces"), "DescribeAllENIs comes first")
+	assert.Equal(t, 1, calls.calls("CreateTags"), "the primary ENI is tagged before the checkpoint is read")
+	assert.Zero(t, calls.calls("AssignPrivateIpAddresses"), "the pool is never filled")
+}

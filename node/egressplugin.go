@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	egresscni "github.com/enilab/enilab/cniplugin/egress"
+	"github.com/enilab/enilab/internal/datapath"
 )
 
 // Upstream's egress plugin entry in IPv6 mode, as aws-node fills in
@@ -16,7 +17,7 @@ import (
 // default route, its store under /run/cni/v6pd, its log
 // egress-v4-plugin.log, SNAT to the node's primary IPv4 address.
 const (
-	EgressIPv4Subnet  = "169.254.172.0/22"
+	EgressIPv4Subnet  = datapath.EgressIPv4Subnet
 	egressIPv4Dst     = "0.0.0.0/0"
 	egressIPv4DataDir = EgressRunDir + "/egress-v4-ipam"
 	egressV4LogFile   = AWSNodeLogDir + "/egress-v4-plugin.log"

@@ -131,3 +131,9 @@ func BranchVethPrefix(prefix string, mode EnforcingMode) string {
 	}
 	return VLANHostVethPrefix
 }
+
+// EgressIPv4Subnet is where IPv6-mode pods take their IPv4 egress address
+// (v4if0, host-local in the egress plugin's conflist entry); aws-node
+// keeps pods from reaching each other's (upstream's
+// setupRuleToBlockNodeLocalAccess).
+const EgressIPv4Subnet = "169.254.172.0/22"

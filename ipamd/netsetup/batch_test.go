@@ -408,3 +408,42 @@ func TestSetupHostMovesLocalRuleInStrictModeAsUpstream(t *testing.T) {
 		}
 	}
 }
+
+// Upstream's SetupHostNetwork in IPv6 mode (v6Enabled): the IPv4 rule that
+// rejects new connections to pods' egress addresses (enableIPv6 →
+// setupRuleToBlockNodeLocalAccess), the main ENI rule in the IPv6 family,
+// no SNAT or connmark rules (UpdateHostSNATRules returns at once); in
+// strict mode the IPv6 local rule at 20 and createIPv6GatewayRule. Again
+// at a restart, nothing changes.
+func TestSetupHostIPv6AsUpstreamSetupHostNetwork(t *testing.T) {
+	requireIPTables(t)
+	in := func(node string, args ...string) string {
+		var out []byte
+		require.NoError(t, nsutil.Do(node, func() (err error) {
+			out, err = exec.Command(args[0], args[1:]...).CombinedOutput()
+			return err
+		}), "%v: %s", args, out)
+		return string(out)
+	}
+	for _, strict := range []bool{false, true} {
+		mac := "02:aa:00:00:06:06"
+		node, _ := nodeNS(t, mac)
+		host := Host{PrimaryMAC: mac, IPv6: true, PodSGStrict: strict}
+		for range 2 {
+			require.NoError(t, SetupHost(node, host))
+		}
+		forward := in(node, "iptables", "-S", "FORWARD")
+		assert.Equal(t, 1, strings.Count(forward, "-A FORWARD -d 169.254.172.0/22 -m conntrack --ctstate NEW -m comment --comment \"Block Node Local Pod access via IPv4\" -j REJECT"), "%s", forward)
+		v6 := in(node, "ip", "-6", "rule")
+		assert.Contains(t, v6, "1024:\tfrom all fwmark 0x80/0x80 lookup main")
+		assert.NotContains(t, in(node, "ip", "rule"), "fwmark", "the main ENI rule is IPv6's only")
+		assert.NotContains(t, in(node, "iptables", "-t", "nat", "-S"), "AWS", "no SNAT or connmark rules in IPv6 mode")
+		if strict {
+			assert.Contains(t, v6, "0:\tfrom fe80:ec2::1 ipproto ipv6-icmp lookup local")
+			assert.Contains(t, v6, "20:\tfrom all lookup local")
+			assert.Equal(t, 1, strings.Count(v6, "from all lookup local"), "the priority-0 rule is gone: %s", v6)
+		} else {
+			assert.True(t, strings.HasPrefix(v6, "0:\tfrom all lookup local\n"), "%s", v6)
+		}
+	}
+}

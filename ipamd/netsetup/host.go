@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/internal/datapath/kernel"
 	"github.com/enilab/enilab/internal/nsutil"
 )
@@ -64,6 +67,11 @@ type Host struct {
 	// branch pods' iif rules, so what a branch pod sends to the node's own
 	// addresses leaves by its VLAN too.
 	PodSGStrict bool
+	// IPv6 is IPv6 mode (upstream's v6Enabled): the main ENI and local
+	// rules are IPv6 ones, pods' IPv4 egress addresses are shielded from
+	// each other (blockNodeLocalV4), and there are no SNAT or connmark
+	// rules. PrimaryIP and VPCCIDRs are not used.
+	IPv6 bool
 }
 
 // LocalRulePriority is where strict mode puts `lookup local` (upstream's
@@ -73,7 +81,7 @@ const LocalRulePriority = 20
 // Validate reports every problem with h at once.
 func (h Host) Validate() error {
 	var errs []error
-	if !h.PrimaryIP.Is4() {
+	if !h.IPv6 && !h.PrimaryIP.Is4() {
 		errs = append(errs, fmt.Errorf("primary IP %v is not an IPv4 address", h.PrimaryIP))
 	}
 	for _, c := range h.VPCCIDRs {
@@ -105,15 +113,18 @@ func (h Host) vpcCIDRs() []string {
 	return out
 }
 
-// SetupHost is upstream's SetupHostNetwork (IPv4) in the node namespace at
-// nsPath: the primary ENI's MTU, the rule `fwmark <mark>/<mark> lookup
-// main` at priority 1024 (removed first; added again unless node-port
-// support is off and SNAT is external), loose reverse-path filtering on the
-// primary ENI (upstream's init container does this), then
-// UpdateHostSNATRules, then, as nodeInit does next, CleanUpStaleAWSChains
-// (cleanUpStaleChains) with what the rules' iptables batch already knows.
-// Idempotent. The clean-up's failure, which upstream only logs, comes back
-// as a *StaleChainsError.
+// SetupHost is upstream's SetupHostNetwork in the node namespace at
+// nsPath: the primary ENI's MTU; in IPv6 mode the IPv4 rule that keeps
+// pods off each other's egress addresses (blockNodeLocalV4); the rule
+// `fwmark <mark>/<mark> lookup main` at priority 1024, of the mode's
+// family (removed first; added again unless node-port support is off and
+// SNAT is external); in strict mode the local rule moved to
+// LocalRulePriority (and, in IPv6 mode, the VPC router's ICMPv6 kept
+// local); loose reverse-path filtering on the primary ENI (upstream's init
+// container does this); then, in IPv4 mode, UpdateHostSNATRules and, as
+// nodeInit does next, CleanUpStaleAWSChains (cleanUpStaleChains) with what
+// the rules' iptables batch already knows. Idempotent. The clean-up's
+// failure, which upstream only logs, comes back as a *StaleChainsError.
 func SetupHost(nsPath string, host Host) error {
 	if err := host.Validate(); err != nil {
 		return fmt.Errorf("netsetup: host setup: %w", err)
@@ -136,9 +147,16 @@ func SetupHost(nsPath string, host Host) error {
 			return fmt.Errorf("netsetup: host setup: failed to set primary interface MTU to %d: %w", mtu, err)
 		}
 	}
+	family := unix.AF_INET
+	if host.IPv6 {
+		family = unix.AF_INET6
+		if err := blockNodeLocalV4(nsPath); err != nil {
+			return fmt.Errorf("netsetup: host setup: failed to enable IPv6: %w", err)
+		}
+	}
 	mark := host.SNAT.connmark()
 	rule := kernel.FwmarkRule()
-	rule.Mark, rule.Mask = mark, &mark
+	rule.Mark, rule.Mask, rule.Family = mark, &mark, family
 	if err := deleteRule(h, rule); err != nil {
 		return fmt.Errorf("netsetup: host setup: failed to delete old main ENI rule: %w", err)
 	}
@@ -148,12 +166,22 @@ func SetupHost(nsPath string, host Host) error {
 		}
 	}
 	if host.PodSGStrict {
-		if err := moveLocalRule(h); err != nil {
+		if err := moveLocalRule(h, family); err != nil {
 			return fmt.Errorf("netsetup: host setup: %w", err)
+		}
+		if host.IPv6 {
+			if err := ensureRule(h, ipv6GatewayRule()); err != nil {
+				return fmt.Errorf("netsetup: host setup: createIPv6GatewayRule: unable to create rule for IPv6 gateway: %w", err)
+			}
 		}
 	}
 	if err := looseRPFilter(nsPath, link.Attrs().Name); err != nil {
 		return fmt.Errorf("netsetup: %w", err)
+	}
+	if host.IPv6 {
+		// Upstream's UpdateHostSNATRules: "For v6, we don't add any SNAT
+		// or Connmark rules".
+		return nil
 	}
 	return updateHostSNATRules(nsPath, link.Attrs().Name, host, true)
 }
@@ -238,4 +266,33 @@ func looseRPFilter(nsPath, intf string) error {
 		}
 		return nil
 	})
+}
+
+// nodeLocalV4Comment names the IPv6-mode rule that keeps pods off each
+// other's IPv4 egress addresses (upstream's wording).
+const nodeLocalV4Comment = "Block Node Local Pod access via IPv4"
+
+// blockNodeLocalV4 is upstream's setupRuleToBlockNodeLocalAccess for IPv4,
+// which SetupHostNetwork runs in IPv6 mode (enableIPv6): a new connection
+// forwarded to a pod's IPv4 egress address is rejected, first in FORWARD,
+// unless the rule is there already.
+func blockNodeLocalV4(nsPath string) error {
+	ipt, err := newIPTables(nsPath)
+	if err != nil {
+		return fmt.Errorf("setupVeth network: failed to setup route to block pod access via IPv4 address: %w", err)
+	}
+	api, commit := batched(nsPath, ipt)
+	spec := []string{"-d", datapath.EgressIPv4Subnet, "-m", "conntrack", "--ctstate", "NEW",
+		"-m", "comment", "--comment", nodeLocalV4Comment, "-j", "REJECT"}
+	if ok, err := api.Exists("filter", "FORWARD", spec...); ok && err == nil {
+		return nil
+	}
+	err = api.Insert("filter", "FORWARD", 1, spec...)
+	if err == nil {
+		err = commit()
+	}
+	if err != nil {
+		return fmt.Errorf("setupVeth network: failed to setup route to block pod access via IPv4 address: failed adding v4 drop route: %w", err)
+	}
+	return nil
 }

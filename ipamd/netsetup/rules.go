@@ -3,6 +3,7 @@ package netsetup
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -43,9 +44,9 @@ func deleteRule(h *netlink.Handle, rule *netlink.Rule) error {
 // moveLocalRule is upstream's ChangeLocalRulePriority step of
 // SetupHostNetwork: `lookup local` added at LocalRulePriority, then the
 // kernel's priority-0 one deleted. Either may be done already.
-func moveLocalRule(h *netlink.Handle) error {
+func moveLocalRule(h *netlink.Handle, family int) error {
 	r := netlink.NewRule()
-	r.Table, r.Priority, r.Family = unix.RT_TABLE_LOCAL, LocalRulePriority, unix.AF_INET
+	r.Table, r.Priority, r.Family = unix.RT_TABLE_LOCAL, LocalRulePriority, family
 	if err := ensureRule(h, r); err != nil {
 		return fmt.Errorf("ChangeLocalRulePriority: unable to update local rule priority: %w", err)
 	}
@@ -54,4 +55,20 @@ func moveLocalRule(h *netlink.Handle) error {
 		return fmt.Errorf("ChangeLocalRulePriority: failed to delete priority 0 local rule: %w", err)
 	}
 	return nil
+}
+
+// IPv6Gateway is the VPC router's link-local address as the node sees it
+// (upstream's GetIPv6Gateway).
+var IPv6Gateway = netip.MustParseAddr("fe80:ec2::1")
+
+// ipv6GatewayRule is upstream's createIPv6GatewayRule: in strict mode,
+// ICMPv6 from the VPC router (its neighbour and router discovery) still
+// looks up the local table first, at priority 0, now that `lookup local`
+// sits at LocalRulePriority below the branch pods' VLAN rules.
+func ipv6GatewayRule() *netlink.Rule {
+	r := netlink.NewRule()
+	r.Src = kernel.HostNet(IPv6Gateway)
+	r.IPProto = unix.IPPROTO_ICMPV6
+	r.Table, r.Priority, r.Family = unix.RT_TABLE_LOCAL, 0, unix.AF_INET6
+	return r
 }
