@@ -1,12 +1,14 @@
 package ipamd
 
 import (
-	"github.com/enilab/enilab/ipamd/config"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/enilab/enilab/fakeec2"
+	"github.com/enilab/enilab/ipamd/config"
 )
 
 // Three c5.large nodes with the defaults (WARM_ENI_TARGET=1): a node with
@@ -279,18 +281,7 @@ func TestExhaustedSubnetAtMaxENIs(t *testing.T) {
 // (3 − 1) × 9 + 2 = 20.
 func TestCustomNetworking(t *testing.T) {
 	l := newTestLab(t)
-	pods, err := l.ec2.CreateSubnet(fakeecSubnet(l, "subnet-pods", "100.64.0.0/19"))
-	require.NoError(t, err)
-	podSG, err := l.ec2.CreateSecurityGroup("pods", l.vpc.ID)
-	require.NoError(t, err)
-	n := l.newNode(nodeSpec{
-		Type: "m5.large",
-		Env:  map[string]string{"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true", "ENI_CONFIG_LABEL_DEF": "topology.kubernetes.io/zone"},
-		Modify: func(o *Options) {
-			o.NodeLabels = map[string]string{"topology.kubernetes.io/zone": "us-west-2a"}
-			o.ENIConfigs = []config.ENIConfig{{Name: "us-west-2a", Subnet: pods.ID, SecurityGroups: []string{podSG}}}
-		},
-	})
+	n, pods, podSG := customNetworkingNode(t, l)
 	n.start()
 	l.advance(10*time.Second, time.Second)
 	st := n.d.Status()
@@ -320,9 +311,29 @@ func TestCustomNetworking(t *testing.T) {
 	assert.False(t, r.Success, "18 pod addresses at most")
 
 	bad := l.newNode(nodeSpec{Type: "m5.large", Env: map[string]string{"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true"}})
-	_, err = bad.tryStart()
+	_, err := bad.tryStart()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `no ENIConfig named "default"`)
+}
+
+// customNetworkingNode is an m5.large with custom networking on, its
+// ENIConfig (selected by zone) naming subnet-pods (100.64.0.0/19) and the
+// group "pods"; it is not started.
+func customNetworkingNode(t *testing.T, l *testLab) (*testNode, fakeec2.Subnet, string) {
+	t.Helper()
+	pods, err := l.ec2.CreateSubnet(fakeecSubnet(l, "subnet-pods", "100.64.0.0/19"))
+	require.NoError(t, err)
+	podSG, err := l.ec2.CreateSecurityGroup("pods", l.vpc.ID)
+	require.NoError(t, err)
+	n := l.newNode(nodeSpec{
+		Type: "m5.large",
+		Env:  map[string]string{"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true", "ENI_CONFIG_LABEL_DEF": "topology.kubernetes.io/zone"},
+		Modify: func(o *Options) {
+			o.NodeLabels = map[string]string{"topology.kubernetes.io/zone": "us-west-2a"}
+			o.ENIConfigs = []config.ENIConfig{{Name: "us-west-2a", Subnet: pods.ID, SecurityGroups: []string{podSG}}}
+		},
+	})
+	return n, pods, podSG
 }
 
 // Upstream isDatastorePoolTooLow and getPrefixesNeeded (issue #12): with

@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/enilab/enilab/fakeec2"
-	"github.com/enilab/enilab/ipamd/config"
 )
 
 // sgCalls counts ModifyNetworkInterfaceAttribute calls that set groups.
@@ -107,18 +106,7 @@ func sameGroups(a, b []string) bool {
 func TestSecurityGroupRefreshLeavesCustomNetworkingENIs(t *testing.T) {
 	calls := &sgCalls{}
 	l := newTestLab(t, withInterceptor(calls))
-	pods, err := l.ec2.CreateSubnet(fakeecSubnet(l, "subnet-pods", "100.64.0.0/19"))
-	require.NoError(t, err)
-	podSG, err := l.ec2.CreateSecurityGroup("pods", l.vpc.ID)
-	require.NoError(t, err)
-	n := l.newNode(nodeSpec{
-		Type: "m5.large",
-		Env:  map[string]string{"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true", "ENI_CONFIG_LABEL_DEF": "topology.kubernetes.io/zone"},
-		Modify: func(o *Options) {
-			o.NodeLabels = map[string]string{"topology.kubernetes.io/zone": "us-west-2a"}
-			o.ENIConfigs = []config.ENIConfig{{Name: "us-west-2a", Subnet: pods.ID, SecurityGroups: []string{podSG}}}
-		},
-	})
+	n, _, podSG := customNetworkingNode(t, l)
 	n.start()
 	l.advance(45*time.Second, time.Second)
 	assert.Contains(t, n.logs.String(), "Found primary SG "+l.sg+", added to ipamd cache")
