@@ -110,17 +110,16 @@ func (m *IMDS) SecurityGroups(ctx context.Context, mac string) ([]string, error)
 
 // ENIMeta is what IMDS says about one ENI.
 type ENIMeta struct {
-	MAC            string
-	ID             string
-	DeviceNumber   int
-	NetworkCard    int
-	SubnetID       string
-	VPCID          string
-	SubnetCIDR     netip.Prefix
-	VPCCIDRs       []netip.Prefix
-	IPs            []netip.Addr // primary first
-	Prefixes       []netip.Prefix
-	SecurityGroups []string
+	MAC          string
+	ID           string
+	DeviceNumber int
+	NetworkCard  int
+	SubnetID     string
+	VPCID        string
+	SubnetCIDR   netip.Prefix
+	VPCCIDRs     []netip.Prefix
+	IPs          []netip.Addr // primary first
+	Prefixes     []netip.Prefix
 }
 
 // ENI returns IMDS's view of one ENI. A list that IMDS does not have
@@ -177,9 +176,6 @@ func (m *IMDS) ENI(ctx context.Context, mac string) (ENIMeta, error) {
 		if p, err := netip.ParsePrefix(s); err == nil {
 			e.Prefixes = append(e.Prefixes, p.Masked())
 		}
-	}
-	if sgs, err := m.list(ctx, base+"security-group-ids"); err == nil {
-		e.SecurityGroups = sgs
 	}
 	return e, nil
 }
