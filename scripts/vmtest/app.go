@@ -73,13 +73,15 @@ func (c *Config) Defaults(getenv func(string) string) {
 		// dummy and veth are the ENI backends; xfrm_user and nfnetlink let
 		// vishvananda/netlink open a handle with its default families; the
 		// rest are what ipamd's iptables rules (nft backend) and the
-		// fabric's NAT tables and source checks (nft fib) use; 8021q is
-		// the VLAN links of branch ENIs (security groups for pods).
+		// fabric's NAT tables and source checks (nft fib) use;
+		// ipt_REJECT is the IPv6-mode rule that keeps pods off each
+		// other's IPv4 egress addresses; 8021q is the VLAN links of
+		// branch ENIs (security groups for pods).
 		c.Modules = []string{"dummy", "veth", "8021q", "xfrm_user", "nfnetlink",
 			"nf_tables", "nft_compat", "nft_chain_nat", "nft_nat", "nft_ct", "nft_masq", "nf_conntrack_netlink",
 			"nft_fib_ipv4", "nft_fib_ipv6", "nft_fib_inet",
 			"xt_comment", "xt_mark", "xt_connmark", "xt_addrtype", "xt_nat", "xt_conntrack", "xt_MASQUERADE",
-			"xt_statistic", "xt_tcpudp"}
+			"xt_statistic", "xt_tcpudp", "ipt_REJECT"}
 	}
 	if c.CacheDir == "" {
 		switch {
