@@ -25,8 +25,13 @@ func TestCorruptCheckpointCrashLoopsAsKubeletBackOff(t *testing.T) {
 	needRoot(t)
 	prefix := testPrefix(t, "crash")
 	require.NoError(t, Sweep(prefix))
+	// 0.05, not less: a failing start-up sets up the host network and
+	// describes and tags the ENIs before it reads the checkpoint
+	// (upstream's nodeInit order), seconds of real time under software
+	// emulation, and lab time must not stretch that past the kubelet's
+	// 10-minute back-off reset.
 	l, err := NewLab(context.Background(), LabConfig{
-		Prefix: prefix, Seed: 7, TimeScale: 0.01,
+		Prefix: prefix, Seed: 7, TimeScale: 0.05,
 		Subnets: []SubnetSpec{{ID: "subnet-a", CIDR: "10.0.1.0/24", AZ: "us-west-2a"}},
 	})
 	require.NoError(t, err)
