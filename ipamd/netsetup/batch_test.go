@@ -261,11 +261,18 @@ COMMIT
 // iptablesSave is `iptables -t <table> -S` inside the namespace at path.
 func iptablesSave(t *testing.T, path, table string) string {
 	t.Helper()
+	return inNS(t, path, "iptables", "-t", table, "-S")
+}
+
+// inNS runs a command inside the namespace at path, as an operator's
+// `ip netns exec` would, and returns its output.
+func inNS(t *testing.T, path string, args ...string) string {
+	t.Helper()
 	var out []byte
 	require.NoError(t, nsutil.Do(path, func() (err error) {
-		out, err = exec.Command("iptables", "-t", table, "-S").CombinedOutput()
+		out, err = exec.Command(args[0], args[1:]...).CombinedOutput()
 		return err
-	}), "%s", out)
+	}), "%v: %s", args, out)
 	return string(out)
 }
 
@@ -391,12 +398,7 @@ func TestSetupHostMovesLocalRuleInStrictModeAsUpstream(t *testing.T) {
 		host := Host{PrimaryMAC: mac, PrimaryIP: primaryIP, VPCCIDRs: batchHost.VPCCIDRs, PodSGStrict: strict}
 		for range 2 {
 			require.NoError(t, SetupHost(node, host))
-			var rules string
-			require.NoError(t, nsutil.Do(node, func() error {
-				out, err := exec.Command("ip", "rule").CombinedOutput()
-				rules = string(out)
-				return err
-			}))
+			rules := inNS(t, node, "ip", "rule")
 			if strict {
 				assert.Contains(t, rules, "20:\tfrom all lookup local")
 				assert.False(t, strings.HasPrefix(rules, "0:\t"), "the priority-0 rule is gone: %s", rules)
@@ -417,14 +419,6 @@ func TestSetupHostMovesLocalRuleInStrictModeAsUpstream(t *testing.T) {
 // at a restart, nothing changes.
 func TestSetupHostIPv6AsUpstreamSetupHostNetwork(t *testing.T) {
 	requireIPTables(t)
-	in := func(node string, args ...string) string {
-		var out []byte
-		require.NoError(t, nsutil.Do(node, func() (err error) {
-			out, err = exec.Command(args[0], args[1:]...).CombinedOutput()
-			return err
-		}), "%v: %s", args, out)
-		return string(out)
-	}
 	for _, strict := range []bool{false, true} {
 		mac := "02:aa:00:00:06:06"
 		node, _ := nodeNS(t, mac)
@@ -432,12 +426,12 @@ func TestSetupHostIPv6AsUpstreamSetupHostNetwork(t *testing.T) {
 		for range 2 {
 			require.NoError(t, SetupHost(node, host))
 		}
-		forward := in(node, "iptables", "-S", "FORWARD")
+		forward := inNS(t, node, "iptables", "-S", "FORWARD")
 		assert.Equal(t, 1, strings.Count(forward, "-A FORWARD -d 169.254.172.0/22 -m conntrack --ctstate NEW -m comment --comment \"Block Node Local Pod access via IPv4\" -j REJECT"), "%s", forward)
-		v6 := in(node, "ip", "-6", "rule")
+		v6 := inNS(t, node, "ip", "-6", "rule")
 		assert.Contains(t, v6, "1024:\tfrom all fwmark 0x80/0x80 lookup main")
-		assert.NotContains(t, in(node, "ip", "rule"), "fwmark", "the main ENI rule is IPv6's only")
-		assert.NotContains(t, in(node, "iptables", "-t", "nat", "-S"), "AWS", "no SNAT or connmark rules in IPv6 mode")
+		assert.NotContains(t, inNS(t, node, "ip", "rule"), "fwmark", "the main ENI rule is IPv6's only")
+		assert.NotContains(t, inNS(t, node, "iptables", "-t", "nat", "-S"), "AWS", "no SNAT or connmark rules in IPv6 mode")
 		if strict {
 			// ip names protocol 58 from /etc/protocols when it has one.
 			assert.Regexp(t, `0:\tfrom fe80:ec2::1 ipproto (ipv6-icmp|ipproto-58) lookup local`, v6)
