@@ -20,8 +20,9 @@ func (m *poolManager) refreshSecurityGroups(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("security groups of the primary ENI: %w", err)
 	}
+	want := sortedSet(ids)
 	added, removed := 0, 0
-	for _, g := range sortedSet(ids) {
+	for _, g := range want {
 		if !slices.Contains(m.securityGroups, g) {
 			m.log.Info(fmt.Sprintf("Found primary SG %s, added to ipamd cache", g))
 			added++
@@ -33,7 +34,7 @@ func (m *poolManager) refreshSecurityGroups(ctx context.Context) error {
 			removed++
 		}
 	}
-	m.securityGroups = sortedSet(ids)
+	m.securityGroups = want
 	if m.cfg.CustomNetworking || added+removed == 0 {
 		return nil
 	}

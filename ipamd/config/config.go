@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/enilab/enilab/internal/datapath"
 )
 
 // Environment variable names, exactly as the upstream aws-node DaemonSet
@@ -237,7 +239,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	r.fallbackBool(EnvDisableLeakedENI, &c.DisableLeakedENICleanup, boolUtils)
 	r.fallbackBool(EnvExternalSNAT, &c.ExternalSNAT, boolNetworkUtils)
 	r.fallbackBool(EnvEnablePodENI, &c.EnablePodENI, boolUtils)
-	r.strVar(EnvPodSGEnforcingMode, &c.PodSGEnforcingMode)
+	r.strVar(datapath.EnvPodSGEnforcing, &c.PodSGEnforcingMode)
 	r.strVar(EnvENIConfigLabelDef, &c.ENIConfigLabelDef)
 	r.strVar(EnvENIConfigAnnotationDef, &c.ENIConfigAnnotationDef)
 	r.strVar(EnvVethPrefix, &c.VethPrefix)

@@ -57,9 +57,9 @@ func moveLocalRule(h *netlink.Handle, family int) error {
 	return nil
 }
 
-// IPv6Gateway is the VPC router's link-local address as the node sees it
+// ipv6Gateway is the VPC router's link-local address as the node sees it
 // (upstream's GetIPv6Gateway).
-var IPv6Gateway = netip.MustParseAddr("fe80:ec2::1")
+var ipv6Gateway = netip.MustParseAddr("fe80:ec2::1")
 
 // ipv6GatewayRule is upstream's createIPv6GatewayRule: in strict mode,
 // ICMPv6 from the VPC router (its neighbour and router discovery) still
@@ -67,7 +67,7 @@ var IPv6Gateway = netip.MustParseAddr("fe80:ec2::1")
 // sits at LocalRulePriority below the branch pods' VLAN rules.
 func ipv6GatewayRule() *netlink.Rule {
 	r := netlink.NewRule()
-	r.Src = kernel.HostNet(IPv6Gateway)
+	r.Src = kernel.HostNet(ipv6Gateway)
 	r.IPProto = unix.IPPROTO_ICMPV6
 	r.Table, r.Priority, r.Family = unix.RT_TABLE_LOCAL, 0, unix.AF_INET6
 	return r
