@@ -34,7 +34,9 @@ import (
 // TestMain lets the test binary be the plugin: libcni and cnitool exec a
 // symlink named aws-cni that points at it.
 func TestMain(m *testing.M) {
-	RunIfPlugin()
+	if IsPluginExec(os.Args[0]) {
+		Main()
+	}
 	sweepStale(10 * time.Minute)
 	os.Exit(m.Run())
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
 
-	"github.com/enilab/enilab/cniplugin/egress"
 	"github.com/enilab/enilab/internal/pluginlog"
 )
 
@@ -30,24 +29,8 @@ func Main() {
 }
 
 // IsPluginExec reports whether argv0 asks this binary to be the plugin; a
-// lab binary checks it first thing and calls Main (busybox style).
+// lab binary checks it first thing and calls Main (package multicall).
 func IsPluginExec(argv0 string) bool { return filepath.Base(argv0) == ExecName }
-
-// RunIfPlugin is the first statement of every main and TestMain whose binary
-// a lab re-executes as the plugin (LabConfig.PluginPath ""): invoked as
-// aws-cni it serves the CNI command and exits the process, so it never
-// returns; under any other name it returns at once and the binary goes on
-// as itself.
-//
-// Invoked as egress-cni it serves the egress plugin the same way.
-func RunIfPlugin() {
-	if IsPluginExec(os.Args[0]) {
-		Main()
-	}
-	if egress.IsExec(os.Args[0]) {
-		egress.Main()
-	}
-}
 
 func run(getenv func(string) string, stdin io.Reader, stdout io.Writer) int {
 	p := &plugin{dial: dialIPAMD, getenv: getenv}

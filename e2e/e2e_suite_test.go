@@ -29,14 +29,14 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/format"
 
-	"github.com/enilab/enilab/cniplugin"
+	"github.com/enilab/enilab/cniplugin/multicall"
 	"github.com/enilab/enilab/internal/nsutil"
 	"github.com/enilab/enilab/node"
 )
 
 func TestMain(m *testing.M) {
 	// The labs run the CNI plugin by re-executing this binary as aws-cni.
-	cniplugin.RunIfPlugin()
+	multicall.RunIfPlugin()
 	if nsutil.IsRoot() {
 		// Labs of an earlier run that was killed (its cleanups never ran).
 		_ = node.SweepStale(prefixFamily, 15*time.Minute)

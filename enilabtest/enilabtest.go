@@ -24,7 +24,7 @@ import (
 	"github.com/onsi/gomega"
 	"github.com/onsi/gomega/types"
 
-	"github.com/enilab/enilab/cniplugin"
+	"github.com/enilab/enilab/cniplugin/multicall"
 	"github.com/enilab/enilab/internal/nsutil"
 	"github.com/enilab/enilab/node"
 )
@@ -33,7 +33,7 @@ import (
 // the CNI plugin (under the name aws-cni), so the plugin's entry point
 // comes first, then the tests.
 func Main(m *testing.M) {
-	cniplugin.RunIfPlugin()
+	multicall.RunIfPlugin()
 	os.Exit(m.Run())
 }
 

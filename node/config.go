@@ -116,9 +116,9 @@ type LabConfig struct {
 	PluginIPAMDSocket func(node, ipamdSocket string) string
 	// PluginPath is the aws-cni binary; "" re-executes os.Executable() under
 	// the name aws-cni (its main or TestMain must call
-	// cniplugin.RunIfPlugin() first thing). In IPv6 mode the chained
+	// multicall.RunIfPlugin() first thing). In IPv6 mode the chained
 	// egress-cni is always os.Executable() under that name, so a lab binary
-	// that runs IPv6 nodes calls cniplugin.RunIfPlugin() even when
+	// that runs IPv6 nodes calls multicall.RunIfPlugin() even when
 	// PluginPath is set.
 	PluginPath string
 	// PodBackoff and PodBackoffMax bound the kubelet-like retry of a failed

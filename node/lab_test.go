@@ -23,7 +23,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/enilab/enilab/cniplugin"
+	"github.com/enilab/enilab/cniplugin/multicall"
 	"github.com/enilab/enilab/internal/clock"
 	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/internal/nsutil"
@@ -33,7 +33,7 @@ import (
 // TestMain lets the test binary serve as the CNI plugin: a lab re-executes
 // its own binary under the name aws-cni.
 func TestMain(m *testing.M) {
-	cniplugin.RunIfPlugin()
+	multicall.RunIfPlugin()
 	if nsutil.IsRoot() {
 		// Labs of an earlier run that was killed (its cleanups never ran).
 		_ = SweepStale("enlt-node-", 15*time.Minute)

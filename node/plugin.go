@@ -32,7 +32,7 @@ func refuseInsidePlugin(argv0 string, getenv func(string) string) error {
 		return nil
 	}
 	return fmt.Errorf("node: this process was executed as the aws-cni plugin (argv0 %q, CNI_COMMAND=%q) "+
-		"but did not serve it: its main or TestMain must call cniplugin.RunIfPlugin() first; "+
+		"but did not serve it: its main or TestMain must call multicall.RunIfPlugin() first; "+
 		"refusing to build a lab, which would execute the binary again", filepath.Base(argv0), cmd)
 }
 
@@ -197,6 +197,6 @@ func probePlugin(ctx context.Context, dir, target string) error {
 		err = errors.New("it lists no CNI versions")
 	}
 	return fmt.Errorf("node: %s does not answer the CNI VERSION command when executed as %s (%v); "+
-		"a binary that a lab re-executes as the plugin must call cniplugin.RunIfPlugin() first thing "+
+		"a binary that a lab re-executes as the plugin must call multicall.RunIfPlugin() first thing "+
 		"in its main or TestMain, or set pluginPath to an aws-cni binary", target, cniplugin.ExecName, err)
 }

@@ -20,7 +20,7 @@ func TestRefuseInsidePlugin(t *testing.T) {
 	err := refuseInsidePlugin("/tmp/node.test", env(map[string]string{"CNI_COMMAND": "ADD"}))
 	require.Error(t, err)
 	assert.ErrorContains(t, err, `CNI_COMMAND="ADD"`)
-	assert.ErrorContains(t, err, "cniplugin.RunIfPlugin()")
+	assert.ErrorContains(t, err, "multicall.RunIfPlugin()")
 
 	assert.ErrorContains(t, refuseInsidePlugin("/lab/bin/aws-cni", env(nil)), `argv0 "aws-cni"`)
 }
@@ -64,7 +64,7 @@ func TestTestBinaryWithoutRunIfPluginFailsAtOnce(t *testing.T) {
 	out, err = run.CombinedOutput()
 	require.Error(t, err, "%s", out)
 	assert.Contains(t, string(out), "does not answer the CNI VERSION command when executed as aws-cni")
-	assert.Contains(t, string(out), "must call cniplugin.RunIfPlugin() first thing")
+	assert.Contains(t, string(out), "must call multicall.RunIfPlugin() first thing")
 	// The re-executed copy's own refusal, quoted in the error: without the
 	// guard it would have built a lab and probed itself again.
 	assert.Contains(t, string(out), "refusing to build a lab")

@@ -6,12 +6,12 @@ import (
 	"os"
 
 	"github.com/enilab/enilab/cmd/enilab/app"
-	"github.com/enilab/enilab/cniplugin"
+	"github.com/enilab/enilab/cniplugin/multicall"
 )
 
 func main() {
 	// A lab runs the CNI plugin by re-executing this binary as aws-cni.
-	cniplugin.RunIfPlugin()
+	multicall.RunIfPlugin()
 	ctx, stop := app.SignalContext(os.Stderr)
 	err := app.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

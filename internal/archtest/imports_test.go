@@ -39,6 +39,8 @@ var rules = []rule{
 		why: "fakeec2 is EC2: it knows nothing of its clients"},
 	{from: "cniplugin", banned: []string{"ipamd", "ipamd/netsetup", "ipamd/pool", "ipamd/datastore", "node", "scenario/...", "fakeec2/..."}, deps: true,
 		why: "the plugin talks to ipamd over gRPC only (ipamd/rpc); shared datapath code lives in internal/datapath"},
+	{from: "cmd/aws-cni", banned: []string{"cniplugin/egress", "cniplugin/multicall"}, deps: true,
+		why: "aws-cni is one plugin, as upstream ships it: egress-cni and its host-local libraries would add to every exec's start (docs/performance.md)"},
 	{from: "scenario", banned: []string{"ipamd", "node", "cniplugin", "github.com/vishvananda/netlink", "google.golang.org/grpc", "gonum.org/v1/plot"}, deps: true,
 		why: "the scenario parser and runner stay free of the daemon, netlink, gRPC and plotting (enilab validate links little)"},
 	{from: "scenario/htmlreport", banned: []string{"ipamd", "node", "cniplugin", "scenario/nodelab"}, deps: true,

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/enilab/enilab/cniplugin"
+	"github.com/enilab/enilab/cniplugin/multicall"
 	"github.com/enilab/enilab/internal/nsutil"
 	"github.com/enilab/enilab/node"
 	"github.com/enilab/enilab/scenario"
@@ -23,7 +23,7 @@ import (
 // TestMain lets the test binary serve as the CNI plugin: a lab re-executes
 // its own binary under the name aws-cni.
 func TestMain(m *testing.M) {
-	cniplugin.RunIfPlugin()
+	multicall.RunIfPlugin()
 	os.Exit(m.Run())
 }
 
