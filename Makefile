@@ -13,19 +13,29 @@ all: build
 setup:
 	@scripts/setup.sh
 
+# The commands as a node runs them (internal/gobuild builds them the same way
+# for tests): static, as upstream builds its plugins (CGO_ENABLED=0), and
+# without grpc-go's x/net/trace, which nothing turns on. aws-cni and
+# egress-cni are one plugin each; the lab binary serves both by name.
+BUILD_ENV  := CGO_ENABLED=0
+BUILD_TAGS := grpcnotrace
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(BUILD_ENV) $(GO) build -tags $(BUILD_TAGS) -o $(BIN)/ ./cmd/...
 
 # Upstream's aws-cni (VPC CNI v1.23.1, cmd/routed-eni-cni-plugin), built from
 # the Go module proxy through the pinned tools module: `enilab run
 # --cni-plugin upstream`, the differential suite and the side-by-side bench.
-# Its version (the ClientVersion ipamd checks, upstream's validateVersion) is
-# the one enilab's ipamd serves, as one aws-node image builds both.
+# Built as upstream's release builds it (its Makefile's build-linux:
+# CGO_ENABLED=0, -buildmode=pie, -ldflags '-s -w'), so the side-by-side
+# times the binary a node runs. Its version (the ClientVersion ipamd checks,
+# upstream's validateVersion) is the one enilab's ipamd serves, as one
+# aws-node image builds both.
 IPAMD_VERSION := $(shell sed -n 's/^const Version = "\(.*\)"/\1/p' ipamd/rpc/version.go)
+UPSTREAM_BUILD := CGO_ENABLED=0 GOFLAGS=-mod=mod $(GO) build -trimpath -buildmode=pie
 upstream:
-	cd tools/upstream && GOFLAGS=-mod=mod $(GO) build -trimpath -ldflags "-X main.version=$(IPAMD_VERSION)" \
+	cd tools/upstream && $(UPSTREAM_BUILD) -ldflags "-s -w -X main.version=$(IPAMD_VERSION)" \
 		-o $(BIN)/upstream/aws-cni github.com/aws/amazon-vpc-cni-k8s/cmd/routed-eni-cni-plugin
-	cd tools/upstream && GOFLAGS=-mod=mod $(GO) build -trimpath -ldflags "-X main.version=$(IPAMD_VERSION)" \
+	cd tools/upstream && $(UPSTREAM_BUILD) -ldflags "-s -w -X main.version=$(IPAMD_VERSION)" \
 		-o $(BIN)/upstream/egress-cni github.com/aws/amazon-vpc-cni-k8s/cmd/egress-cni-plugin
 	cd tools/upstream && GOFLAGS=-mod=mod $(GO) build -trimpath \
 		-o $(BIN)/upstream/host-local github.com/containernetworking/plugins/plugins/ipam/host-local

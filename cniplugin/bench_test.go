@@ -2,7 +2,6 @@ package cniplugin
 
 import (
 	"fmt"
-	"github.com/enilab/enilab/ipamd/rpc"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -14,7 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/enilab/enilab/internal/datapath"
+	"github.com/enilab/enilab/internal/gobuild"
 	"github.com/enilab/enilab/internal/nsutil"
+	"github.com/enilab/enilab/ipamd/rpc"
 )
 
 // Benchmarks of the plugin on a namespace-backed node with a warm pool
@@ -55,8 +56,7 @@ func benchNode(b *testing.B) (*testNode, *libcni.NetworkConfigList) {
 	waitFor(b, "a warm pool of 120 addresses", func() bool { return n.d.Status().WarmIPs >= 120 })
 	bin := filepath.Join(n.binDir, ExecName)
 	require.NoError(b, os.Remove(bin))
-	out, err := exec.Command("go", "build", "-o", bin, "../cmd/aws-cni").CombinedOutput()
-	require.NoError(b, err, "build cmd/aws-cni: %s", out)
+	require.NoError(b, gobuild.Command(bin, "../cmd/aws-cni"))
 	return n.testNode, n.confList(b, "1.1.0", nil)
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/enilab/enilab/internal/awscli"
 	"github.com/enilab/enilab/internal/datapath"
+	"github.com/enilab/enilab/internal/gobuild"
 	"github.com/enilab/enilab/node"
 	"github.com/enilab/enilab/scenario"
 )
@@ -48,10 +49,7 @@ func enilab() string {
 			return
 		}
 		enilabBin = filepath.Join(dir, "enilab")
-		out, err := exec.Command("go", "build", "-o", enilabBin, "../cmd/enilab").CombinedOutput()
-		if err != nil {
-			enilabErr = fmt.Errorf("go build ./cmd/enilab: %v\n%s", err, out)
-		}
+		enilabErr = gobuild.Command(enilabBin, "../cmd/enilab")
 	})
 	Expect(enilabErr).NotTo(HaveOccurred())
 	return enilabBin

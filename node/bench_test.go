@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/invoke"
 
+	"github.com/enilab/enilab/internal/gobuild"
 	"github.com/enilab/enilab/internal/nsutil"
 )
 
@@ -84,8 +84,8 @@ func (h readySignal) WithGroup(string) slog.Handler      { return h }
 func BenchmarkPodReady(b *testing.B) {
 	b.Run("binary=aws-cni", func(b *testing.B) {
 		bin := filepath.Join(b.TempDir(), "aws-cni")
-		if out, err := exec.Command("go", "build", "-o", bin, "../cmd/aws-cni").CombinedOutput(); err != nil {
-			b.Fatalf("build cmd/aws-cni: %v\n%s", err, out)
+		if err := gobuild.Command(bin, "../cmd/aws-cni"); err != nil {
+			b.Fatal(err)
 		}
 		benchPodReady(b, bin)
 	})

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/pkg/invoke"
+
+	"github.com/enilab/enilab/internal/gobuild"
 )
 
 // BenchmarkPluginSideBySide times enilab's plugin and upstream's aws-cni
@@ -41,8 +42,8 @@ func BenchmarkPluginSideBySide(b *testing.B) {
 	// upstream's half runs its aws-cni: not the lab re-executing itself
 	// (the test binary, which links the whole lab).
 	own := filepath.Join(b.TempDir(), "aws-cni")
-	if out, err := exec.Command("go", "build", "-o", own, "../cmd/aws-cni").CombinedOutput(); err != nil {
-		b.Fatalf("build cmd/aws-cni: %v\n%s", err, out)
+	if err := gobuild.Command(own, "../cmd/aws-cni"); err != nil {
+		b.Fatal(err)
 	}
 	plugins := []string{"enilab"}
 	paths := map[string]string{"enilab": own}

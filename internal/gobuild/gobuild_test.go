@@ -1,0 +1,47 @@
+package gobuild
+
+import (
+	"debug/buildinfo"
+	"debug/elf"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestCommandBuildsAsMakeBuild builds the plugin and reads back how: a
+// static executable (no program interpreter, so no dynamic loader runs at
+// each exec) whose build settings are the Makefile's.
+func TestCommandBuildsAsMakeBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds cmd/aws-cni")
+	}
+	out := filepath.Join(t.TempDir(), "aws-cni")
+	require.NoError(t, Command(out, "../../cmd/aws-cni"))
+
+	f, err := elf.Open(out)
+	require.NoError(t, err)
+	defer f.Close()
+	for _, p := range f.Progs {
+		assert.NotEqual(t, elf.PT_INTERP, p.Type, "cmd/aws-cni is dynamically linked")
+	}
+
+	info, err := buildinfo.ReadFile(out)
+	require.NoError(t, err)
+	settings := map[string]string{}
+	for _, s := range info.Settings {
+		settings[s.Key] = s.Value
+	}
+	assert.Equal(t, "0", settings["CGO_ENABLED"])
+	assert.Equal(t, Tags, settings["-tags"])
+}
+
+func TestCommandNamesWhatFailed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs the go tool")
+	}
+	err := Command(filepath.Join(t.TempDir(), "x"), "./no/such/package")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "go build ./no/such/package")
+}
