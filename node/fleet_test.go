@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/enilab/enilab/internal/nsutil"
 )
@@ -74,6 +76,39 @@ func TestFleetNodePodsGetAddressesWithoutNamespaces(t *testing.T) {
 
 	require.NoError(t, n.DeletePods(context.Background(), 12))
 	assert.Zero(t, n.Status().AssignedIPs)
+}
+
+// A fleet node has no namespace descriptor, so closing it closes none: its
+// teardown used to close descriptor 0 (NsHandle's zero value), whatever
+// the process had there (stdin, then any socket or file numbered 0 since),
+// under the feet of its owner, such as a later lab's EC2 listener.
+func TestFleetNodeCloseLeavesDescriptorZeroAlone(t *testing.T) {
+	l := fleetLab(t, "fz", LabConfig{})
+	defer l.Close()
+	// Descriptor 0 is a file of the test's own for the node's life.
+	saved, savedErr := unix.Dup(0)
+	t.Cleanup(func() {
+		if savedErr == nil {
+			_ = unix.Dup2(saved, 0)
+			_ = unix.Close(saved)
+		} else {
+			_ = unix.Close(0)
+		}
+	})
+	f, err := os.Create(filepath.Join(t.TempDir(), "fd0"))
+	require.NoError(t, err)
+	defer f.Close()
+	require.NoError(t, unix.Dup2(int(f.Fd()), 0))
+	var want unix.Stat_t
+	require.NoError(t, unix.Fstat(0, &want))
+
+	_, err = l.AddNode(context.Background(), Spec{Name: "node-1", InstanceType: "c5.large"})
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+
+	var got unix.Stat_t
+	require.NoError(t, unix.Fstat(0, &got), "descriptor 0 is still open after the fleet node's teardown")
+	assert.Equal(t, [2]uint64{want.Dev, want.Ino}, [2]uint64{got.Dev, got.Ino}, "descriptor 0 is still the test's file")
 }
 
 // Bad datapath names are refused with the field named.

@@ -188,6 +188,10 @@ func (l *Lab) newNode(spec Spec, idx int, subnet fakeec2.Subnet) *Node {
 		qsig:   make(chan struct{}, 1),
 		links:  map[string]*eniLink{},
 		sem:    make(chan struct{}, l.cfg.PodParallelism),
+		// No namespace descriptor until createNamespace opens one: a fleet
+		// node never does, and a node discarded before it must not close
+		// descriptor 0 (NsHandle's zero value) on the way out.
+		nsFD: -1,
 	}
 	n.ctx, n.cancel = context.WithCancel(l.ctx)
 	return n
