@@ -72,6 +72,9 @@ func openInChromium(t *testing.T, htmlPath string) ([]plotInfo, []byte) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()),
+		// Chromium keeps its singleton socket in a directory of its own
+		// under TMPDIR, which a killed browser leaves behind.
+		chromedp.Env("TMPDIR=" + t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
