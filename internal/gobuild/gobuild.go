@@ -16,14 +16,14 @@ import (
 // Tags are the build tags of every command; the Makefile's BUILD_TAGS.
 const Tags = "grpcnotrace"
 
-// Env is added to the go tool's environment; the Makefile's BUILD_ENV.
-var Env = []string{"CGO_ENABLED=0"}
+// cgoOff is added to the go tool's environment; the Makefile's BUILD_ENV.
+const cgoOff = "CGO_ENABLED=0"
 
 // Command builds the main package pkg (as go build names it, relative to
 // the working directory) into the file out.
 func Command(out, pkg string) error {
 	cmd := exec.Command("go", "build", "-tags", Tags, "-o", out, pkg)
-	cmd.Env = append(os.Environ(), Env...)
+	cmd.Env = append(os.Environ(), cgoOff)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %w: %s", pkg, err, strings.TrimSpace(string(b)))
 	}

@@ -12,7 +12,9 @@ import (
 
 // TestCommandBuildsAsMakeBuild builds the plugin and reads back how: a
 // static executable (no program interpreter, so no dynamic loader runs at
-// each exec) whose build settings are the Makefile's.
+// each exec) whose build settings are the Makefile's. CGO_ENABLED=0 is
+// what upstream's Makefile target build-linux builds its aws-cni with
+// (upstream's binary is also a PIE, which enilab's is not: README).
 func TestCommandBuildsAsMakeBuild(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds cmd/aws-cni")
