@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -35,17 +36,20 @@ func benchLab(b *testing.B, tag string, cfg LabConfig) *Lab {
 }
 
 // BenchmarkLabStart measures a lab coming up: fakeec2, VPC namespace, and
-// N nodes each with namespace, eth0, endpoints and a serving ipamd.
+// N nodes, started as one node group (AddNodes, as a scenario starts its
+// nodes), each with namespace, eth0, endpoints and a serving ipamd.
 func BenchmarkLabStart(b *testing.B) {
 	for _, nodes := range []int{1, 10} {
 		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				l := benchLab(b, "bs", LabConfig{})
-				for j := 1; j <= nodes; j++ {
-					if _, err := l.AddNode(context.Background(), Spec{Name: fmt.Sprintf("node-%d", j), InstanceType: "m5.large"}); err != nil {
-						l.Close()
-						b.Fatal(err)
-					}
+				specs := make([]Spec, nodes)
+				for j := range specs {
+					specs[j] = Spec{Name: fmt.Sprintf("node-%d", j+1), InstanceType: "m5.large"}
+				}
+				if _, errs := l.AddNodes(context.Background(), specs); errors.Join(errs...) != nil {
+					l.Close()
+					b.Fatal(errors.Join(errs...))
 				}
 				b.StopTimer()
 				if err := l.Close(); err != nil {

@@ -12,7 +12,9 @@ import (
 
 // startEndpoints serves IMDS at 169.254.169.254:80 and EC2 at EC2Addr inside
 // the namespace (listeners opened on a thread inside it stay there), and
-// this instance's IMDS on loopback for the in-process ipamd.
+// this instance's IMDS and EC2 on loopback for the in-process ipamd. EC2
+// answers the node in its turn (inTurn): a node group's members call it
+// one after another.
 func (n *Node) startEndpoints() error {
 	var imdsLn, ec2Ln net.Listener
 	err := nsutil.Do(n.nsPath, func() error {
@@ -29,19 +31,26 @@ func (n *Node) startEndpoints() error {
 		}
 		return fmt.Errorf("node: %s: endpoints in namespace: %w", n.name, err)
 	}
-	rootLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		imdsLn.Close()
-		ec2Ln.Close()
-		return fmt.Errorf("node: %s: IMDS listener: %w", n.name, err)
+	lns := []net.Listener{imdsLn, ec2Ln}
+	for range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			for _, ln := range lns {
+				ln.Close()
+			}
+			return fmt.Errorf("node: %s: loopback listener for ipamd: %w", n.name, err)
+		}
+		lns = append(lns, ln)
 	}
-	n.imdsURL = "http://" + rootLn.Addr().String()
+	rootIMDS, rootEC2 := lns[2], lns[3]
+	n.imdsURL = "http://" + rootIMDS.Addr().String()
+	n.ec2URL = "http://" + rootEC2.Addr().String()
 	n.imdsSrv = &http.Server{Handler: n.lab.ec2.IMDS(n.instanceID), ReadHeaderTimeout: 10 * time.Second}
-	n.ec2Srv = &http.Server{Handler: n.lab.ec2, ReadHeaderTimeout: 10 * time.Second}
+	n.ec2Srv = &http.Server{Handler: n.inTurn(n.lab.ec2), ReadHeaderTimeout: 10 * time.Second}
 	for _, s := range []struct {
 		srv *http.Server
 		ln  net.Listener
-	}{{n.imdsSrv, imdsLn}, {n.imdsSrv, rootLn}, {n.ec2Srv, ec2Ln}} {
+	}{{n.imdsSrv, imdsLn}, {n.imdsSrv, rootIMDS}, {n.ec2Srv, ec2Ln}, {n.ec2Srv, rootEC2}} {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()

@@ -203,5 +203,10 @@ func (n *Node) bootFleet(ctx context.Context) error {
 		n.ipamdCfg = config.Default()
 		return nil
 	}
+	// A fleet node's ipamd calls EC2 through the lab's endpoint: it starts
+	// in its turn.
+	if err := n.awaitEC2Turn(ctx); err != nil {
+		return err
+	}
 	return n.startIPAMD(ctx)
 }

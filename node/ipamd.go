@@ -37,9 +37,13 @@ func (n *Node) startIPAMD(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("node: %s: %w", n.name, err)
 	}
+	ec2URL := n.ec2URL
+	if ec2URL == "" {
+		ec2URL = n.lab.EC2URL() // a fleet node's
+	}
 	n.ipamdOpts = ipamd.Options{
 		Clock:             n.lab.clock,
-		EC2Endpoint:       n.lab.EC2URL(),
+		EC2Endpoint:       ec2URL,
 		IMDSEndpoint:      n.imdsURL,
 		SocketPath:        filepath.Join(n.dir, "ipamd.sock"),
 		CheckpointPath:    filepath.Join(n.dir, "ipam.json"),

@@ -48,6 +48,10 @@ type Node struct {
 	imdsSrv *http.Server
 	ec2Srv  *http.Server
 	imdsURL string // root-namespace IMDS of this instance, for ipamd
+	ec2URL  string // root-namespace EC2 of this instance, for ipamd
+	// ec2Turn closes when the node may call EC2, nil when it may at once
+	// (nodegroup.go).
+	ec2Turn <-chan struct{}
 
 	ipamdCfg  config.Config
 	ipamdOpts ipamd.Options
@@ -104,56 +108,19 @@ type Status struct {
 	IPAMDRestarts int
 }
 
-// AddNode launches an instance and builds its node: namespace, eth0 with
-// the primary IP, endpoints, ipamd. It returns once ipamd serves.
-func (l *Lab) AddNode(ctx context.Context, spec Spec) (_ *Node, err error) {
-	if err := spec.Validate(); err != nil {
-		return nil, fmt.Errorf("node: invalid node spec: %w", err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("node: add node %s: %w", spec.Name, err)
-	}
-	if spec.Subnet == "" && len(l.cfg.Subnets) > 0 {
-		spec.Subnet = l.cfg.Subnets[0].ID
-	}
-	subnet, ok := l.ec2.Subnet(spec.Subnet)
-	if !ok {
-		return nil, fmt.Errorf("node: node %s: unknown subnet %q", spec.Name, spec.Subnet)
-	}
-	idx, err := l.reserveIndex(spec.Name)
-	if err != nil {
-		return nil, err
-	}
-	n := l.newNode(spec, idx, subnet)
-	// A node that does not come up (error or panic) leaves nothing: not in
-	// the lab, not in EC2, not in the kernel.
-	up := false
-	defer func() {
-		if !up {
-			l.discard(n)
-		}
-	}()
+// prepare makes the node's directory and, for a node with a datapath, its
+// plugin and namespace: what it needs before its instance runs.
+func (n *Node) prepare(ctx context.Context) error {
 	if err := os.MkdirAll(n.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("node: %s: dir: %w", n.name, err)
+		return fmt.Errorf("node: %s: dir: %w", n.name, err)
 	}
-	if !n.fleet() {
-		if err := n.preparePlugin(ctx); err != nil {
-			return nil, err
-		}
-		if err := n.createNamespace(); err != nil {
-			return nil, err
-		}
+	if n.fleet() {
+		return nil
 	}
-	inst, err := l.runInstance(n)
-	if err != nil {
-		return nil, err
+	if err := n.preparePlugin(ctx); err != nil {
+		return err
 	}
-	if err := n.boot(ctx, inst); err != nil {
-		return nil, err
-	}
-	n.log.Info("node up", "type", spec.InstanceType, "primaryIP", inst.PrimaryIP, "netns", n.nsName)
-	up = true
-	return n, nil
+	return n.createNamespace()
 }
 
 // reserveIndex claims a fresh node index for a name not yet in the lab.
@@ -241,7 +208,13 @@ func (n *Node) boot(ctx context.Context, inst fakeec2.Instance) error {
 	// The trunk ENI is attached before ipamd starts, so ipamd's restore
 	// finds it at once (upstream's controller attaches it once ipamd has
 	// labelled the node, and ipamd finds it at a later reconcile, which a
-	// busy warm pool can put off for long).
+	// busy warm pool can put off for long). Attaching it is an EC2 write:
+	// it waits for the node's turn, as ipamd's calls do.
+	if n.podENIEnabled() {
+		if err := n.awaitEC2Turn(ctx); err != nil {
+			return err
+		}
+	}
 	n.lab.resourceController().nodeJoined(ctx, n)
 	return n.startIPAMD(ctx)
 }
