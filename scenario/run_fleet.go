@@ -11,15 +11,28 @@ import (
 // start-up is mostly waiting on EC2 and IMDS.
 const fleetLaunchParallelism = 32
 
+// groupLab is a Lab that starts nodes as one node group: instances
+// launched in order, nodes booted at once, EC2's addresses handed out in
+// order (scenario/nodelab's, through node.Lab.AddNodes).
+type groupLab interface {
+	AddNodes(ctx context.Context, specs []NodeSpec) []error
+}
+
 // launcher returns how the i-th of specs is started: fleet nodes
 // (datapath: none) are all started together first, so they scale out at
-// the same lab moment as a node group does; nodes with a datapath one at
-// a time, in order, when asked.
+// the same lab moment as a node group does; nodes with a datapath as one
+// node group where the lab can (groupLab), else one at a time, in order,
+// when asked.
 func (r *runner) launcher(ctx context.Context, specs []NodeSpec) func(i int) error {
 	for _, s := range specs {
-		if !r.sc.IsFleet(s) {
-			return func(i int) error { return r.lab.AddNode(ctx, specs[i]) }
+		if r.sc.IsFleet(s) {
+			continue
 		}
+		if g, ok := r.lab.(groupLab); ok {
+			errs := g.AddNodes(ctx, specs)
+			return func(i int) error { return errs[i] }
+		}
+		return func(i int) error { return r.lab.AddNode(ctx, specs[i]) }
 	}
 	errs := make([]error, len(specs))
 	sem := make(chan struct{}, fleetLaunchParallelism)

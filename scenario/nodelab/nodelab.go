@@ -97,19 +97,51 @@ func (l *scenarioLab) Clock() clock.Clock { return l.lab.Clock() }
 
 // AddNode starts one node and its ipamd.
 func (l *scenarioLab) AddNode(ctx context.Context, spec scenario.NodeSpec) error {
+	return l.AddNodes(ctx, []scenario.NodeSpec{spec})[0]
+}
+
+// AddNodes starts specs as one node group (node.Lab.AddNodes); errs[i] is
+// specs[i]'s failure.
+func (l *scenarioLab) AddNodes(ctx context.Context, specs []scenario.NodeSpec) []error {
+	errs := make([]error, len(specs))
+	var group []node.Spec
+	var at []int // group[k] is specs[at[k]]
+	for i, spec := range specs {
+		s, err := l.nodeSpec(spec)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		group = append(group, s)
+		at = append(at, i)
+	}
+	_, started := l.lab.AddNodes(ctx, group)
+	for k, err := range started {
+		errs[at[k]] = err
+	}
+	// Pending pods may fit on the new nodes; a failure to bind them is
+	// each new node's.
+	if err := l.lab.Schedule(ctx); err != nil {
+		for k := range started {
+			if started[k] == nil {
+				errs[at[k]] = err
+			}
+		}
+	}
+	return errs
+}
+
+// nodeSpec is the lab's spec of a scenario node.
+func (l *scenarioLab) nodeSpec(spec scenario.NodeSpec) (node.Spec, error) {
 	plugin, err := PluginPath(spec.CNIPlugin)
 	if err == nil && plugin == "" && spec.CNIPlugin != "" {
 		// enilab's plugin on this group, whatever the lab's is
 		plugin, err = os.Executable()
 	}
 	if err != nil {
-		return fmt.Errorf("node %s: %w", spec.Name, err)
+		return node.Spec{}, fmt.Errorf("node %s: %w", spec.Name, err)
 	}
-	if _, err := l.lab.AddNode(ctx, node.Spec{Name: spec.Name, InstanceType: spec.InstanceType, Subnet: spec.Subnet, MaxPods: spec.MaxPods, Labels: spec.Labels, IPAMDEnv: l.nodeEnv(spec.IPAMDEnv), PluginPath: plugin, Datapath: spec.Datapath}); err != nil {
-		return err
-	}
-	// Pending pods may fit on the new node.
-	return l.lab.Schedule(ctx)
+	return node.Spec{Name: spec.Name, InstanceType: spec.InstanceType, Subnet: spec.Subnet, MaxPods: spec.MaxPods, Labels: spec.Labels, IPAMDEnv: l.nodeEnv(spec.IPAMDEnv), PluginPath: plugin, Datapath: spec.Datapath}, nil
 }
 
 func (l *scenarioLab) node(name string) (*node.Node, error) {
