@@ -41,7 +41,8 @@ func Main(m *testing.M) {
 // subnet (10.0.0.0/20 in us-west-2a) and a time scale of 0.05 (a lab
 // second lasts 50 ms) when unset.
 type Spec struct {
-	Lab   node.LabConfig
+	Lab node.LabConfig
+	// Nodes start as one node group (node.Lab.AddNodes).
 	Nodes []node.Spec
 }
 
@@ -77,9 +78,10 @@ func New(t testing.TB, spec Spec) *Lab {
 		t.Fatalf("enilabtest: build the lab: %v", err)
 	}
 	t.Cleanup(func() { closeLab(t, l) })
-	for _, s := range spec.Nodes {
-		if _, err := l.AddNode(ctx, s); err != nil {
-			t.Fatalf("enilabtest: add node %s: %v", s.Name, err)
+	_, errs := l.AddNodes(ctx, spec.Nodes)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("enilabtest: add node %s: %v", spec.Nodes[i].Name, err)
 		}
 	}
 	return &Lab{t: t, lab: l, Timeout: 30 * time.Second}
