@@ -111,6 +111,13 @@ func NewLab(ctx context.Context, cfg LabConfig) (_ *Lab, err error) {
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.awsConfig = sync.OnceValues(func() (aws.Config, error) { return awsapi.LoadConfig(l.ctx) })
+	// Loading the SDK's configuration takes milliseconds of CPU: it is
+	// done while the lab is built, not in the first node's start.
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		_, _ = l.awsConfig()
+	}()
 	// Everything made so far goes on any way out but success: an error
 	// return or a panic passing through.
 	up := false
