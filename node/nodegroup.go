@@ -95,7 +95,7 @@ func (l *Lab) newMember(ctx context.Context, spec Spec, earlier []Spec) (*Node, 
 // after it); boot closes once it is up or gone (the next member calls EC2
 // after it: after all of this one's calls, a failed node's
 // TerminateInstance included).
-func (l *Lab) startMember(ctx context.Context, n *Node, prev <-chan struct{}, launch, boot chan<- struct{}) (_ *Node, err error) {
+func (l *Lab) startMember(ctx context.Context, n *Node, prev <-chan struct{}, launch, boot chan<- struct{}) (*Node, error) {
 	defer close(boot)
 	// A node that does not come up (error or panic) leaves nothing: not in
 	// the lab, not in EC2, not in the kernel.
