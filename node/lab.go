@@ -56,6 +56,8 @@ type Lab struct {
 	nodes     []*Node
 	byInst    map[string]*Node
 	nodeCount int
+	// starting are the names of nodes reserved but not yet in nodes.
+	starting  map[string]bool
 	subnets   map[string]SubnetSpec
 	closed    bool
 	closeErr  error
@@ -99,12 +101,13 @@ func NewLab(ctx context.Context, cfg LabConfig) (_ *Lab, err error) {
 		return nil, err
 	}
 	l := &Lab{
-		cfg:     cfg,
-		log:     cfg.Logger.With("lab", cfg.Prefix),
-		clock:   cfg.Clock,
-		byInst:  map[string]*Node{},
-		subnets: map[string]SubnetSpec{},
-		vpcNS:   cfg.Prefix + "-vpc",
+		cfg:      cfg,
+		log:      cfg.Logger.With("lab", cfg.Prefix),
+		clock:    cfg.Clock,
+		byInst:   map[string]*Node{},
+		starting: map[string]bool{},
+		subnets:  map[string]SubnetSpec{},
+		vpcNS:    cfg.Prefix + "-vpc",
 	}
 	if l.clock == nil {
 		l.clock = clock.NewScaled(cfg.TimeScale, LabEpoch)

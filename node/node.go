@@ -133,11 +133,10 @@ func (l *Lab) reserveIndex(name string) (int, error) {
 	if reservedName(name) {
 		return 0, fmt.Errorf("node: node name %q is taken by the lab's own namespaces (vpc, igw, inet, natgw-N)", name)
 	}
-	for _, o := range l.nodes {
-		if o.name == name {
-			return 0, fmt.Errorf("node: node %q already exists", name)
-		}
+	if l.starting[name] || slices.ContainsFunc(l.nodes, func(o *Node) bool { return o.name == name }) {
+		return 0, fmt.Errorf("node: node %q already exists", name)
 	}
+	l.starting[name] = true
 	l.nodeCount++
 	return l.nodeCount, nil
 }
@@ -181,6 +180,7 @@ func (l *Lab) runInstance(n *Node) (fakeec2.Instance, error) {
 	n.log = n.log.With("instance", n.instanceID)
 	l.byInst[inst.ID] = n
 	l.nodes = append(l.nodes, n)
+	delete(l.starting, n.name)
 	return inst, nil
 }
 
@@ -223,6 +223,7 @@ func (n *Node) boot(ctx context.Context, inst fakeec2.Instance) error {
 // EC2.
 func (l *Lab) discard(n *Node) {
 	l.mu.Lock()
+	delete(l.starting, n.name)
 	if n.instanceID != "" {
 		delete(l.byInst, n.instanceID)
 	}

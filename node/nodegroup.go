@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"sync"
 
 	"github.com/enilab/enilab/fakeec2"
@@ -24,7 +23,7 @@ func (l *Lab) AddNodes(ctx context.Context, specs []Spec) (nodes []*Node, errs [
 	nodes, errs = make([]*Node, len(specs)), make([]error, len(specs))
 	members := make([]*Node, len(specs))
 	for i, spec := range specs {
-		members[i], errs[i] = l.newMember(ctx, spec, specs[:i])
+		members[i], errs[i] = l.newMember(ctx, spec)
 	}
 	// The previous member's launch and boot: none yet.
 	launched, booted := make(chan struct{}), make(chan struct{})
@@ -64,17 +63,13 @@ func (l *Lab) AddNode(ctx context.Context, spec Spec) (*Node, error) {
 	return nodes[0], errs[0]
 }
 
-// newMember checks one spec (earlier are the group's specs before it) and
-// makes its node with a fresh index.
-func (l *Lab) newMember(ctx context.Context, spec Spec, earlier []Spec) (*Node, error) {
+// newMember checks one spec and makes its node with a fresh index.
+func (l *Lab) newMember(ctx context.Context, spec Spec) (*Node, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, fmt.Errorf("node: invalid node spec: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("node: add node %s: %w", spec.Name, err)
-	}
-	if slices.ContainsFunc(earlier, func(e Spec) bool { return e.Name == spec.Name }) {
-		return nil, fmt.Errorf("node: node %q is twice in the group", spec.Name)
 	}
 	if spec.Subnet == "" && len(l.cfg.Subnets) > 0 {
 		spec.Subnet = l.cfg.Subnets[0].ID

@@ -81,7 +81,7 @@ func TestAddNodesFailureStopsOnlyItsNode(t *testing.T) {
 	})
 	require.NoError(t, errs[0])
 	assert.ErrorContains(t, errs[1], `node b: unknown subnet "subnet-nope"`)
-	assert.ErrorContains(t, errs[2], `node "a" is twice in the group`)
+	assert.ErrorContains(t, errs[2], `node "a" already exists`)
 	require.NoError(t, errs[3])
 	assert.Nil(t, nodes[1])
 	assert.Nil(t, nodes[2])
@@ -90,4 +90,27 @@ func TestAddNodesFailureStopsOnlyItsNode(t *testing.T) {
 		names = append(names, n.Name())
 	}
 	assert.Equal(t, []string{"a", "c"}, names)
+}
+
+// TestAddNodeSameNameAtOnce: of two nodes of one name started at once,
+// one comes up and the other is refused for its name (reserveIndex holds
+// the name from the start, not from the launch).
+func TestAddNodeSameNameAtOnce(t *testing.T) {
+	l := testLab(t, "grpn", groupLabConfig(true))
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := l.AddNode(context.Background(), Spec{Name: "twin", InstanceType: "m5.large"})
+			errs <- err
+		}()
+	}
+	var failed []error
+	for range 2 {
+		if err := <-errs; err != nil {
+			failed = append(failed, err)
+		}
+	}
+	require.Len(t, failed, 1)
+	assert.ErrorContains(t, failed[0], `node "twin" already exists`)
+	assert.Len(t, l.Nodes(), 1)
 }
