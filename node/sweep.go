@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,7 +60,11 @@ func netnsMounts(prefix string) ([]string, error) {
 	want := filepath.Join(nsutil.RunDir, prefix)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && strings.HasPrefix(fields[4], want) {
+		// The kernel hands mountinfo out a page per read, and mounts made
+		// or removed between two reads (other labs' namespaces) can show
+		// a line twice: a mount point is one leftover however often it is
+		// listed.
+		if len(fields) > 4 && strings.HasPrefix(fields[4], want) && !slices.Contains(out, fields[4]) {
 			out = append(out, fields[4])
 		}
 	}
