@@ -21,6 +21,7 @@ const usageText = `usage:
   enilab run FILE [--report out.json] [--trace out.jsonl] [--replay in.jsonl]
                   [--prefix NAME] [--log FILE] [--color auto|always|never]
                   [--csv DIR] [--html FILE] [--quiet|--verbose] [--keep]
+                  [--cni-plugin enilab|upstream|PATH] [--time-scale X]
   enilab up FILE [run flags] [--name NAME]
   enilab exec LAB NODE[/POD] -- COMMAND...
   enilab status [LAB] [--json]

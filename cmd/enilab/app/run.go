@@ -23,6 +23,7 @@ type runFlags struct {
 	keep      bool
 	name      string
 	cniPlugin string
+	timeScale float64 // 0: the file's
 }
 
 // parseInterleaved accepts flags before and after the positional FILE.
@@ -66,10 +67,8 @@ func (c CLI) run(ctx context.Context, args []string, stdout, stderr io.Writer) (
 		}
 		return &exitError{code: ExitUsage, err: lerr}
 	}
-	if f.cniPlugin != "" {
-		if err := sc.UseCNIPlugin(f.cniPlugin); err != nil {
-			return usageErr("run: --cni-plugin: %v", err)
-		}
+	if err := f.override(sc); err != nil {
+		return usageErr("run: %v", err)
 	}
 	printWarnings(stderr, sc.Warnings)
 	if len(sc.Matrix) > 0 {
@@ -148,7 +147,24 @@ func labFlagSet(name string, f *runFlags) *flag.FlagSet {
 	fs.BoolVar(&f.quiet, "quiet", false, "print only each step's outcome, ipamd's warnings, the summary and the verdict")
 	fs.BoolVar(&f.verbose, "verbose", false, "also print ipamd's pool decisions (too low, too high)")
 	fs.StringVar(&f.cniPlugin, "cni-plugin", "", "run every node's pods with this aws-cni: enilab, upstream (make upstream) or a path")
+	fs.Float64Var(&f.timeScale, "time-scale", 0, "run with this timeScale instead of the file's (lab time d takes d×scale real time; raise it on a slow or emulated machine)")
 	return fs
+}
+
+// override applies --cni-plugin and --time-scale to the loaded file.
+func (f runFlags) override(sc *scenario.Scenario) error {
+	if f.cniPlugin != "" {
+		if err := sc.UseCNIPlugin(f.cniPlugin); err != nil {
+			return fmt.Errorf("--cni-plugin: %w", err)
+		}
+	}
+	if f.timeScale != 0 {
+		if f.timeScale < 0 || f.timeScale > 10 {
+			return fmt.Errorf("--time-scale must be > 0 and ≤ 10 (lab time d takes d×scale real time), got %v", f.timeScale)
+		}
+		sc.TimeScale = f.timeScale
+	}
+	return nil
 }
 
 // useColor decides --color: auto colours only a terminal, and only when

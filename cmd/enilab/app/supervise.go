@@ -56,6 +56,9 @@ func (c CLI) supervise(ctx context.Context, args []string, stdout io.Writer) (er
 	if err != nil {
 		return &exitError{code: ExitUsage, err: err}
 	}
+	if err := f.override(sc); err != nil {
+		return usageErr("%s: %v", superviseCmd, err)
+	}
 	dir := runDir(f.name)
 	s := &supervisor{name: f.name, file: file, ctx: ctx, downReq: make(chan struct{})}
 	// Whatever happens, the run directory goes with the supervisor.

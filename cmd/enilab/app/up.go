@@ -68,8 +68,12 @@ func (c CLI) up(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, err := f.verbosity(); err != nil {
 		return err
 	}
-	if _, err := loadScenario(file, stderr); err != nil {
+	sc, err := loadScenario(file, stderr)
+	if err != nil {
 		return err
+	}
+	if err := f.override(sc); err != nil {
+		return usageErr("up: %v", err)
 	}
 	if err := f.checkSeriesPaths(); err != nil {
 		return err
