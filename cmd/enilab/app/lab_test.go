@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -74,6 +75,10 @@ func runReal(t *testing.T, file string, extra ...string) runResult {
 	if p, ok := racePlugin(t, file, extra); ok {
 		args = append(args, "--cni-plugin", p)
 	}
+	if scale, ok := emulatedScale(file, extra); ok {
+		t.Logf("software emulation: --time-scale %g (the file's ×5)", scale)
+		args = append(args, "--time-scale", strconv.FormatFloat(scale, 'g', -1, 64))
+	}
 	var out bytes.Buffer
 	err := Run(context.Background(), args, &out, &out)
 	code := Exit(err, &out) // the error's line belongs in the output too
@@ -108,6 +113,22 @@ func racePlugin(t *testing.T, file string, extra []string) (string, bool) {
 		return "", false
 	}
 	return p, true
+}
+
+// emulatedScale is the file's timeScale stretched 5× under software
+// emulation (the VM runner's ENILAB_VM_ACCEL=tcg, docs/VM.md), where a
+// plugin exec or a netlink call takes several times longer than on a
+// real CPU: at the file's scale the first pods' ADDs there can outlast a
+// 1m-of-lab-time expect. The e2e suite stretches its lab clock alike.
+func emulatedScale(file string, extra []string) (float64, bool) {
+	if os.Getenv("ENILAB_VM_ACCEL") != "tcg" || slices.Contains(extra, "--time-scale") {
+		return 0, false
+	}
+	sc, err := scenario.Load(file)
+	if err != nil {
+		return 0, false
+	}
+	return min(sc.TimeScale*5, 10), true
 }
 
 func TestBuiltinScenariosPass(t *testing.T) {
