@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
 
+	"github.com/enilab/enilab/cniplugin"
 	"github.com/enilab/enilab/internal/awscli"
 	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/internal/gobuild"
@@ -198,24 +200,35 @@ var _ = Describe("live labs", Label("live"), func() {
 		supervisorGone(name, pid)
 	})
 
-	It("outlive the `up` that started them, and SIGTERM to the supervisor leaves nothing", Label("dummy"), func() {
+	It("outlive the `up` that started them, run with up's --cni-plugin and --time-scale, and SIGTERM to the supervisor leaves nothing", Label("dummy"), func() {
 		name := liveName()
 		downOnFailure(name)
-		file := filepath.Join(GinkgoT().TempDir(), "long.yaml")
-		Expect(os.WriteFile(file, []byte(fmt.Sprintf(`name: long
-timeScale: %g
+		dir := GinkgoT().TempDir()
+		file := filepath.Join(dir, "long.yaml")
+		// The file's timeScale is 1; --time-scale gives the suite's.
+		Expect(os.WriteFile(file, []byte(`name: long
+timeScale: 1
 vpc: {cidr: 10.0.0.0/16, subnets: [{id: subnet-a, cidr: 10.0.1.0/24}]}
 nodes: [{name: node-1, instanceType: c5.large, subnet: subnet-a}]
 steps:
   - {pods: {node: node-1, add: 2}}
   - {sleep: 1h}
-`, timeScale)), 0o644)).To(Succeed())
-		up := exec.Command(enilab(), "up", file, "--name", name, "--color", "never")
+`), 0o644)).To(Succeed())
+		// A plugin of the user's own: the lab binary under the plugin's
+		// name (it serves the plugin by name).
+		plugin := filepath.Join(dir, cniplugin.ExecName)
+		Expect(os.Symlink(enilab(), plugin)).To(Succeed())
+		up := exec.Command(enilab(), "up", file, "--name", name, "--color", "never",
+			"--cni-plugin", plugin, "--time-scale", strconv.FormatFloat(timeScale, 'g', -1, 64))
 		session, err := gexec.Start(up, GinkgoWriter, GinkgoWriter)
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(session.Out).Should(gbytes.Say(`▶ step 2/2 sleep`))
 		session.Kill()
 		Eventually(session).Should(gexec.Exit())
+		Expect(string(session.Out.Contents())).To(ContainSubstring(fmt.Sprintf("timeScale %g ", timeScale)))
+		logs := regexp.MustCompile(`node logs \(until teardown\): (\S+)/NODE/`).FindStringSubmatch(string(session.Out.Contents()))
+		Expect(logs).To(HaveLen(2), "up prints the node directory")
+		Expect(os.Readlink(filepath.Join(logs[1], "node-1", "bin", cniplugin.ExecName))).To(Equal(plugin), "the node runs --cni-plugin's binary")
 
 		st := statusOf(name)
 		Expect(st.Phase).To(Equal("steps"), "the supervisor still runs the file's steps")
