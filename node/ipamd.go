@@ -33,7 +33,7 @@ func (n *Node) startIPAMD(ctx context.Context) error {
 	n.mu.Lock()
 	n.ipamdCfg = cfg
 	n.mu.Unlock()
-	awsCfg, err := n.lab.awsConfig()
+	awsCfg, err := awsConfig()
 	if err != nil {
 		return fmt.Errorf("node: %s: %w", n.name, err)
 	}

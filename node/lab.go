@@ -67,12 +67,6 @@ type Lab struct {
 	// (deploy.go).
 	cp controlPlane
 
-	// awsConfig is the SDK configuration every node's ipamd builds its
-	// clients from, loaded at the first node's start: the nodes share the
-	// process's environment and files, and loading it (AWS_CA_BUNDLE's
-	// roots parsed, shared files read) cost 1–5 ms per node.
-	awsConfig func() (aws.Config, error)
-
 	// rc is the VPC resource controller's part (resourcecontroller.go),
 	// made on first use.
 	rc *resourceCtl
@@ -81,6 +75,15 @@ type Lab struct {
 	// hosts are the VPC's non-node machines (vpchost.go).
 	hosts vpcHosts
 }
+
+// awsConfig is the SDK configuration every node's ipamd builds its clients
+// from (awsapi.ClientsFrom gives each its own HTTP client), loaded once per
+// process: every lab's nodes share the process's environment and files, as
+// the ipamds of one process would. Loading it reads the shared files and,
+// where AWS_CA_BUNDLE names a system bundle, parses every root in it: about
+// 8 ms of CPU, which a test binary or `enilab compare` building many labs
+// paid for each.
+var awsConfig = sync.OnceValues(func() (aws.Config, error) { return awsapi.LoadConfig(context.Background()) })
 
 // NewLab creates fakeec2 with the VPC, subnets and reservations, the VPC
 // namespace, and starts following fakeec2's events. ctx bounds the lab's
@@ -113,13 +116,13 @@ func NewLab(ctx context.Context, cfg LabConfig) (_ *Lab, err error) {
 		l.clock = clock.NewScaled(cfg.TimeScale, LabEpoch)
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
-	l.awsConfig = sync.OnceValues(func() (aws.Config, error) { return awsapi.LoadConfig(l.ctx) })
-	// Loading the SDK's configuration takes milliseconds of CPU: it is
-	// done while the lab is built, not in the first node's start.
+	// Loading the SDK's configuration takes milliseconds of CPU: the
+	// process's first lab does it while the lab is built, not in the first
+	// node's start.
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		_, _ = l.awsConfig()
+		_, _ = awsConfig()
 	}()
 	// Everything made so far goes on any way out but success: an error
 	// return or a panic passing through.
