@@ -126,13 +126,21 @@ func (p *parser) header(top map[string]*yaml.Node) {
 	}
 	if n := top["timeScale"]; n != nil {
 		if v, ok := p.float(n, "timeScale"); ok {
-			if v <= 0 || v > 10 {
-				p.add(n, "timeScale", "must be > 0 and ≤ 10 (lab time d takes d×timeScale real time), got %v", v)
-			} else {
-				sc.TimeScale = v
+			if err := sc.UseTimeScale(v); err != nil {
+				p.add(n, "timeScale", "%v", err)
 			}
 		}
 	}
+}
+
+// UseTimeScale makes lab time d take d×v real time: the file's timeScale,
+// or `enilab run --time-scale` over it. v must be > 0 and ≤ 10.
+func (sc *Scenario) UseTimeScale(v float64) error {
+	if !(v > 0 && v <= 10) {
+		return fmt.Errorf("must be > 0 and ≤ 10 (lab time d takes d×timeScale real time), got %v", v)
+	}
+	sc.TimeScale = v
+	return nil
 }
 
 // sections reads the rest in dependency order: subnets before the nodes and

@@ -159,10 +159,9 @@ func (f runFlags) override(sc *scenario.Scenario) error {
 		}
 	}
 	if f.timeScale != 0 {
-		if f.timeScale < 0 || f.timeScale > 10 {
-			return fmt.Errorf("--time-scale must be > 0 and ≤ 10 (lab time d takes d×scale real time), got %v", f.timeScale)
+		if err := sc.UseTimeScale(f.timeScale); err != nil {
+			return fmt.Errorf("--time-scale: %w", err)
 		}
-		sc.TimeScale = f.timeScale
 	}
 	return nil
 }
