@@ -2,6 +2,7 @@ package cniplugin
 
 import (
 	"context"
+	"github.com/enilab/enilab/internal/vmenv"
 	"github.com/enilab/enilab/ipamd/config"
 	"log/slog"
 	"net/http/httptest"
@@ -140,7 +141,7 @@ func (s *syncBuf) String() string {
 // else 1. It stretches the lab clock, so ipamd's lab-time timeouts leave
 // room for the same work, and the waits with it.
 func slowdown() float64 {
-	if os.Getenv("ENILAB_VM_ACCEL") == "tcg" {
+	if vmenv.Emulated() {
 		return 10
 	}
 	return 1

@@ -31,6 +31,7 @@ import (
 
 	"github.com/enilab/enilab/cniplugin/multicall"
 	"github.com/enilab/enilab/internal/nsutil"
+	"github.com/enilab/enilab/internal/vmenv"
 	"github.com/enilab/enilab/node"
 )
 
@@ -65,7 +66,7 @@ var slowdown = func() float64 {
 	if v, err := strconv.ParseFloat(os.Getenv(slowdownEnv), 64); err == nil && v >= 1 {
 		return v
 	}
-	if os.Getenv("ENILAB_VM_ACCEL") == "tcg" {
+	if vmenv.Emulated() {
 		return 10
 	}
 	return 1

@@ -3,13 +3,14 @@ package node
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/enilab/enilab/internal/vmenv"
 )
 
 // TestFiveHundredPodsChurn fills three m5.4xlarge nodes with 500 pods
@@ -22,7 +23,7 @@ func TestFiveHundredPodsChurn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("500 pods")
 	}
-	if os.Getenv("ENILAB_VM_ACCEL") == "tcg" {
+	if vmenv.Emulated() {
 		// A load test: under software emulation (10–50× slower) 500 pods
 		// outrun its real-time bounds. The host run covers it.
 		t.Skip("500 pods under software emulation (ENILAB_VM_ACCEL=tcg); the load test runs on the host")

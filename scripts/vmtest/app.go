@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/enilab/enilab/internal/vmenv"
 )
 
 // ExitError carries the exit status the runner must end with.
@@ -199,7 +201,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.KernelPkg, "kernel-pkg", getenv("ENILAB_VM_KERNEL"), "Debian kernel package (env ENILAB_VM_KERNEL; default: what linux-image-cloud-amd64 depends on)")
 	fs.StringVar(&c.CacheDir, "cache", getenv("ENILAB_VM_CACHE"), "download cache (env ENILAB_VM_CACHE; default $XDG_CACHE_HOME/enilab-vm)")
 	fs.StringVar(&c.OutDir, "out", getenv("ENILAB_VM_OUT"), "JUnit and logs (env ENILAB_VM_OUT; default bin/vm-test)")
-	fs.StringVar(&c.Accel, "accel", getenv("ENILAB_VM_ACCEL"), "auto, kvm or tcg (env ENILAB_VM_ACCEL)")
+	fs.StringVar(&c.Accel, "accel", getenv(vmenv.AccelEnv), "auto, kvm or tcg (env "+vmenv.AccelEnv+")")
 	fs.IntVar(&c.MemoryMiB, "memory", atoiOr(getenv("ENILAB_VM_MEMORY"), 0), "VM memory in MiB (env ENILAB_VM_MEMORY; default 2048)")
 	fs.IntVar(&c.CPUs, "cpus", atoiOr(getenv("ENILAB_VM_CPUS"), 0), "VM CPUs (env ENILAB_VM_CPUS; default 2 with KVM, 1 with TCG)")
 	fs.DurationVar(&c.Timeout, "timeout", durOr(getenv("ENILAB_VM_TIMEOUT"), 0), "whole VM run limit (env ENILAB_VM_TIMEOUT; default 40m)")

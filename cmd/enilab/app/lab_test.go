@@ -22,6 +22,7 @@ import (
 	"github.com/enilab/enilab/cniplugin/multicall"
 	"github.com/enilab/enilab/fakeec2/chaos"
 	"github.com/enilab/enilab/internal/nsutil"
+	"github.com/enilab/enilab/internal/vmenv"
 	"github.com/enilab/enilab/node"
 	"github.com/enilab/enilab/scenario"
 	"github.com/enilab/enilab/scenario/nodelab"
@@ -72,12 +73,14 @@ func runReal(t *testing.T, file string, extra ...string) runResult {
 	t.Helper()
 	report := filepath.Join(t.TempDir(), "report.json")
 	args := append([]string{"run", file, "--prefix", labPrefix(t), "--report", report, "--color", "never"}, extra...)
-	if p, ok := racePlugin(t, file, extra); ok {
-		args = append(args, "--cni-plugin", p)
-	}
-	if scale, ok := emulatedScale(file, extra); ok {
-		t.Logf("software emulation: --time-scale %g (the file's ×5)", scale)
-		args = append(args, "--time-scale", strconv.FormatFloat(scale, 'g', -1, 64))
+	if sc, lerr := scenario.Load(file); lerr == nil {
+		if p, ok := racePlugin(t, sc, extra); ok {
+			args = append(args, "--cni-plugin", p)
+		}
+		if scale, ok := emulatedScale(sc, extra); ok {
+			t.Logf("software emulation: --time-scale %g (the file's ×5)", scale)
+			args = append(args, "--time-scale", strconv.FormatFloat(scale, 'g', -1, 64))
+		}
 	}
 	var out bytes.Buffer
 	err := Run(context.Background(), args, &out, &out)
@@ -97,11 +100,8 @@ func runReal(t *testing.T, file string, extra ...string) runResult {
 // 0.09 s), so a scenario's pods at timeScale 0.02 miss their lab-time
 // windows. The lab, ipamd and the runner run in this process and stay
 // under the race detector; the plugin is the same code, built plain.
-func racePlugin(t *testing.T, file string, extra []string) (string, bool) {
-	if !raceBuild || slices.Contains(extra, "--cni-plugin") {
-		return "", false
-	}
-	if sc, err := scenario.Load(file); err != nil || !sc.OwnPlugin() {
+func racePlugin(t *testing.T, sc *scenario.Scenario, extra []string) (string, bool) {
+	if !raceBuild || slices.Contains(extra, "--cni-plugin") || !sc.OwnPlugin() {
 		return "", false
 	}
 	p, err := filepath.Abs(filepath.Join("..", "..", "..", "bin", cniplugin.ExecName))
@@ -116,16 +116,12 @@ func racePlugin(t *testing.T, file string, extra []string) (string, bool) {
 }
 
 // emulatedScale is the file's timeScale stretched 5× under software
-// emulation (the VM runner's ENILAB_VM_ACCEL=tcg, docs/VM.md), where a
+// emulation (the VM runner's vmenv.Emulated, docs/VM.md), where a
 // plugin exec or a netlink call takes several times longer than on a
 // real CPU: at the file's scale the first pods' ADDs there can outlast a
 // 1m-of-lab-time expect. The e2e suite stretches its lab clock alike.
-func emulatedScale(file string, extra []string) (float64, bool) {
-	if os.Getenv("ENILAB_VM_ACCEL") != "tcg" || slices.Contains(extra, "--time-scale") {
-		return 0, false
-	}
-	sc, err := scenario.Load(file)
-	if err != nil {
+func emulatedScale(sc *scenario.Scenario, extra []string) (float64, bool) {
+	if !vmenv.Emulated() || slices.Contains(extra, "--time-scale") {
 		return 0, false
 	}
 	return min(sc.TimeScale*5, 10), true
