@@ -31,8 +31,11 @@
 //
 // Every name a lab creates in the machine's namespace set starts with its
 // prefix: "<prefix>-vpc", "<prefix>-<node>", "<prefix>-<node>-pod-<n>" and
-// the temporary directory "enilab-<prefix>-*" holding ipamd sockets,
-// checkpoints, the CNI cache and the aws-cni link. Links live only inside
+// the temporary directory "enilab-<prefix>-*" holding the nodes' logs, the
+// CNI cache and the aws-cni links, and the directory of the same name on
+// the machine's tmpfs (/dev/shm) holding ipamd sockets and checkpoints, as
+// a node's /var/run is a tmpfs (without one, the temporary directory holds
+// them too). Links live only inside
 // those namespaces (VPC-side peers are "n<node>x<seq>"); nothing is created
 // in, or changed about, the caller's namespace.
 //

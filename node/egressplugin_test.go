@@ -49,8 +49,10 @@ func TestEgressEntryAsUpstreamConflistInIPv6Mode(t *testing.T) {
 	}, e["ipam"])
 	assert.Equal(t, "/var/log/aws-routed-eni/egress-v4-plugin.log", e["pluginLogFile"])
 
-	n := &Node{dir: "/lab/node-1"}
-	assert.NotContains(t, n.viewBinds(), bindMount{"/run/cni/v6pd", "/lab/node-1/cni-v6pd"}, "IPv4 mode binds nothing there")
+	n := &Node{dir: "/lab/node-1", runDir: "/dev/shm/lab/node-1"}
+	assert.Equal(t, []bindMount{{AWSNodeRunDir, "/dev/shm/lab/node-1"}, {AWSNodeLogDir, "/lab/node-1"}}, n.viewBinds(),
+		"IPv4 mode binds nothing at /run/cni/v6pd")
 	n.ipamdCfg.EnableIPv6 = true
-	assert.Contains(t, n.viewBinds(), bindMount{"/run/cni/v6pd", "/lab/node-1/cni-v6pd"}, "the store is the node's, never the machine's /run/cni")
+	assert.Contains(t, n.viewBinds(), bindMount{"/run/cni/v6pd", "/dev/shm/lab/node-1/cni-v6pd"},
+		"the store is the node's (in its run directory, a tmpfs as a node's /run), never the machine's /run/cni")
 }

@@ -35,7 +35,7 @@ type bindMount struct{ target, source string }
 // In IPv6 mode the egress plugin's host-local store, upstream's
 // /run/cni/v6pd, is the node's cni-v6pd directory.
 func (n *Node) viewBinds() []bindMount {
-	b := []bindMount{{AWSNodeRunDir, n.dir}, {AWSNodeLogDir, n.dir}}
+	b := []bindMount{{AWSNodeRunDir, n.runDir}, {AWSNodeLogDir, n.dir}}
 	if n.ipamdCfg.EnableIPv6 {
 		b = append(b, bindMount{EgressRunDir, n.egressDir()})
 	}
@@ -47,7 +47,7 @@ func (n *Node) viewBinds() []bindMount {
 const EgressRunDir = "/run/cni/v6pd"
 
 // egressDir is the node's directory seen at EgressRunDir.
-func (n *Node) egressDir() string { return filepath.Join(n.dir, "cni-v6pd") }
+func (n *Node) egressDir() string { return filepath.Join(n.runDir, "cni-v6pd") }
 
 // enterView moves the calling OS thread into a private mount namespace
 // where each bind's source is mounted at its target. The thread must be

@@ -33,7 +33,8 @@ type Lab struct {
 	clock   clock.Clock
 	ec2     *fakeec2.Server
 	backend string
-	dir     string // temp dir: sockets, checkpoints, CNI cache, plugin link
+	dir     string // temp dir: logs, CNI cache, plugin link
+	runDir  string // the nodes' run directories: sockets, checkpoints (rundir.go)
 	plugin  string // the lab's aws-cni binary (absolute), nodes link to it
 	vpcNS   string // namespace name
 	vpcPath string
@@ -136,6 +137,10 @@ func NewLab(ctx context.Context, cfg LabConfig) (_ *Lab, err error) {
 	l.dir, err = os.MkdirTemp("", tempPrefix(cfg.Prefix))
 	if err != nil {
 		return nil, fmt.Errorf("node: temp dir: %w", err)
+	}
+	l.runDir, err = makeRunDir(l.dir, cfg.Prefix)
+	if err != nil {
+		return nil, fmt.Errorf("node: run dir: %w", err)
 	}
 	// The plugin's probe (an exec) runs while the VPC is built, which is
 	// mostly the kernel's work; both are done before anything goes on.
@@ -456,6 +461,9 @@ func (l *Lab) Close() error {
 		}
 		if l.vpcPath != "" {
 			errs = append(errs, nsutil.DeleteNamed(l.vpcNS))
+		}
+		if l.runDir != "" && l.runDir != l.dir {
+			errs = append(errs, os.RemoveAll(l.runDir))
 		}
 		if l.dir != "" {
 			errs = append(errs, os.RemoveAll(l.dir))

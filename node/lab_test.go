@@ -422,9 +422,16 @@ func TestSweepRemovesLeftovers(t *testing.T) {
 	dir, err := os.MkdirTemp("", tempPrefix(prefix))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "ipamd.sock"), nil, 0o600))
+	want := 3
+	if runBase() != "" {
+		run, err := os.MkdirTemp(runBase(), tempPrefix(prefix))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(run, "ipam.json"), nil, 0o600))
+		want++
+	}
 	left, err := Leftovers(prefix)
 	require.NoError(t, err)
-	assert.Len(t, left, 3, "namespace, its mount, the temp dir: %v", left)
+	assert.Len(t, left, want, "namespace, its mount, the temp dir and the run dir on the tmpfs (if any): %v", left)
 	require.NoError(t, Sweep(prefix))
 	left, err = Leftovers(prefix)
 	require.NoError(t, err)

@@ -40,7 +40,8 @@ type Node struct {
 	subnet     fakeec2.Subnet
 	nsName     string
 	nsPath     string
-	dir        string
+	dir        string // logs, plugin link
+	runDir     string // what the node has at /var/run/aws-node (rundir.go)
 	h          *netlink.Handle
 	nsFD       netns.NsHandle
 	view       mountView // the plugin's filesystem view (pluginexec.go)
@@ -111,8 +112,10 @@ type Status struct {
 // prepare makes the node's directory and, for a node with a datapath, its
 // plugin and namespace: what it needs before its instance runs.
 func (n *Node) prepare(ctx context.Context) error {
-	if err := os.MkdirAll(n.dir, 0o755); err != nil {
-		return fmt.Errorf("node: %s: dir: %w", n.name, err)
+	for _, d := range []string{n.dir, n.runDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("node: %s: dir: %w", n.name, err)
+		}
 	}
 	if n.fleet() {
 		return nil
@@ -151,6 +154,7 @@ func (l *Lab) newNode(spec Spec, idx int, subnet fakeec2.Subnet) *Node {
 		subnet: subnet,
 		nsName: l.cfg.Prefix + "-" + spec.Name,
 		dir:    filepath.Join(l.dir, spec.Name),
+		runDir: filepath.Join(l.runDir, spec.Name),
 		qsig:   make(chan struct{}, 1),
 		links:  map[string]*eniLink{},
 		sem:    make(chan struct{}, l.cfg.PodParallelism),

@@ -16,8 +16,8 @@ import (
 )
 
 // Leftovers lists what exists with the prefix: named namespaces, links in
-// the calling process's namespace, netns mounts, and lab temp directories
-// (where sockets live). An empty list means a lab cleaned up after itself.
+// the calling process's namespace, netns mounts, and lab temp and run
+// directories (rundir.go). An empty list means a lab cleaned up after itself.
 func Leftovers(prefix string) ([]string, error) {
 	if prefix == "" {
 		return nil, errors.New("node: leftovers: empty prefix")
@@ -41,8 +41,7 @@ func Leftovers(prefix string) ([]string, error) {
 	for _, m := range mounts {
 		out = append(out, "mount "+m)
 	}
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPrefix(prefix)+"*"))
-	for _, d := range dirs {
+	for _, d := range labDirs(tempPrefix(prefix)) {
 		out = append(out, "dir "+d)
 	}
 	return out, errors.Join(errs...)
@@ -72,10 +71,11 @@ func netnsMounts(prefix string) ([]string, error) {
 }
 
 // Sweep removes what a crashed lab with this prefix left behind:
-// namespaces (and so every link inside them) and temporary directories. A
-// lab never creates links in the calling namespace, so Sweep never touches
-// that namespace (Leftovers still reports such links). Prefixes shorter
-// than 3 characters are refused so a typo cannot sweep someone else's lab.
+// namespaces (and so every link inside them) and its temp and run
+// directories. A lab never creates links in the calling namespace, so
+// Sweep never touches that namespace (Leftovers still reports such links).
+// Prefixes shorter than 3 characters are refused so a typo cannot sweep
+// someone else's lab.
 func Sweep(prefix string) error {
 	if len(prefix) < 3 {
 		return fmt.Errorf("node: sweep: prefix %q too short (want at least 3 characters)", prefix)
@@ -91,15 +91,14 @@ func Sweep(prefix string) error {
 	for _, m := range mounts {
 		errs = append(errs, nsutil.DeleteNamed(filepath.Base(m)))
 	}
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPrefix(prefix)+"*"))
-	for _, d := range dirs {
+	for _, d := range labDirs(tempPrefix(prefix)) {
 		errs = append(errs, os.RemoveAll(d))
 	}
 	return errors.Join(errs...)
 }
 
 // SweepStale removes what labs whose prefix starts with family left behind
-// more than olderThan ago: their namespaces and temporary directories. A
+// more than olderThan ago: their namespaces and temp and run directories. A
 // test suite calls it on start with its own prefix family ("enle-"), since
 // a run killed by `go test -timeout` (a panic no deferred Close survives)
 // or SIGKILL cleans nothing; the age spares labs of runs going on now.
@@ -119,8 +118,7 @@ func SweepStale(family string, olderThan time.Duration) error {
 			errs = append(errs, nsutil.DeleteNamed(n))
 		}
 	}
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "enilab-"+family+"*"))
-	for _, d := range dirs {
+	for _, d := range labDirs("enilab-" + family) {
 		if stale(d) {
 			errs = append(errs, os.RemoveAll(d))
 		}
