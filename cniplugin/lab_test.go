@@ -88,6 +88,7 @@ var (
 type testNode struct {
 	base, ns, vpc                   string
 	dir, binDir, cacheDir, stateDir string
+	runDir                          string // socket, checkpoint, state: a node's /var/run
 	socket, network                 string
 	h                               *netlink.Handle
 	cni                             *libcni.CNIConfig
@@ -132,10 +133,17 @@ func newBareNode(t testing.TB) *testNode {
 	n.dir, err = os.MkdirTemp("", "enlt-cni-")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(n.dir) })
+	// What a node keeps in /var/run goes on a tmpfs, as a lab node's
+	// (node/rundir.go), where the machine has one at /dev/shm.
+	n.runDir, err = os.MkdirTemp("/dev/shm", "enlt-cni-")
+	if err != nil {
+		n.runDir = n.dir
+	}
+	t.Cleanup(func() { os.RemoveAll(n.runDir) })
 	n.binDir = filepath.Join(n.dir, "bin")
 	n.cacheDir = filepath.Join(n.dir, "cache")
-	n.stateDir = filepath.Join(n.dir, "state")
-	n.socket = filepath.Join(n.dir, "ipamd.sock")
+	n.stateDir = filepath.Join(n.runDir, "state")
+	n.socket = filepath.Join(n.runDir, "ipamd.sock")
 	require.NoError(t, os.MkdirAll(n.binDir, 0o755))
 	self, err := os.Executable()
 	require.NoError(t, err)

@@ -109,7 +109,7 @@ func newIPAMDNode(t testing.TB, instanceType string, env map[string]string) *ipa
 	require.NoError(t, err)
 	n.d, err = ipamd.New(context.Background(), cfg, ipamd.Options{
 		Clock: clk, EC2Endpoint: ec2HTTP.URL, IMDSEndpoint: imds.URL,
-		SocketPath: n.socket, CheckpointPath: filepath.Join(n.dir, "ipam.json"),
+		SocketPath: n.socket, CheckpointPath: filepath.Join(n.runDir, "ipam.json"),
 		IntrospectionAddr: ipamd.Off, MetricsAddr: ipamd.Off, NetNSPath: n.ns,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
