@@ -26,8 +26,9 @@ const (
 
 // TestUpstreamIPAMDPrototype is the prototype of docs/upstream-ipamd.md:
 // upstream's ipamd (aws-k8s-agent, VPC CNI v1.23.1 cmd/aws-k8s-agent) runs
-// as the node's own daemon — the node's network namespace, the node's
-// directory at /var/run/aws-node and /var/log/aws-routed-eni, EC2 through
+// as the node's own daemon — the node's network namespace, the node's run
+// directory at /var/run/aws-node and its lab directory at
+// /var/log/aws-routed-eni, EC2 through
 // AWS_ENDPOINT_URL_EC2, credentials from the instance role on IMDS, a real
 // kube-apiserver (with etcd) in the node's namespace holding the Node
 // object and upstream's CRDs — fills its warm pool from fakeec2
@@ -68,9 +69,9 @@ func TestUpstreamIPAMDPrototype(t *testing.T) {
 	t.Logf("kube-apiserver ready %s after its launch", kube.Ready.Round(time.Millisecond))
 	require.NoError(t, kube.InstallCRDs(startCtx, crds...))
 	require.NoError(t, kube.RegisterNode(startCtx, kubeNode(n)))
-	// The agent's kubeconfig in the node's directory: /var/run/aws-node in
-	// its view.
-	require.NoError(t, kube.WriteKubeconfig(filepath.Join(n.dir, "kubeconfig"), "system:serviceaccount:kube-system:aws-node"))
+	// The agent's kubeconfig in the node's run directory: /var/run/aws-node
+	// in its view.
+	require.NoError(t, kube.WriteKubeconfig(filepath.Join(n.runDir, "kubeconfig"), "system:serviceaccount:kube-system:aws-node"))
 	kubeconfig := AWSNodeRunDir + "/kubeconfig"
 
 	out, err := os.Create(filepath.Join(n.dir, "aws-k8s-agent.out"))
@@ -128,7 +129,7 @@ func TestUpstreamIPAMDPrototype(t *testing.T) {
 		return !running() || (secondaryIPs(l, n.instanceID) >= perENI && agentENIs(n).TotalIPs >= perENI)
 	}, 2*time.Minute, 100*time.Millisecond, "upstream ipamd fills its warm pool from fakeec2")
 	require.True(t, running(), "aws-k8s-agent exited: %v", waitErr)
-	_, err = os.Stat(filepath.Join(n.dir, "ipamd.sock"))
+	_, err = os.Stat(filepath.Join(n.runDir, "ipamd.sock"))
 	require.NoError(t, err, "upstream ipamd serves the node's /var/run/aws-node/ipamd.sock")
 
 	// One ADD from enilab's plugin (its ClientVersion is the agent's
