@@ -35,9 +35,9 @@
 // CNI cache and the aws-cni links, and the directory of the same name on
 // the machine's tmpfs (/dev/shm) holding ipamd sockets and checkpoints, as
 // a node's /var/run is a tmpfs (without one, the temporary directory holds
-// them too). Links live only inside
-// those namespaces (VPC-side peers are "n<node>x<seq>"); nothing is created
-// in, or changed about, the caller's namespace.
+// them too). Links live only inside those namespaces (VPC-side peers are
+// "n<node>x<seq>"); nothing is created in, or changed about, the caller's
+// namespace.
 //
 // # Pods
 //

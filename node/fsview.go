@@ -15,7 +15,7 @@ import (
 )
 
 // Upstream's hard-coded node paths, which a node's plugin executions see
-// as the node's own directory: the ipamd socket and checkpoint
+// as the node's own directories: the ipamd socket and checkpoint
 // (cmd/routed-eni-cni-plugin/cni.go ipamdSocketPath, ipamd's checkpoint
 // file) and the plugin's and ipamd's logs (pluginLogFile in
 // misc/10-aws.conflist, AWS_VPC_K8S_PLUGIN_LOG_FILE's default).
@@ -29,11 +29,12 @@ const (
 type bindMount struct{ target, source string }
 
 // viewBinds is what a node's plugin executions see at upstream's paths: the
-// node's directory, at both. /etc/cni/net.d and /opt/cni/bin are left as
-// the machine has them: the runner gives the plugin its configuration on
-// stdin and finds the binary itself, and neither plugin reads them.
-// In IPv6 mode the egress plugin's host-local store, upstream's
-// /run/cni/v6pd, is the node's cni-v6pd directory.
+// node's run directory (rundir.go) at AWSNodeRunDir and its directory at
+// AWSNodeLogDir. /etc/cni/net.d and /opt/cni/bin are left as the machine
+// has them: the runner gives the plugin its configuration on stdin and
+// finds the binary itself, and neither plugin reads them. In IPv6 mode the
+// egress plugin's host-local store, upstream's /run/cni/v6pd, is the
+// cni-v6pd directory of the node's run directory.
 func (n *Node) viewBinds() []bindMount {
 	b := []bindMount{{AWSNodeRunDir, n.runDir}, {AWSNodeLogDir, n.dir}}
 	if n.ipamdCfg.EnableIPv6 {
