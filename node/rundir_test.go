@@ -38,3 +38,22 @@ func TestNodeRunDirIsOnTmpfs(t *testing.T) {
 		assert.ErrorIs(t, err, os.ErrNotExist, "%s is removed with the lab", d)
 	}
 }
+
+// Sweep and Leftovers find a lab's directories in the temp directory and
+// on the tmpfs, each once, also when TMPDIR is the tmpfs itself.
+func TestLabDirsListsBothPlacesOnce(t *testing.T) {
+	if runBase() == "" {
+		t.Skip(shmDir + " is not a tmpfs here: labs make no run directories there")
+	}
+	start := tempPrefix(testPrefix(t, "ld"))
+	tmp, err := os.MkdirTemp("", start)
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	run, err := os.MkdirTemp(shmDir, start)
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(run) })
+
+	assert.ElementsMatch(t, []string{tmp, run}, labDirs(start))
+	t.Setenv("TMPDIR", shmDir)
+	assert.ElementsMatch(t, []string{run}, labDirs(start), "the tmpfs is listed once when it is the temp directory")
+}
