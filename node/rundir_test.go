@@ -12,9 +12,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A node's ipamd socket and checkpoint (upstream's /var/run/aws-node, a
-// tmpfs on a node) are on the machine's tmpfs, its logs in the lab's temp
-// directory; closing the lab removes both directories.
+// A node's ipamd socket and checkpoint (upstream's ipamdGRPCSocketPath in
+// pkg/ipamd/rpc_handler.go and defaultBackingStorePath in pkg/ipamd/ipamd.go,
+// both under /var/run/aws-node, a tmpfs on a node) are on the machine's
+// tmpfs, its logs in the lab's temp directory; closing the lab removes both
+// directories.
 func TestNodeRunDirIsOnTmpfs(t *testing.T) {
 	if runBase() == "" {
 		t.Skip(shmDir + " is not a tmpfs here: a node's run directory is in the lab's temp directory")
