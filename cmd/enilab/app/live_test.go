@@ -90,14 +90,21 @@ func fakeSupervisor(t *testing.T, name string) int {
 	// The shell waits in its builtin read on a pipe left open: with a
 	// command to run instead (sleep), dash would exec it in its own place
 	// and the arguments that name the supervisor would leave cmdline.
+	// The pipe's write end is held until the test ends: dropped, the
+	// garbage collector's finalizer would close it, the read would end
+	// and the shell with it.
 	cmd := exec.Command("/bin/sh", "-c", "read _", superviseCmd, name)
-	_, err := cmd.StdinPipe()
+	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+		_ = stdin.Close()
 	})
+	// Right after the exec, /proc/PID/cmdline can still read empty.
+	require.Eventually(t, func() bool { return isSupervisor(cmd.Process.Pid, name) }, 5*time.Second, time.Millisecond,
+		"the fake supervisor's command line")
 	return cmd.Process.Pid
 }
 
