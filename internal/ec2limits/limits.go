@@ -5,6 +5,11 @@
 // upstream reads its generated table (pkg/vpc/vpc_ip_resource_limit.go).
 package ec2limits
 
+import (
+	"sort"
+	"sync"
+)
+
 //go:generate go run ./gen -in ../../../shared/data/instance-types.tsv -vcpus gen/vcpus.tsv -api gen/api-2020.tsv -memory gen/memory.tsv -clock gen/clock.tsv -out table.go
 
 // Hypervisor is the virtualisation platform of an instance type.
@@ -75,9 +80,21 @@ func (t Type) MaxENIsOnCard(idx int) int {
 
 // Lookup returns the limits of the named instance type.
 func Lookup(name string) (Type, bool) {
-	t, ok := table[name]
-	return t, ok
+	i := sort.Search(len(table), func(i int) bool { return table[i].Name >= name })
+	if i == len(table) || table[i].Name != name {
+		return Type{}, false
+	}
+	return table[i], true
 }
 
 // Names returns every known instance type name, sorted.
-func Names() []string { return names }
+func Names() []string { return names() }
+
+// names is made at its first use, not at every start of a program.
+var names = sync.OnceValue(func() []string {
+	n := make([]string, len(table))
+	for i, t := range table {
+		n[i] = t.Name
+	}
+	return n
+})

@@ -11,6 +11,33 @@ func TestTableHoldsEveryType(t *testing.T) {
 	assert.Len(t, Names(), 1391)
 }
 
+// Lookup searches the table by halves, so the generator must write it
+// sorted by name, each name once; a table out of order loses types.
+func TestTableSortedByName(t *testing.T) {
+	for i := 1; i < len(table); i++ {
+		require.Less(t, table[i-1].Name, table[i].Name, "table row %d", i)
+	}
+	for _, n := range Names() {
+		ty, ok := Lookup(n)
+		require.True(t, ok, n)
+		assert.Equal(t, n, ty.Name)
+	}
+	for _, n := range []string{"", "a", "a1", "zz.large", "m5.large ", "M5.LARGE"} {
+		_, ok := Lookup(n)
+		assert.False(t, ok, "%q", n)
+	}
+}
+
+// fakeec2 bounds an unattached ENI's addresses by this generated constant.
+func TestMaxIPv4PerENI(t *testing.T) {
+	most := 0
+	for _, n := range Names() {
+		ty, _ := Lookup(n)
+		most = max(most, ty.IPv4PerENI)
+	}
+	assert.Equal(t, most, MaxIPv4PerENI)
+}
+
 func TestKnownTypes(t *testing.T) {
 	m5, ok := Lookup("m5.large")
 	require.True(t, ok)
