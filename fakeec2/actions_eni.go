@@ -243,7 +243,7 @@ func (s *Server) detachNetworkInterface(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) eniMatches(n *eni, v eniView, fs []filter) bool {
-	return eniFields.match(eniRow{s, n, v}, n.tags, fs)
+	return eniFields().match(eniRow{s, n, v}, n.tags, fs)
 }
 
 // eniXMLSize is about what one ENI item of a Describe takes (1.3 KiB with
@@ -251,7 +251,7 @@ func (s *Server) eniMatches(n *eni, v eniView, fs []filter) bool {
 const eniXMLSize = 1400
 
 func (s *Server) describeNetworkInterfaces(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters(eniFields.names()...)
+	fs, e := p.filters(eniFields().names()...)
 	if e != nil {
 		return e
 	}

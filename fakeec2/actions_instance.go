@@ -187,7 +187,7 @@ func (s *Server) terminateInstances(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) describeInstances(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters(instFields.names()...)
+	fs, e := p.filters(instFields().names()...)
 	if e != nil {
 		return e
 	}
@@ -243,5 +243,5 @@ func (s *Server) describeInstances(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) instanceMatches(in *instance, fs []filter, now time.Time) bool {
-	return instFields.match(instRow{s, in, now}, in.tags, fs)
+	return instFields().match(instRow{s, in, now}, in.tags, fs)
 }

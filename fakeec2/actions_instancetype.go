@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/enilab/enilab/internal/ec2limits"
@@ -12,7 +13,7 @@ import (
 // DescribeInstanceTypes, answered from internal/ec2limits.
 
 func (s *Server) describeInstanceTypes(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters(typeFields.names()...)
+	fs, e := p.filters(typeFields().names()...)
 	if e != nil {
 		return e
 	}
@@ -59,7 +60,7 @@ func (s *Server) describeInstanceTypes(p params, x *xw, now time.Time) *Error {
 	next := -1
 	for i := int(after); i < len(names); i++ {
 		t, _ := ec2limits.Lookup(names[i])
-		if !typeFields.match(t, nil, fs) {
+		if !typeFields().match(t, nil, fs) {
 			continue
 		}
 		if count == maxN {
@@ -88,36 +89,38 @@ func totalENIs(t ec2limits.Type) int {
 }
 
 // typeFields holds every filter EC2 documents for DescribeInstanceTypes.
-var typeFields = fields[ec2limits.Type]{
-	"instance-type":      func(t ec2limits.Type) []string { return one(t.Name) },
-	"hypervisor":         typeHypervisor,
-	"bare-metal":         func(t ec2limits.Type) []string { return boolVal(t.BareMetal) },
-	"current-generation": constant[ec2limits.Type]("true"),
-	"network-info.maximum-network-interfaces":   func(t ec2limits.Type) []string { return intVal(totalENIs(t)) },
-	"network-info.ipv4-addresses-per-interface": func(t ec2limits.Type) []string { return intVal(t.IPv4PerENI) },
-	"network-info.ipv6-addresses-per-interface": func(t ec2limits.Type) []string { return intVal(t.IPv4PerENI) },
-	"network-info.ipv6-supported":               func(t ec2limits.Type) []string { return boolVal(modern(t)) },
-	"network-info.maximum-network-cards":        func(t ec2limits.Type) []string { return intVal(max(1, len(t.NetworkCards))) },
-	"network-info.ena-support":                  func(t ec2limits.Type) []string { return one(enaSupport(t)) },
-	"network-info.efa-supported":                constant[ec2limits.Type]("false"),
-	"processor-info.supported-architecture":     func(t ec2limits.Type) []string { return one(t.Architecture) },
-	"processor-info.sustained-clock-speed-in-ghz": func(t ec2limits.Type) []string {
-		if t.ClockGHz == 0 {
-			return nil
-		}
-		return one(strconv.FormatFloat(t.ClockGHz, 'f', -1, 64))
-	},
-	"supported-virtualization-type":      constant[ec2limits.Type]("hvm"),
-	"supported-root-device-type":         constant[ec2limits.Type]("ebs"),
-	"supported-usage-class":              constant[ec2limits.Type]("on-demand", "spot"),
-	"burstable-performance-supported":    func(t ec2limits.Type) []string { return boolVal(burstable(t)) },
-	"free-tier-eligible":                 func(t ec2limits.Type) []string { return boolVal(freeTier(t)) },
-	"supported-boot-mode":                func(t ec2limits.Type) []string { return bootModes(t) },
-	"memory-info.size-in-mib":            func(t ec2limits.Type) []string { return knownInt(t.MemoryMiB) },
-	"vcpu-info.default-vcpus":            func(t ec2limits.Type) []string { return knownInt(t.VCPUs) },
-	"vcpu-info.default-cores":            func(t ec2limits.Type) []string { c, _ := cores(t); return knownInt(c) },
-	"vcpu-info.default-threads-per-core": func(t ec2limits.Type) []string { _, th := cores(t); return knownInt(th) },
-}.documented("DescribeInstanceTypes")
+var typeFields = sync.OnceValue(func() fields[ec2limits.Type] {
+	return fields[ec2limits.Type]{
+		"instance-type":      func(t ec2limits.Type) []string { return one(t.Name) },
+		"hypervisor":         typeHypervisor,
+		"bare-metal":         func(t ec2limits.Type) []string { return boolVal(t.BareMetal) },
+		"current-generation": constant[ec2limits.Type]("true"),
+		"network-info.maximum-network-interfaces":   func(t ec2limits.Type) []string { return intVal(totalENIs(t)) },
+		"network-info.ipv4-addresses-per-interface": func(t ec2limits.Type) []string { return intVal(t.IPv4PerENI) },
+		"network-info.ipv6-addresses-per-interface": func(t ec2limits.Type) []string { return intVal(t.IPv4PerENI) },
+		"network-info.ipv6-supported":               func(t ec2limits.Type) []string { return boolVal(modern(t)) },
+		"network-info.maximum-network-cards":        func(t ec2limits.Type) []string { return intVal(max(1, len(t.NetworkCards))) },
+		"network-info.ena-support":                  func(t ec2limits.Type) []string { return one(enaSupport(t)) },
+		"network-info.efa-supported":                constant[ec2limits.Type]("false"),
+		"processor-info.supported-architecture":     func(t ec2limits.Type) []string { return one(t.Architecture) },
+		"processor-info.sustained-clock-speed-in-ghz": func(t ec2limits.Type) []string {
+			if t.ClockGHz == 0 {
+				return nil
+			}
+			return one(strconv.FormatFloat(t.ClockGHz, 'f', -1, 64))
+		},
+		"supported-virtualization-type":      constant[ec2limits.Type]("hvm"),
+		"supported-root-device-type":         constant[ec2limits.Type]("ebs"),
+		"supported-usage-class":              constant[ec2limits.Type]("on-demand", "spot"),
+		"burstable-performance-supported":    func(t ec2limits.Type) []string { return boolVal(burstable(t)) },
+		"free-tier-eligible":                 func(t ec2limits.Type) []string { return boolVal(freeTier(t)) },
+		"supported-boot-mode":                func(t ec2limits.Type) []string { return bootModes(t) },
+		"memory-info.size-in-mib":            func(t ec2limits.Type) []string { return knownInt(t.MemoryMiB) },
+		"vcpu-info.default-vcpus":            func(t ec2limits.Type) []string { return knownInt(t.VCPUs) },
+		"vcpu-info.default-cores":            func(t ec2limits.Type) []string { c, _ := cores(t); return knownInt(c) },
+		"vcpu-info.default-threads-per-core": func(t ec2limits.Type) []string { _, th := cores(t); return knownInt(th) },
+	}.documented("DescribeInstanceTypes")
+})
 
 // burstable is the T family's CPU credits.
 func burstable(t ec2limits.Type) bool {

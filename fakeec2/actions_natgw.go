@@ -65,7 +65,7 @@ func (s *Server) deleteNatGateway(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) describeNatGateways(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters(natFields.names()...)
+	fs, e := p.filters(natFields().names()...)
 	if e != nil {
 		return e
 	}
@@ -81,7 +81,7 @@ func (s *Server) describeNatGateways(p params, x *xw, now time.Time) *Error {
 	}
 	var gs []*natGateway
 	for _, g := range s.st.sortedNatGateways() {
-		if (len(ids) == 0 || slices.Contains(ids, g.id)) && natFields.match(g, g.tags, fs) {
+		if (len(ids) == 0 || slices.Contains(ids, g.id)) && natFields().match(g, g.tags, fs) {
 			gs = append(gs, g)
 		}
 	}
@@ -163,7 +163,7 @@ func (s *Server) releaseAddress(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) describeAddresses(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters(addressFields.names()...)
+	fs, e := p.filters(addressFields().names()...)
 	if e != nil {
 		return e
 	}
@@ -175,7 +175,7 @@ func (s *Server) describeAddresses(p params, x *xw, now time.Time) *Error {
 	}
 	x.open("addressesSet")
 	for _, a := range s.st.sortedEIPs() {
-		if (len(ids) == 0 || slices.Contains(ids, a.allocID)) && addressFields.match(a, a.tags, fs) {
+		if (len(ids) == 0 || slices.Contains(ids, a.allocID)) && addressFields().match(a, a.tags, fs) {
 			s.writeAddress(x, a, "item")
 		}
 	}

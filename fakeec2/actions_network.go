@@ -61,7 +61,7 @@ func (s *Server) createVpc(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) describeVpcs(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters(vpcFields.names()...)
+	fs, e := p.filters(vpcFields().names()...)
 	if e != nil {
 		return e
 	}
@@ -80,7 +80,7 @@ func (s *Server) describeVpcs(p params, x *xw, now time.Time) *Error {
 		if len(ids) > 0 && !slices.Contains(ids, v.id) {
 			continue
 		}
-		if vpcFields.match(vpcRow{s, v}, v.tags, fs) {
+		if vpcFields().match(vpcRow{s, v}, v.tags, fs) {
 			vs = append(vs, v)
 		}
 	}
@@ -167,7 +167,7 @@ func (s *Server) createSubnet(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) describeSubnets(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters(subnetFields.names()...)
+	fs, e := p.filters(subnetFields().names()...)
 	if e != nil {
 		return e
 	}
@@ -203,7 +203,7 @@ func (s *Server) describeSubnets(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) subnetMatches(sn *subnet, fs []filter) bool {
-	return subnetFields.match(subnetRow{s, sn}, sn.tags, fs)
+	return subnetFields().match(subnetRow{s, sn}, sn.tags, fs)
 }
 
 func (s *Server) subnetARN(sn *subnet) string {
@@ -234,7 +234,7 @@ func (s *Server) createSubnetCidrReservation(p params, x *xw, now time.Time) *Er
 }
 
 func (s *Server) getSubnetCidrReservations(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters(reservationFields.names()...)
+	fs, e := p.filters(reservationFields().names()...)
 	if e != nil {
 		return e
 	}
@@ -252,7 +252,7 @@ func (s *Server) getSubnetCidrReservations(p params, x *xw, now time.Time) *Erro
 	}
 	var rs []*reservation
 	for _, r := range sn.reservations {
-		if reservationFields.match(r, nil, fs) {
+		if reservationFields().match(r, nil, fs) {
 			rs = append(rs, r)
 		}
 	}
@@ -297,7 +297,7 @@ func (s *Server) createSecurityGroup(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) describeSecurityGroups(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters(groupFields.names()...)
+	fs, e := p.filters(groupFields().names()...)
 	if e != nil {
 		return e
 	}
@@ -320,7 +320,7 @@ func (s *Server) describeSecurityGroups(p params, x *xw, now time.Time) *Error {
 		if len(names) > 0 && !slices.Contains(names, g.name) {
 			continue
 		}
-		if groupFields.match(groupRow{s, g}, g.tags, fs) {
+		if groupFields().match(groupRow{s, g}, g.tags, fs) {
 			gs = append(gs, g)
 		}
 	}

@@ -75,7 +75,7 @@ func (s *Server) createRouteTable(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) describeRouteTables(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters(routeTableFields.names()...)
+	fs, e := p.filters(routeTableFields().names()...)
 	if e != nil {
 		return e
 	}
@@ -91,7 +91,7 @@ func (s *Server) describeRouteTables(p params, x *xw, now time.Time) *Error {
 	}
 	var rts []*routeTable
 	for _, rt := range s.st.sortedRouteTables() {
-		if (len(ids) == 0 || slices.Contains(ids, rt.id)) && routeTableFields.match(rtRow{s, rt}, rt.tags, fs) {
+		if (len(ids) == 0 || slices.Contains(ids, rt.id)) && routeTableFields().match(rtRow{s, rt}, rt.tags, fs) {
 			rts = append(rts, rt)
 		}
 	}
@@ -167,7 +167,7 @@ func (s *Server) attachInternetGateway(p params, x *xw, now time.Time) *Error {
 }
 
 func (s *Server) describeInternetGateways(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters(igwFields.names()...)
+	fs, e := p.filters(igwFields().names()...)
 	if e != nil {
 		return e
 	}
@@ -183,7 +183,7 @@ func (s *Server) describeInternetGateways(p params, x *xw, now time.Time) *Error
 	}
 	var gs []*internetGateway
 	for _, g := range s.st.sortedIGWs() {
-		if (len(ids) == 0 || slices.Contains(ids, g.id)) && igwFields.match(igwRow{s, g}, g.tags, fs) {
+		if (len(ids) == 0 || slices.Contains(ids, g.id)) && igwFields().match(igwRow{s, g}, g.tags, fs) {
 			gs = append(gs, g)
 		}
 	}

@@ -2,6 +2,7 @@ package fakeec2
 
 import (
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -49,7 +50,7 @@ func (s *Server) disassociateTrunkInterface(p params, x *xw, now time.Time) *Err
 }
 
 func (s *Server) describeTrunkInterfaceAssociations(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters(trunkFields.names()...)
+	fs, e := p.filters(trunkFields().names()...)
 	if e != nil {
 		return e
 	}
@@ -65,7 +66,7 @@ func (s *Server) describeTrunkInterfaceAssociations(p params, x *xw, now time.Ti
 	}
 	var as []*trunkAssoc
 	for _, a := range s.st.sortedTrunks() {
-		if (len(ids) == 0 || slices.Contains(ids, a.id)) && trunkFields.match(a, nil, fs) {
+		if (len(ids) == 0 || slices.Contains(ids, a.id)) && trunkFields().match(a, nil, fs) {
 			as = append(as, a)
 		}
 	}
@@ -90,8 +91,10 @@ func (s *Server) writeTrunkAssoc(x *xw, a *trunkAssoc, tag string) {
 	x.close(tag)
 }
 
-var trunkFields = fields[*trunkAssoc]{
-	"trunk-interface-association.branch-interface-id": func(a *trunkAssoc) []string { return one(a.branch.id) },
-	"trunk-interface-association.trunk-interface-id":  func(a *trunkAssoc) []string { return one(a.trunk.id) },
-	"interface-protocol":                              constant[*trunkAssoc]("VLAN"),
-}.documented("DescribeTrunkInterfaceAssociations")
+var trunkFields = sync.OnceValue(func() fields[*trunkAssoc] {
+	return fields[*trunkAssoc]{
+		"trunk-interface-association.branch-interface-id": func(a *trunkAssoc) []string { return one(a.branch.id) },
+		"trunk-interface-association.trunk-interface-id":  func(a *trunkAssoc) []string { return one(a.trunk.id) },
+		"interface-protocol":                              constant[*trunkAssoc]("VLAN"),
+	}.documented("DescribeTrunkInterfaceAssociations")
+})

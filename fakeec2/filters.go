@@ -15,6 +15,11 @@ import (
 // values; several filters must all match. A name the fake keeps no state
 // for yields no values, so it matches nothing, as EC2 matches nothing for
 // an attribute a resource does not have.
+//
+// Each action's table is a sync.OnceValue, built at its first use: built as
+// package variables, with the documented names parsed from
+// ec2filters.json, they cost about 1 ms at the start of every program that
+// links the fake, each plugin exec of a lab that re-executes itself included.
 type fields[T any] map[string]func(T) []string
 
 //go:generate sh -c "python3 testdata/ec2filters.py > ec2filters.json"
@@ -26,24 +31,16 @@ type fields[T any] map[string]func(T) []string
 var ec2FiltersJSON []byte
 
 // documentedFilters maps a Describe action to the filter names EC2
-// documents for it. (A function over zero-value state, not an initialised
-// variable: the tables that call it are initialised in file order, which
-// the compiler does not reorder through generic methods.)
-func documentedFilters() map[string][]string {
-	docOnce.Do(func() {
-		var f struct{ Filters map[string][]string }
-		if err := json.Unmarshal(ec2FiltersJSON, &f); err != nil {
-			panic("fakeec2: ec2filters.json: " + err.Error())
-		}
-		docFilters = f.Filters
-	})
-	return docFilters
-}
-
-var (
-	docOnce    sync.Once
-	docFilters map[string][]string
-)
+// documents for it, read at its first use: like the filter tables, which
+// call it as they are built, it costs nothing at the start of every program
+// that links the fake.
+var documentedFilters = sync.OnceValue(func() map[string][]string {
+	var f struct{ Filters map[string][]string }
+	if err := json.Unmarshal(ec2FiltersJSON, &f); err != nil {
+		panic("fakeec2: ec2filters.json: " + err.Error())
+	}
+	return f.Filters
+})
 
 // documented completes a table with every filter EC2 documents for action;
 // the names the table does not list hold no value in the fake.

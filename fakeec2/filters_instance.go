@@ -3,6 +3,7 @@ package fakeec2
 import (
 	"maps"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -16,7 +17,7 @@ type instRow struct {
 // instFields holds every filter EC2 documents for DescribeInstances. The
 // network-interface.* names read the attached ENIs through eniFields;
 // the rest the fake does not keep match nothing.
-var instFields = func() fields[instRow] {
+var instFields = sync.OnceValue(func() fields[instRow] {
 	fm := fields[instRow]{
 		"architecture":         func(r instRow) []string { return one(r.in.lim.Architecture) },
 		"availability-zone":    func(r instRow) []string { return one(r.in.az) },
@@ -83,12 +84,12 @@ var instFields = func() fields[instRow] {
 	}
 	maps.Copy(fm, instDetailFields)
 	for _, name := range documentedFilters()["DescribeInstances"] {
-		if sub, ok := strings.CutPrefix(name, "network-interface."); ok && fm[name] == nil && eniFields[sub] != nil {
+		if sub, ok := strings.CutPrefix(name, "network-interface."); ok && fm[name] == nil && eniFields()[sub] != nil {
 			fm[name] = viaENIs(sub)
 		}
 	}
 	return fm.documented("DescribeInstances")
-}()
+})
 
 // ipv6 lists the IPv6 addresses (or /80 prefixes) of the instance's ENIs.
 func (r instRow) ipv6(prefixes bool) []string {
@@ -133,7 +134,7 @@ var instDetailFields = fields[instRow]{
 
 // viaENIs reads an ENI filter over an instance's attached ENIs.
 func viaENIs(name string) func(instRow) []string {
-	get := eniFields[name]
+	get := eniFields()[name]
 	return func(r instRow) []string {
 		var out []string
 		for _, n := range r.in.enis {
@@ -154,7 +155,7 @@ func (r instRow) whileUp(v string) []string {
 func (r instRow) primaryENI(name string) []string {
 	for _, n := range r.in.enis {
 		if n.device == 0 {
-			return eniFields[name](eniRow{r.s, n, lagged(n, r.now, r.s.cfg.DescribeLag)})
+			return eniFields()[name](eniRow{r.s, n, lagged(n, r.now, r.s.cfg.DescribeLag)})
 		}
 	}
 	return nil

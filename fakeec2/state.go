@@ -171,14 +171,7 @@ const (
 )
 
 // maxIPv4PerENI bounds addresses on an ENI that no instance holds yet.
-var maxIPv4PerENI = func() int {
-	m := 0
-	for _, n := range ec2limits.Names() {
-		t, _ := ec2limits.Lookup(n)
-		m = max(m, t.IPv4PerENI)
-	}
-	return m
-}()
+const maxIPv4PerENI = ec2limits.MaxIPv4PerENI
 
 const hexDigits = "0123456789abcdef"
 

@@ -3,6 +3,7 @@ package fakeec2
 import (
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -33,16 +34,18 @@ func (st *state) checkSubnetZone(az string) *Error {
 // zoneRow is one zone as a DescribeAvailabilityZones filter sees it.
 type zoneRow struct{ name, id, region string }
 
-var zoneFields = fields[zoneRow]{
-	"group-name":      func(z zoneRow) []string { return one(z.region) },
-	"group-long-name": func(z zoneRow) []string { return one(regionLongName(z.region)) },
-	"opt-in-status":   constant[zoneRow]("opt-in-not-required"),
-	"region-name":     func(z zoneRow) []string { return one(z.region) },
-	"state":           constant[zoneRow]("available"),
-	"zone-id":         func(z zoneRow) []string { return one(z.id) },
-	"zone-name":       func(z zoneRow) []string { return one(z.name) },
-	"zone-type":       constant[zoneRow]("availability-zone"),
-}.documented("DescribeAvailabilityZones")
+var zoneFields = sync.OnceValue(func() fields[zoneRow] {
+	return fields[zoneRow]{
+		"group-name":      func(z zoneRow) []string { return one(z.region) },
+		"group-long-name": func(z zoneRow) []string { return one(regionLongName(z.region)) },
+		"opt-in-status":   constant[zoneRow]("opt-in-not-required"),
+		"region-name":     func(z zoneRow) []string { return one(z.region) },
+		"state":           constant[zoneRow]("available"),
+		"zone-id":         func(z zoneRow) []string { return one(z.id) },
+		"zone-name":       func(z zoneRow) []string { return one(z.name) },
+		"zone-type":       constant[zoneRow]("availability-zone"),
+	}.documented("DescribeAvailabilityZones")
+})
 
 // regionLongName is the console's name for the regions the lab's users
 // pick; others answer their code.
@@ -63,7 +66,7 @@ func regionLongName(region string) string {
 // ZoneName, ZoneId and Filters; an unknown zone name or id is an error, as
 // in EC2.
 func (s *Server) describeAvailabilityZones(p params, x *xw, now time.Time) *Error {
-	fs, e := p.filters(zoneFields.names()...)
+	fs, e := p.filters(zoneFields().names()...)
 	if e != nil {
 		return e
 	}
@@ -90,7 +93,7 @@ func (s *Server) describeAvailabilityZones(p params, x *xw, now time.Time) *Erro
 		if (len(names) > 0 || len(ids) > 0) && !slices.Contains(names, z.name) && !slices.Contains(ids, z.id) {
 			continue
 		}
-		if zoneFields.match(z, nil, fs) {
+		if zoneFields().match(z, nil, fs) {
 			writeZone(x, z)
 		}
 	}
