@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"sync"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -18,9 +19,12 @@ import (
 //go:embed compare.html.tmpl
 var comparePageSource string
 
-var comparePage = template.Must(template.New("compare").Funcs(template.FuncMap{
-	"f1": func(v float64) string { return fmt.Sprintf("%.1f", v) },
-}).Parse(comparePageSource))
+// comparePage is parsed at its first use, as page is.
+var comparePage = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("compare").Funcs(template.FuncMap{
+		"f1": func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	}).Parse(comparePageSource))
+})
 
 // Variant is one run of a comparison (`enilab compare`).
 type Variant struct {
@@ -62,7 +66,7 @@ func WriteComparison(w io.Writer, vs []Variant) error {
 	}
 	d.Figures = append(d.Figures, f)
 	d.Fonts = fontsOf(d.Figures)
-	if err := comparePage.Execute(w, d); err != nil {
+	if err := comparePage().Execute(w, d); err != nil {
 		return fmt.Errorf("writing the comparison page: %w", err)
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/enilab/enilab/scenario"
 )
@@ -21,10 +22,14 @@ import (
 //go:embed page.html.tmpl
 var pageSource string
 
-var page = template.Must(template.New("page").Funcs(template.FuncMap{
-	"seconds": func(ms int64) string { return fmt.Sprintf("%.1f s", seconds(ms)) },
-	"sorted":  sortedCounts,
-}).Parse(pageSource))
+// page is parsed at its first use, not at the start of every program that
+// links the report (a lab's re-executed plugin among them).
+var page = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("page").Funcs(template.FuncMap{
+		"seconds": func(ms int64) string { return fmt.Sprintf("%.1f s", seconds(ms)) },
+		"sorted":  sortedCounts,
+	}).Parse(pageSource))
+})
 
 // data is what the page template reads.
 type data struct {
@@ -51,7 +56,7 @@ func Write(w io.Writer, rep *scenario.Report, description string) error {
 		return err
 	}
 	d.Fonts = fontsOf(d.Figures)
-	if err := page.Execute(w, d); err != nil {
+	if err := page().Execute(w, d); err != nil {
 		return fmt.Errorf("writing the HTML report: %w", err)
 	}
 	return nil
