@@ -19,8 +19,12 @@ setup:
 # egress-cni are one plugin each; the lab binary serves both by name.
 BUILD_ENV  := CGO_ENABLED=0
 BUILD_TAGS := grpcnotrace
+# Every command carries a stamp of the source tree (internal/buildstamp): a
+# lab run by bin/enilab runs the aws-cni and egress-cni beside it only when
+# they carry its stamp, and re-executes itself as its plugins otherwise.
+STAMP = $(shell scripts/source-stamp.sh)
 build:
-	$(BUILD_ENV) $(GO) build -tags $(BUILD_TAGS) -o $(BIN)/ ./cmd/...
+	$(BUILD_ENV) $(GO) build -tags $(BUILD_TAGS) -ldflags "-X github.com/enilab/enilab/internal/buildstamp.stamp=$(STAMP)" -o $(BIN)/ ./cmd/...
 
 # Upstream's aws-cni (VPC CNI v1.23.1, cmd/routed-eni-cni-plugin), built from
 # the Go module proxy through the pinned tools module: `enilab run
