@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+
+	"github.com/enilab/enilab/internal/buildstamp"
 )
 
 // Tags are the build tags of every command; the Makefile's BUILD_TAGS.
@@ -20,12 +22,23 @@ const Tags = "grpcnotrace"
 const cgoOff = "CGO_ENABLED=0"
 
 // Command builds the main package pkg (as go build names it, relative to
-// the working directory) into the file out.
+// the working directory) into the file out, without a build stamp.
 func Command(out, pkg string) error {
-	cmd := exec.Command("go", "build", "-tags", Tags, "-o", out, pkg)
+	return run(pkg, "build", "-tags", Tags, "-o", out, pkg)
+}
+
+// Stamped builds the main packages pkgs into the directory dir with the
+// build stamp stamp, as `make build` builds bin/ (internal/buildstamp).
+func Stamped(dir, stamp string, pkgs ...string) error {
+	args := []string{"build", "-tags", Tags, "-ldflags", "-X " + buildstamp.Var + "=" + stamp, "-o", dir + "/"}
+	return run(strings.Join(pkgs, " "), append(args, pkgs...)...)
+}
+
+func run(what string, args ...string) error {
+	cmd := exec.Command("go", args...)
 	cmd.Env = append(os.Environ(), cgoOff)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w: %s", pkg, err, strings.TrimSpace(string(b)))
+		return fmt.Errorf("go build %s: %w: %s", what, err, strings.TrimSpace(string(b)))
 	}
 	return nil
 }

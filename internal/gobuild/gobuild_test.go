@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/enilab/enilab/internal/buildstamp"
 )
 
 // TestCommandBuildsAsMakeBuild builds the plugin and reads back how: a
@@ -46,4 +48,19 @@ func TestCommandNamesWhatFailed(t *testing.T) {
 	err := Command(filepath.Join(t.TempDir(), "x"), "./no/such/package")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "go build ./no/such/package")
+}
+
+// Stamped builds several commands into one directory, each carrying the
+// stamp, so a lab binary among them runs the plugins beside it.
+func TestStampedBuildsCarryTheStamp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds cmd/aws-cni and cmd/egress-cni")
+	}
+	dir := t.TempDir()
+	require.NoError(t, Stamped(dir, "5eed", "../../cmd/aws-cni", "../../cmd/egress-cni"))
+	for _, name := range []string{"aws-cni", "egress-cni"} {
+		s, err := buildstamp.Of(filepath.Join(dir, name))
+		require.NoError(t, err)
+		assert.Equal(t, "5eed", s, name)
+	}
 }
