@@ -20,6 +20,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 
 	"github.com/enilab/enilab/cniplugin"
+	"github.com/enilab/enilab/cniplugin/egress"
 	"github.com/enilab/enilab/internal/awscli"
 	"github.com/enilab/enilab/internal/datapath"
 	"github.com/enilab/enilab/internal/gobuild"
@@ -175,6 +176,10 @@ var _ = Describe("live labs", Label("live"), func() {
 		} {
 			Expect(out).To(ContainSubstring(want))
 		}
+		logs := regexp.MustCompile(`node logs \(until teardown\): (\S+)/NODE/`).FindStringSubmatch(out)
+		Expect(logs).To(HaveLen(2), "up prints the node directory")
+		Expect(os.Readlink(filepath.Join(logs[1], "node-1", "bin", cniplugin.ExecName))).To(Equal(enilab()),
+			"an enilab without plugins of its build beside it re-executes itself as aws-cni")
 		dir := filepath.Join("/run/enilab", name)
 		for _, f := range []string{"pid", "state.json", "api.sock", "supervisor.log"} {
 			Expect(filepath.Join(dir, f)).To(BeAnExistingFile())
@@ -198,6 +203,43 @@ var _ = Describe("live labs", Label("live"), func() {
 		Expect(code).To(Equal(0), errOut)
 		Expect(out).To(ContainSubstring("lab " + name + " is down"))
 		supervisorGone(name, pid)
+	})
+
+	It("run the aws-cni and egress-cni that `make build` built beside enilab", Label("fabric"), func() {
+		name := liveName()
+		downOnFailure(name)
+		// bin/ as `make build` leaves it: the commands, one build stamp.
+		bin := GinkgoT().TempDir()
+		Expect(gobuild.Stamped(bin, "e2e-one-build", "../cmd/enilab", "../cmd/aws-cni", "../cmd/egress-cni")).To(Succeed())
+		file := filepath.Join(bin, "hold.yaml")
+		Expect(os.WriteFile(file, []byte(`name: hold
+vpc: {cidr: 10.0.0.0/16, subnets: [{id: subnet-a, cidr: 10.0.1.0/24}]}
+nodes: [{name: node-1, instanceType: c5.large, subnet: subnet-a}]
+steps:
+  - {pods: {node: node-1, add: 2}}
+  - {expect: {node: node-1, readyPods: 2, within: 5m}}
+  - {sleep: 1h}
+`), 0o644)).To(Succeed())
+		up := exec.Command(filepath.Join(bin, "enilab"), "up", file, "--name", name, "--color", "never",
+			"--time-scale", strconv.FormatFloat(timeScale, 'g', -1, 64))
+		session, err := gexec.Start(up, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(session.Out).Should(gbytes.Say(`✓ step 2/3`), "the pods are set up")
+		session.Kill()
+		Eventually(session).Should(gexec.Exit())
+		logs := regexp.MustCompile(`node logs \(until teardown\): (\S+)/NODE/`).FindStringSubmatch(string(session.Out.Contents()))
+		Expect(logs).To(HaveLen(2), "up prints the node directory")
+		for _, plugin := range []string{cniplugin.ExecName, egress.ExecName} {
+			Expect(os.Readlink(filepath.Join(logs[1], "node-1", "bin", plugin))).To(Equal(filepath.Join(bin, plugin)),
+				"the node runs the %s beside enilab", plugin)
+		}
+		st := statusOf(name)
+		Expect(nodeOf(st, "node-1").ReadyPods).To(Equal(2))
+
+		out, errOut, code := cli(nil, "down", name)
+		Expect(code).To(Equal(0), errOut)
+		Expect(out).To(ContainSubstring("lab " + name + " is down"))
+		supervisorGone(name, st.PID)
 	})
 
 	It("outlive the `up` that started them, run with up's --cni-plugin and --time-scale, and SIGTERM to the supervisor leaves nothing", Label("dummy"), func() {

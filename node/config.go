@@ -114,12 +114,13 @@ type LabConfig struct {
 	// config sends the plugin to (a test puts a proxy there); nil = ipamd's
 	// own socket.
 	PluginIPAMDSocket func(node, ipamdSocket string) string
-	// PluginPath is the aws-cni binary; "" re-executes os.Executable() under
-	// the name aws-cni (its main or TestMain must call
-	// multicall.RunIfPlugin() first thing). In IPv6 mode the chained
-	// egress-cni is always os.Executable() under that name, so a lab binary
-	// that runs IPv6 nodes calls multicall.RunIfPlugin() even when
-	// PluginPath is set.
+	// PluginPath is the aws-cni binary; "" is the lab's own: the aws-cni
+	// beside the running executable when `make build` built both
+	// (internal/buildstamp), else os.Executable() re-executed under the
+	// name aws-cni (its main or TestMain must call multicall.RunIfPlugin()
+	// first thing). In IPv6 mode the chained egress-cni is the lab's own in
+	// the same way whatever PluginPath is, so a lab binary that runs IPv6
+	// nodes calls multicall.RunIfPlugin() even when PluginPath is set.
 	PluginPath string
 	// PodBackoff and PodBackoffMax bound the kubelet-like retry of a failed
 	// ADD (lab time, doubling); defaults 1s and 20s.

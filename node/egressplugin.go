@@ -50,8 +50,7 @@ func egressPluginEntry(mtu int, randomizeSNAT string, nodeIP netip.Addr) map[str
 }
 
 // linkEgressPlugin makes the node's host-local store directory and links
-// bin/egress-cni (EgressPluginPath, else the running executable, which
-// serves egress-cni by that name through cniplugin.RunIfPlugin) whatever
+// bin/egress-cni (EgressPluginPath, else the lab's own, ownPlugin) whatever
 // the node's aws-cni is. Both exist before ipamd's environment is read;
 // only IPv6 mode's conflist and view use them.
 func (n *Node) linkEgressPlugin() error {
@@ -63,15 +62,14 @@ func (n *Node) linkEgressPlugin() error {
 
 // SetEgressPluginPath makes path the node's egress-cni from the next CNI
 // call on, with the host-local binary next to it as bin/host-local; "" is
-// the lab binary's own egress-cni.
+// the lab's own egress-cni (ownPlugin), which needs no host-local.
 func (n *Node) SetEgressPluginPath(path string) error {
 	target := path
 	if path == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("node: %s: own executable for egress-cni: %w", n.name, err)
+		var err error
+		if target, err = ownPlugin(egresscni.ExecName); err != nil {
+			return fmt.Errorf("node: %s: %w", n.name, err)
 		}
-		target = exe
 	} else {
 		if err := checkEgressPlugin(path); err != nil {
 			return fmt.Errorf("node: %s: %w", n.name, err)

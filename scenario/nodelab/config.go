@@ -69,7 +69,7 @@ func LabConfig(sc *scenario.Scenario, prefix string, ic *chaos.Controller, logge
 }
 
 // PluginPath turns a `cni: {plugin: …}` choice into the node package's
-// plugin path: "" for enilab's own plugin (the running binary), upstream's
+// plugin path: "" for enilab's own plugin (node.OwnPlugin), upstream's
 // built aws-cni for upstream, else the path itself.
 func PluginPath(choice string) (string, error) {
 	switch choice {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -136,7 +135,7 @@ func (l *scenarioLab) nodeSpec(spec scenario.NodeSpec) (node.Spec, error) {
 	plugin, err := PluginPath(spec.CNIPlugin)
 	if err == nil && plugin == "" && spec.CNIPlugin != "" {
 		// enilab's plugin on this group, whatever the lab's is
-		plugin, err = os.Executable()
+		plugin, err = node.OwnPlugin()
 	}
 	if err != nil {
 		return node.Spec{}, fmt.Errorf("node %s: %w", spec.Name, err)
