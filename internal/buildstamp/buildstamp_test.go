@@ -14,6 +14,9 @@ import (
 // ldflags, as `make build` links the commands.
 func build(t *testing.T, dir, name, ldflags string) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: runs the go tool")
+	}
 	out := filepath.Join(dir, name)
 	cmd := exec.Command("go", "build", "-ldflags", ldflags, "-o", out, "../../cniplugin/testdata/minimal")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
