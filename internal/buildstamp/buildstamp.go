@@ -4,7 +4,7 @@
 // information. A lab run by bin/enilab then runs the aws-cni and egress-cni
 // of its own build beside it, as a node runs its plugin binaries, and
 // re-executes itself as a plugin only when there are none of that build:
-// bin/enilab links the whole lab, so its start costs about twice a
+// bin/enilab links the whole lab, so its start costs more than twice a
 // plugin's, at every CNI call (docs/performance.md, ninth round).
 package buildstamp
 
