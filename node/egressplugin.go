@@ -62,14 +62,11 @@ func (n *Node) linkEgressPlugin() error {
 
 // SetEgressPluginPath makes path the node's egress-cni from the next CNI
 // call on, with the host-local binary next to it as bin/host-local; "" is
-// the lab's own egress-cni (ownPlugin), which needs no host-local.
+// the lab's own egress-cni (Lab.ownEgress), which needs no host-local.
 func (n *Node) SetEgressPluginPath(path string) error {
 	target := path
 	if path == "" {
-		var err error
-		if target, err = ownPlugin(egresscni.ExecName); err != nil {
-			return fmt.Errorf("node: %s: %w", n.name, err)
-		}
+		target = n.lab.ownEgress
 	} else {
 		if err := checkEgressPlugin(path); err != nil {
 			return fmt.Errorf("node: %s: %w", n.name, err)

@@ -36,10 +36,13 @@ type Lab struct {
 	dir     string // temp dir: logs, CNI cache, plugin link
 	runDir  string // the nodes' run directories: sockets, checkpoints (rundir.go)
 	plugin  string // the lab's aws-cni binary (absolute), nodes link to it
-	vpcNS   string // namespace name
-	vpcPath string
-	fabric  *fabric
-	sgID    string
+	// ownEgress is the lab's own egress-cni (absolute, ownPlugin), which
+	// nodes link to unless their spec names another.
+	ownEgress string
+	vpcNS     string // namespace name
+	vpcPath   string
+	fabric    *fabric
+	sgID      string
 	// egress is the VPC's way out (internet gateway, NAT gateways, the
 	// internet); nil when no subnet is public or NAT-gatewayed.
 	egress *egress

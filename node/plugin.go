@@ -12,6 +12,7 @@ import (
 	"github.com/containernetworking/cni/pkg/invoke"
 
 	"github.com/enilab/enilab/cniplugin"
+	egresscni "github.com/enilab/enilab/cniplugin/egress"
 	"github.com/enilab/enilab/internal/buildstamp"
 )
 
@@ -39,16 +40,21 @@ func refuseInsidePlugin(argv0 string, getenv func(string) string) error {
 
 // preparePlugin resolves the lab's aws-cni plugin and checks that it
 // answers VERSION, so a missing plugin entry point fails the lab at once
-// with a clear message rather than every pod later.
+// with a clear message rather than every pod later. It also resolves the
+// lab's own egress-cni, once for every node that links it.
 func (l *Lab) preparePlugin(ctx context.Context) error {
 	target, err := pluginTarget(l.cfg.PluginPath)
+	if err != nil {
+		return err
+	}
+	egress, err := ownPlugin(egresscni.ExecName)
 	if err != nil {
 		return err
 	}
 	if err := probed.check(ctx, l.dir, target); err != nil {
 		return err
 	}
-	l.plugin = target
+	l.plugin, l.ownEgress = target, egress
 	return nil
 }
 
