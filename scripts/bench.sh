@@ -70,10 +70,12 @@ function sum3(a, b, c) { return (a < 0 || b < 0 || c < 0) ? -1 : a + b + c }
 END {
 	printf "%-34s %10s %15s  %-44s %9s %7s  %s\n", "figure (ms, median of " count ")", "value", "min..max", "floor or counterpart (same run)", "value", "ratio", "target"
 	em = ms("BenchmarkExecMinimal", "ns/op")
+	addFloor = sum3(em, ms("BenchmarkFloorADD", "ns/op"), ms("BenchmarkIPAMDAddNetwork", "ns/op"))
+	delFloor = sum3(em, ms("BenchmarkFloorDEL", "ns/op"), ms("BenchmarkIPAMDDelNetwork", "ns/op"))
 	row("ADD through libcni (exec→exit)", ms("BenchmarkADD", "ns/op"), spread("BenchmarkADD", "ns/op"),
-		"exec minimal + netlink floor + AddNetwork", sum3(em, ms("BenchmarkFloorADD", "ns/op"), ms("BenchmarkIPAMDAddNetwork", "ns/op")), "≤ 1.5")
+		"exec minimal + netlink floor + AddNetwork", addFloor, "≤ 1.5")
 	row("DEL through libcni", ms("BenchmarkDEL", "ns/op"), spread("BenchmarkDEL", "ns/op"),
-		"exec minimal + DEL netlink floor + DelNetwork", sum3(em, ms("BenchmarkFloorDEL", "ns/op"), ms("BenchmarkIPAMDDelNetwork", "ns/op")), "≤ 1.2")
+		"exec minimal + DEL netlink floor + DelNetwork", delFloor, "≤ 1.2")
 	for (c = 30; c <= 100; c += 70)
 		row(c " concurrent ADDs", ms("BenchmarkConcurrentADD" c, "ns/op"), spread("BenchmarkConcurrentADD" c, "ns/op"),
 			c " × (exec minimal + netlink + AddNetwork) at once",
@@ -116,5 +118,28 @@ END {
 		h = ms(f, "heap-B/node")
 		row("  heap KB per fleet node (not ms)", (h < 0 ? -1 : h / 1024), "", "", 0, "")
 	}
+	# ADD, DEL and a pod start each hold one exec of the plugin and the
+	# work of their floor after it, so none is faster than its floor with
+	# the exec of the plugin (VERSION) in place of the minimal program: a
+	# target below that cannot be met on this machine by any change after
+	# the exec. Against upstream, the exec is the one of the same lab.
+	v = ms("BenchmarkExecVERSION", "ns/op")
+	if (v < 0) exit
+	fa = sum3(0, ms("BenchmarkFloorADD", "ns/op"), ms("BenchmarkIPAMDAddNetwork", "ns/op"))
+	fd = sum3(0, ms("BenchmarkFloorDEL", "ns/op"), ms("BenchmarkIPAMDDelNetwork", "ns/op"))
+	printf "\neach target against the least its figure can take with this plugin on this machine (ms): its\n"
+	printf "floor, with the exec of the plugin (VERSION, %.2f) in place of the minimal program\n", v
+	printf "  %8s %8s  %-13s  %s\n", "limit", "least", "", "target"
+	bound("ADD ≤ 1.5 × its floor", (addFloor < 0 ? -1 : 1.5 * addFloor), sum3(v, fa, 0))
+	bound("DEL ≤ 1.2 × its floor", (delFloor < 0 ? -1 : 1.2 * delFloor), sum3(v, fd, 0))
+	bound("pod ready p50 ≤ 10 ms", 10, sum3(ms("BenchmarkNewPodNamespace", "ns/op"), v, fa))
+	up = "BenchmarkPluginSideBySide/add-del-seq/plugin=upstream"
+	sv = ms("BenchmarkPluginSideBySide/version/plugin=enilab", "exec-ms")
+	u = ms(up, "add-p50-ms"); bound("ADD p50 ≤ 0.35 × upstream", (u < 0 ? -1 : 0.35 * u), sum3(sv, fa, 0))
+	u = ms(up, "del-p50-ms"); bound("DEL p50 ≤ 0.35 × upstream", (u < 0 ? -1 : 0.35 * u), sum3(sv, fd, 0))
+}
+function bound(what, limit, least) {
+	if (limit < 0 || least < 0) return
+	printf "  %8.2f %8.2f  %-13s  %s\n", limit, least, (least > limit ? "out of reach" : "within reach"), what
 }' "$RAW"
 echo "raw output: $RAW" >&2
