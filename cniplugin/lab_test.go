@@ -41,9 +41,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// shmDir is the machine's tmpfs, where newBareNode keeps what a node keeps
+// in /var/run (as node/rundir.go does for a lab's nodes).
+const shmDir = "/dev/shm"
+
 // sweepStale removes what an interrupted earlier run left (its t.Cleanup
-// never ran): enlt-cni- namespaces, temp dirs and cnitool cache entries
-// older than age — old enough not to belong to a run going on right now.
+// never ran): enlt-cni- namespaces, temp and run dirs (newBareNode) and
+// cnitool cache entries older than age — old enough not to belong to a run
+// going on right now.
 func sweepStale(age time.Duration) {
 	if !nsutil.IsRoot() {
 		return
@@ -59,7 +64,9 @@ func sweepStale(age time.Duration) {
 			}
 		}
 	}
-	for _, pattern := range []string{filepath.Join(os.TempDir(), "enlt-cni-*"), "/var/lib/cni/results/enlt-cni-*"} {
+	for _, pattern := range []string{
+		filepath.Join(os.TempDir(), "enlt-cni-*"), filepath.Join(shmDir, "enlt-cni-*"), "/var/lib/cni/results/enlt-cni-*",
+	} {
 		matches, _ := filepath.Glob(pattern)
 		for _, m := range matches {
 			if old(m) {
@@ -135,7 +142,7 @@ func newBareNode(t testing.TB) *testNode {
 	t.Cleanup(func() { os.RemoveAll(n.dir) })
 	// What a node keeps in /var/run goes on a tmpfs, as a lab node's
 	// (node/rundir.go), where the machine has one at /dev/shm.
-	n.runDir, err = os.MkdirTemp("/dev/shm", "enlt-cni-")
+	n.runDir, err = os.MkdirTemp(shmDir, "enlt-cni-")
 	if err != nil {
 		n.runDir = n.dir
 	}
