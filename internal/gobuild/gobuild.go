@@ -27,6 +27,12 @@ func Command(out, pkg string) error {
 	return run(pkg, "build", "-tags", Tags, "-o", out, pkg)
 }
 
+// Commands builds the main packages pkgs into the directory dir, without a
+// build stamp.
+func Commands(dir string, pkgs ...string) error {
+	return run(strings.Join(pkgs, " "), append([]string{"build", "-tags", Tags, "-o", dir + "/"}, pkgs...)...)
+}
+
 // Stamped builds the main packages pkgs into the directory dir with the
 // build stamp stamp, as `make build` builds bin/ (internal/buildstamp).
 func Stamped(dir, stamp string, pkgs ...string) error {

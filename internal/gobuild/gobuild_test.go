@@ -64,3 +64,17 @@ func TestStampedBuildsCarryTheStamp(t *testing.T) {
 		assert.Equal(t, "5eed", s, name)
 	}
 }
+
+func TestCommandsBuildSeveralWithoutAStamp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds cmd/aws-cni and cmd/egress-cni")
+	}
+	dir := t.TempDir()
+	require.NoError(t, Commands(dir, "../../cmd/aws-cni", "../../cmd/egress-cni"))
+	for _, name := range []string{"aws-cni", "egress-cni"} {
+		s, err := buildstamp.Of(filepath.Join(dir, name))
+		require.NoError(t, err, name)
+		assert.Empty(t, s, name)
+	}
+	assert.ErrorContains(t, Commands(dir, "../../cmd/no-such-command"), "go build ../../cmd/no-such-command")
+}
