@@ -13,7 +13,6 @@ import (
 
 	"github.com/enilab/enilab/cniplugin"
 	egresscni "github.com/enilab/enilab/cniplugin/egress"
-	"github.com/enilab/enilab/internal/buildstamp"
 )
 
 // pluginProbeTimeout bounds the VERSION call that checks the plugin at lab
@@ -106,26 +105,6 @@ func pluginTarget(path string) (string, error) {
 		return "", fmt.Errorf("node: plugin path: %w", err)
 	}
 	return abs, nil
-}
-
-// OwnPlugin is the lab's own aws-cni, what LabConfig.PluginPath "" runs:
-// see ownPlugin.
-func OwnPlugin() (string, error) { return ownPlugin(cniplugin.ExecName) }
-
-// ownPlugin is the lab's own build of the plugin called name: the binary of
-// that name beside the running executable when `make build` built both
-// (internal/buildstamp), as a node runs its plugin binaries; else the
-// running executable, which serves the plugin under that name
-// (multicall.RunIfPlugin).
-func ownPlugin(name string) (string, error) {
-	if p, ok := buildstamp.Sibling(name); ok {
-		return p, nil
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return "", fmt.Errorf("node: find own executable for the %s plugin: %w", name, err)
-	}
-	return exe, nil
 }
 
 // preparePlugin links the node's plugin (its spec's, else the lab's) into

@@ -2,10 +2,12 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -60,7 +62,8 @@ func TestTestBinaryWithoutRunIfPluginFailsAtOnce(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 
 	run := exec.Command(bin, "-test.v")
-	run.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+	// Its labs re-execute it, as this TestMain's built plugins are not its.
+	run.Env = append(os.Environ(), "TMPDIR="+t.TempDir(), PluginDirEnv+"=")
 	out, err = run.CombinedOutput()
 	require.Error(t, err, "%s", out)
 	assert.Contains(t, string(out), "does not answer the CNI VERSION command when executed as aws-cni")
@@ -97,4 +100,80 @@ func TestPluginProbeOncePerBinary(t *testing.T) {
 	require.Error(t, c.check(context.Background(), dir, plugin), "a replaced binary is probed again")
 	require.Error(t, c.check(context.Background(), dir, plugin))
 	assert.Equal(t, 3, execs(), "a refusal is not remembered")
+}
+
+// ownPlugin takes the lab's own plugins from PluginDirEnv's directory when
+// that is set, names the variable when the plugin is not there, and falls
+// back to the running (unstamped) test binary when it is empty.
+func TestOwnPluginFromPluginDir(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "aws-cni")
+	require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755))
+	t.Setenv(PluginDirEnv, dir)
+	p, err := ownPlugin("aws-cni")
+	require.NoError(t, err)
+	assert.Equal(t, bin, p)
+	_, err = ownPlugin("egress-cni")
+	assert.ErrorContains(t, err, PluginDirEnv)
+	assert.ErrorContains(t, err, filepath.Join(dir, "egress-cni"))
+
+	t.Setenv(PluginDirEnv, "")
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	p, err = ownPlugin("aws-cni")
+	require.NoError(t, err)
+	assert.Equal(t, exe, p, "no plugin directory and no stamp: the binary itself")
+}
+
+// The labs of this test binary run the aws-cni and egress-cni its TestMain
+// built (RunWithOwnPlugins), and a pod starts with them; with PluginDirEnv
+// empty a lab re-executes the test binary as both, and a pod starts too
+// (multicall.RunIfPlugin).
+func TestLabRunsOwnPluginsElseItsBinary(t *testing.T) {
+	needRoot(t)
+	dir := os.Getenv(PluginDirEnv)
+	if dir == "" {
+		t.Skip("TestMain could not build the lab's own plugins (no go command?); its message is on stderr")
+	}
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	for _, c := range []struct {
+		name, dir, aws, egress string
+	}{
+		{"built", dir, filepath.Join(dir, "aws-cni"), filepath.Join(dir, "egress-cni")},
+		{"reexec", "", exe, exe},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv(PluginDirEnv, c.dir)
+			l := testLab(t, "own"+c.name[:1], LabConfig{Seed: 7, TimeScale: 0.02,
+				Subnets: []SubnetSpec{{ID: "subnet-a", CIDR: "10.0.1.0/24", AZ: "us-west-2a"}}})
+			n, err := l.AddNode(context.Background(), Spec{Name: "node-1", InstanceType: "c5.large"})
+			require.NoError(t, err)
+			assert.Equal(t, c.aws, n.PluginPath())
+			assert.Equal(t, c.egress, l.ownEgress)
+			require.NoError(t, n.AddPods(context.Background(), 1))
+			require.Eventually(t, func() bool {
+				pods := n.Pods()
+				return len(pods) == 1 && pods[0].Phase == PhaseReady
+			}, 30*time.Second, 20*time.Millisecond, "the pod starts with the %s plugin", c.name)
+		})
+	}
+}
+
+// A test binary killed before it removed its plugin directory leaves it
+// for the next BuildOwnPlugins to remove; a living process's stays.
+func TestSweepPluginDirsOfGoneProcesses(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	gone := exec.Command("true")
+	require.NoError(t, gone.Run())
+	dead := filepath.Join(os.TempDir(), fmt.Sprintf("%s%d-1", pluginDirPrefix, gone.Process.Pid))
+	live := filepath.Join(os.TempDir(), fmt.Sprintf("%s%d-2", pluginDirPrefix, os.Getpid()))
+	other := filepath.Join(os.TempDir(), pluginDirPrefix+"notapid")
+	for _, d := range []string{dead, live, other} {
+		require.NoError(t, os.Mkdir(d, 0o755))
+	}
+	sweepPluginDirs()
+	assert.NoDirExists(t, dead)
+	assert.DirExists(t, live)
+	assert.DirExists(t, other, "not named by BuildOwnPlugins: left alone")
 }
