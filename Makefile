@@ -101,10 +101,11 @@ chaos:
 	$(GO) test -count=1 -timeout 0 -run TestModelRandom -v ./ipamd/ -args -model.ops=$(N) -model.seed=$(SEED)
 
 # Every package under the race detector (privileged suites too, as root).
-# A race-built binary sleeps 1s at exit by default; labs exec the test
-# binary as their CNI plugin, so that sleep would add 1s to every ADD. The
-# scenario tests and e2e labs take build's bin/aws-cni as the plugin instead
-# (a race-built binary starts too slowly for their lab-time windows).
+# A race-built binary sleeps 1s at exit by default; the plugin's own tests
+# exec their test binary as the CNI plugin, so that sleep would add 1s to
+# every ADD. Labs run plugins their TestMain built plain
+# (node.RunWithOwnPlugins): a race-built binary starts too slowly for
+# their lab-time windows.
 race: setup build
 	GORACE="atexit_sleep_ms=0 $(GORACE)" $(GO) test -race -count=1 ./...
 

@@ -36,13 +36,15 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The labs run the CNI plugin by re-executing this binary as aws-cni.
+	// The labs run the lab's own plugins, built once here
+	// (node.RunWithOwnPlugins); without them, this binary re-executed
+	// as aws-cni.
 	multicall.RunIfPlugin()
 	if nsutil.IsRoot() {
 		// Labs of an earlier run that was killed (its cleanups never ran).
 		_ = node.SweepStale(prefixFamily, 15*time.Minute)
 	}
-	os.Exit(m.Run())
+	os.Exit(node.RunWithOwnPlugins(m.Run))
 }
 
 func TestE2E(t *testing.T) {
@@ -115,9 +117,6 @@ func newLab(cfg node.LabConfig) *node.Lab {
 	Expect(node.Sweep(cfg.Prefix)).To(Succeed())
 	if cfg.TimeScale == 0 && cfg.Clock == nil {
 		cfg.TimeScale = timeScale
-	}
-	if cfg.PluginPath == "" {
-		cfg.PluginPath = racePlugin()
 	}
 	if cfg.Seed == 0 {
 		cfg.Seed = 42

@@ -72,7 +72,6 @@ func runScenario(name string) {
 	GinkgoHelper()
 	sc, err := scenario.Load("../scenarios/" + name + ".yaml")
 	Expect(err).NotTo(HaveOccurred())
-	useRacePlugin(sc)
 	prefix := nextPrefix()
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), realTime(5*time.Minute))

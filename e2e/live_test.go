@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,11 +77,15 @@ func liveName() string {
 }
 
 // cli runs enilab with args and returns stdout, stderr and the exit
-// status; env, when set, replaces the environment.
+// status; env, when set, replaces the environment, which is otherwise a
+// user's (userEnv).
 func cli(env []string, args ...string) (string, string, int) {
 	GinkgoHelper()
 	cmd := exec.Command(enilab(), args...)
 	cmd.Env = env
+	if env == nil {
+		cmd.Env = userEnv()
+	}
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -90,6 +95,13 @@ func cli(env []string, args ...string) (string, string, int) {
 	}
 	fmt.Fprintf(GinkgoWriter, "$ enilab %s\n%s%s", strings.Join(args, " "), out.String(), errOut.String())
 	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+}
+
+// userEnv is this process's environment without node.PluginDirEnv, which
+// TestMain set for the suite's own labs (node.RunWithOwnPlugins): an enilab
+// run by a user has no such directory.
+func userEnv() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, node.PluginDirEnv+"=") })
 }
 
 // liveStatus is what `enilab status --json LAB` prints (cmd/enilab/app).
@@ -222,6 +234,7 @@ steps:
 `), 0o644)).To(Succeed())
 		up := exec.Command(filepath.Join(bin, "enilab"), "up", file, "--name", name, "--color", "never",
 			"--time-scale", strconv.FormatFloat(timeScale, 'g', -1, 64))
+		up.Env = userEnv()
 		session, err := gexec.Start(up, GinkgoWriter, GinkgoWriter)
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(session.Out).Should(gbytes.Say(`✓ step 2/3`), "the pods are set up")
@@ -262,6 +275,7 @@ steps:
 		Expect(os.Symlink(enilab(), plugin)).To(Succeed())
 		up := exec.Command(enilab(), "up", file, "--name", name, "--color", "never",
 			"--cni-plugin", plugin, "--time-scale", strconv.FormatFloat(timeScale, 'g', -1, 64))
+		up.Env = userEnv()
 		session, err := gexec.Start(up, GinkgoWriter, GinkgoWriter)
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(session.Out).Should(gbytes.Say(`▶ step 2/2 sleep`))
@@ -381,7 +395,7 @@ func awsCLI(name, nodeName string) {
 		return
 	}
 	env := []string{"HOME=" + GinkgoT().TempDir()}
-	for _, kv := range os.Environ() {
+	for _, kv := range userEnv() {
 		if !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "HOME=") {
 			env = append(env, kv)
 		}

@@ -78,7 +78,6 @@ steps:
 `, timeScale)
 		sc, err := scenario.Parse("rollout.yaml", []byte(src))
 		Expect(err).NotTo(HaveOccurred())
-		useRacePlugin(sc)
 		var out bytes.Buffer
 		rep, err := scenario.Run(context.Background(), sc, scenario.Options{Out: &out, NewLab: nodelab.New, Lab: scenario.LabOptions{Prefix: prefix}})
 		Expect(err).NotTo(HaveOccurred(), out.String())

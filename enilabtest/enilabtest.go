@@ -29,12 +29,14 @@ import (
 	"github.com/enilab/enilab/node"
 )
 
-// Main is the test binary's TestMain: the lab runs the binary itself as
-// the CNI plugin (under the name aws-cni), so the plugin's entry point
-// comes first, then the tests.
+// Main is the test binary's TestMain. It builds enilab's aws-cni and
+// egress-cni once with the go command, and the labs of the tests run them
+// as a node runs its plugins (node.RunWithOwnPlugins). When they cannot be
+// built, a lab runs the test binary itself as the plugin (under the name
+// aws-cni), so the plugin's entry point comes first, then the tests.
 func Main(m *testing.M) {
 	multicall.RunIfPlugin()
-	os.Exit(m.Run())
+	os.Exit(node.RunWithOwnPlugins(m.Run))
 }
 
 // Spec is a lab and its nodes. Lab's zero value works: New gives it one

@@ -30,15 +30,16 @@ import (
 	"github.com/enilab/enilab/ipamd/config"
 )
 
-// TestMain lets the test binary serve as the CNI plugin: a lab re-executes
-// its own binary under the name aws-cni.
+// TestMain builds the lab's own plugins for the labs of these tests
+// (RunWithOwnPlugins); the test binary still serves as the plugin for a
+// lab that re-executes it (TestLabReexecutesItsBinaryWithoutOwnPlugins).
 func TestMain(m *testing.M) {
 	multicall.RunIfPlugin()
 	if nsutil.IsRoot() {
 		// Labs of an earlier run that was killed (its cleanups never ran).
 		_ = SweepStale("enlt-node-", 15*time.Minute)
 	}
-	os.Exit(m.Run())
+	os.Exit(RunWithOwnPlugins(m.Run))
 }
 
 func TestValidateReportsEveryProblem(t *testing.T) {

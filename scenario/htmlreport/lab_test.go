@@ -20,11 +20,12 @@ import (
 	"github.com/enilab/enilab/scenarios"
 )
 
-// TestMain lets the test binary serve as the CNI plugin: a lab re-executes
-// its own binary under the name aws-cni.
+// TestMain builds the lab's own plugins for the labs of these tests
+// (node.RunWithOwnPlugins); without them a lab re-executes the test
+// binary under the name aws-cni.
 func TestMain(m *testing.M) {
 	multicall.RunIfPlugin()
-	os.Exit(m.Run())
+	os.Exit(node.RunWithOwnPlugins(m.Run))
 }
 
 // runBuiltin runs a built-in scenario on a real lab and checks that the lab

@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/enilab/enilab/cniplugin"
 	"github.com/enilab/enilab/cniplugin/multicall"
 	"github.com/enilab/enilab/fakeec2/chaos"
 	"github.com/enilab/enilab/internal/nsutil"
@@ -28,11 +27,12 @@ import (
 	"github.com/enilab/enilab/scenario/nodelab"
 )
 
-// TestMain lets the test binary serve as the CNI plugin: a lab re-executes
-// its own binary under the name aws-cni.
+// TestMain builds the lab's own plugins for the labs of these tests
+// (node.RunWithOwnPlugins); without them a lab re-executes the test
+// binary under the name aws-cni.
 func TestMain(m *testing.M) {
 	multicall.RunIfPlugin()
-	os.Exit(m.Run())
+	os.Exit(node.RunWithOwnPlugins(m.Run))
 }
 
 func needRoot(t *testing.T) {
@@ -74,9 +74,6 @@ func runReal(t *testing.T, file string, extra ...string) runResult {
 	report := filepath.Join(t.TempDir(), "report.json")
 	args := append([]string{"run", file, "--prefix", labPrefix(t), "--report", report, "--color", "never"}, extra...)
 	if sc, lerr := scenario.Load(file); lerr == nil {
-		if p, ok := racePlugin(t, sc, extra); ok {
-			args = append(args, "--cni-plugin", p)
-		}
 		if scale, ok := emulatedScale(sc, extra); ok {
 			t.Logf("software emulation: --time-scale %g (the file's ×5)", scale)
 			args = append(args, "--time-scale", strconv.FormatFloat(scale, 'g', -1, 64))
@@ -91,28 +88,6 @@ func runReal(t *testing.T, file string, extra ...string) runResult {
 		require.NoError(t, json.Unmarshal(data, &res.rep))
 	}
 	return res
-}
-
-// racePlugin is make build's bin/aws-cni, for a scenario that runs
-// enilab's own plugin, when this test binary is race-built. A lab
-// re-executes its own binary as the plugin, and a race-built test binary
-// takes 0.2–0.5 s to start on a loaded 2-core machine (bin/aws-cni: 0.03–
-// 0.09 s), so a scenario's pods at timeScale 0.02 miss their lab-time
-// windows. The lab, ipamd and the runner run in this process and stay
-// under the race detector; the plugin is the same code, built plain.
-func racePlugin(t *testing.T, sc *scenario.Scenario, extra []string) (string, bool) {
-	if !raceBuild || slices.Contains(extra, "--cni-plugin") || !sc.OwnPlugin() {
-		return "", false
-	}
-	p, err := filepath.Abs(filepath.Join("..", "..", "..", "bin", cniplugin.ExecName))
-	if err != nil {
-		return "", false
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Logf("race-built: %s is missing (make build), so the lab re-executes this binary as its plugin", p)
-		return "", false
-	}
-	return p, true
 }
 
 // emulatedScale is the file's timeScale stretched 5× under software
