@@ -43,8 +43,12 @@ func Stamped(dir, stamp string, pkgs ...string) error {
 func run(what string, args ...string) error {
 	cmd := exec.Command("go", args...)
 	cmd.Env = append(os.Environ(), cgoOff)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w: %s", what, err, strings.TrimSpace(string(b)))
+	b, err := cmd.CombinedOutput()
+	if err == nil {
+		return nil
 	}
-	return nil
+	if out := strings.TrimSpace(string(b)); out != "" {
+		return fmt.Errorf("go build %s: %w: %s", what, err, out)
+	}
+	return fmt.Errorf("go build %s: %w", what, err)
 }

@@ -78,3 +78,11 @@ func TestCommandsBuildSeveralWithoutAStamp(t *testing.T) {
 	}
 	assert.ErrorContains(t, Commands(dir, "../../cmd/no-such-command"), "go build ../../cmd/no-such-command")
 }
+
+// Without the go command (the VM runner) the error says so and ends there.
+func TestNoGoCommandSaysSo(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	err := Commands(t.TempDir(), "./x")
+	require.Error(t, err)
+	assert.Equal(t, `go build ./x: exec: "go": executable file not found in $PATH`, err.Error())
+}
