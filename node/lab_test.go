@@ -32,7 +32,7 @@ import (
 
 // TestMain builds the lab's own plugins for the labs of these tests
 // (RunWithOwnPlugins); the test binary still serves as the plugin for a
-// lab that re-executes it (TestLabReexecutesItsBinaryWithoutOwnPlugins).
+// lab that re-executes it (TestLabRunsOwnPluginsElseItsBinary).
 func TestMain(m *testing.M) {
 	multicall.RunIfPlugin()
 	if nsutil.IsRoot() {
