@@ -29,15 +29,19 @@ func Command(out, pkg string) error {
 
 // Commands builds the main packages pkgs into the directory dir, without a
 // build stamp.
-func Commands(dir string, pkgs ...string) error {
-	return run(strings.Join(pkgs, " "), append([]string{"build", "-tags", Tags, "-o", dir + "/"}, pkgs...)...)
-}
+func Commands(dir string, pkgs ...string) error { return intoDir(dir, nil, pkgs) }
 
 // Stamped builds the main packages pkgs into the directory dir with the
 // build stamp stamp, as `make build` builds bin/ (internal/buildstamp).
 func Stamped(dir, stamp string, pkgs ...string) error {
-	args := []string{"build", "-tags", Tags, "-ldflags", "-X " + buildstamp.Var + "=" + stamp, "-o", dir + "/"}
-	return run(strings.Join(pkgs, " "), append(args, pkgs...)...)
+	return intoDir(dir, []string{"-ldflags", "-X " + buildstamp.Var + "=" + stamp}, pkgs)
+}
+
+// intoDir builds pkgs into dir with the extra go build flags.
+func intoDir(dir string, flags, pkgs []string) error {
+	args := append([]string{"build", "-tags", Tags}, flags...)
+	args = append(append(args, "-o", dir+"/"), pkgs...)
+	return run(strings.Join(pkgs, " "), args...)
 }
 
 func run(what string, args ...string) error {
