@@ -15,7 +15,7 @@ import (
 )
 
 // PluginDirEnv names a directory holding the lab's own aws-cni and
-// egress-cni, built from the lab's own source (BuildOwnPlugins), for a
+// egress-cni, built from the lab's own source (buildOwnPlugins), for a
 // lab binary with none of its build beside it: a test binary, whose labs
 // would otherwise re-execute it at every CNI call.
 const PluginDirEnv = "ENILAB_PLUGIN_DIR"
@@ -48,19 +48,20 @@ func ownPlugin(name string) (string, error) {
 	return exe, nil
 }
 
-// BuildOwnPlugins builds the lab's own aws-cni and egress-cni from source
+// buildOwnPlugins builds the lab's own aws-cni and egress-cni from source
 // with the go command, as `make build` does (internal/gobuild), into a new
 // temporary directory, and sets PluginDirEnv to it: every lab of this
-// process, and of the processes it starts, then runs them. It is for a
-// test binary's TestMain: a test binary links the whole lab and starts two
-// to three times slower than aws-cni, eight times under -race
-// (docs/performance.md, tenth round), at every CNI call of its labs.
+// process, and of the processes it starts, then runs them. It is
+// RunWithOwnPlugins' work for a test binary's TestMain: a test binary
+// links the whole lab and starts two to three times slower than aws-cni,
+// eight times under -race (docs/performance.md, tenth round), at every
+// CNI call of its labs.
 //
 // It does nothing when PluginDirEnv is already set. When the go command
 // cannot build them (as inside the VM runner, which has no Go toolchain)
 // it returns the error and the labs re-execute their binary, as before.
 // done removes the directory.
-func BuildOwnPlugins() (done func(), err error) {
+func buildOwnPlugins() (done func(), err error) {
 	if os.Getenv(PluginDirEnv) != "" {
 		return func() {}, nil
 	}
@@ -84,14 +85,14 @@ func BuildOwnPlugins() (done func(), err error) {
 }
 
 // RunWithOwnPlugins runs a test binary's tests (run is its m.Run) with the
-// lab's own plugins built (BuildOwnPlugins) when the process is root, as
+// lab's own plugins built (buildOwnPlugins) when the process is root, as
 // only root builds labs, and returns run's exit code. When they cannot be
 // built it says so on stderr and the labs re-execute the test binary.
 func RunWithOwnPlugins(run func() int) int {
 	if !nsutil.IsRoot() {
 		return run()
 	}
-	done, err := BuildOwnPlugins()
+	done, err := buildOwnPlugins()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%v; labs re-execute this binary as their plugins\n", err)
 	}
@@ -102,7 +103,7 @@ func RunWithOwnPlugins(run func() int) int {
 // ownCommands are the main packages of the lab's own plugins.
 var ownCommands = []string{"github.com/enilab/enilab/cmd/aws-cni", "github.com/enilab/enilab/cmd/egress-cni"}
 
-// pluginDirPrefix starts the name of BuildOwnPlugins' directory, followed
+// pluginDirPrefix starts the name of buildOwnPlugins' directory, followed
 // by the process id of the test binary that made it.
 const pluginDirPrefix = "enilab-plugins-"
 

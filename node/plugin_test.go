@@ -161,7 +161,7 @@ func TestLabRunsOwnPluginsElseItsBinary(t *testing.T) {
 }
 
 // A test binary killed before it removed its plugin directory leaves it
-// for the next BuildOwnPlugins to remove; a living process's stays.
+// for the next buildOwnPlugins to remove; a living process's stays.
 func TestSweepPluginDirsOfGoneProcesses(t *testing.T) {
 	t.Setenv("TMPDIR", t.TempDir())
 	gone := exec.Command("true")
@@ -175,5 +175,5 @@ func TestSweepPluginDirsOfGoneProcesses(t *testing.T) {
 	sweepPluginDirs()
 	assert.NoDirExists(t, dead)
 	assert.DirExists(t, live)
-	assert.DirExists(t, other, "not named by BuildOwnPlugins: left alone")
+	assert.DirExists(t, other, "not named by buildOwnPlugins: left alone")
 }
